@@ -1,0 +1,64 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads the environment (OPERATIONS.md). Everything else receives a Config object,
+ * so tests build their own with `loadConfig({...})` instead of mutating process.env.
+ */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max);
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\/[^/]+/.test(v), 'must be a postgres:// URL');
+
+const schema = z.object({
+  DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/storycheck'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')
+    .default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('storycheck'),
+  STORY_API_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('http://127.0.0.1:4100'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(3000),
+  API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  BATCH_CONCURRENCY: int(1, 256).default(8),
+  /** Profiles per upstream stories request: UPSTREAM.md allows at most 50. */
+  CHECK_CHUNK_SIZE: int(1, 50).default(50),
+  CHECK_MAX_ATTEMPTS: int(1, 100).default(5),
+  CHECK_INITIAL_INTERVAL_MS: int(1).default(1_000),
+  CHECK_MAX_INTERVAL_MS: int(1).default(60_000),
+  CHECK_BACKOFF: z.coerce.number().min(1).max(100).default(2),
+  CHECK_TIMEOUT_MS: int(100).default(30_000),
+  PROXY_COOLDOWN_MS: int(0).default(60_000),
+  PROXY_MAX_CONSECUTIVE_FAILURES: int(1).default(5),
+  PROXY_LEASE_MS: int(1_000).default(120_000),
+  UPSTREAM_APP_ID: z.string().min(1).default('936619743392459'),
+  UPSTREAM_USER_AGENT: z.string().min(1).default('storycheck/0.1 (+https://github.com/storycheck)'),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_TEST_SERVER_PATH: z.string().min(1).optional(),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and validates configuration; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as in most shells' `VAR= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'configuration');
+    throw new ConfigError(`invalid configuration: ${name} ${issue.message}`);
+  }
+  if (result.data.CHECK_MAX_INTERVAL_MS < result.data.CHECK_INITIAL_INTERVAL_MS) {
+    throw new ConfigError('invalid configuration: CHECK_MAX_INTERVAL_MS must not be below CHECK_INITIAL_INTERVAL_MS');
+  }
+  return result.data;
+}

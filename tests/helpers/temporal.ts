@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { findTemporalBinaries } from '../../scripts/temporal-binaries.js';
+import { searchAttributeKeys } from '../../workflows/search-attributes.js';
+
+/** Time-skipping environment on the project-provided test server (SDK download only as a fallback). */
+export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const { testServer } = findTemporalBinaries();
+  return TestWorkflowEnvironment.createTimeSkipping(
+    testServer ? { server: { executable: { type: 'existing-path', path: testServer } } } : undefined,
+  );
+}
+
+/** A real dev server (in-memory) on the project-provided CLI, with the product's search attributes. */
+export async function createLocalEnv(): Promise<TestWorkflowEnvironment> {
+  const { cli } = findTemporalBinaries();
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      ...(cli ? { executable: { type: 'existing-path' as const, path: cli } } : {}),
+      searchAttributes: searchAttributeKeys,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+}
+
+/** A fresh task queue and workflow id per test. */
+export function uniqueIds(prefix = 'test'): { taskQueue: string; workflowId: string } {
+  const id = randomUUID().slice(0, 8);
+  return { taskQueue: `${prefix}-tq-${id}`, workflowId: `${prefix}-wf-${id}` };
+}

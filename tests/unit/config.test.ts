@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const run = promisify(execFile);
+
+describe('configuration', () => {
+  it('applies the defaults of OPERATIONS.md', () => {
+    const config = loadConfig({});
+    expect(config.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/storycheck');
+    expect(config.TEMPORAL_ADDRESS).toBe('127.0.0.1:7233');
+    expect(config.TEMPORAL_TASK_QUEUE).toBe('storycheck');
+    expect(config.PORT).toBe(3000);
+    expect(config.CHECK_CHUNK_SIZE).toBeLessThanOrEqual(50);
+    expect(config.API_KEY).toBeUndefined();
+  });
+
+  it('coerces numbers and treats empty values as unset', () => {
+    const config = loadConfig({ PORT: '8080', BATCH_CONCURRENCY: '3', API_KEY: '' });
+    expect(config.PORT).toBe(8080);
+    expect(config.BATCH_CONCURRENCY).toBe(3);
+    expect(config.API_KEY).toBeUndefined();
+  });
+
+  it.each([
+    ['DATABASE_URL', 'mysql://x'],
+    ['PORT', 'eighty'],
+    ['BATCH_CONCURRENCY', '0'],
+    ['CHECK_CHUNK_SIZE', '51'],
+    ['TEMPORAL_ADDRESS', 'no port'],
+    ['LOG_LEVEL', 'loud'],
+  ])('names the bad variable %s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));
+  });
+
+  it('stops a process with one clear line and no stack trace', async () => {
+    const attempt = run('npx', ['tsx', 'src/migrate.ts'], { env: { ...process.env, DATABASE_URL: 'not-a-url' } });
+    const err = (await attempt.then(() => null, (e: unknown) => e)) as { code: number; stderr: string } | null;
+    expect(err).not.toBeNull();
+    expect(err!.code).not.toBe(0);
+    const lines = err!.stderr.trim().split('\n');
+    expect(lines).toEqual(['invalid configuration: DATABASE_URL must be a postgres:// URL']);
+  });
+
+  it('reports an unreachable Postgres in one line without a stack trace', async () => {
+    const attempt = run('npx', ['tsx', 'src/migrate.ts'], {
+      env: { ...process.env, DATABASE_URL: 'postgres://postgres:secretpw@127.0.0.1:1/none' },
+    });
+    const err = (await attempt.then(() => null, (e: unknown) => e)) as { code: number; stderr: string } | null;
+    expect(err!.code).not.toBe(0);
+    const lines = err!.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/Postgres refused the connection/);
+    expect(err!.stderr).not.toContain('secretpw');
+    expect(err!.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+  });
+});
