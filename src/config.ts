@@ -32,11 +32,22 @@ const schema = z.object({
   CHECK_MAX_INTERVAL_MS: int(1).default(60_000),
   CHECK_BACKOFF: z.coerce.number().min(1).max(100).default(2),
   CHECK_TIMEOUT_MS: int(100).default(30_000),
+  /** Upper bound of one chunk attempt (user-id lookups plus the stories request, through one proxy). */
+  CHECK_CHUNK_TIMEOUT_MS: int(1_000).default(300_000),
+  /** A worker that dies mid-chunk is noticed after this long and the chunk is retried elsewhere. */
+  CHECK_HEARTBEAT_TIMEOUT_MS: int(1_000).default(60_000),
+  /** Profiles handed out per BatchWorkflow run before it continues-as-new (keeps each history short). */
+  BATCH_PROFILES_PER_RUN: int(1).default(2_000),
   PROXY_COOLDOWN_MS: int(0).default(60_000),
   PROXY_MAX_CONSECUTIVE_FAILURES: int(1).default(5),
   PROXY_LEASE_MS: int(1_000).default(120_000),
   UPSTREAM_APP_ID: z.string().min(1).default('936619743392459'),
   UPSTREAM_USER_AGENT: z.string().min(1).default('storycheck/0.1 (+https://github.com/storycheck)'),
+  /** Whether the server has the BatchId/BatchStatus search attributes (`npm run dev` registers them). */
+  TEMPORAL_SEARCH_ATTRIBUTES: z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   TEMPORAL_TEST_SERVER_PATH: z.string().min(1).optional(),
 });

@@ -35,3 +35,6 @@ export function describeDbError(err: unknown): string {
   if (e?.code === '28P01' || e?.code === '28000') return 'Postgres rejected the credentials';
   return `Postgres error: ${e?.message ?? String(err)}`;
 }
+
+/** The `sql` handed to a `sql.begin(async (tx) => ...)` callback. */
+export type Tx = postgres.TransactionSql<Record<string, never>>;

@@ -1,0 +1,100 @@
+/**
+ * Activities, built by a factory that receives their dependencies (the worker builds them once).
+ * Workflows import only the type of this object.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Config } from '../src/config.js';
+import type { Sql } from '../src/db.js';
+import type { Checker, CheckChunkInput } from '../src/checker.js';
+import { RetryLater } from '../src/checker.js';
+import type { ProxyPool } from '../src/pool.js';
+import { nextChunks } from '../src/repos/batch-profiles.js';
+import { claimNextBatch, completeBatch, failBatch } from '../src/repos/batches.js';
+import type { BatchSettings, ChunkPage, ClaimedBatch } from '../workflows/types.js';
+
+export interface ActivityDeps {
+  sql: Sql;
+  pool: ProxyPool;
+  checker: Checker;
+  config: Config;
+}
+
+/** The run settings a batch workflow records, from this worker's configuration. */
+export function batchSettings(config: Config): BatchSettings {
+  return {
+    chunkSize: config.CHECK_CHUNK_SIZE,
+    concurrency: config.BATCH_CONCURRENCY,
+    profilesPerRun: config.BATCH_PROFILES_PER_RUN,
+    retry: {
+      initialIntervalMs: config.CHECK_INITIAL_INTERVAL_MS,
+      maximumIntervalMs: config.CHECK_MAX_INTERVAL_MS,
+      backoffCoefficient: config.CHECK_BACKOFF,
+    },
+    chunkTimeoutMs: config.CHECK_CHUNK_TIMEOUT_MS,
+    heartbeatTimeoutMs: config.CHECK_HEARTBEAT_TIMEOUT_MS,
+    searchAttributes: config.TEMPORAL_SEARCH_ATTRIBUTES,
+  };
+}
+
+export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
+  return {
+    async claimNextBatch(): Promise<ClaimedBatch | null> {
+      const batch = await claimNextBatch(sql);
+      if (!batch) return null;
+      return {
+        batchId: batch.id,
+        name: batch.name,
+        run: batch.run_count,
+        totalProfiles: batch.total_profiles,
+        workflowId: batch.workflow_id!,
+        settings: batchSettings(config),
+      };
+    },
+
+    async loadChunks(input: { batchId: string; afterOrdinal: number; maxChunks: number; chunkSize: number }): Promise<ChunkPage> {
+      const [state] = await sql<{ status: string | null; paused: boolean }[]>`
+        select (select status from batches where id = ${input.batchId}) as status, paused from queue_state`;
+      const page =
+        input.maxChunks > 0 && state?.status === 'running'
+          ? await nextChunks(sql, input.batchId, input.afterOrdinal, input.chunkSize, input.maxChunks)
+          : { chunks: [] };
+      const { usable } = await pool.stats();
+      return {
+        chunks: page.chunks,
+        status: state?.status ?? 'missing',
+        queuePaused: state?.paused ?? false,
+        usableProxies: usable,
+      };
+    },
+
+    async checkChunk(input: Omit<CheckChunkInput, 'holder'>) {
+      const ctx = Context.current();
+      const { workflowExecution, activityId, attempt } = ctx.info;
+      try {
+        return await checker.checkChunk(
+          { ...input, holder: `${workflowExecution?.workflowId ?? 'activity'}/${activityId}#${attempt}` },
+          { signal: ctx.cancellationSignal, heartbeat: () => ctx.heartbeat() },
+        );
+      } catch (err) {
+        if (err instanceof RetryLater) {
+          throw ApplicationFailure.create({
+            type: err.reason,
+            message: err.message,
+            nonRetryable: false,
+            // a known wait (a proxy's rest) replaces the policy's backoff; 0 would mean "use the policy"
+            ...(err.delayMs !== undefined ? { nextRetryDelay: Math.max(err.delayMs, 10) } : {}),
+          });
+        }
+        throw err;
+      }
+    },
+
+    async completeBatch(input: { batchId: string }): Promise<string> {
+      return (await completeBatch(sql, input.batchId)).status;
+    },
+
+    async failBatch(input: { batchId: string; message: string }): Promise<void> {
+      await failBatch(sql, input.batchId, input.message);
+    },
+  };
+}

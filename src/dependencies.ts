@@ -1,0 +1,51 @@
+/**
+ * Builds the long-lived dependencies of a worker (or of the benchmark's plain loop) once: the Postgres
+ * client, the proxy pool, the story client and the checker on top of them.
+ */
+import { createChecker, type Checker } from './checker.js';
+import type { Config } from './config.js';
+import { createSql, type Sql } from './db.js';
+import { createLogger, type Logger } from './logger.js';
+import { createProxyPool, type ProxyPool } from './pool.js';
+import { loadSecrets } from './repos/proxies.js';
+import { StoryClient } from './upstream/story-client.js';
+
+export interface CheckDependencies {
+  sql: Sql;
+  pool: ProxyPool;
+  client: StoryClient;
+  checker: Checker;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export async function createCheckDependencies(
+  config: Config,
+  options: { sql?: Sql; logger?: Logger } = {},
+): Promise<CheckDependencies> {
+  const logger = options.logger ?? createLogger({ component: 'worker' });
+  const ownsSql = !options.sql;
+  const sql = options.sql ?? createSql(config.DATABASE_URL, { max: Math.max(10, config.BATCH_CONCURRENCY * 2 + 4) });
+  // every stored password and token becomes a known secret before anything can log
+  await loadSecrets(sql);
+  const pool = createProxyPool({ sql, config, logger });
+  const client = new StoryClient({
+    baseUrl: config.STORY_API_BASE_URL,
+    appId: config.UPSTREAM_APP_ID,
+    userAgent: config.UPSTREAM_USER_AGENT,
+    timeoutMs: config.CHECK_TIMEOUT_MS,
+    logger,
+  });
+  const checker = createChecker({ sql, pool, client, config, logger });
+  return {
+    sql,
+    pool,
+    client,
+    checker,
+    logger,
+    async close() {
+      await client.close();
+      if (ownsSql) await sql.end({ timeout: 5 });
+    },
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * Per-profile state of a batch. Results are written idempotently: a row leaves `pending`/`running` once, and
+ * only the rows that actually changed feed the profile statistics and batch counters, in the same
+ * transaction. A retried activity, a replayed workflow or a second worker can never count a profile twice.
+ */
+import type { Sql } from '../db.js';
+import { NotFoundError } from './errors.js';
+import { insertLogs, type LogEntry } from './logs.js';
+import { decodeCursor, toPage, type Page } from './pagination.js';
+
+export const BATCH_PROFILE_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
+export type BatchProfileStatus = (typeof BATCH_PROFILE_STATUSES)[number];
+
+export interface ChunkProfile {
+  profileId: string;
+  username: string;
+  upstreamUserId: string | null;
+  attempts: number;
+}
+
+/** The next page of unfinished profiles after `afterOrdinal`, cut into chunks of `chunkSize` ids (with each chunk's last ordinal, the cursor after it). */
+export async function nextChunks(
+  sql: Sql,
+  batchId: string,
+  afterOrdinal: number,
+  chunkSize: number,
+  maxChunks: number,
+): Promise<{ chunks: Array<{ profileIds: string[]; lastOrdinal: number }> }> {
+  const rows = await sql<{ profile_id: string; ordinal: number }[]>`
+    select profile_id, ordinal from batch_profiles
+    where batch_id = ${batchId} and status in ('pending', 'running') and ordinal > ${afterOrdinal}
+    order by ordinal
+    limit ${chunkSize * maxChunks}`;
+  const chunks: Array<{ profileIds: string[]; lastOrdinal: number }> = [];
+  for (let i = 0; i < rows.length; i += chunkSize) {
+    const slice = rows.slice(i, i + chunkSize);
+    chunks.push({ profileIds: slice.map((r) => r.profile_id), lastOrdinal: slice[slice.length - 1]!.ordinal });
+  }
+  return { chunks };
+}
+
+/** The chunk's profiles that still need a check (finished ones are skipped: that is what makes retries safe). */
+export async function unfinishedProfiles(sql: Sql, batchId: string, profileIds: string[]): Promise<ChunkProfile[]> {
+  const rows = await sql<{ profile_id: string; username: string; upstream_user_id: string | null; attempts: number }[]>`
+    select bp.profile_id, p.username, p.upstream_user_id, bp.attempts
+    from batch_profiles bp join profiles p on p.id = bp.profile_id
+    where bp.batch_id = ${batchId} and bp.profile_id = any(${profileIds}::uuid[]) and bp.status in ('pending', 'running')
+    order by bp.ordinal`;
+  return rows.map((r) => ({
+    profileId: r.profile_id,
+    username: r.username,
+    upstreamUserId: r.upstream_user_id,
+    attempts: r.attempts,
+  }));
+}
+
+/** Marks the chunk's profiles as being checked; returns those that were pending until now (first try). */
+export async function markRunning(sql: Sql, batchId: string, profileIds: string[], proxyId: string): Promise<string[]> {
+  const rows = await sql<{ profile_id: string }[]>`
+    with prev as (
+      select profile_id, status from batch_profiles
+      where batch_id = ${batchId} and profile_id = any(${profileIds}::uuid[]) and status in ('pending', 'running')
+      for update
+    )
+    update batch_profiles bp set status = 'running', proxy_id = ${proxyId}
+    from prev where bp.batch_id = ${batchId} and bp.profile_id = prev.profile_id
+    returning bp.profile_id, prev.status as was`;
+  return rows.filter((r) => (r as unknown as { was: string }).was === 'pending').map((r) => r.profile_id);
+}
+
+/** Counts one more attempt for each profile; returns the new counts. */
+export async function addAttempt(sql: Sql, batchId: string, profileIds: string[]): Promise<Map<string, number>> {
+  if (profileIds.length === 0) return new Map();
+  const rows = await sql<{ profile_id: string; attempts: number }[]>`
+    update batch_profiles set attempts = attempts + 1
+    where batch_id = ${batchId} and profile_id = any(${profileIds}::uuid[]) and status in ('pending', 'running')
+    returning profile_id, attempts`;
+  return new Map(rows.map((r) => [r.profile_id, r.attempts]));
+}
+
+export interface CheckSuccess {
+  profileId: string;
+  hasStory: boolean;
+  storyCount: number;
+  latestStoryAt: Date | null;
+}
+
+export interface RecordContext {
+  batchId: string;
+  proxyId: string | null;
+  durationMs: number;
+  /** Counted into `attempts` for the profiles recorded (the try that produced this result). */
+  countAttempt: boolean;
+}
+
+/** Persists verified results: per-profile rows, profile statistics, batch counters and logs, in one transaction. */
+export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: CheckSuccess[]): Promise<number> {
+  if (results.length === 0) return 0;
+  return sql.begin(async (tx) => {
+    const changed = await tx<{ profile_id: string; has_story: boolean; story_count: number; username: string }[]>`
+      with input as (
+        select * from unnest(${results.map((r) => r.profileId)}::uuid[], ${results.map((r) => r.hasStory)}::boolean[],
+          ${results.map((r) => r.storyCount)}::int[]) as t(profile_id, has_story, story_count)
+      )
+      update batch_profiles bp set status = 'completed', has_story = i.has_story, story_count = i.story_count,
+        error = null, attempts = bp.attempts + ${ctx.countAttempt ? 1 : 0}, proxy_id = ${ctx.proxyId},
+        duration_ms = ${ctx.durationMs}, checked_at = now()
+      from input i
+      where bp.batch_id = ${ctx.batchId} and bp.profile_id = i.profile_id and bp.status in ('pending', 'running')
+      returning bp.profile_id, bp.has_story, bp.story_count,
+        (select username from profiles where id = bp.profile_id) as username`;
+    if (changed.length === 0) return 0;
+    const ids = changed.map((r) => r.profile_id);
+    const withStory = changed.filter((r) => r.has_story).map((r) => r.profile_id);
+    await tx`
+      update profiles set total_checks = total_checks + 1, active_story = false, last_checked_at = now()
+      where id = any(${ids}::uuid[])`;
+    if (withStory.length) {
+      await tx`
+        update profiles set total_detections = total_detections + 1, active_story = true, last_story_detected = now()
+        where id = any(${withStory}::uuid[])`;
+    }
+    await tx`
+      update batches set successful_checks = successful_checks + ${changed.length},
+        stories_found = stories_found + ${withStory.length}, updated_at = now()
+      where id = ${ctx.batchId}`;
+    await insertLogs(
+      tx,
+      changed.map(
+        (r): LogEntry => ({
+          batchId: ctx.batchId,
+          profileId: r.profile_id,
+          proxyId: ctx.proxyId,
+          level: 'INFO',
+          eventType: 'STORY_CHECK_SUCCESS',
+          message: r.has_story ? `@${r.username} has an active story` : `@${r.username} has no active story`,
+          details: { has_story: r.has_story, story_count: r.story_count },
+          durationMs: ctx.durationMs,
+        }),
+      ),
+    );
+    return changed.length;
+  }) as Promise<number>;
+}
+
+export interface CheckFailure {
+  profileId: string;
+  errorType: string;
+  message: string;
+}
+
+/** Records permanent failures (not retried again): row failed, batch counter, CHECK_FAILED log. */
+export async function recordFailures(sql: Sql, ctx: RecordContext, failures: CheckFailure[]): Promise<number> {
+  if (failures.length === 0) return 0;
+  return sql.begin(async (tx) => {
+    const changed = await tx<{ profile_id: string; error: string }[]>`
+      with input as (
+        select * from unnest(${failures.map((f) => f.profileId)}::uuid[],
+          ${failures.map((f) => `${f.errorType}: ${f.message}`)}::text[]) as t(profile_id, error)
+      )
+      update batch_profiles bp set status = 'failed', error = i.error, has_story = null, story_count = null,
+        attempts = bp.attempts + ${ctx.countAttempt ? 1 : 0}, proxy_id = ${ctx.proxyId},
+        duration_ms = ${ctx.durationMs}, checked_at = now()
+      from input i
+      where bp.batch_id = ${ctx.batchId} and bp.profile_id = i.profile_id and bp.status in ('pending', 'running')
+      returning bp.profile_id, bp.error`;
+    if (changed.length === 0) return 0;
+    await tx`update batches set failed_checks = failed_checks + ${changed.length}, updated_at = now() where id = ${ctx.batchId}`;
+    const byId = new Map(failures.map((f) => [f.profileId, f]));
+    await insertLogs(
+      tx,
+      changed.map((r): LogEntry => {
+        const f = byId.get(r.profile_id)!;
+        return {
+          batchId: ctx.batchId,
+          profileId: r.profile_id,
+          proxyId: ctx.proxyId,
+          level: 'ERROR',
+          eventType: 'CHECK_FAILED',
+          message: `check failed: ${f.message}`,
+          details: { error_type: f.errorType, error_message: f.message },
+          durationMs: ctx.durationMs,
+        };
+      }),
+    );
+    return changed.length;
+  }) as Promise<number>;
+}
+
+export interface ApiBatchProfile {
+  profile_id: string;
+  username: string;
+  status: BatchProfileStatus;
+  has_story: boolean | null;
+  story_count: number | null;
+  error: string | null;
+  attempts: number;
+  proxy_id: string | null;
+  duration_ms: number | null;
+  checked_at: string | null;
+}
+
+export async function listBatchProfiles(
+  sql: Sql,
+  batchId: string,
+  options: { status?: BatchProfileStatus; limit: number; cursor?: string },
+): Promise<Page<ApiBatchProfile>> {
+  const [exists] = await sql`select 1 from batches where id = ${batchId}`;
+  if (!exists) throw new NotFoundError(`batch ${batchId} not found`);
+  const key = decodeCursor(options.cursor);
+  const rows = await sql<(Omit<ApiBatchProfile, 'checked_at'> & { checked_at: Date | null; ordinal: number })[]>`
+    select bp.profile_id, p.username, bp.status, bp.has_story, bp.story_count, bp.error, bp.attempts, bp.proxy_id,
+      bp.duration_ms, bp.checked_at, bp.ordinal
+    from batch_profiles bp join profiles p on p.id = bp.profile_id
+    where bp.batch_id = ${batchId}
+      ${options.status ? sql`and bp.status = ${options.status}` : sql``}
+      ${key ? sql`and bp.ordinal > ${Number(key[0])}` : sql``}
+    order by bp.ordinal
+    limit ${options.limit + 1}`;
+  return toPage(
+    rows,
+    options.limit,
+    (r) => [r.ordinal],
+    ({ ordinal: _ordinal, checked_at, ...rest }) => ({ ...rest, checked_at: checked_at ? checked_at.toISOString() : null }),
+  );
+}

@@ -1,0 +1,197 @@
+/**
+ * Profiles: the accounts whose stories are checked (API.md). Usernames are normalised once, here, so that
+ * the API, the batch sources and the checker agree on what "the same profile" means.
+ */
+import type { Sql } from '../db.js';
+import { isUuid, NotFoundError, ValidationError } from './errors.js';
+import type { Queryable } from './logs.js';
+import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
+
+export interface ProfileRow {
+  id: string;
+  username: string;
+  niche_id: string | null;
+  upstream_user_id: string | null;
+  is_private: boolean | null;
+  active_story: boolean;
+  last_story_detected: Date | null;
+  last_checked_at: Date | null;
+  total_checks: number;
+  total_detections: number;
+  created_at: Date;
+}
+
+/** A profile exactly as API.md shows it (the cached upstream id stays internal). */
+export interface ApiProfile {
+  id: string;
+  username: string;
+  niche_id: string | null;
+  active_story: boolean;
+  last_story_detected: string | null;
+  last_checked_at: string | null;
+  total_checks: number;
+  total_detections: number;
+  created_at: string;
+}
+
+export interface UpsertProfilesResult {
+  created: number;
+  existing: number;
+  items: ApiProfile[];
+}
+
+const USERNAME = /^[a-z0-9._]{1,30}$/;
+
+/** `"  @Some.User "` → `"some.user"`; null when the result is not a valid username. */
+export function normalizeUsername(raw: unknown): string | null {
+  if (typeof raw !== 'string') return null;
+  let name = raw.trim();
+  if (name.startsWith('@')) name = name.slice(1);
+  name = name.toLowerCase();
+  return USERNAME.test(name) ? name : null;
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export function toApiProfile(row: ProfileRow): ApiProfile {
+  return {
+    id: row.id,
+    username: row.username,
+    niche_id: row.niche_id,
+    active_story: row.active_story,
+    last_story_detected: iso(row.last_story_detected),
+    last_checked_at: iso(row.last_checked_at),
+    total_checks: row.total_checks,
+    total_detections: row.total_detections,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+/** Runs `fn` in a transaction: a new one on the pool, or the caller's own when already inside one. */
+async function inTransaction<T>(sql: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  if ('begin' in sql) return (await sql.begin((tx) => fn(tx))) as T;
+  return fn(sql);
+}
+
+/** Checks every raw username and returns the distinct normalised ones in first-seen order. */
+function validateUsernames(raw: readonly unknown[]): string[] {
+  const invalid: string[] = [];
+  const seen = new Set<string>();
+  for (const value of raw) {
+    const name = normalizeUsername(value);
+    if (name === null) invalid.push(typeof value === 'string' ? value : String(value));
+    else seen.add(name);
+  }
+  if (invalid.length > 0) {
+    const shown = invalid.slice(0, 10).map((u) => JSON.stringify(u)).join(', ');
+    const more = invalid.length > 10 ? ` and ${invalid.length - 10} more` : '';
+    throw new ValidationError(
+      `${invalid.length} invalid username${invalid.length === 1 ? '' : 's'}: ${shown}${more} ` +
+        '(usernames are 1 to 30 characters of a-z, 0-9, "." and "_", after trimming and dropping a leading "@")',
+      { invalid_usernames: invalid },
+    );
+  }
+  return [...seen];
+}
+
+const PROFILE_COLUMNS = (sql: Queryable) =>
+  sql`id, username, niche_id, upstream_user_id, is_private, active_story, last_story_detected, last_checked_at,
+      total_checks, total_detections, created_at`;
+
+/**
+ * Creates the profiles that do not exist yet. Validation happens before anything is written: one invalid
+ * username rejects the whole call with a ValidationError naming all of them. Duplicates collapse. With a
+ * niche, existing profiles are moved into it as well (the caller asked for these profiles in that niche).
+ * Items come back in input order. Works on the pool or inside the caller's transaction.
+ */
+export async function upsertProfiles(
+  sql: Queryable,
+  usernames: readonly unknown[],
+  nicheId?: string | null,
+): Promise<UpsertProfilesResult> {
+  const names = validateUsernames(usernames);
+  if (nicheId != null && !isUuid(nicheId)) {
+    throw new ValidationError(`niche ${nicheId} does not exist`, { niche_id: nicheId });
+  }
+  if (names.length === 0) return { created: 0, existing: 0, items: [] };
+  const niche = nicheId ?? null;
+  // Sorted so that concurrent calls lock overlapping usernames in the same order and cannot deadlock.
+  const sorted = [...names].sort();
+
+  const { created, rows } = await inTransaction(sql, async (tx) => {
+    if (niche !== null) {
+      const [found] = await tx<{ id: string }[]>`select id from niches where id = ${niche} for key share`;
+      if (!found) throw new ValidationError(`niche ${niche} does not exist`, { niche_id: niche });
+    }
+    // One statement whatever the count: the usernames travel as a single array parameter.
+    const inserted = await tx<{ id: string }[]>`
+      insert into profiles (username, niche_id)
+      select u, ${niche}::uuid from unnest(${sorted}::text[]) as t(u) order by u
+      on conflict (username) do nothing
+      returning id`;
+    if (niche !== null) {
+      await tx`
+        update profiles set niche_id = ${niche}
+        where username = any(${sorted}::text[]) and niche_id is distinct from ${niche}::uuid`;
+    }
+    // A separate statement (fresh snapshot) also sees rows a concurrent call inserted while we waited on them.
+    const all = await tx<ProfileRow[]>`select ${PROFILE_COLUMNS(tx)} from profiles where username = any(${sorted}::text[])`;
+    return { created: inserted.length, rows: all };
+  });
+
+  const byName = new Map(rows.map((r) => [r.username, r]));
+  const items: ApiProfile[] = [];
+  for (const name of names) {
+    const row = byName.get(name);
+    if (row) items.push(toApiProfile(row));
+  }
+  return { created, existing: names.length - created, items };
+}
+
+export async function getProfile(sql: Queryable, id: string): Promise<ProfileRow> {
+  if (!isUuid(id)) throw new NotFoundError(`profile ${id} not found`);
+  const [row] = await sql<ProfileRow[]>`select ${PROFILE_COLUMNS(sql)} from profiles where id = ${id}`;
+  if (!row) throw new NotFoundError(`profile ${id} not found`);
+  return row;
+}
+
+export interface ListProfilesOptions {
+  nicheId?: string | null;
+  activeStory?: boolean | null;
+  limit: number;
+  cursor?: string | null;
+}
+
+/** Profiles paged by id (the indexes `(niche_id, id)` and `(active_story, id)` serve both filters). */
+export async function listProfiles(sql: Sql, options: ListProfilesOptions): Promise<Page<ApiProfile>> {
+  const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
+  const key = decodeCursor(options.cursor);
+  const after = key?.[0];
+  if (key && !isUuid(after)) throw new InvalidCursorError('cursor is not valid');
+  const { nicheId, activeStory } = options;
+  if (nicheId != null && !isUuid(nicheId)) throw new ValidationError('niche_id must be a UUID', { niche_id: nicheId });
+  const rows = await sql<ProfileRow[]>`
+    select ${PROFILE_COLUMNS(sql)} from profiles
+    where true
+      ${nicheId != null ? sql`and niche_id = ${nicheId}` : sql``}
+      ${activeStory != null ? sql`and active_story = ${activeStory}` : sql``}
+      ${after !== undefined ? sql`and id > ${after as string}` : sql``}
+    order by id
+    limit ${limit + 1}`;
+  return toPage(rows, limit, (r) => [r.id], toApiProfile);
+}
+
+/** Caches the upstream user id (it never changes) so the username lookup happens once per profile. */
+export async function setUpstreamUserId(
+  sql: Queryable,
+  profileId: string,
+  userId: string,
+  isPrivate: boolean | null,
+): Promise<void> {
+  if (!isUuid(profileId)) throw new NotFoundError(`profile ${profileId} not found`);
+  const [row] = await sql<{ id: string }[]>`
+    update profiles set upstream_user_id = ${userId}, is_private = ${isPrivate}
+    where id = ${profileId}
+    returning id`;
+  if (!row) throw new NotFoundError(`profile ${profileId} not found`);
+}

@@ -1,0 +1,87 @@
+/**
+ * `npm run simulator`: the upstream simulator on SIM_HOST:SIM_PORT, and optionally SIM_PROXIES local forward
+ * proxies in front of it (each with its own outgoing address, so each has its own rate limit).
+ *
+ * Environment: SIM_PORT (4100), SIM_HOST (127.0.0.1), SIM_RATE_PER_SECOND (0 = unlimited), SIM_BURST,
+ * SIM_LATENCY_MS (0), SIM_JITTER_MS (0), SIM_STORY_RATE (0.3), SIM_PROXIES (0),
+ * SIM_PROXY_USERNAME / SIM_PROXY_PASSWORD (Basic auth on the proxies, off when unset).
+ */
+import { z } from 'zod';
+import { startForwardProxies, type ForwardProxies } from '../forward-proxies.js';
+import { createLogger } from '../logger.js';
+import { registerSecret } from '../redact.js';
+import { startSimulator } from './app.js';
+
+const env = z.object({
+  SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
+  SIM_HOST: z.string().min(1).default('127.0.0.1'),
+  SIM_RATE_PER_SECOND: z.coerce.number().nonnegative().default(0),
+  SIM_BURST: z.coerce.number().int().positive().optional(),
+  SIM_LATENCY_MS: z.coerce.number().int().nonnegative().default(0),
+  SIM_JITTER_MS: z.coerce.number().int().nonnegative().default(0),
+  SIM_STORY_RATE: z.coerce.number().min(0).max(1).default(0.3),
+  SIM_PROXIES: z.coerce.number().int().min(0).max(200).default(0),
+  SIM_PROXY_USERNAME: z.string().min(1).optional(),
+  SIM_PROXY_PASSWORD: z.string().min(1).optional(),
+});
+
+async function run(): Promise<void> {
+  const log = createLogger({ component: 'simulator' });
+  // Empty strings mean "unset".
+  const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = env.safeParse(cleaned);
+  if (!parsed.success) throw new Error(`invalid simulator environment: ${z.prettifyError(parsed.error)}`);
+  const cfg = parsed.data;
+  registerSecret(cfg.SIM_PROXY_PASSWORD);
+
+  const sim = await startSimulator({
+    host: cfg.SIM_HOST,
+    port: cfg.SIM_PORT,
+    ratePerSecond: cfg.SIM_RATE_PER_SECOND,
+    ...(cfg.SIM_BURST !== undefined ? { burst: cfg.SIM_BURST } : {}),
+    latencyMs: cfg.SIM_LATENCY_MS,
+    jitterMs: cfg.SIM_JITTER_MS,
+    storyRate: cfg.SIM_STORY_RATE,
+  });
+  log.info('simulator listening', {
+    url: sim.url,
+    stats: `${sim.url}/__sim/stats`,
+    ratePerSecond: cfg.SIM_RATE_PER_SECOND,
+    latencyMs: cfg.SIM_LATENCY_MS,
+  });
+
+  let proxies: ForwardProxies | null = null;
+  if (cfg.SIM_PROXIES > 0) {
+    const auth =
+      cfg.SIM_PROXY_USERNAME !== undefined
+        ? { username: cfg.SIM_PROXY_USERNAME, password: cfg.SIM_PROXY_PASSWORD ?? '' }
+        : undefined;
+    proxies = await startForwardProxies({ count: cfg.SIM_PROXIES, ...(auth ? { auth } : {}) });
+    for (const p of proxies.proxies) {
+      log.info('forward proxy listening', { url: p.url, outgoingAddress: p.localAddress, auth: auth !== undefined });
+    }
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await proxies?.close();
+    await sim.close();
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stop(signal).catch((err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      });
+    });
+  }
+}
+
+run().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import { registerSecret } from '../../src/redact.js';
+import {
+  classifyAnswer,
+  MalformedResponse,
+  parseRetryAfter,
+  ProfileNotFound,
+  ProxyFailure,
+  RateLimited,
+  SessionInvalid,
+  UpstreamError,
+  UpstreamFailure,
+} from '../../src/upstream/errors.js';
+import {
+  classifyTransportError,
+  parseProfileBody,
+  parseStoriesBody,
+  ProxyTunnelError,
+  StoryClient,
+} from '../../src/upstream/story-client.js';
+
+const NOW = Date.UTC(2025, 0, 1, 12); // ms
+const nowS = NOW / 1000;
+const json = (value: unknown) => JSON.stringify(value);
+
+const reel = (id: string, items: Array<[taken: number, expiring: number]>) => ({
+  id,
+  latest_reel_media: Math.max(...items.map(([t]) => t)),
+  items: items.map(([taken_at, expiring_at], i) => ({ pk: `${id}${i}`, taken_at, expiring_at })),
+});
+
+describe('web_profile_info body', () => {
+  const ok = (user: unknown) => json({ data: { user }, status: 'ok' });
+
+  it('yields the user id and privacy of a documented answer', () => {
+    expect(parseProfileBody(ok({ id: '123', username: 'Alice', is_private: true }), 'alice')).toEqual({
+      userId: '123',
+      isPrivate: true,
+    });
+  });
+
+  it('treats "user": null as a missing profile', () => {
+    expect(() => parseProfileBody(ok(null), 'alice')).toThrow(ProfileNotFound);
+  });
+
+  it.each([
+    ['a numeric id', ok({ id: 123, username: 'alice', is_private: false })],
+    ['an id that is not digits', ok({ id: 'abc', username: 'alice', is_private: false })],
+    ['is_private missing', ok({ id: '1', username: 'alice' })],
+    ['no data', json({ status: 'ok' })],
+    ['status fail', json({ data: { user: null }, status: 'fail' })],
+    ['an HTML page', '<!DOCTYPE html><html></html>'],
+    ['an answer about another username', ok({ id: '1', username: 'bob', is_private: false })],
+  ])('rejects %s as malformed', (_label, body) => {
+    expect(() => parseProfileBody(body, 'alice')).toThrow(MalformedResponse);
+  });
+});
+
+describe('reels_media body', () => {
+  it('counts only items still live, and keeps the newest live taken_at', () => {
+    const body = json({
+      reels: {
+        '1': reel('1', [
+          [nowS - 90_000, nowS - 3_600], // expired
+          [nowS - 600, nowS + 85_800],
+          [nowS - 60, nowS + 86_340],
+        ]),
+      },
+      status: 'ok',
+    });
+    const result = parseStoriesBody(body, ['1'], NOW).get('1');
+    expect(result).toEqual({ ok: true, hasStory: true, storyCount: 2, latestStoryAt: new Date((nowS - 60) * 1000) });
+  });
+
+  it('answers "no story" for an absent id and for a reel holding only expired items', () => {
+    const body = json({ reels: { '2': reel('2', [[nowS - 90_000, nowS - 1]]) }, status: 'ok' });
+    const results = parseStoriesBody(body, ['1', '2'], NOW);
+    expect(results.get('1')).toEqual({ ok: true, hasStory: false, storyCount: 0, latestStoryAt: null });
+    expect(results.get('2')).toEqual({ ok: true, hasStory: false, storyCount: 0, latestStoryAt: null });
+  });
+
+  it('fails one malformed reel alone and keeps the others', () => {
+    const body = json({
+      reels: {
+        '1': reel('1', [[nowS - 60, nowS + 1_000]]),
+        '2': { id: '2', latest_reel_media: 'yesterday', items: [{ pk: null }] },
+        '3': reel('4', [[nowS - 60, nowS + 1_000]]), // filed under the wrong key
+      },
+      status: 'ok',
+    });
+    const results = parseStoriesBody(body, ['1', '2', '3', '5'], NOW);
+    expect(results.get('1')).toMatchObject({ ok: true, hasStory: true, storyCount: 1 });
+    expect(results.get('5')).toMatchObject({ ok: true, hasStory: false });
+    for (const id of ['2', '3']) {
+      const r = results.get(id);
+      expect(r?.ok).toBe(false);
+      if (r && !r.ok) expect(r.error).toBeInstanceOf(MalformedResponse);
+    }
+  });
+
+  it.each([
+    ['reels as an array', json({ reels: [], status: 'ok' })],
+    ['no reels', json({ reels_media: [], status: 'ok' })],
+    ['status missing', json({ reels: {} })],
+    ['not JSON', 'Sorry, something went wrong'],
+  ])('rejects a 200 with %s as a whole', (_label, body) => {
+    expect(() => parseStoriesBody(body, ['1'], NOW)).toThrow(MalformedResponse);
+  });
+});
+
+describe('classifying answers', () => {
+  const answer = (status: number, body: unknown, headers: Record<string, string> = {}, endpoint: 'web_profile_info' | 'reels_media' = 'reels_media') =>
+    classifyAnswer({ status, body: typeof body === 'string' ? body : json(body), headers, endpoint }, NOW);
+  const wait = { message: 'Please wait a few minutes before you try again.', status: 'fail' };
+
+  it('lets a 200 through to parsing', () => {
+    expect(answer(200, { reels: {}, status: 'ok' })).toBeNull();
+  });
+
+  it('reads 429 as rate limited, with Retry-After seconds when given', () => {
+    const limited = answer(429, '', { 'retry-after': '30' });
+    expect(limited).toBeInstanceOf(RateLimited);
+    expect((limited as RateLimited).retryAfterMs).toBe(30_000);
+    expect((answer(429, '') as RateLimited).retryAfterMs).toBeUndefined();
+  });
+
+  it('reads the "Please wait a few minutes" body as rate limited at any status', () => {
+    for (const status of [200, 400, 403]) expect(answer(status, wait)).toBeInstanceOf(RateLimited);
+  });
+
+  it('reads 401 and 403 login/checkpoint as an invalid session', () => {
+    expect(answer(401, { message: 'login_required', status: 'fail' })).toBeInstanceOf(SessionInvalid);
+    expect(answer(403, { message: 'checkpoint_required', status: 'fail' })).toBeInstanceOf(SessionInvalid);
+    expect(answer(401, '')).toBeInstanceOf(SessionInvalid);
+    const blocked = answer(403, { message: 'forbidden', status: 'fail' });
+    expect(blocked).toBeInstanceOf(UpstreamError);
+    expect(blocked?.retryable).toBe(false);
+  });
+
+  it('reads 404 as a missing profile on the lookup only', () => {
+    const missing = answer(404, '', {}, 'web_profile_info');
+    expect(missing).toBeInstanceOf(ProfileNotFound);
+    expect(missing?.retryable).toBe(false);
+    expect(answer(404, '')).toBeInstanceOf(UpstreamError);
+  });
+
+  it('reads 5xx as a retryable upstream error and "too many reels" as a final one', () => {
+    for (const status of [500, 502, 503]) {
+      const err = answer(status, '');
+      expect(err).toBeInstanceOf(UpstreamError);
+      expect(err?.retryable).toBe(true);
+    }
+    const tooMany = answer(400, { message: 'Too many reels requested', status: 'fail' });
+    expect(tooMany).toBeInstanceOf(UpstreamError);
+    expect(tooMany?.retryable).toBe(false);
+  });
+
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    expect(parseRetryAfter('0')).toBe(0);
+    expect(parseRetryAfter(['12'])).toBe(12_000);
+    expect(parseRetryAfter(new Date(NOW + 5_000).toUTCString(), NOW)).toBe(5_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+});
+
+describe('classifying transport errors', () => {
+  const coded = (code: string, message = code) => Object.assign(new Error(message), { code });
+
+  it('blames the proxy for a refused connection, a 407 and a failed tunnel', () => {
+    const auth = classifyTransportError(new ProxyTunnelError('proxy answered 407 to CONNECT', 407), 'reels_media');
+    expect(auth).toBeInstanceOf(ProxyFailure);
+    expect(auth.status).toBe(407);
+    expect(classifyTransportError(new ProxyTunnelError('closed', undefined, 'UND_ERR_SOCKET'), 'x')).toBeInstanceOf(ProxyFailure);
+    expect(classifyTransportError(coded('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'), 'x')).toBeInstanceOf(ProxyFailure);
+    expect(classifyTransportError(coded('UND_ERR_ABORTED', 'Proxy response (407) !== 200 when HTTP Tunneling'), 'x')).toMatchObject({
+      kind: 'proxy_failure',
+      status: 407,
+    });
+  });
+
+  it('reads timeouts and resets of an open tunnel as retryable upstream errors', () => {
+    for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET', 'SOMETHING_ELSE']) {
+      const err = classifyTransportError(coded(code), 'x');
+      expect(err).toBeInstanceOf(UpstreamError);
+      expect(err.retryable).toBe(true);
+    }
+  });
+});
+
+describe('failure classes', () => {
+  it('carry kind, name and retryable, and extend UpstreamFailure', () => {
+    const cases: Array<[UpstreamFailure, string, string, boolean]> = [
+      [new RateLimited('x', { retryAfterMs: 1 }), 'rate_limited', 'RateLimited', true],
+      [new ProfileNotFound('x'), 'profile_not_found', 'ProfileNotFound', false],
+      [new SessionInvalid('x'), 'session_invalid', 'SessionInvalid', true],
+      [new ProxyFailure('x'), 'proxy_failure', 'ProxyFailure', true],
+      [new UpstreamError('x'), 'upstream_error', 'UpstreamError', true],
+      [new UpstreamError('x', { retryable: false }), 'upstream_error', 'UpstreamError', false],
+      [new MalformedResponse('x'), 'malformed_response', 'MalformedResponse', true],
+    ];
+    for (const [err, kind, name, retryable] of cases) {
+      expect(err).toBeInstanceOf(UpstreamFailure);
+      expect(err).toBeInstanceOf(Error);
+      expect([err.kind, err.name, err.retryable]).toEqual([kind, name, retryable]);
+    }
+  });
+
+  it('never carry a proxy password or a session token in their message', () => {
+    registerSecret('registered-token-123');
+    const err = new UpstreamError(
+      'failed via http://user:pr0xy-pass@10.0.0.1:8080 with Cookie: sessionid=abcdef123; and registered-token-123',
+    );
+    expect(err.message).not.toContain('pr0xy-pass');
+    expect(err.message).not.toContain('abcdef123');
+    expect(err.message).not.toContain('registered-token-123');
+  });
+});
+
+describe('StoryClient argument checks', () => {
+  const client = new StoryClient({ baseUrl: 'http://127.0.0.1:9', appId: '1', userAgent: 'test', timeoutMs: 1_000 });
+  const target = { proxyId: 'p', proxyUrl: 'http://127.0.0.1:9' };
+
+  it('refuses 0 or more than 50 ids, and non-digit ids, before any request', async () => {
+    await expect(client.fetchStories(target, [])).rejects.toThrow(RangeError);
+    const ids = Array.from({ length: 51 }, (_, i) => String(1000 + i));
+    await expect(client.fetchStories(target, ids)).rejects.toThrow(RangeError);
+    await expect(client.fetchStories(target, ['12', '1; drop'])).rejects.toThrow(RangeError);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * BatchQueueWorkflow: the singleton runner (workflow id `batch-queue`), started by signal-with-start from the
+ * API. Each turn claims the next batch in Postgres (priority, then position; or the batch already marked
+ * running, after a restart) and runs it as a child BatchWorkflow, strictly one at a time. With nothing to
+ * run it sleeps until woken; a periodic look at Postgres repairs a lost wake signal.
+ *
+ * It continues-as-new only between batches (a child is terminated when its parent continues-as-new), after a
+ * fixed number of batches or when the server suggests it.
+ */
+import {
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  executeChild,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import { batchWorkflow } from './batch.js';
+import { BatchIdAttribute, BatchStatusAttribute } from './search-attributes.js';
+import { wakeSignal } from './signals.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+export const QUEUE_WORKFLOW_ID = 'batch-queue';
+const BATCHES_PER_RUN = 50;
+const IDLE_RECHECK = '10 minutes';
+const MAX_HISTORY_WHEN_IDLE = 2_000;
+
+export interface QueueWorkflowInput {
+  batchesRun?: number;
+}
+
+function describe(err: unknown): string {
+  let e: unknown = err;
+  // the useful sentence is at the bottom of the chain (child → activity → application failure)
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  if (e instanceof ApplicationFailure || e instanceof Error) return e.message || e.name;
+  return String(err);
+}
+
+export async function batchQueueWorkflow(input: QueueWorkflowInput = {}): Promise<void> {
+  const { claimNextBatch, failBatch } = proxyActivities<Activities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+  let woken = false;
+  setHandler(wakeSignal, () => void (woken = true));
+  let batchesRun = input.batchesRun ?? 0;
+  let runsHere = 0;
+
+  for (;;) {
+    woken = false;
+    const claim = await claimNextBatch();
+    if (!claim) {
+      if (workflowInfo().historyLength > MAX_HISTORY_WHEN_IDLE || workflowInfo().continueAsNewSuggested) {
+        return continueAsNew<typeof batchQueueWorkflow>({ batchesRun });
+      }
+      await condition(() => woken, IDLE_RECHECK);
+      continue;
+    }
+    try {
+      await executeChild(batchWorkflow, {
+        workflowId: claim.workflowId,
+        args: [{ batchId: claim.batchId, settings: claim.settings }],
+        parentClosePolicy: ParentClosePolicy.TERMINATE,
+        memo: { batch_name: claim.name, total_profiles: claim.totalProfiles, run: claim.run },
+        ...(claim.settings.searchAttributes
+          ? {
+              typedSearchAttributes: [
+                { key: BatchIdAttribute, value: claim.batchId },
+                { key: BatchStatusAttribute, value: 'running' },
+              ],
+            }
+          : {}),
+      });
+    } catch (err) {
+      // an unexpected failure ends the batch as `error` and frees the runner for the next one
+      await failBatch({ batchId: claim.batchId, message: describe(err) });
+    }
+    batchesRun++;
+    runsHere++;
+    if (runsHere >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      return continueAsNew<typeof batchQueueWorkflow>({ batchesRun });
+    }
+  }
+}

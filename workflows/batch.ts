@@ -1,0 +1,178 @@
+/**
+ * BatchWorkflow(batchId): checks a batch's unfinished profiles in chunks (one upstream request per chunk of up
+ * to 50), keeping a sliding window of chunks in flight, bounded by the configured concurrency and by usable
+ * proxies. Profiles are paged from Postgres by cursor, never passed in arguments.
+ *
+ * History budget: a chunk costs 3 events (scheduled, started, completed: retries add none), a page of chunks
+ * 1 marker (local activity). A run hands out `profilesPerRun` profiles, then drains its window and
+ * continues-as-new carrying the cursor and totals: with 50 per chunk and 2,000 per run, about 130 events.
+ *
+ * Postgres is the source of truth for the batch's status: pause/cancel signals are the fast path, and every
+ * page read (and every chunk, before sending) checks the stored status too, so a lost signal still stops it.
+ */
+import {
+  condition,
+  continueAsNew,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import { BatchStatusAttribute } from './search-attributes.js';
+import { cancelSignal, pauseSignal, progressQuery, queuePausedSignal } from './signals.js';
+import type { BatchOutcome, BatchResult, BatchRunTotals, BatchWorkflowInput } from './types.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/** How often a held queue is re-read from Postgres, in case a resume signal was lost. */
+const QUEUE_PAUSE_RECHECK = '5 minutes';
+
+const emptyTotals = (): BatchRunTotals => ({ successful: 0, failed: 0, storiesFound: 0, requests: 0, chunks: 0, runs: 0 });
+
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchResult> {
+  const { batchId, settings } = input;
+  const { checkChunk } = proxyActivities<Activities>({
+    startToCloseTimeout: settings.chunkTimeoutMs,
+    heartbeatTimeout: settings.heartbeatTimeoutMs,
+    retry: {
+      initialInterval: settings.retry.initialIntervalMs,
+      maximumInterval: settings.retry.maximumIntervalMs,
+      backoffCoefficient: settings.retry.backoffCoefficient,
+      // the per-profile attempt limit lives in Postgres (CHECK_MAX_ATTEMPTS); waits for a free proxy or the
+      // end of a rate-limit rest are not the profile's attempts and must not exhaust anything
+      maximumAttempts: 0,
+      nonRetryableErrorTypes: ['BatchNotFound'],
+    },
+  });
+  const { loadChunks, completeBatch } = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+
+  const totals: BatchRunTotals = { ...(input.totals ?? emptyTotals()), runs: (input.totals?.runs ?? 0) + 1 };
+  let cursor = input.cursor ?? 0;
+  let stop: 'paused' | 'cancelled' | 'stopped' | null = null;
+  let queuePaused = false;
+  let exhausted = false;
+  let inFlight = 0;
+  let windowSize = 1;
+  let handedOut = 0;
+  let unexpected: unknown = null;
+  /** Chunks fetched but not started, and chunks sent back because the queue was held. */
+  const ready: Array<{ profileIds: string[]; lastOrdinal: number }> = [];
+  const deferred: string[][] = [];
+
+  setHandler(pauseSignal, () => void (stop ??= 'paused'));
+  setHandler(cancelSignal, () => void (stop ??= 'cancelled'));
+  setHandler(queuePausedSignal, (paused) => void (queuePaused = paused));
+  setHandler(progressQuery, () => ({
+    batchId,
+    state: stop ? (inFlight ? 'stopping' : 'finished') : queuePaused ? 'queue_paused' : 'running',
+    inFlightChunks: inFlight,
+    windowSize,
+    cursor,
+    totals,
+  }));
+
+  const setStatus = (status: string) => {
+    if (settings.searchAttributes) upsertSearchAttributes([{ key: BatchStatusAttribute, value: status }]);
+  };
+  setStatus('running');
+
+  const applyStoredStatus = (status: string) => {
+    if (status === 'running') return;
+    stop ??= status === 'paused' || status === 'cancelled' ? status : 'stopped';
+  };
+
+  const launch = (profileIds: string[]) => {
+    inFlight++;
+    totals.chunks++;
+    checkChunk({ batchId, profileIds })
+      .then((result) => {
+        if (result.kind === 'done') {
+          totals.successful += result.successful;
+          totals.failed += result.failed;
+          totals.storiesFound += result.storiesFound;
+          totals.requests += result.requests;
+        } else if (result.kind === 'deferred') {
+          queuePaused = true;
+          deferred.push(profileIds);
+        } else {
+          applyStoredStatus(result.status);
+        }
+      })
+      .catch((err: unknown) => {
+        unexpected ??= err;
+      })
+      .finally(() => inFlight--);
+  };
+
+  for (;;) {
+    await runWindow();
+    // let in-flight checks finish and persist; chunks they sent back while the queue was held go round again
+    await condition(() => inFlight === 0);
+    if (unexpected) throw unexpected;
+    if (stop || deferred.length === 0) break;
+  }
+
+  async function runWindow(): Promise<void> {
+    for (;;) {
+      if (stop || unexpected) return;
+      if (queuePaused) {
+        if (!(await condition(() => !queuePaused || stop !== null || unexpected !== null, QUEUE_PAUSE_RECHECK))) {
+          const page = await loadChunks({ batchId, afterOrdinal: cursor, maxChunks: 0, chunkSize: settings.chunkSize });
+          applyStoredStatus(page.status);
+          queuePaused = page.queuePaused;
+        }
+        continue;
+      }
+      if (deferred.length) {
+        if (inFlight >= windowSize) {
+          await condition(() => inFlight < windowSize || stop !== null || queuePaused || unexpected !== null);
+          continue;
+        }
+        launch(deferred.shift()!);
+        continue;
+      }
+      if (ready.length === 0 && !exhausted) {
+        if (handedOut >= settings.profilesPerRun || workflowInfo().continueAsNewSuggested) return;
+        const page = await loadChunks({
+          batchId,
+          afterOrdinal: cursor,
+          maxChunks: Math.max(settings.concurrency * 2, 4),
+          chunkSize: settings.chunkSize,
+        });
+        applyStoredStatus(page.status);
+        queuePaused = page.queuePaused;
+        windowSize = Math.max(1, Math.min(settings.concurrency, page.usableProxies || 1));
+        ready.push(...page.chunks);
+        if (page.chunks.length === 0) exhausted = true;
+        continue;
+      }
+      if (ready.length === 0) return; // exhausted: everything handed out
+      if (inFlight >= windowSize) {
+        await condition(() => inFlight < windowSize || stop !== null || queuePaused || unexpected !== null);
+        continue;
+      }
+      const chunk = ready.shift()!;
+      cursor = chunk.lastOrdinal;
+      handedOut += chunk.profileIds.length;
+      launch(chunk.profileIds);
+    }
+  }
+
+  let outcome: BatchOutcome;
+  if (stop) {
+    outcome = stop;
+  } else if (exhausted && ready.length === 0) {
+    const status = await completeBatch({ batchId });
+    outcome = status === 'done' ? 'done' : status === 'paused' || status === 'cancelled' ? status : 'stopped';
+  } else {
+    // more to do: a fresh run with a short history, starting after the last chunk handed out
+    return continueAsNew<typeof batchWorkflow>({ batchId, settings, cursor, totals });
+  }
+  setStatus(outcome === 'stopped' ? 'running' : outcome);
+  return { batchId, outcome, totals };
+}

@@ -1,0 +1,3 @@
+// Every workflow the worker registers.
+export { batchQueueWorkflow, QUEUE_WORKFLOW_ID } from './batch-queue.js';
+export { batchWorkflow } from './batch.js';
