@@ -66,6 +66,8 @@ export interface CheckerDeps {
   client: StoryClient;
   config: Pick<Config, 'CHECK_MAX_ATTEMPTS' | 'CHECK_MAX_INTERVAL_MS'>;
   logger: Logger;
+  /** Must be the pool's clock: waits are computed from the times the pool reports. */
+  clock?: () => Date | Promise<Date>;
 }
 
 export interface CheckHooks {
@@ -84,6 +86,7 @@ const targetOf = (lease: Lease): UpstreamTarget => ({
 
 export function createChecker(deps: CheckerDeps) {
   const { sql, pool, client, config } = deps;
+  const nowMs = async () => (await (deps.clock ?? (() => new Date()))()).getTime();
 
   async function gate(batchId: string): Promise<CheckChunkResult | null> {
     const [row] = await sql<{ status: string; paused: boolean }[]>`
@@ -139,7 +142,7 @@ export function createChecker(deps: CheckerDeps) {
     }
     if (!leased.ok) {
       // resting or disabled proxies: a long, known wait, left to a durable retry timer
-      const delayMs = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - Date.now()) : config.CHECK_MAX_INTERVAL_MS;
+      const delayMs = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : config.CHECK_MAX_INTERVAL_MS;
       throw new RetryLater('NoProxyAvailable', `no proxy can be used now (${leased.reason})`, delayMs);
     }
     const lease = leased.lease;
@@ -284,7 +287,7 @@ export function createChecker(deps: CheckerDeps) {
   async function delayUntilProxyFree(): Promise<number> {
     const stats = await pool.stats();
     if (stats.usable > 0 || !stats.nextFreeAt) return 0;
-    return Math.max(0, stats.nextFreeAt.getTime() - Date.now());
+    return Math.max(0, stats.nextFreeAt.getTime() - (await nowMs()));
   }
 
   return { checkChunk };

@@ -21,14 +21,14 @@ export interface CheckDependencies {
 
 export async function createCheckDependencies(
   config: Config,
-  options: { sql?: Sql; logger?: Logger } = {},
+  options: { sql?: Sql; logger?: Logger; clock?: () => Date | Promise<Date> } = {},
 ): Promise<CheckDependencies> {
   const logger = options.logger ?? createLogger({ component: 'worker' });
   const ownsSql = !options.sql;
   const sql = options.sql ?? createSql(config.DATABASE_URL, { max: Math.max(10, config.BATCH_CONCURRENCY * 2 + 4) });
   // every stored password and token becomes a known secret before anything can log
   await loadSecrets(sql);
-  const pool = createProxyPool({ sql, config, logger });
+  const pool = createProxyPool({ sql, config, logger, clock: options.clock });
   const client = new StoryClient({
     baseUrl: config.STORY_API_BASE_URL,
     appId: config.UPSTREAM_APP_ID,
@@ -36,7 +36,7 @@ export async function createCheckDependencies(
     timeoutMs: config.CHECK_TIMEOUT_MS,
     logger,
   });
-  const checker = createChecker({ sql, pool, client, config, logger });
+  const checker = createChecker({ sql, pool, client, config, logger, clock: options.clock });
   return {
     sql,
     pool,

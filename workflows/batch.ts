@@ -40,9 +40,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       initialInterval: settings.retry.initialIntervalMs,
       maximumInterval: settings.retry.maximumIntervalMs,
       backoffCoefficient: settings.retry.backoffCoefficient,
-      // the per-profile attempt limit lives in Postgres (CHECK_MAX_ATTEMPTS); waits for a free proxy or the
-      // end of a rate-limit rest are not the profile's attempts and must not exhaust anything
-      maximumAttempts: 0,
+      // no maximumAttempts: the per-profile attempt limit lives in Postgres (CHECK_MAX_ATTEMPTS), and waits
+      // for a free proxy or the end of a rate-limit rest are not the profile's attempts
       nonRetryableErrorTypes: ['BatchNotFound'],
     },
   });

@@ -99,7 +99,9 @@ function fromHttpException(c: Context, err: HTTPException) {
   if (status === 413) message = 'the request body is too large';
   if (status === 415) message = 'the request body must be JSON (Content-Type: application/json)';
   if (!message) message = code.replace(/_/g, ' ');
-  const res = errorResponse(c, status, code, message);
+  // Hono's JSON validator raises a bare 400 for a body that does not parse
+  const details = status === 400 && /json/i.test(message) ? { in: 'body', reason: 'malformed JSON' } : undefined;
+  const res = errorResponse(c, status, code, message, details);
   if (status === 401) res.headers.set('WWW-Authenticate', 'Bearer');
   return res;
 }
@@ -121,7 +123,7 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
     else if (isPostgresUnavailable(err)) unavailable = new UnavailableError('postgres');
     else if (isTemporalUnavailable(err)) unavailable = new UnavailableError('temporal');
     if (unavailable) {
-      logger.warn('dependency unavailable', { request_id: requestId, component: unavailable.component, err });
+      logger.warn('dependency unavailable', { request_id: requestId, dependency: unavailable.component, err });
       return errorResponse(c, 503, 'unavailable', unavailable.message, { component: unavailable.component });
     }
 

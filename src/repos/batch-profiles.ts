@@ -99,7 +99,7 @@ export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: Che
   return sql.begin(async (tx) => {
     const changed = await tx<{ profile_id: string; has_story: boolean; story_count: number; username: string }[]>`
       with input as (
-        select * from unnest(${results.map((r) => r.profileId)}::uuid[], ${results.map((r) => r.hasStory)}::boolean[],
+        select * from unnest(${results.map((r) => r.profileId)}::uuid[], ${results.map((r) => String(r.hasStory))}::text[]::boolean[],
           ${results.map((r) => r.storyCount)}::int[]) as t(profile_id, has_story, story_count)
       )
       update batch_profiles bp set status = 'completed', has_story = i.has_story, story_count = i.story_count,

@@ -1,0 +1,112 @@
+/**
+ * The HTTP API (API.md) as a Hono app: one router per resource, request ids, bearer auth, a body limit,
+ * the OpenAPI 3.1 document generated from the same zod schemas that validate requests, Swagger UI, and a
+ * single error handler producing API.md's error shape. Building it opens nothing: tests call
+ * `app.request()` directly, `main.ts` serves it.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import type { Client } from '@temporalio/client';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { createBatchControl, type BatchControl } from '../batch-control.js';
+import type { Config } from '../config.js';
+import type { Sql } from '../db.js';
+import type { Logger } from '../logger.js';
+import { bearerAuth } from './auth.js';
+import { createErrorHandler, notFoundHandler, validationHook } from './errors.js';
+import { createTemporalGate } from './readiness.js';
+import type { AppEnv, RouterDeps } from './router.js';
+import { batchesRouter } from './routes/batches.js';
+import { healthRouter } from './routes/health.js';
+import { nichesRouter } from './routes/niches.js';
+import { profilesRouter } from './routes/profiles.js';
+import { proxiesRouter } from './routes/proxies.js';
+import { queueRouter } from './routes/queue.js';
+import { sessionsRouter } from './routes/sessions.js';
+
+/** Large enough for a batch of 100,000 profile ids or usernames in one body. */
+export const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+export interface AppDeps {
+  sql: Sql;
+  temporal: Client;
+  config: Config;
+  logger: Logger;
+  /** Defaults to one built on sql, temporal and the configured task queue. */
+  batchControl?: BatchControl;
+  /** Poll interval of GET /batches/:id/events (default 500 ms). */
+  eventsIntervalMs?: number;
+  bodyLimitBytes?: number;
+  /** Aborted at shutdown so that open event streams end. */
+  shutdown?: AbortSignal;
+}
+
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const { sql, temporal, config, logger } = deps;
+  const routerDeps: RouterDeps = {
+    sql,
+    temporal,
+    config,
+    logger,
+    batchControl:
+      deps.batchControl ?? createBatchControl({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger }),
+    temporalGate: createTemporalGate(temporal),
+    eventsIntervalMs: deps.eventsIntervalMs ?? 500,
+    shutdown: deps.shutdown,
+  };
+
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use('*', requestId());
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    logger.debug('request', {
+      request_id: c.get('requestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round(performance.now() - started),
+    });
+  });
+  if (config.API_KEY) app.use('*', bearerAuth(config.API_KEY));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes ?? BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new HTTPException(413, { message: 'the request body is too large' });
+      },
+    }),
+  );
+
+  app.route('/', healthRouter(routerDeps));
+  app.route('/', nichesRouter(routerDeps));
+  app.route('/', profilesRouter(routerDeps));
+  app.route('/', proxiesRouter(routerDeps));
+  app.route('/', sessionsRouter(routerDeps));
+  app.route('/', batchesRouter(routerDeps));
+  app.route('/', queueRouter(routerDeps));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'Authorization: Bearer <API_KEY> (required when the server has API_KEY set)',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'storycheck',
+      version: '1.0.0',
+      description: 'Checks, through a pool of HTTP forward proxies, which social profiles have an active story.',
+    },
+    security: [{ bearerAuth: [] }],
+  });
+  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'storycheck API' }));
+
+  app.notFound(notFoundHandler);
+  app.onError(createErrorHandler(logger));
+  return app;
+}

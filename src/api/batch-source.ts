@@ -1,0 +1,63 @@
+/**
+ * Turns the source of `POST /batches` (exactly one of profile_ids, niche_id, usernames) into the ordered
+ * profile ids `createBatch` takes. Every rejection is a ValidationError (400) saying what was wrong.
+ */
+import type { Sql } from '../db.js';
+import { ValidationError } from '../repos/errors.js';
+import { upsertProfiles } from '../repos/profiles.js';
+
+export interface BatchSourceInput {
+  profile_ids?: string[] | undefined;
+  niche_id?: string | undefined;
+  usernames?: string[] | undefined;
+}
+
+const SOURCES = ['profile_ids', 'niche_id', 'usernames'] as const;
+
+function empty(source: string): never {
+  throw new ValidationError('the selection holds no profiles', { source });
+}
+
+export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Promise<string[]> {
+  const given = SOURCES.filter((s) => input[s] !== undefined && input[s] !== null);
+  if (given.length !== 1) {
+    throw new ValidationError(
+      given.length === 0
+        ? 'give one source of profiles: profile_ids, niche_id or usernames'
+        : `give only one source of profiles, not ${given.join(' and ')}`,
+      { sources: given },
+    );
+  }
+
+  if (input.profile_ids !== undefined) {
+    const ids = input.profile_ids;
+    if (ids.length === 0) empty('profile_ids');
+    const found = await sql<{ id: string }[]>`select id from profiles where id = any(${ids}::uuid[])`;
+    const known = new Set(found.map((r) => r.id));
+    const unknown = [...new Set(ids.filter((id) => !known.has(id.toLowerCase())))];
+    if (unknown.length > 0) {
+      const shown = unknown.slice(0, 10).join(', ') + (unknown.length > 10 ? ` and ${unknown.length - 10} more` : '');
+      throw new ValidationError(`${unknown.length} unknown profile id${unknown.length === 1 ? '' : 's'}: ${shown}`, {
+        unknown_profile_ids: unknown,
+      });
+    }
+    // Postgres returns ids lower-cased; keep the caller's order, in the stored spelling
+    return ids.map((id) => id.toLowerCase());
+  }
+
+  if (input.niche_id !== undefined) {
+    const nicheId = input.niche_id;
+    const [niche] = await sql<{ id: string }[]>`select id from niches where id = ${nicheId}`;
+    if (!niche) throw new ValidationError(`niche ${nicheId} does not exist`, { niche_id: nicheId });
+    // alphabetical: deterministic (profiles added in one call share created_at) and easy to follow in the results
+    const rows = await sql<{ id: string }[]>`select id from profiles where niche_id = ${nicheId} order by username`;
+    if (rows.length === 0) empty('niche_id');
+    return rows.map((r) => r.id);
+  }
+
+  const usernames = input.usernames ?? [];
+  if (usernames.length === 0) empty('usernames');
+  // validates all of them first (nothing is created if one is invalid), then creates the missing ones
+  const { items } = await upsertProfiles(sql, usernames);
+  return items.map((p) => p.id);
+}

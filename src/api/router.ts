@@ -1,0 +1,59 @@
+/**
+ * What every resource router shares: the dependencies it is built with and the way it is created
+ * (an OpenAPIHono whose failed validations answer API.md's 400 validation_error).
+ */
+import { OpenAPIHono, type z } from '@hono/zod-openapi';
+import type { Client } from '@temporalio/client';
+import type { RequestIdVariables } from 'hono/request-id';
+import type { BatchControl } from '../batch-control.js';
+import type { Config } from '../config.js';
+import type { Sql } from '../db.js';
+import type { Logger } from '../logger.js';
+import { validationHook } from './errors.js';
+import type { TemporalGate } from './readiness.js';
+import { ErrorSchema } from './schemas.js';
+
+export type AppEnv = { Variables: RequestIdVariables };
+
+export interface RouterDeps {
+  sql: Sql;
+  temporal: Client;
+  config: Config;
+  logger: Logger;
+  batchControl: BatchControl;
+  temporalGate: TemporalGate;
+  /** How often GET /batches/:id/events looks for changes. */
+  eventsIntervalMs: number;
+  shutdown?: AbortSignal;
+}
+
+export function createRouter(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
+
+/** The security requirement of the routes that stay open when API_KEY is set. */
+export const OPEN = { security: [] as Array<Record<string, string[]>> };
+
+/** A JSON response entry of a route definition. */
+export function json<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+const ERROR_DESCRIPTIONS = {
+  400: 'validation_error: bad JSON, wrong types, unknown ids, invalid usernames (details says which)',
+  401: 'unauthorized: missing or wrong bearer token',
+  404: 'not_found',
+  409: 'conflict: illegal state transition or duplicate (batch_running names the running batch)',
+  413: 'payload_too_large',
+  503: 'unavailable: Postgres or Temporal unreachable (details.component names it)',
+} as const;
+
+type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
+
+/** Error responses a route documents (401 and 503 apply to every protected route). */
+export function errors<S extends ErrorStatus>(...statuses: S[]) {
+  const all = [...new Set<ErrorStatus>([...statuses, 401, 503])];
+  return Object.fromEntries(all.map((s) => [s, json(ErrorSchema, ERROR_DESCRIPTIONS[s])])) as {
+    [K in S | 401 | 503]: ReturnType<typeof json<typeof ErrorSchema>>;
+  };
+}

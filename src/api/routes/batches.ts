@@ -1,0 +1,182 @@
+/**
+ * Batches: creation from one source, lists, the four transitions, and each batch's profiles, logs and live
+ * events. Transitions go through batch-control (Postgres first, then the workflows are signalled); they
+ * are refused with 503 while Temporal is unreachable, before anything changes.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { listBatchProfiles } from '../../repos/batch-profiles.js';
+import { getBatch, listBatches, toApiBatch, type BatchRow } from '../../repos/batches.js';
+import { NotFoundError, isUuid } from '../../repos/errors.js';
+import { listLogs } from '../../repos/logs.js';
+import { streamBatchEvents } from '../batch-events.js';
+import { resolveBatchSource } from '../batch-source.js';
+import { checkBatchCursor, checkOrdinalCursor } from '../cursors.js';
+import { createRouter, errors, json, type RouterDeps } from '../router.js';
+import {
+  Batch,
+  BatchPage,
+  BatchProfilePage,
+  BatchProfileQuery,
+  BatchQuery,
+  CreateBatch,
+  IdParam,
+  LogPage,
+  LogQuery,
+} from '../schemas.js';
+
+/** Bound on a transition's Temporal calls: the DB change is committed first, so a slow signal only delays the answer. */
+const SIGNAL_DEADLINE_MS = 5_000;
+
+const create = createRoute({
+  method: 'post',
+  path: '/batches',
+  tags: ['batches'],
+  summary: 'Create a batch from exactly one source: profile_ids, niche_id or usernames',
+  description:
+    'Queued at a position by priority (higher first), or paused outside the queue with hold. ' +
+    'Unknown ids, an unknown niche, invalid usernames, no source, several sources or an empty selection: 400.',
+  request: { body: { required: true, content: { 'application/json': { schema: CreateBatch } } } },
+  responses: { 201: json(Batch, 'created: queued with a position, or paused with hold'), ...errors(400, 413) },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/batches',
+  tags: ['batches'],
+  summary: 'List batches, newest first',
+  request: { query: BatchQuery },
+  responses: { 200: json(BatchPage, 'a page of batches'), ...errors(400) },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/batches/{id}',
+  tags: ['batches'],
+  summary: 'One batch',
+  request: { params: IdParam },
+  responses: { 200: json(Batch, 'the batch'), ...errors(404) },
+});
+
+const TRANSITIONS = {
+  start: 'Move the batch to the head of the queue (409 batch_running while another batch runs; 409 if done or cancelled)',
+  pause: 'Take the batch out of the queue; a running batch stops taking new profiles (409 if done, cancelled or paused)',
+  resume: 'Put a paused or failed batch back at the end of the queue (409 otherwise)',
+  cancel: 'Cancel the batch; a running batch stops as for pause (409 if done)',
+} as const;
+type Transition = keyof typeof TRANSITIONS;
+
+const transitionRoute = (action: Transition) =>
+  createRoute({
+    method: 'post',
+    path: `/batches/{id}/${action}`,
+    tags: ['batches'],
+    summary: TRANSITIONS[action],
+    request: { params: IdParam },
+    responses: { 202: json(Batch, 'accepted: the batch after the transition'), ...errors(404, 409) },
+  });
+
+const profiles = createRoute({
+  method: 'get',
+  path: '/batches/{id}/profiles',
+  tags: ['batches'],
+  summary: "The batch's profiles and their results, in batch order",
+  request: { params: IdParam, query: BatchProfileQuery },
+  responses: { 200: json(BatchProfilePage, 'a page of batch profiles'), ...errors(400, 404) },
+});
+
+const logs = createRoute({
+  method: 'get',
+  path: '/batches/{id}/logs',
+  tags: ['batches'],
+  summary: "The batch's log, oldest first",
+  request: { params: IdParam, query: LogQuery },
+  responses: { 200: json(LogPage, 'a page of log entries'), ...errors(400, 404) },
+});
+
+const events = createRoute({
+  method: 'get',
+  path: '/batches/{id}/events',
+  tags: ['batches'],
+  summary: 'Live progress as Server-Sent Events',
+  description:
+    'Events: `progress` (a Batch) at once and whenever it changes; `log` (a log entry, id = its sequence, so ' +
+    'Last-Event-ID resumes); `end` (the Batch) when it is done, cancelled, error or paused, then the stream closes.',
+  request: {
+    params: IdParam,
+    headers: z.object({
+      'last-event-id': z
+        .string()
+        .regex(/^\d{1,15}$/, 'Last-Event-ID must be the id of a log event')
+        .optional()
+        .openapi({ param: { name: 'last-event-id', in: 'header' }, description: 'resume after this log event' }),
+    }),
+  },
+  responses: {
+    200: { description: 'an event stream', content: { 'text/event-stream': { schema: z.string() } } },
+    ...errors(400, 404),
+  },
+});
+
+export function batchesRouter(deps: RouterDeps) {
+  const { sql, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
+
+  const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
+
+  const transition = (action: Transition) => async (id: string) => {
+    await temporalGate.require();
+    return toApiBatch(await withSignalDeadline(() => batchControl[action](id)));
+  };
+
+  const start = transition('start');
+  const pause = transition('pause');
+  const resume = transition('resume');
+  const cancel = transition('cancel');
+
+  return createRouter()
+    .openapi(create, async (c) => {
+      const body = c.req.valid('json');
+      // a held batch wakes nobody, so it does not need Temporal
+      if (!body.hold) await temporalGate.require();
+      const profileIds = await resolveBatchSource(sql, body);
+      const row = await withSignalDeadline(() =>
+        batchControl.create({ name: body.name || null, priority: body.priority ?? 0, hold: body.hold ?? false, profileIds }),
+      );
+      return c.json(toApiBatch(row), 201);
+    })
+    .openapi(list, async (c) => {
+      const { limit, cursor, status } = c.req.valid('query');
+      checkBatchCursor(cursor);
+      return c.json(await listBatches(sql, { limit, cursor, status }), 200);
+    })
+    .openapi(get, async (c) => c.json(toApiBatch(await getBatch(sql, c.req.valid('param').id)), 200))
+    .openapi(transitionRoute('start'), async (c) => c.json(await start(c.req.valid('param').id), 202))
+    .openapi(transitionRoute('pause'), async (c) => c.json(await pause(c.req.valid('param').id), 202))
+    .openapi(transitionRoute('resume'), async (c) => c.json(await resume(c.req.valid('param').id), 202))
+    .openapi(transitionRoute('cancel'), async (c) => c.json(await cancel(c.req.valid('param').id), 202))
+    .openapi(profiles, async (c) => {
+      const { id } = c.req.valid('param');
+      const { limit, cursor, status } = c.req.valid('query');
+      // listBatchProfiles hands the id straight to SQL; a malformed one names no batch
+      if (!isUuid(id)) throw new NotFoundError(`batch ${id} not found`);
+      checkOrdinalCursor(cursor);
+      return c.json(await listBatchProfiles(sql, id, { limit, cursor, status }), 200);
+    })
+    .openapi(logs, async (c) => {
+      const { id } = c.req.valid('param');
+      const { limit, cursor, level, event_type } = c.req.valid('query');
+      return c.json(await listLogs(sql, id, { limit, cursor, level, eventType: event_type }), 200);
+    })
+    .openapi(events, async (c) => {
+      const { id } = c.req.valid('param');
+      const lastEventId = c.req.valid('header')['last-event-id'];
+      await getBatch(sql, id); // 404 as a plain JSON error, before the stream starts
+      return streamBatchEvents(c, {
+        sql,
+        logger,
+        batchId: id,
+        afterSeq: lastEventId === undefined ? undefined : Number(lastEventId),
+        intervalMs: eventsIntervalMs,
+        shutdown,
+      });
+    });
+}

@@ -1,0 +1,47 @@
+/** Profiles: POST /profiles (bulk, idempotent per username), GET /profiles, GET /profiles/:id. */
+import { createRoute } from '@hono/zod-openapi';
+import { getProfile, listProfiles, toApiProfile, upsertProfiles } from '../../repos/profiles.js';
+import { createRouter, errors, json, type RouterDeps } from '../router.js';
+import { CreatedProfiles, CreateProfiles, IdParam, Profile, ProfilePage, ProfileQuery } from '../schemas.js';
+
+const create = createRoute({
+  method: 'post',
+  path: '/profiles',
+  tags: ['profiles'],
+  summary: 'Add profiles by username (existing ones are returned, not duplicated)',
+  description: 'If any username is invalid, nothing is inserted and details.invalid_usernames lists every invalid one.',
+  request: { body: { required: true, content: { 'application/json': { schema: CreateProfiles } } } },
+  responses: { 201: json(CreatedProfiles, 'created and existing profiles, in input order'), ...errors(400, 413) },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/profiles',
+  tags: ['profiles'],
+  summary: 'List profiles, optionally by niche or by whether a story is active',
+  request: { query: ProfileQuery },
+  responses: { 200: json(ProfilePage, 'a page of profiles'), ...errors(400) },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/profiles/{id}',
+  tags: ['profiles'],
+  summary: 'One profile',
+  request: { params: IdParam },
+  responses: { 200: json(Profile, 'the profile'), ...errors(404) },
+});
+
+export function profilesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
+  return createRouter()
+    .openapi(create, async (c) => {
+      const { usernames, niche_id } = c.req.valid('json');
+      return c.json(await upsertProfiles(sql, usernames, niche_id ?? null), 201);
+    })
+    .openapi(list, async (c) => {
+      const { limit, cursor, niche_id, active_story } = c.req.valid('query');
+      const activeStory = active_story === undefined ? null : active_story === 'true';
+      return c.json(await listProfiles(sql, { limit, cursor, nicheId: niche_id ?? null, activeStory }), 200);
+    })
+    .openapi(get, async (c) => c.json(toApiProfile(await getProfile(sql, c.req.valid('param').id)), 200));
+}

@@ -1,0 +1,74 @@
+/**
+ * Proxies: POST/GET /proxies, GET/PATCH/DELETE /proxies/:id. Every proxy leaves through `toApiProxy`, which
+ * knows no credentials: the url is shown without them and the password is never read back.
+ */
+import { createRoute } from '@hono/zod-openapi';
+import { createProxy, deleteProxy, getProxy, listProxies, setProxyStatus, toApiProxy } from '../../repos/proxies.js';
+import { createRouter, errors, json, type RouterDeps } from '../router.js';
+import { CreateProxy, IdParam, PageQuery, Proxy, ProxyPage, UpdateProxy } from '../schemas.js';
+
+const create = createRoute({
+  method: 'post',
+  path: '/proxies',
+  tags: ['proxies'],
+  summary: 'Add an http(s) forward proxy (credentials in the url, or as username and password)',
+  request: { body: { required: true, content: { 'application/json': { schema: CreateProxy } } } },
+  responses: { 201: json(Proxy, 'created (url without credentials)'), ...errors(400, 409, 413) },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/proxies',
+  tags: ['proxies'],
+  summary: 'List proxies by url',
+  request: { query: PageQuery },
+  responses: { 200: json(ProxyPage, 'a page of proxies'), ...errors(400) },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/proxies/{id}',
+  tags: ['proxies'],
+  summary: 'One proxy',
+  request: { params: IdParam },
+  responses: { 200: json(Proxy, 'the proxy'), ...errors(404) },
+});
+
+const update = createRoute({
+  method: 'patch',
+  path: '/proxies/{id}',
+  tags: ['proxies'],
+  summary: 'Enable (also clears the failure streak and any cooldown) or disable a proxy',
+  request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: UpdateProxy } } } },
+  responses: { 200: json(Proxy, 'the updated proxy'), ...errors(400, 404) },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/proxies/{id}',
+  tags: ['proxies'],
+  summary: 'Remove a proxy',
+  request: { params: IdParam },
+  responses: { 204: { description: 'removed' }, ...errors(404) },
+});
+
+export function proxiesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
+  return createRouter()
+    .openapi(create, async (c) => {
+      const { url, username, password } = c.req.valid('json');
+      return c.json(toApiProxy(await createProxy(sql, { url, username, password })), 201);
+    })
+    .openapi(list, async (c) => {
+      const { limit, cursor } = c.req.valid('query');
+      return c.json(await listProxies(sql, { limit, cursor }), 200);
+    })
+    .openapi(get, async (c) => c.json(toApiProxy(await getProxy(sql, c.req.valid('param').id)), 200))
+    .openapi(update, async (c) => {
+      const row = await setProxyStatus(sql, c.req.valid('param').id, c.req.valid('json').status);
+      return c.json(toApiProxy(row), 200);
+    })
+    .openapi(remove, async (c) => {
+      await deleteProxy(sql, c.req.valid('param').id);
+      return c.body(null, 204);
+    });
+}

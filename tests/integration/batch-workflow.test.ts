@@ -1,0 +1,185 @@
+/**
+ * BatchWorkflow on Temporal's time-skipping server, against real Postgres, the simulator and real forward
+ * proxies. Timers (retry backoff, hour-long proxy rests) are skipped, so these run in seconds; the pool and
+ * checker share the server's clock so a proxy's rest ends exactly when Temporal has skipped past it.
+ */
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchSettings } from '../../activities/index.js';
+import { pauseBatch, resumeBatch, claimNextBatch } from '../../src/repos/batches.js';
+import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
+import { batchWorkflow } from '../../workflows/batch.js';
+import { pauseSignal } from '../../workflows/signals.js';
+import { batchCounters, eventCounts, makeRunningBatch, startStack, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
+import { createTimeSkippingEnv, uniqueIds } from '../helpers/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} } });
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const serverClock = async () => new Date(await env.currentTimeMs());
+
+/** Runs `fn` with a worker for a fresh stack, then tears the stack down. */
+async function withWorker<T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>): Promise<T> {
+  const stack = await startStack({ ...options, clock: serverClock });
+  const { taskQueue } = uniqueIds('batch');
+  try {
+    const worker = await createWorker({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      config: stack.config,
+      deps: stack.deps,
+      workflowBundle: bundle,
+    });
+    return await worker.runUntil(fn(stack, taskQueue));
+  } finally {
+    await stack.close();
+  }
+}
+
+describe('BatchWorkflow (time-skipping)', () => {
+  it('checks every profile in chunks of up to 50 and completes with exact counters', async () => {
+    await withWorker({ proxies: 2 }, async (stack, taskQueue) => {
+      const batch = await makeRunningBatch(stack, usernames(120));
+      const result = await env.client.workflow.execute(batchWorkflow, {
+        taskQueue,
+        workflowId: `batch-${batch.id}`,
+        args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
+      });
+      expect(result.outcome).toBe('done');
+      const counters = await batchCounters(stack, batch.id);
+      expect(counters).toMatchObject({ status: 'done', total_profiles: 120, successful_checks: 120, failed_checks: 0 });
+      expect(counters.stories_found).toBe(result.totals.storiesFound);
+      // 120 lookups (ids not cached yet), then stories in requests of at most 50 ids: 50 + 50 + 20
+      expect(stack.sim.stats.maxReelIdsPerRequest).toBe(50);
+      expect(stack.sim.stats.reelIdsPerRequest).toEqual({ '50': 2, '20': 1 });
+      const events = await eventCounts(stack, batch.id);
+      expect(events.STORY_CHECK_SUCCESS).toBe(120);
+      expect(events.BATCH_COMPLETED).toBe(1);
+      const [stats] = await stack.db.sql<{ checks: number; detections: number }[]>`
+        select sum(total_checks)::int as checks, sum(total_detections)::int as detections from profiles`;
+      expect(stats).toEqual({ checks: 120, detections: counters.stories_found });
+    });
+  });
+
+  it('rests a rate-limited proxy for its hour-long Retry-After and then finishes (the hour is skipped)', async () => {
+    await withWorker(
+      { proxies: 1, sim: { ratePerSecond: 20, burst: 2, retryAfter: 3600 } },
+      async (stack, taskQueue) => {
+        const batch = await makeRunningBatch(stack, usernames(12));
+        const startedAt = await env.currentTimeMs();
+        const realStart = Date.now();
+        const result = await env.client.workflow.execute(batchWorkflow, {
+          taskQueue,
+          workflowId: `batch-${batch.id}`,
+          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
+        });
+        expect(result.outcome).toBe('done');
+        expect(await batchCounters(stack, batch.id)).toMatchObject({ successful_checks: 12, failed_checks: 0 });
+        const events = await eventCounts(stack, batch.id);
+        expect(events.RATE_LIMITED).toBeGreaterThanOrEqual(1);
+        expect(events.PROXY_COOLDOWN).toBe(events.RATE_LIMITED);
+        const [cooldown] = await stack.db.sql<{ details: { retry_after_ms: number } }[]>`
+          select details from batch_logs where batch_id = ${batch.id} and event_type = 'PROXY_COOLDOWN' limit 1`;
+        expect(cooldown!.details.retry_after_ms).toBe(3_600_000);
+        // at least one full hour of rest passed on the workflow clock, in a few real seconds
+        expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(3_600_000);
+        expect(Date.now() - realStart).toBeLessThan(60_000);
+      },
+    );
+  });
+
+  it('retries failing checks with the configured backoff, then records CHECK_FAILED', async () => {
+    await withWorker(
+      {
+        proxies: 1,
+        sim: { errorRate: 1 },
+        env: { CHECK_MAX_ATTEMPTS: '3', CHECK_INITIAL_INTERVAL_MS: String(10 * 60_000), CHECK_MAX_INTERVAL_MS: String(60 * 60_000) },
+      },
+      async (stack, taskQueue) => {
+        const batch = await makeRunningBatch(stack, usernames(4));
+        const startedAt = await env.currentTimeMs();
+        const result = await env.client.workflow.execute(batchWorkflow, {
+          taskQueue,
+          workflowId: `batch-${batch.id}`,
+          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
+        });
+        expect(result.outcome).toBe('done');
+        expect(await batchCounters(stack, batch.id)).toMatchObject({ status: 'done', successful_checks: 0, failed_checks: 4 });
+        const failures = await stack.db.sql<{ details: { error_type: string; error_message: string } }[]>`
+          select details from batch_logs where batch_id = ${batch.id} and event_type = 'CHECK_FAILED'`;
+        expect(failures).toHaveLength(4);
+        for (const f of failures) {
+          expect(f.details.error_type).toBe('upstream_error');
+          expect(f.details.error_message).toMatch(/after 3 attempts/);
+        }
+        const rows = await stack.db.sql<{ attempts: number; status: string }[]>`
+          select attempts, status from batch_profiles where batch_id = ${batch.id}`;
+        expect(rows.every((r) => r.attempts === 3 && r.status === 'failed')).toBe(true);
+        expect((await eventCounts(stack, batch.id)).CHECK_RETRY).toBeGreaterThanOrEqual(2);
+        // two backoffs of 10 and 20 minutes passed on the workflow clock
+        expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(30 * 60_000);
+        // a failed check changes none of the profile statistics
+        const [stats] = await stack.db.sql<{ checks: number }[]>`select sum(total_checks)::int as checks from profiles`;
+        expect(stats!.checks).toBe(0);
+      },
+    );
+  });
+
+  it('pauses while a chunk waits out a rest, and a resumed run checks only what is left', async () => {
+    await withWorker(
+      { proxies: 1, sim: { ratePerSecond: 20, burst: 2, retryAfter: 3600 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
+      async (stack, taskQueue) => {
+        const batch = await makeRunningBatch(stack, usernames(30));
+        const handle = await env.client.workflow.start(batchWorkflow, {
+          taskQueue,
+          workflowId: `batch-${batch.id}`,
+          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
+        });
+        // wait for the first rest to begin, then pause as the API does: Postgres first, then the signal
+        await waitFor(async () => (await eventCounts(stack, batch.id)).RATE_LIMITED! >= 1);
+        await pauseBatch(stack.db.sql, batch.id);
+        await handle.signal(pauseSignal);
+        const first = await handle.result();
+        expect(first.outcome).toBe('paused');
+        const paused = await batchCounters(stack, batch.id);
+        expect(paused.status).toBe('paused');
+        expect(paused.successful_checks).toBeLessThan(30);
+
+        await resumeBatch(stack.db.sql, batch.id);
+        const again = await claimNextBatch(stack.db.sql);
+        expect(again?.id).toBe(batch.id);
+        const second = await env.client.workflow.execute(batchWorkflow, {
+          taskQueue,
+          workflowId: `batch-${batch.id}`,
+          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
+        });
+        expect(second.outcome).toBe('done');
+        expect(await batchCounters(stack, batch.id)).toMatchObject({ status: 'done', successful_checks: 30, failed_checks: 0 });
+        // nobody was counted twice: every profile has exactly one successful check
+        const counts = await stack.db.sql<{ total_checks: number }[]>`select total_checks from profiles`;
+        expect(counts.every((c) => c.total_checks === 1)).toBe(true);
+        // the second run asked only for the profiles the first had not finished
+        expect(second.totals.successful).toBe(30 - paused.successful_checks);
+      },
+    );
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
