@@ -88,6 +88,7 @@ export function createChecker(deps: CheckerDeps) {
   const { sql, pool, client, config } = deps;
   const nowMs = async () => (await (deps.clock ?? (() => new Date()))()).getTime();
 
+  /** Whether a request may be sent now for this batch (checked before every upstream request). */
   async function gate(batchId: string): Promise<CheckChunkResult | null> {
     const [row] = await sql<{ status: string; paused: boolean }[]>`
       select b.status, q.paused from batches b cross join queue_state q where b.id = ${batchId}`;
@@ -159,6 +160,15 @@ export function createChecker(deps: CheckerDeps) {
       await pool.release(lease, outcome, { batchId });
     };
 
+    /**
+     * The queue was paused, or the batch paused or cancelled, while this chunk was under way: send nothing
+     * more. What is done stays persisted (cached ids, recorded failures); the rest is checked later.
+     */
+    const stopEarly = async (held: CheckChunkResult): Promise<CheckChunkResult> => {
+      await release({ kind: 'neutral' });
+      return held;
+    };
+
     try {
       const newlyRunning = await markRunning(sql, batchId, profiles.map((p) => p.profileId), lease.proxyId);
       if (newlyRunning.length) {
@@ -183,6 +193,8 @@ export function createChecker(deps: CheckerDeps) {
       for (const p of profiles) {
         if (p.upstreamUserId) continue;
         hooks.signal?.throwIfAborted();
+        const held = await gate(batchId);
+        if (held) return await stopEarly(held);
         try {
           requests++;
           const found = await client.resolveUserId(target, p.username, hooks.signal);
@@ -202,6 +214,8 @@ export function createChecker(deps: CheckerDeps) {
       const retryLater: ChunkProfile[] = [];
       if (profiles.length > 0) {
         hooks.signal?.throwIfAborted();
+        const held = await gate(batchId);
+        if (held) return await stopEarly(held);
         requests++;
         const { durationMs, results } = await client.fetchStories(target, profiles.map((p) => p.upstreamUserId!), hooks.signal);
         hooks.heartbeat?.();
