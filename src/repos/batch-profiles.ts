@@ -4,9 +4,9 @@
  * transaction. A retried activity, a replayed workflow or a second worker can never count a profile twice.
  */
 import type { Sql } from '../db.js';
-import { NotFoundError } from './errors.js';
+import { isUuid, NotFoundError } from './errors.js';
 import { insertLogs, type LogEntry } from './logs.js';
-import { decodeCursor, toPage, type Page } from './pagination.js';
+import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
 export const BATCH_PROFILE_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
 export type BatchProfileStatus = (typeof BATCH_PROFILE_STATUSES)[number];
@@ -205,9 +205,13 @@ export async function listBatchProfiles(
   batchId: string,
   options: { status?: BatchProfileStatus; limit: number; cursor?: string },
 ): Promise<Page<ApiBatchProfile>> {
+  if (!isUuid(batchId)) throw new NotFoundError(`batch ${batchId} not found`);
   const [exists] = await sql`select 1 from batches where id = ${batchId}`;
   if (!exists) throw new NotFoundError(`batch ${batchId} not found`);
   const key = decodeCursor(options.cursor);
+  if (key && (key.length !== 1 || typeof key[0] !== 'number' || !Number.isSafeInteger(key[0]) || key[0] < 0)) {
+    throw new InvalidCursorError('cursor is not valid');
+  }
   const rows = await sql<(Omit<ApiBatchProfile, 'checked_at'> & { checked_at: Date | null; ordinal: number })[]>`
     select bp.profile_id, p.username, bp.status, bp.has_story, bp.story_count, bp.error, bp.attempts, bp.proxy_id,
       bp.duration_ms, bp.checked_at, bp.ordinal

@@ -6,7 +6,7 @@
 import type { Sql, Tx } from '../db.js';
 import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
 import { insertLog } from './logs.js';
-import { toPage, decodeCursor, type Page } from './pagination.js';
+import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
 export const BATCH_STATUSES = ['queued', 'running', 'paused', 'done', 'error', 'cancelled'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
@@ -106,11 +106,18 @@ export async function getBatch(sql: Sql, id: string): Promise<BatchRow> {
   return row;
 }
 
+const isIsoTimestamp = (v: unknown) =>
+  typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v));
+
 export async function listBatches(
   sql: Sql,
   options: { status?: BatchStatus; limit: number; cursor?: string },
 ): Promise<Page<ApiBatch>> {
   const key = decodeCursor(options.cursor);
+  // a forged cursor is the caller's mistake (400), not a Postgres cast error: `[created_at ISO, id]`
+  if (key && (key.length !== 2 || !isIsoTimestamp(key[0]) || !isUuid(key[1]))) {
+    throw new InvalidCursorError('cursor is not valid');
+  }
   const rows = await sql<BatchRow[]>`
     select * from batches
     where true

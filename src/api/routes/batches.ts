@@ -6,11 +6,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { listBatchProfiles } from '../../repos/batch-profiles.js';
 import { getBatch, listBatches, toApiBatch, type BatchRow } from '../../repos/batches.js';
-import { NotFoundError, isUuid } from '../../repos/errors.js';
 import { listLogs } from '../../repos/logs.js';
 import { streamBatchEvents } from '../batch-events.js';
 import { resolveBatchSource } from '../batch-source.js';
-import { checkBatchCursor, checkOrdinalCursor } from '../cursors.js';
 import { createRouter, errors, json, type RouterDeps } from '../router.js';
 import {
   Batch,
@@ -145,7 +143,6 @@ export function batchesRouter(deps: RouterDeps) {
     })
     .openapi(list, async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
-      checkBatchCursor(cursor);
       return c.json(await listBatches(sql, { limit, cursor, status }), 200);
     })
     .openapi(get, async (c) => c.json(toApiBatch(await getBatch(sql, c.req.valid('param').id)), 200))
@@ -156,9 +153,6 @@ export function batchesRouter(deps: RouterDeps) {
     .openapi(profiles, async (c) => {
       const { id } = c.req.valid('param');
       const { limit, cursor, status } = c.req.valid('query');
-      // listBatchProfiles hands the id straight to SQL; a malformed one names no batch
-      if (!isUuid(id)) throw new NotFoundError(`batch ${id} not found`);
-      checkOrdinalCursor(cursor);
       return c.json(await listBatchProfiles(sql, id, { limit, cursor, status }), 200);
     })
     .openapi(logs, async (c) => {
