@@ -29,23 +29,13 @@ export interface BatchRow {
   completed_at: Date | null;
 }
 
-export interface ApiBatch {
-  id: string;
-  name: string | null;
-  status: BatchStatus;
-  position: number | null;
-  priority: number;
-  total_profiles: number;
+/** A Batch exactly as API.md shows it: the stored row plus derived counters, timestamps as ISO strings. */
+export interface ApiBatch extends Omit<BatchRow, 'run_count' | 'created_at' | 'started_at' | 'completed_at'> {
   completed_profiles: number;
-  successful_checks: number;
-  failed_checks: number;
-  stories_found: number;
   completion_rate: number;
-  error: string | null;
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
-  workflow_id: string | null;
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

@@ -60,17 +60,8 @@ export interface LogItem {
   created_at: string;
 }
 
-interface LogRow {
+interface LogRow extends Omit<LogItem, 'created_at'> {
   seq: number;
-  id: string;
-  batch_id: string | null;
-  profile_id: string | null;
-  proxy_id: string | null;
-  level: LogLevel;
-  event_type: string;
-  message: string;
-  details: unknown;
-  duration_ms: number | null;
   created_at: Date;
 }
 
