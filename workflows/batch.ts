@@ -4,8 +4,9 @@
  * proxies. Profiles are paged from Postgres by cursor, never passed in arguments.
  *
  * History budget: a chunk costs 3 events (scheduled, started, completed: retries add none), a page of chunks
- * 1 marker (local activity). A run hands out `profilesPerRun` profiles, then drains its window and
- * continues-as-new carrying the cursor and totals: with 50 per chunk and 2,000 per run, about 130 events.
+ * 1 marker (local activity). A run hands out `profilesPerRun` profiles (and at most MAX_CHUNKS_PER_RUN
+ * chunks), then drains its window and continues-as-new carrying the cursor and totals: with 50 per chunk and
+ * 2,000 per run, about 130 events; never more than about 1,300.
  *
  * Postgres is the source of truth for the batch's status: pause/cancel signals are the fast path, and every
  * page read (and every chunk, before sending) checks the stored status too, so a lost signal still stops it.
@@ -25,6 +26,9 @@ import { cancelSignal, pauseSignal, progressQuery, queuePausedSignal } from './s
 import type { BatchOutcome, BatchResult, BatchRunTotals, BatchWorkflowInput } from './types.js';
 
 type Activities = ReturnType<typeof createActivities>;
+
+/** Chunks per run whatever their size: small chunks (e.g. CHECK_CHUNK_SIZE=1) must not grow the history. */
+const MAX_CHUNKS_PER_RUN = 400;
 
 /** How often a held queue is re-read from Postgres, in case a resume signal was lost. */
 const QUEUE_PAUSE_RECHECK = '5 minutes';
@@ -58,6 +62,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   let inFlight = 0;
   let windowSize = 1;
   let handedOut = 0;
+  let chunksHere = 0;
   let unexpected: unknown = null;
   /** Chunks fetched but not started, and chunks sent back because the queue was held. */
   const ready: Array<{ profileIds: string[]; lastOrdinal: number }> = [];
@@ -136,7 +141,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
         continue;
       }
       if (ready.length === 0 && !exhausted) {
-        if (handedOut >= settings.profilesPerRun || workflowInfo().continueAsNewSuggested) return;
+        if (handedOut >= settings.profilesPerRun || chunksHere >= MAX_CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+          return;
+        }
         const page = await loadChunks({
           batchId,
           afterOrdinal: cursor,
@@ -158,6 +165,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       const chunk = ready.shift()!;
       cursor = chunk.lastOrdinal;
       handedOut += chunk.profileIds.length;
+      chunksHere++;
       launch(chunk.profileIds);
     }
   }
