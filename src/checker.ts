@@ -219,6 +219,8 @@ export function createChecker(deps: CheckerDeps) {
         requests++;
         const { durationMs, results } = await client.fetchStories(target, profiles.map((p) => p.upstreamUserId!), hooks.signal);
         hooks.heartbeat?.();
+        // the proxy's part is over: hand it to the next chunk before writing to Postgres
+        await release({ kind: 'success' });
         const successes: CheckSuccess[] = [];
         const malformed: ChunkProfile[] = [];
         for (const p of profiles) {

@@ -1,0 +1,229 @@
+/**
+ * Pure helpers of the benchmark (bench/run.ts): its options, the physical limit ("ideal") and the summary
+ * table. No I/O here, so tests/unit/bench-format.test.ts covers them.
+ *
+ * The ideal: every upstream request costs one token of its proxy's rate limit, so P proxies at r requests/s
+ * each answer at most P·r requests/s. A scenario needs, for N profiles in stories requests of k ids,
+ *   requests = L + ceil(N / k)      (L = N user-id lookups when ids are not cached yet, else 0)
+ * hence
+ *   ideal_checks_per_s = N · P · r / requests
+ * which is P·r·k for a re-check (ids cached), P·r / (1 + 1/k) for a first check, P·r for k = 1.
+ */
+
+export const SCENARIO_NAMES = [
+  'first_check',
+  'recheck',
+  'zero_latency',
+  'in_process',
+  'one_per_request',
+] as const;
+/** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
+export const EXPERIMENT_NAMES = [
+  'unlimited',
+  'unlimited_one_per_request',
+  'in_process_one_per_request',
+  'paced_first_check',
+  'paced_recheck',
+  'paced_one_per_request',
+] as const;
+
+export type ScenarioName = (typeof SCENARIO_NAMES)[number] | (typeof EXPERIMENT_NAMES)[number];
+
+export interface BenchOptions {
+  profiles: number;
+  proxies: number;
+  /** Requests per second each proxy (each client address) may send. */
+  rate: number;
+  /** Token-bucket size at the simulator: requests an idle proxy may send at once. */
+  burst: number;
+  latencyMs: number;
+  /** BATCH_CONCURRENCY of the workflow scenarios (chunks in flight). */
+  concurrency: number;
+  scenarios: ScenarioName[];
+  quick: boolean;
+  /** Upper bound of one scenario, seconds; null = derived from its ideal. */
+  timeLimitS: number | null;
+  out: string;
+}
+
+/** The default burst is the simulator's own: one second's worth of tokens (at least 1). */
+export const DEFAULTS = { profiles: 5_000, quickProfiles: 500, proxies: 4, rate: 10, latencyMs: 50 } as const;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const USAGE = `usage: npm run bench -- [--quick] [--profiles N] [--proxies N] [--rate R] [--burst B] [--latency MS]
+                          [--concurrency N] [--only a,b,...] [--experiments] [--time-limit S] [--out FILE]
+environment: BENCH_PROFILES, BENCH_PROXIES, BENCH_RATE, BENCH_BURST, BENCH_LATENCY_MS, BENCH_CONCURRENCY,
+             BENCH_SCENARIOS, BENCH_TIME_LIMIT_S, BENCH_DATABASE_ADMIN_URL (flags win over the environment)
+scenarios: ${SCENARIO_NAMES.join(', ')}; with --experiments also ${EXPERIMENT_NAMES.join(', ')}`;
+
+const FLAG_TO_ENV: Record<string, string> = {
+  '--profiles': 'BENCH_PROFILES',
+  '--proxies': 'BENCH_PROXIES',
+  '--rate': 'BENCH_RATE',
+  '--burst': 'BENCH_BURST',
+  '--latency': 'BENCH_LATENCY_MS',
+  '--concurrency': 'BENCH_CONCURRENCY',
+  '--only': 'BENCH_SCENARIOS',
+  '--time-limit': 'BENCH_TIME_LIMIT_S',
+  '--out': 'BENCH_OUT',
+};
+
+function number(name: string, raw: string | undefined, fallback: number, { min = 0, integer = true, max = Infinity } = {}): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    throw new UsageError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min}${max < Infinity ? ` to ${max}` : ''}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** Flags (`--name value` or `--name=value`) over environment variables over defaults. */
+export function parseOptions(argv: readonly string[], env: Record<string, string | undefined> = {}): BenchOptions {
+  const values: Record<string, string | undefined> = { ...env };
+  let quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
+  let experiments = env.BENCH_EXPERIMENTS === '1' || env.BENCH_EXPERIMENTS === 'true';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--quick') {
+      quick = true;
+      continue;
+    }
+    if (arg === '--experiments') {
+      experiments = true;
+      continue;
+    }
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const key = FLAG_TO_ENV[flag];
+    if (!key) throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`${flag} needs a value`);
+    values[key] = value;
+  }
+
+  const proxies = number('BENCH_PROXIES', values.BENCH_PROXIES, DEFAULTS.proxies, { min: 1, max: 200 });
+  const rate = number('BENCH_RATE', values.BENCH_RATE, DEFAULTS.rate, { min: 0.01, integer: false });
+  const all: readonly ScenarioName[] = experiments ? [...SCENARIO_NAMES, ...EXPERIMENT_NAMES] : SCENARIO_NAMES;
+  let scenarios: ScenarioName[] = [...all];
+  if (values.BENCH_SCENARIOS) {
+    const known = new Set<string>([...SCENARIO_NAMES, ...EXPERIMENT_NAMES]);
+    const asked = values.BENCH_SCENARIOS.split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = asked.filter((s) => !known.has(s));
+    if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(', ')}`);
+    // run order stays the canonical one (re-checks rely on the first check's cached ids)
+    scenarios = [...SCENARIO_NAMES, ...EXPERIMENT_NAMES].filter((s) => asked.includes(s));
+  }
+  const timeLimit = values.BENCH_TIME_LIMIT_S;
+  return {
+    profiles: number('BENCH_PROFILES', values.BENCH_PROFILES, quick ? DEFAULTS.quickProfiles : DEFAULTS.profiles, { min: 1, max: 1_000_000 }),
+    proxies,
+    rate,
+    burst: number('BENCH_BURST', values.BENCH_BURST, Math.max(1, Math.ceil(rate)), { min: 1 }),
+    latencyMs: number('BENCH_LATENCY_MS', values.BENCH_LATENCY_MS, DEFAULTS.latencyMs, { min: 0, max: 60_000 }),
+    concurrency: number('BENCH_CONCURRENCY', values.BENCH_CONCURRENCY, proxies, { min: 1, max: 256 }),
+    scenarios,
+    quick,
+    timeLimitS: timeLimit === undefined || timeLimit === '' ? null : number('BENCH_TIME_LIMIT_S', timeLimit, 0, { min: 1 }),
+    out: values.BENCH_OUT || 'bench/results/latest.json',
+  };
+}
+
+export interface Workload {
+  profiles: number;
+  /** Profiles per stories request (CHECK_CHUNK_SIZE). */
+  chunkSize: number;
+  /** Whether every profile needs a user-id lookup first (ids not cached). */
+  lookups: boolean;
+}
+
+/** Upstream requests a workload needs at the least: L lookups plus ceil(N / k) stories requests. */
+export function requestsNeeded(w: Workload): number {
+  return (w.lookups ? w.profiles : 0) + Math.ceil(w.profiles / w.chunkSize);
+}
+
+/** The physical limit in profiles checked per second: N · P · r / requests (see the header). */
+export function idealChecksPerSecond(w: Workload, proxies: number, perProxyRate: number): number {
+  return (w.profiles * proxies * perProxyRate) / requestsNeeded(w);
+}
+
+/** Seconds the workload takes at the physical limit. */
+export function idealSeconds(w: Workload, proxies: number, perProxyRate: number): number {
+  return requestsNeeded(w) / (proxies * perProxyRate);
+}
+
+/**
+ * The token-bucket bound, burst included: each proxy starts with B tokens, so the busiest one needs
+ * (ceil(R/P) − B)/r seconds at the least. Null when the whole workload fits in the initial burst (no bound).
+ */
+export function idealWithBurst(w: Workload, proxies: number, perProxyRate: number, burst: number): number | null {
+  const seconds = (Math.ceil(requestsNeeded(w) / proxies) - burst) / perProxyRate;
+  return seconds > 0 ? w.profiles / seconds : null;
+}
+
+/** A scenario's time limit: generous against its ideal, never below a minute. */
+export function scenarioTimeLimitS(idealS: number, override: number | null): number {
+  if (override !== null) return override;
+  return Math.round(Math.max(60, 60 + 12 * idealS));
+}
+
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Contract fields of a scenario (OPERATIONS.md, "Benchmark output") and the extras shown next to them. */
+export interface ScenarioFigures {
+  name: string;
+  profiles: number;
+  proxies: number;
+  per_proxy_rate: number;
+  latency_ms: number;
+  seconds: number;
+  checks_per_s: number;
+  /** null when no rate limit bounds the scenario. */
+  ideal_checks_per_s: number | null;
+  ratio_to_ideal: number | null;
+  upstream_requests_per_profile: number;
+  /** null for the in-process loop (no workflow). */
+  max_history_events: number | null;
+  worker_rss_mb: number;
+  [extra: string]: unknown;
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '-';
+  if (typeof value === 'number') {
+    if (Number.isInteger(value)) return String(value);
+    return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 1 ? value.toFixed(2) : value.toFixed(3);
+  }
+  return String(value);
+}
+
+const COLUMNS: Array<[header: string, get: (s: ScenarioFigures) => unknown]> = [
+  ['scenario', (s) => s.name],
+  ['profiles', (s) => s.profiles],
+  ['proxies', (s) => s.proxies],
+  ['rate/s', (s) => s.per_proxy_rate],
+  ['lat ms', (s) => s.latency_ms],
+  ['seconds', (s) => s.seconds],
+  ['checks/s', (s) => s.checks_per_s],
+  ['ideal/s', (s) => s.ideal_checks_per_s],
+  ['ratio', (s) => s.ratio_to_ideal],
+  ['req/profile', (s) => s.upstream_requests_per_profile],
+  ['429s', (s) => s.rate_limited],
+  ['max hist', (s) => s.max_history_events],
+  ['rss MB', (s) => s.worker_rss_mb],
+];
+
+/** A plain-text table (also valid Markdown) of the scenarios' figures. */
+export function formatTable(scenarios: readonly ScenarioFigures[]): string {
+  const rows = scenarios.map((s) => COLUMNS.map(([, get]) => cell(get(s))));
+  const headers = COLUMNS.map(([h]) => h);
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(headers), rule, ...rows.map(line)].join('\n');
+}
