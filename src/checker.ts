@@ -11,6 +11,7 @@
  * limits and proxy faults are not the profile's fault and do not count; after CHECK_MAX_ATTEMPTS counted
  * tries a profile is recorded failed (CHECK_FAILED) instead of being retried again.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import type { Logger } from './logger.js';
@@ -64,7 +65,7 @@ export interface CheckerDeps {
   sql: Sql;
   pool: ProxyPool;
   client: StoryClient;
-  config: Pick<Config, 'CHECK_MAX_ATTEMPTS' | 'CHECK_MAX_INTERVAL_MS'>;
+  config: Pick<Config, 'CHECK_MAX_ATTEMPTS' | 'CHECK_MAX_INTERVAL_MS' | 'PROXY_MIN_INTERVAL_MS'>;
   logger: Logger;
   /** Must be the pool's clock: waits are computed from the times the pool reports. */
   clock?: () => Date | Promise<Date>;
@@ -154,10 +155,22 @@ export function createChecker(deps: CheckerDeps) {
     let failed = 0;
     let storiesFound = 0;
     let released = false;
+    // pacing: requests through this proxy start at least PROXY_MIN_INTERVAL_MS apart, within this lease and
+    // (through the pool's next_free_at) across leases
+    const interval = config.PROXY_MIN_INTERVAL_MS;
+    let lastSentAt: number | null = null;
+    const pace = async () => {
+      if (interval > 0 && lastSentAt !== null) {
+        const wait = lastSentAt + interval - Date.now();
+        if (wait > 0) await sleep(wait, undefined, { signal: hooks.signal });
+      }
+      lastSentAt = Date.now();
+    };
     const release = async (outcome: Parameters<ProxyPool['release']>[1]) => {
       if (released) return;
       released = true;
-      await pool.release(lease, outcome, { batchId });
+      const nextFreeAt = interval > 0 && lastSentAt !== null ? new Date(lastSentAt + interval) : undefined;
+      await pool.release(lease, outcome, { batchId, nextFreeAt });
     };
 
     /**
@@ -196,6 +209,7 @@ export function createChecker(deps: CheckerDeps) {
         const held = await gate(batchId);
         if (held) return await stopEarly(held);
         try {
+          await pace();
           requests++;
           const found = await client.resolveUserId(target, p.username, hooks.signal);
           await setUpstreamUserId(sql, p.profileId, found.userId, found.isPrivate);
@@ -216,6 +230,7 @@ export function createChecker(deps: CheckerDeps) {
         hooks.signal?.throwIfAborted();
         const held = await gate(batchId);
         if (held) return await stopEarly(held);
+        await pace();
         requests++;
         const { durationMs, results } = await client.fetchStories(target, profiles.map((p) => p.upstreamUserId!), hooks.signal);
         hooks.heartbeat?.();

@@ -41,6 +41,11 @@ const schema = z.object({
   PROXY_COOLDOWN_MS: int(0).default(60_000),
   PROXY_MAX_CONSECUTIVE_FAILURES: int(1).default(5),
   PROXY_LEASE_MS: int(1_000).default(120_000),
+  /**
+   * Pacing: the least time between two requests through one proxy (0 = off). Set it to 1000 / the upstream's
+   * per-address rate and a rate limit is met by spacing requests instead of being discovered by 429s.
+   */
+  PROXY_MIN_INTERVAL_MS: int(0, 3_600_000).default(0),
   UPSTREAM_APP_ID: z.string().min(1).default('936619743392459'),
   UPSTREAM_USER_AGENT: z.string().min(1).default('storycheck/0.1 (+https://github.com/storycheck)'),
   /** Whether the server has the BatchId/BatchStatus search attributes (`npm run dev` registers them). */

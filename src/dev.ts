@@ -127,6 +127,8 @@ async function main(): Promise<void> {
   try {
     dev = loadDevSettings(process.env);
     config = loadConfig({
+      // the demo upstream's per-proxy rate is known: space requests to meet it (20 % margin for jitter)
+      ...(dev.DEV_SIM_RATE_PER_SECOND > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1200 / dev.DEV_SIM_RATE_PER_SECOND)) } : {}),
       ...process.env,
       TEMPORAL_ADDRESS: externalTemporal ?? `${HOST}:${dev.DEV_TEMPORAL_PORT}`,
     });

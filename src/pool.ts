@@ -68,6 +68,11 @@ export interface ReleaseContext {
    * time), so request starts through one proxy are spaced at least that far apart.
    */
   minIntervalMs?: number;
+  /**
+   * Pacing for a lease that sent several requests: not leased again before this moment (the last request's
+   * start plus the interval). Wins over `minIntervalMs` when later.
+   */
+  nextFreeAt?: Date;
 }
 
 export interface ReleaseResult {
@@ -334,7 +339,11 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
                    status = case when p.consecutive_failures + 1 >= ${config.PROXY_MAX_CONSECUTIVE_FAILURES}
                             then 'disabled' else p.status end`
               : tx``;
-      const pacing = minIntervalMs > 0 ? tx`, next_free_at = p.last_used_at + ${interval(tx, minIntervalMs)}` : tx``;
+      const pacedFrom = minIntervalMs > 0 ? tx`p.last_used_at + ${interval(tx, minIntervalMs)}` : tx`null::timestamptz`;
+      const pacing =
+        minIntervalMs > 0 || context.nextFreeAt
+          ? tx`, next_free_at = greatest(${pacedFrom}, ${context.nextFreeAt ?? null}::timestamptz)`
+          : tx``;
 
       // Only the current holder releases: a lease that expired and was reclaimed belongs to someone else now.
       const [row] = await tx<ReleasedRow[]>`
