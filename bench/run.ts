@@ -107,7 +107,7 @@ const PROXY_USERNAME = 'bench-user';
 const PROXY_PASSWORD = `bench-${randomBytes(6).toString('hex')}`;
 const MAX_CHUNK = 50;
 /** Pacing experiments: requests through one proxy at least 1/rate + this apart (a proxy hop adds jitter). */
-const PACING_MARGIN_MS = 5;
+const PACING_MARGIN_MS = 15;
 /** Each cleanup step gets this long before the next one runs anyway. */
 const CLEANUP_STEP_MS = 30_000;
 
@@ -217,7 +217,6 @@ function adminUrlOf(databaseUrl: string | undefined): string {
 class Probe {
   requests = 0;
   requestMs = 0;
-  pacingWaitMs = 0;
   leases = 0;
   leaseCallMs = 0;
   holdMs = 0;
@@ -236,21 +235,13 @@ class Probe {
   }
 
   reset() {
-    Object.assign(this, { requests: 0, requestMs: 0, pacingWaitMs: 0, leases: 0, leaseCallMs: 0, holdMs: 0, releaseCallMs: 0 });
+    Object.assign(this, { requests: 0, requestMs: 0, leases: 0, leaseCallMs: 0, holdMs: 0, releaseCallMs: 0 });
     this.#leasedAt.clear();
   }
 }
 
-/**
- * The product's story client with a stopwatch, and (for the paced_* experiments only) a pacer: requests
- * through one proxy start at least `minIntervalMs` apart (slots reserved in call order), so the rate limit is
- * met by waiting instead of being discovered by a 429 and a whole second of rest. The pacer is in memory,
- * valid for one worker process; the product would keep the next-free time in Postgres (proxies.next_free_at)
- * and honour it per request. With `minIntervalMs` 0 (every contract scenario) it only times the calls.
- */
+/** The product's story client with a stopwatch on every call. */
 class BenchStoryClient extends StoryClient {
-  minIntervalMs = 0;
-  readonly #nextAt = new Map<string, number>();
   constructor(
     options: ConstructorParameters<typeof StoryClient>[0],
     readonly probe: Probe,
@@ -258,16 +249,7 @@ class BenchStoryClient extends StoryClient {
     super(options);
   }
 
-  async #timed<T>(proxyId: string, signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
-    if (this.minIntervalMs > 0) {
-      const now = performance.now();
-      const at = Math.max(now, this.#nextAt.get(proxyId) ?? 0);
-      this.#nextAt.set(proxyId, at + this.minIntervalMs);
-      if (at > now) {
-        this.probe.pacingWaitMs += at - now;
-        await sleep(at - now, undefined, signal ? { signal } : {});
-      }
-    }
+  async #timed<T>(call: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       return await call();
@@ -278,15 +260,11 @@ class BenchStoryClient extends StoryClient {
   }
 
   override resolveUserId(target: UpstreamTarget, username: string, signal?: AbortSignal): Promise<ResolvedUser> {
-    return this.#timed(target.proxyId, signal, () => super.resolveUserId(target, username, signal));
+    return this.#timed(() => super.resolveUserId(target, username, signal));
   }
 
   override fetchStories(target: UpstreamTarget, userIds: string[], signal?: AbortSignal, now?: number): Promise<StoriesAnswer> {
-    return this.#timed(target.proxyId, signal, () => super.fetchStories(target, userIds, signal, now));
-  }
-
-  resetPacing() {
-    this.#nextAt.clear();
+    return this.#timed(() => super.fetchStories(target, userIds, signal, now));
   }
 }
 
@@ -339,9 +317,9 @@ async function resetWorld(world: World, spec: ScenarioSpec): Promise<void> {
   world.sim.setOptions({ latencyMs: spec.latencyMs, ratePerSecond: spec.rate, burst: world.options.burst });
   world.sim.reset();
   world.probe.reset();
-  world.client.resetPacing();
-  // a few ms of margin: requests through a proxy hop do not arrive exactly as spaced
-  world.client.minIntervalMs = spec.paced && spec.rate > 0 ? 1000 / spec.rate + PACING_MARGIN_MS : 0;
+  // the product's pacing (PROXY_MIN_INTERVAL_MS, read by the checker on every chunk), with a margin:
+  // requests through a proxy hop do not arrive exactly as spaced
+  world.config.PROXY_MIN_INTERVAL_MS = spec.paced && spec.rate > 0 ? Math.ceil(1000 / spec.rate + PACING_MARGIN_MS) : 0;
   await world.db.sql`
     update proxies set status = 'active', rate_limited_until = null, next_free_at = null, lease_holder = null,
       lease_expires_at = null, consecutive_failures = 0`;
@@ -628,7 +606,6 @@ async function runScenario(world: World, spec: ScenarioSpec): Promise<ScenarioFi
     proxy_leased_share: round(probe.holdMs / (o.proxies * run.seconds * 1000), 3),
     /** Share of the leased time spent waiting for upstream answers; the rest is Postgres work under the lease. */
     upstream_share_of_lease: probe.holdMs ? round(probe.requestMs / probe.holdMs, 3) : null,
-    pacing_wait_s: round(probe.pacingWaitMs / 1000, 1),
     workflow_runs: run.runs,
     history_events_per_run: run.historyLengths,
     ...(run.retryLater !== undefined ? { retry_later: run.retryLater } : {}),
