@@ -69,8 +69,8 @@ export async function migrate(url: string): Promise<MigrationResult> {
 }
 
 async function run(): Promise<void> {
-  const { loadConfig } = await import('./config.js');
-  const config = loadConfig();
+  const { loadConfigOrExit } = await import('./config.js');
+  const config = loadConfigOrExit();
   try {
     const { applied } = await migrate(config.DATABASE_URL);
     console.log(applied.length ? `migrations applied: ${applied.join(', ')}` : 'migrations: up to date');

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { loadConfig, type Config } from './config.js';
+import { loadConfigOrExit, type Config } from './config.js';
 import { describeDbError } from './db.js';
 import { createCheckDependencies, type CheckDependencies } from './dependencies.js';
 import { logger } from './logger.js';
@@ -40,7 +40,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
 }
 
 async function run(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfigOrExit();
   let deps: CheckDependencies;
   try {
     deps = await createCheckDependencies(config);

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { loadConfigOrExit, type Config } from '../config.js';
 import { createSql, describeDbError, type Sql } from '../db.js';
 import { createLogger, setLogLevel, type Logger } from '../logger.js';
 import { loadSecrets } from '../repos/proxies.js';
@@ -108,16 +108,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
 }
 
 async function run(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
   setLogLevel(config.LOG_LEVEL);
   const logger = createLogger({ component: 'api' });
   const api = await startApi({ config, logger });

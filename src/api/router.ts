@@ -32,6 +32,9 @@ export function createRouter(): OpenAPIHono<AppEnv> {
 }
 
 /** The security requirement of the routes that stay open when API_KEY is set. */
+/** Bound on a transition's Temporal calls: the DB change is committed first, so a slow signal only delays the answer. */
+export const SIGNAL_DEADLINE_MS = 5_000;
+
 export const OPEN = { security: [] as Array<Record<string, string[]>> };
 
 /** A JSON response entry of a route definition. */

@@ -9,7 +9,7 @@ import { getBatch, listBatches, toApiBatch, type BatchRow } from '../../repos/ba
 import { listLogs } from '../../repos/logs.js';
 import { streamBatchEvents } from '../batch-events.js';
 import { resolveBatchSource } from '../batch-source.js';
-import { createRouter, errors, json, type RouterDeps } from '../router.js';
+import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import {
   Batch,
   BatchPage,
@@ -22,8 +22,6 @@ import {
   LogQuery,
 } from '../schemas.js';
 
-/** Bound on a transition's Temporal calls: the DB change is committed first, so a slow signal only delays the answer. */
-const SIGNAL_DEADLINE_MS = 5_000;
 
 const create = createRoute({
   method: 'post',

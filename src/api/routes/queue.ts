@@ -1,10 +1,9 @@
 /** The queue: GET /queue, POST /queue/pause, POST /queue/resume (through batch-control, Temporal required). */
 import { createRoute } from '@hono/zod-openapi';
 import { getQueue } from '../../repos/batches.js';
-import { createRouter, errors, json, type RouterDeps } from '../router.js';
+import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import { Queue } from '../schemas.js';
 
-const SIGNAL_DEADLINE_MS = 5_000;
 
 const get = createRoute({
   method: 'get',
