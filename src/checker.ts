@@ -65,7 +65,7 @@ export interface CheckerDeps {
   sql: Sql;
   pool: ProxyPool;
   client: StoryClient;
-  config: Pick<Config, 'CHECK_MAX_ATTEMPTS' | 'CHECK_MAX_INTERVAL_MS' | 'PROXY_MIN_INTERVAL_MS'>;
+  config: Pick<Config, 'CHECK_MAX_ATTEMPTS' | 'CHECK_MAX_INTERVAL_MS' | 'PROXY_MIN_INTERVAL_MS' | 'PROXY_LEASE_MS'>;
   logger: Logger;
   /** Must be the pool's clock: waits are computed from the times the pool reports. */
   clock?: () => Date | Promise<Date>;
@@ -137,10 +137,14 @@ export function createChecker(deps: CheckerDeps) {
     let profiles = await unfinishedProfiles(sql, batchId, input.profileIds);
     if (profiles.length === 0) return { kind: 'done', successful: 0, failed: 0, storiesFound: 0, requests: 0 };
 
-    let leased = await pool.lease(input.holder);
+    // a paced chunk takes at least one interval per request: the lease must outlast it, or the proxy would be
+    // handed to another holder mid-chunk
+    const requestsAhead = profiles.filter((p) => !p.upstreamUserId).length + 1;
+    const leaseMs = config.PROXY_LEASE_MS + requestsAhead * config.PROXY_MIN_INTERVAL_MS;
+    let leased = await pool.lease(input.holder, { leaseMs });
     if (!leased.ok && leased.reason === 'all_busy') {
       // every usable proxy is merely in use: one frees up within a request's time, so wait here briefly
-      leased = await pool.acquire(input.holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal });
+      leased = await pool.acquire(input.holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal, leaseMs });
     }
     if (!leased.ok) {
       // resting or disabled proxies: a long, known wait, left to a durable retry timer
