@@ -8,7 +8,6 @@
  * fixed number of batches or when the server suggests it.
  */
 import {
-  ApplicationFailure,
   condition,
   continueAsNew,
   executeChild,
@@ -37,7 +36,7 @@ function describe(err: unknown): string {
   let e: unknown = err;
   // the useful sentence is at the bottom of the chain (child → activity → application failure)
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  if (e instanceof ApplicationFailure || e instanceof Error) return e.message || e.name;
+  if (e instanceof Error) return e.message || e.name;
   return String(err);
 }
 
