@@ -81,8 +81,11 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
             type: err.reason,
             message: err.message,
             nonRetryable: false,
-            // a known wait (a proxy's rest) replaces the policy's backoff; 0 would mean "use the policy"
-            ...(err.delayMs !== undefined ? { nextRetryDelay: Math.max(err.delayMs, 10) } : {}),
+            // a known wait (a proxy's rest) replaces the policy's backoff. "Right away" (0, e.g. after a proxy
+            // fault, to try another proxy) holds for the first retry only: repeated faults back off per policy
+            ...(err.delayMs !== undefined && (err.delayMs > 0 || attempt === 1)
+              ? { nextRetryDelay: Math.max(err.delayMs, 10) }
+              : {}),
           });
         }
         throw err;

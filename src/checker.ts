@@ -32,6 +32,9 @@ import { setUpstreamUserId } from './repos/profiles.js';
 import { ProfileNotFound, UpstreamFailure } from './upstream/errors.js';
 import type { StoryClient, UpstreamTarget } from './upstream/story-client.js';
 
+/** Longest sleep between heartbeats while pacing. */
+const PACE_SLICE_MS = 5_000;
+
 /** Longest wait inside a check for a proxy that is only busy (not resting). */
 const BUSY_WAIT_MS = 10_000;
 
@@ -163,18 +166,28 @@ export function createChecker(deps: CheckerDeps) {
     // (through the pool's next_free_at) across leases
     const interval = config.PROXY_MIN_INTERVAL_MS;
     let lastSentAt: number | null = null;
+    let extendedAt = Date.now();
+    /** Before each request: wait out the pacing interval (heartbeating), and keep the lease alive. */
     const pace = async () => {
       if (interval > 0 && lastSentAt !== null) {
-        const wait = lastSentAt + interval - Date.now();
-        if (wait > 0) await sleep(wait, undefined, { signal: hooks.signal });
+        for (let wait = lastSentAt + interval - Date.now(); wait > 0; wait = lastSentAt + interval - Date.now()) {
+          hooks.heartbeat?.();
+          await sleep(Math.min(wait, PACE_SLICE_MS), undefined, { signal: hooks.signal });
+        }
+      }
+      // a chunk of slow requests can outlive its lease: renew it before it could be handed to someone else
+      if (Date.now() - extendedAt > leaseMs / 2) {
+        await pool.extend(lease, leaseMs);
+        extendedAt = Date.now();
       }
       lastSentAt = Date.now();
     };
     const release = async (outcome: Parameters<ProxyPool['release']>[1]) => {
       if (released) return;
-      released = true;
       const nextFreeAt = interval > 0 && lastSentAt !== null ? new Date(lastSentAt + interval) : undefined;
       await pool.release(lease, outcome, { batchId, nextFreeAt });
+      // only once it worked: a release that failed is tried again (as neutral) on the way out
+      released = true;
     };
 
     /**

@@ -12,8 +12,10 @@
  * page read (and every chunk, before sending) checks the stored status too, so a lost signal still stops it.
  */
 import {
+  CancellationScope,
   condition,
   continueAsNew,
+  isCancellation,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -68,8 +70,19 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   const ready: Array<{ profileIds: string[]; lastOrdinal: number }> = [];
   const deferred: string[][] = [];
 
-  setHandler(pauseSignal, () => void (stop ??= 'paused'));
-  setHandler(cancelSignal, () => void (stop ??= 'cancelled'));
+  /** Every chunk runs in this scope: stopping cancels chunks still waiting out a retry delay (which can be
+   * an hour-long proxy rest), so a paused or cancelled batch frees the runner at once. */
+  const chunkScope = new CancellationScope();
+  const requestStop = (why: 'paused' | 'cancelled' | 'stopped') => {
+    if (stop) return;
+    stop = why;
+    chunkScope.cancel();
+  };
+  /** A chunk came back deferred: the queue was held when it tried, but may have resumed since. */
+  let recheckQueue = false;
+
+  setHandler(pauseSignal, () => requestStop('paused'));
+  setHandler(cancelSignal, () => requestStop('cancelled'));
   setHandler(queuePausedSignal, (paused) => void (queuePaused = paused));
   setHandler(progressQuery, () => ({
     batchId,
@@ -87,13 +100,14 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
 
   const applyStoredStatus = (status: string) => {
     if (status === 'running') return;
-    stop ??= status === 'paused' || status === 'cancelled' ? status : 'stopped';
+    requestStop(status === 'paused' || status === 'cancelled' ? status : 'stopped');
   };
 
   const launch = (profileIds: string[]) => {
     inFlight++;
     totals.chunks++;
-    checkChunk({ batchId, profileIds })
+    chunkScope
+      .run(() => checkChunk({ batchId, profileIds }))
       .then((result) => {
         if (result.kind === 'done') {
           totals.successful += result.successful;
@@ -101,13 +115,16 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
           totals.storiesFound += result.storiesFound;
           totals.requests += result.requests;
         } else if (result.kind === 'deferred') {
-          queuePaused = true;
+          // not `queuePaused = true`: a resume signal may already have arrived; Postgres says which
+          recheckQueue = true;
           deferred.push(profileIds);
         } else {
           applyStoredStatus(result.status);
         }
       })
       .catch((err: unknown) => {
+        // a chunk cancelled because the batch stopped is not a failure: its profiles stay unfinished
+        if (stop && isCancellation(err)) return;
         unexpected ??= err;
       })
       .finally(() => inFlight--);
@@ -124,6 +141,13 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   async function runWindow(): Promise<void> {
     for (;;) {
       if (stop || unexpected) return;
+      if (recheckQueue) {
+        recheckQueue = false;
+        const page = await loadChunks({ batchId, afterOrdinal: cursor, maxChunks: 0, chunkSize: settings.chunkSize });
+        applyStoredStatus(page.status);
+        queuePaused = page.queuePaused;
+        continue;
+      }
       if (queuePaused) {
         if (!(await condition(() => !queuePaused || stop !== null || unexpected !== null, QUEUE_PAUSE_RECHECK))) {
           const page = await loadChunks({ batchId, afterOrdinal: cursor, maxChunks: 0, chunkSize: settings.chunkSize });
@@ -134,7 +158,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       }
       if (deferred.length) {
         if (inFlight >= windowSize) {
-          await condition(() => inFlight < windowSize || stop !== null || queuePaused || unexpected !== null);
+          await condition(() => inFlight < windowSize || stop !== null || queuePaused || recheckQueue || unexpected !== null);
           continue;
         }
         launch(deferred.shift()!);
@@ -159,7 +183,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       }
       if (ready.length === 0) return; // exhausted: everything handed out
       if (inFlight >= windowSize) {
-        await condition(() => inFlight < windowSize || stop !== null || queuePaused || unexpected !== null);
+        await condition(() => inFlight < windowSize || stop !== null || queuePaused || recheckQueue || unexpected !== null);
         continue;
       }
       const chunk = ready.shift()!;

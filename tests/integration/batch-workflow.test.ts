@@ -136,7 +136,7 @@ describe('BatchWorkflow (time-skipping)', () => {
     );
   });
 
-  it('pauses while a chunk waits out a rest, and a resumed run checks only what is left', async () => {
+  it('a pause frees the runner at once even while a chunk waits out an hour-long rest; a resumed run checks only what is left', async () => {
     await withWorker(
       { proxies: 1, sim: { ratePerSecond: 20, burst: 2, retryAfter: 3600 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
       async (stack, taskQueue) => {
@@ -152,6 +152,15 @@ describe('BatchWorkflow (time-skipping)', () => {
         await handle.signal(pauseSignal);
         const first = await handle.result();
         expect(first.outcome).toBe('paused');
+        // the chunk waiting out the hour-long rest was cancelled: on the workflow's clock the run ended
+        // right after the pause signal, without waiting that hour
+        const events = (await handle.fetchHistory()).events ?? [];
+        const at = (e: (typeof events)[number] | undefined) => Number(e?.eventTime?.seconds ?? 0) * 1000;
+        const signalled = events.find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'pause');
+        const closed = events.find((e) => e.workflowExecutionCompletedEventAttributes);
+        expect(signalled && closed).toBeTruthy();
+        expect(at(closed) - at(signalled)).toBeLessThan(60_000);
+        expect(events.some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(true);
         const paused = await batchCounters(stack, batch.id);
         expect(paused.status).toBe('paused');
         expect(paused.successful_checks).toBeLessThan(30);

@@ -36,17 +36,17 @@ async function checkAll(s: Stack, batchId: string, chunkSize: number): Promise<{
 
 describe('pacing', () => {
   it('meets a strict per-proxy limit without a single 429 when paced', async () => {
-    stack = await startStack({ proxies: 1, sim: { ratePerSecond: 10, burst: 1, retryAfter: 1 }, env: { PROXY_MIN_INTERVAL_MS: '125' } });
+    stack = await startStack({ proxies: 1, sim: { ratePerSecond: 10, burst: 1, retryAfter: 1 }, env: { PROXY_MIN_INTERVAL_MS: '160' } });
     const batch = await makeRunningBatch(stack, usernames(24));
     const started = Date.now();
     const { results } = await checkAll(stack, batch.id, 8);
     const elapsed = Date.now() - started;
     expect(results.every((r) => r.kind === 'done')).toBe(true);
     expect(results.reduce((n, r) => n + (r.kind === 'done' ? r.successful : 0), 0)).toBe(24);
-    // 24 lookups + 3 stories requests through one proxy, 125 ms apart (a margin over the 100 ms the limit needs, for network jitter), across three leases
+    // 24 lookups + 3 stories requests through one proxy, 160 ms apart (a wide margin over the 100 ms the limit needs: proxy hops and a busy machine add jitter), across three leases
     expect(stack.sim.stats.requests).toBe(27);
     expect(stack.sim.stats.rateLimited).toBe(0);
-    expect(elapsed).toBeGreaterThanOrEqual(26 * 125);
+    expect(elapsed).toBeGreaterThanOrEqual(26 * 160);
   });
 
   it('without pacing the same work runs into the limit', async () => {
