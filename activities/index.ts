@@ -70,10 +70,20 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
     async checkChunk(input: Omit<CheckChunkInput, 'holder'>) {
       const ctx = Context.current();
       const { workflowExecution, activityId, attempt } = ctx.info;
+      // The batch stopping cancels its chunks: one waiting for a retry ends at once, and a running one is left
+      // to reach its next check of the stored status, so a request already answered is still persisted.
+      // A timeout or a worker shutdown aborts the requests in flight.
+      const abort = new AbortController();
+      const onCancel = () => {
+        const reason: unknown = ctx.cancellationSignal.reason;
+        if (!(reason instanceof Error && reason.message === 'CANCELLED')) abort.abort(reason);
+      };
+      if (ctx.cancellationSignal.aborted) onCancel();
+      else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
       try {
         return await checker.checkChunk(
           { ...input, holder: `${workflowExecution?.workflowId ?? 'activity'}/${activityId}#${attempt}` },
-          { signal: ctx.cancellationSignal, heartbeat: () => ctx.heartbeat() },
+          { signal: abort.signal, heartbeat: () => ctx.heartbeat() },
         );
       } catch (err) {
         if (err instanceof RetryLater) {
@@ -89,6 +99,8 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
           });
         }
         throw err;
+      } finally {
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
       }
     },
 
