@@ -30,7 +30,11 @@ export function batchSettings(config: Config): BatchSettings {
       maximumIntervalMs: config.CHECK_MAX_INTERVAL_MS,
       backoffCoefficient: config.CHECK_BACKOFF,
     },
-    chunkTimeoutMs: config.CHECK_CHUNK_TIMEOUT_MS,
+    // at least what a full chunk of first checks may take when every request is paced and slow
+    chunkTimeoutMs: Math.max(
+      config.CHECK_CHUNK_TIMEOUT_MS,
+      (config.CHECK_CHUNK_SIZE + 1) * (config.PROXY_MIN_INTERVAL_MS + config.CHECK_TIMEOUT_MS),
+    ),
     heartbeatTimeoutMs: config.CHECK_HEARTBEAT_TIMEOUT_MS,
     searchAttributes: config.TEMPORAL_SEARCH_ATTRIBUTES,
   };

@@ -76,6 +76,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (result.data.CHECK_MAX_INTERVAL_MS < result.data.CHECK_INITIAL_INTERVAL_MS) {
     throw new ConfigError('invalid configuration: CHECK_MAX_INTERVAL_MS must not be below CHECK_INITIAL_INTERVAL_MS');
   }
+  if (result.data.CHECK_HEARTBEAT_TIMEOUT_MS <= result.data.CHECK_TIMEOUT_MS) {
+    // a check heartbeats between requests: one request must fit in a heartbeat interval
+    throw new ConfigError('invalid configuration: CHECK_HEARTBEAT_TIMEOUT_MS must be above CHECK_TIMEOUT_MS');
+  }
   return result.data;
 }
 

@@ -54,6 +54,7 @@ async function startWorkerProcess(): Promise<ChildProcess> {
       BATCH_PROFILES_PER_RUN: '200',
       // a dead worker's chunk is retried after this; its proxy leases are reclaimed after PROXY_LEASE_MS
       CHECK_HEARTBEAT_TIMEOUT_MS: '3000',
+      CHECK_TIMEOUT_MS: '2000',
       PROXY_LEASE_MS: '5000',
       LOG_LEVEL: 'info',
     },

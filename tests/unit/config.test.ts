@@ -35,6 +35,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));
   });
 
+  it('rejects a heartbeat timeout a single request could outlast', () => {
+    expect(() => loadConfig({ CHECK_TIMEOUT_MS: '30000', CHECK_HEARTBEAT_TIMEOUT_MS: '20000' })).toThrow(
+      /^invalid configuration: CHECK_HEARTBEAT_TIMEOUT_MS /,
+    );
+  });
+
   it('stops a process with one clear line and no stack trace', async () => {
     const attempt = run('npx', ['tsx', 'src/migrate.ts'], { env: { ...process.env, DATABASE_URL: 'not-a-url' } });
     const err = (await attempt.then(() => null, (e: unknown) => e)) as { code: number; stderr: string } | null;
