@@ -40,6 +40,14 @@ export function batchSettings(config: Config): BatchSettings {
   };
 }
 
+/**
+ * A proxy fault or a refused session asks to retry right away on another proxy; when that keeps happening,
+ * the policy's backoff applies instead, so a flaky pool is not hammered.
+ */
+function repeatedFault(err: RetryLater, attempt: number): boolean {
+  return attempt > 1 && err.delayMs === 0 && (err.reason === 'ProxyFailure' || err.reason === 'SessionInvalid');
+}
+
 export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
   return {
     async claimNextBatch(): Promise<ClaimedBatch | null> {
@@ -95,11 +103,8 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
             type: err.reason,
             message: err.message,
             nonRetryable: false,
-            // a known wait (a proxy's rest) replaces the policy's backoff. "Right away" (0, e.g. after a proxy
-            // fault, to try another proxy) holds for the first retry only: repeated faults back off per policy
-            ...(err.delayMs !== undefined && (err.delayMs > 0 || attempt === 1)
-              ? { nextRetryDelay: Math.max(err.delayMs, 10) }
-              : {}),
+            // a known wait (a proxy's rest; none when another proxy is free) replaces the policy's backoff
+            ...(err.delayMs !== undefined && !repeatedFault(err, attempt) ? { nextRetryDelay: Math.max(err.delayMs, 10) } : {}),
           });
         }
         throw err;
