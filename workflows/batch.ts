@@ -48,7 +48,6 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       backoffCoefficient: settings.retry.backoffCoefficient,
       // no maximumAttempts: the per-profile attempt limit lives in Postgres (CHECK_MAX_ATTEMPTS), and waits
       // for a free proxy or the end of a rate-limit rest are not the profile's attempts
-      nonRetryableErrorTypes: ['BatchNotFound'],
     },
   });
   const { loadChunks, completeBatch } = proxyLocalActivities<Activities>({
@@ -125,7 +124,10 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       .catch((err: unknown) => {
         // a chunk cancelled because the batch stopped is not a failure: its profiles stay unfinished
         if (stop && isCancellation(err)) return;
-        unexpected ??= err;
+        if (unexpected) return;
+        // the batch will end as `error`: do not wait for other chunks' retry delays either
+        unexpected = err;
+        chunkScope.cancel();
       })
       .finally(() => inFlight--);
   };

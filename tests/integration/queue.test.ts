@@ -202,6 +202,33 @@ describe('batch queue (dev server)', () => {
     }
   });
 
+  it('a batch whose workflow fails unexpectedly ends as error with BATCH_ERROR, and the runner moves on', async () => {
+    stack.sim.setOptions({ latencyMs: 100 });
+    try {
+      const doomed = await newBatch(300, { name: 'e' });
+      const after = await newBatch(20, { name: 'f' });
+      await waitStatus(doomed.id, 'running');
+      await waitFor(async () => (await getBatch(stack.db.sql, doomed.id)).successful_checks >= 25);
+      // an operator terminates the batch's workflow from the Web UI or CLI
+      await env.client.workflow.getHandle(`batch-${doomed.id}`).terminate('operator stopped it');
+      await waitStatus(doomed.id, 'error');
+      const failed = await getBatch(stack.db.sql, doomed.id);
+      expect(failed.position).toBeNull();
+      expect(failed.error).toMatch(/terminated|operator/i);
+      const [log] = await stack.db.sql<{ level: string }[]>`
+        select level from batch_logs where batch_id = ${doomed.id} and event_type = 'BATCH_ERROR'`;
+      expect(log?.level).toBe('ERROR');
+      stack.sim.setOptions({ latencyMs: 15 });
+      await waitStatus(after.id, 'done');
+      // resuming an errored batch finishes what is left
+      await control.resume(doomed.id);
+      await waitStatus(doomed.id, 'done', 90_000);
+      expect(await batchCounters(stack, doomed.id)).toMatchObject({ successful_checks: 300, failed_checks: 0 });
+    } finally {
+      stack.sim.setOptions({ latencyMs: 15 });
+    }
+  });
+
   it('a batch spanning many continue-as-new runs completes with exact counters and short histories', async () => {
     const big = await newBatch(700, { name: 'big' });
     await waitStatus(big.id, 'done', 120_000);
