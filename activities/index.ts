@@ -9,7 +9,7 @@ import type { Checker, CheckChunkInput } from '../src/checker.js';
 import { RetryLater } from '../src/checker.js';
 import type { ProxyPool } from '../src/pool.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
-import { claimNextBatch, completeBatch, failBatch } from '../src/repos/batches.js';
+import { claimNextBatch, completeBatch, failBatch, readRunState } from '../src/repos/batches.js';
 import type { BatchSettings, ChunkPage, ClaimedBatch } from '../workflows/types.js';
 
 export interface ActivityDeps {
@@ -64,19 +64,13 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
     },
 
     async loadChunks(input: { batchId: string; afterOrdinal: number; maxChunks: number; chunkSize: number }): Promise<ChunkPage> {
-      const [state] = await sql<{ status: string | null; paused: boolean }[]>`
-        select (select status from batches where id = ${input.batchId}) as status, paused from queue_state`;
+      const { status, queuePaused } = await readRunState(sql, input.batchId);
       const page =
-        input.maxChunks > 0 && state?.status === 'running'
+        input.maxChunks > 0 && status === 'running'
           ? await nextChunks(sql, input.batchId, input.afterOrdinal, input.chunkSize, input.maxChunks)
           : { chunks: [] };
       const { usable } = await pool.stats();
-      return {
-        chunks: page.chunks,
-        status: state?.status ?? 'missing',
-        queuePaused: state?.paused ?? false,
-        usableProxies: usable,
-      };
+      return { chunks: page.chunks, status: status ?? 'missing', queuePaused, usableProxies: usable };
     },
 
     async checkChunk(input: Omit<CheckChunkInput, 'holder'>) {

@@ -679,7 +679,7 @@ async function setUp(options: BenchOptions): Promise<World> {
   );
   onCleanup('story client', () => client.close());
   const pool = timedPool(product.pool, probe);
-  const checker = createChecker({ sql: db.sql, pool, client, config, logger });
+  const checker = createChecker({ sql: db.sql, pool, client, config });
   const deps: CheckDependencies = { ...product, pool, client, checker };
 
   const usernames = Array.from({ length: options.profiles }, (_, i) => `bench_user_${i}`);

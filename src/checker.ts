@@ -14,7 +14,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
-import type { Logger } from './logger.js';
 import type { ProxyPool, Lease } from './pool.js';
 import { redact } from './redact.js';
 import {
@@ -27,9 +26,10 @@ import {
   type CheckSuccess,
   type ChunkProfile,
 } from './repos/batch-profiles.js';
+import { readRunState } from './repos/batches.js';
 import { insertLog, insertLogs } from './repos/logs.js';
 import { setUpstreamUserId } from './repos/profiles.js';
-import { ProfileNotFound, UpstreamFailure } from './upstream/errors.js';
+import { ProfileNotFound, RateLimited, UpstreamFailure } from './upstream/errors.js';
 import type { StoryClient, UpstreamTarget } from './upstream/story-client.js';
 
 /** Longest sleep between heartbeats while pacing. */
@@ -69,7 +69,6 @@ export interface CheckerDeps {
   pool: ProxyPool;
   client: StoryClient;
   config: Pick<Config, 'CHECK_MAX_ATTEMPTS' | 'CHECK_MAX_INTERVAL_MS' | 'PROXY_MIN_INTERVAL_MS' | 'PROXY_LEASE_MS'>;
-  logger: Logger;
   /** Must be the pool's clock: waits are computed from the times the pool reports. */
   clock?: () => Date | Promise<Date>;
 }
@@ -94,11 +93,9 @@ export function createChecker(deps: CheckerDeps) {
 
   /** Whether a request may be sent now for this batch (checked before every upstream request). */
   async function gate(batchId: string): Promise<CheckChunkResult | null> {
-    const [row] = await sql<{ status: string; paused: boolean }[]>`
-      select b.status, q.paused from batches b cross join queue_state q where b.id = ${batchId}`;
-    if (!row) return { kind: 'stopped', status: 'missing' };
-    if (row.status !== 'running') return { kind: 'stopped', status: row.status };
-    if (row.paused) return { kind: 'deferred' };
+    const { status, queuePaused } = await readRunState(sql, batchId);
+    if (status !== 'running') return { kind: 'stopped', status: status ?? 'missing' };
+    if (queuePaused) return { kind: 'deferred' };
     return null;
   }
 
@@ -289,7 +286,7 @@ export function createChecker(deps: CheckerDeps) {
       const message = redact(err.message);
       switch (err.kind) {
         case 'rate_limited': {
-          const retryAfterMs = (err as UpstreamFailure & { retryAfterMs?: number }).retryAfterMs;
+          const retryAfterMs = err instanceof RateLimited ? err.retryAfterMs : undefined;
           await release({ kind: 'rate_limited', retryAfterMs });
           await insertLog(sql, {
             batchId,

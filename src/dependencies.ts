@@ -36,7 +36,7 @@ export async function createCheckDependencies(
     timeoutMs: config.CHECK_TIMEOUT_MS,
     logger,
   });
-  const checker = createChecker({ sql, pool, client, config, logger, clock: options.clock });
+  const checker = createChecker({ sql, pool, client, config, clock: options.clock });
   return {
     sql,
     pool,

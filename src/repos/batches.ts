@@ -135,8 +135,6 @@ export async function getQueue(sql: Sql): Promise<QueueView> {
   };
 }
 
-export type BatchSource = { profileIds: string[] } | { nicheId: string } | { usernames: string[] };
-
 export interface CreateBatchInput {
   name?: string | null;
   priority?: number;
@@ -290,9 +288,15 @@ export async function setQueuePaused(sql: Sql, paused: boolean): Promise<{ pause
   }) as Promise<{ paused: boolean; running: BatchRow | null }>;
 }
 
-export async function isQueuePaused(sql: Sql): Promise<boolean> {
-  const [row] = await sql<{ paused: boolean }[]>`select paused from queue_state where singleton`;
-  return row?.paused ?? false;
+/**
+ * What a running check needs to know before it sends anything: the batch's stored status (null when it no
+ * longer exists) and whether the whole queue is held. Read by the workflow's page loads and before every
+ * upstream request, so a lost signal is repaired.
+ */
+export async function readRunState(sql: Sql, batchId: string): Promise<{ status: BatchStatus | null; queuePaused: boolean }> {
+  const [row] = await sql<{ status: BatchStatus | null; paused: boolean }[]>`
+    select (select status from batches where id = ${batchId}) as status, paused from queue_state where singleton`;
+  return { status: row?.status ?? null, queuePaused: row?.paused ?? false };
 }
 
 /**
