@@ -10,6 +10,7 @@ import { RetryLater } from '../src/checker.js';
 import type { ProxyPool } from '../src/pool.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
 import { claimNextBatch, completeBatch, failBatch, readRunState } from '../src/repos/batches.js';
+import { clearBlocked, noteBlocked } from '../src/repos/stalls.js';
 import type { BatchSettings, ChunkPage, ClaimedBatch } from '../workflows/types.js';
 
 export interface ActivityDeps {
@@ -40,14 +41,6 @@ export function batchSettings(config: Config): BatchSettings {
   };
 }
 
-/**
- * A proxy fault or a refused session asks to retry right away on another proxy; when that keeps happening,
- * the policy's backoff applies instead, so a flaky pool is not hammered.
- */
-function repeatedFault(err: RetryLater, attempt: number): boolean {
-  return attempt > 1 && err.delayMs === 0 && (err.reason === 'ProxyFailure' || err.reason === 'SessionInvalid');
-}
-
 export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
   return {
     async claimNextBatch(): Promise<ClaimedBatch | null> {
@@ -65,6 +58,11 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
 
     async loadChunks(input: { batchId: string; afterOrdinal: number; maxChunks: number; chunkSize: number }): Promise<ChunkPage> {
       const { status, queuePaused } = await readRunState(sql, input.batchId);
+      if (status === 'running') {
+        // a held queue is a reason the batch cannot send: noted here, on every re-read while held
+        if (queuePaused) await noteBlocked(sql, input.batchId, 'queue_held', new Date(), config.BATCH_STALL_AFTER_MS);
+        else await clearBlocked(sql, input.batchId, new Date(), 'queue_held');
+      }
       const page =
         input.maxChunks > 0 && status === 'running'
           ? await nextChunks(sql, input.batchId, input.afterOrdinal, input.chunkSize, input.maxChunks)
@@ -97,8 +95,8 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
             type: err.reason,
             message: err.message,
             nonRetryable: false,
-            // a known wait (a proxy's rest; none when another proxy is free) replaces the policy's backoff
-            ...(err.delayMs !== undefined && !repeatedFault(err, attempt) ? { nextRetryDelay: Math.max(err.delayMs, 10) } : {}),
+            // the checker knows the wait (a proxy's rest, the profiles' own backoff): it replaces the policy's
+            nextRetryDelay: Math.max(err.delayMs, 10),
           });
         }
         throw err;

@@ -1,20 +1,29 @@
 /**
- * The story check of one chunk of a batch (up to 50 profiles): lease a proxy (and session), resolve the
- * user ids not yet cached, ask for all their stories in one upstream request, persist, release.
+ * The story check of one chunk of a batch (up to 50 profiles): resolve the user ids not yet cached (one
+ * lookup each), then ask for all their stories in one upstream request, each request through a proxy (and
+ * session) leased from the pool for that request alone.
  *
  * It is plain code with no Temporal in it, so the same function runs inside the `checkChunk` activity and in
- * the benchmark's plain loop. Whatever must be retried is signalled by throwing `RetryLater` (the activity
- * turns it into a retryable failure, with `nextRetryDelay` when the wait is known, e.g. a proxy's rest);
- * whatever is final is persisted here and the call returns.
+ * the benchmark's plain loop. Whatever must be retried is signalled by throwing `RetryLater` with the wait
+ * (the activity turns it into a retryable failure with that `nextRetryDelay`); whatever is final is
+ * persisted here and the call returns.
  *
- * Attempts: `batch_profiles.attempts` counts the tries that reached the story source about a profile. Rate
- * limits and proxy faults are not the profile's fault and do not count; after CHECK_MAX_ATTEMPTS counted
- * tries a profile is recorded failed (CHECK_FAILED) instead of being retried again.
+ * Three rules keep a chunk from looping or idling:
+ * - Every answer is persisted as soon as it arrives (a cached id, a missing profile, the stories), before
+ *   anything else can throw, so a retry never asks the same question again.
+ * - A failure is judged by `failurePolicy`: a profile is charged a try only for answers about itself, and
+ *   only the profiles of the failed request are. A rate limit, a proxy fault or an unreachable upstream
+ *   sends the same request on at once through another proxy, within the same attempt.
+ * - A try is counted whatever fails after the answer (a store that refuses the text, say): a profile whose
+ *   CHECK_MAX_ATTEMPTS tries are spent is recorded CHECK_FAILED at the start of the next attempt.
+ *
+ * When nothing can be sent (no usable proxy, every proxy unable to reach the upstream, no valid session) the
+ * batch is noted blocked, which becomes a visible stall after BATCH_STALL_AFTER_MS (src/repos/stalls.ts).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
-import type { ProxyPool, Lease } from './pool.js';
+import { backoffMs, failurePolicy, type FailurePolicy } from './failure-policy.js';
+import type { Lease, ProxyPool, ReleaseOutcome } from './pool.js';
 import { redact } from './redact.js';
 import {
   addAttempt,
@@ -27,38 +36,40 @@ import {
   type ChunkProfile,
 } from './repos/batch-profiles.js';
 import { readRunState } from './repos/batches.js';
-import { insertLog, insertLogs } from './repos/logs.js';
+import { insertLog } from './repos/logs.js';
 import { setUpstreamUserId } from './repos/profiles.js';
-import { ProfileNotFound, RateLimited, UpstreamFailure } from './upstream/errors.js';
+import { clearBlocked, noteBlocked, type StallReason } from './repos/stalls.js';
+import { storableText } from './storable-text.js';
+import { ProfileNotFound, UpstreamFailure } from './upstream/errors.js';
 import type { StoryClient, UpstreamTarget } from './upstream/story-client.js';
 
-/** Longest sleep between heartbeats while pacing. */
-const PACE_SLICE_MS = 5_000;
-
-/** Longest wait inside a check for a proxy that is only busy (not resting). */
+/** Longest wait inside a check for a proxy that is only busy, or rests for a moment. */
 const BUSY_WAIT_MS = 10_000;
+
+/** Sends of one request through one proxy after another within an attempt, before the attempt gives up. */
+const MAX_SENDS_PER_REQUEST = 8;
 
 export interface CheckChunkInput {
   batchId: string;
   profileIds: string[];
-  /** Who holds the lease (activity id and attempt): a crashed holder's lease expires and is reclaimed. */
+  /** Who holds the leases (activity id and attempt): a crashed holder's lease expires and is reclaimed. */
   holder: string;
 }
 
 export type CheckChunkResult =
   | { kind: 'done'; successful: number; failed: number; storiesFound: number; requests: number }
-  /** The queue is paused: nothing was sent; run the chunk again once it resumes. */
+  /** The queue is paused: nothing more was sent; run the chunk again once it resumes. */
   | { kind: 'deferred' }
-  /** The batch is no longer running (paused or cancelled meanwhile): nothing was sent. */
+  /** The batch is no longer running (paused or cancelled meanwhile): nothing more was sent. */
   | { kind: 'stopped'; status: string };
 
-/** Try again later: `delayMs` when the wait is known (a proxy's rest), else the retry policy's backoff. */
+/** Try again after `delayMs` (the attempt's unfinished profiles are asked again then). */
 export class RetryLater extends Error {
   override name = 'RetryLater';
   constructor(
     readonly reason: string,
     message: string,
-    readonly delayMs?: number,
+    readonly delayMs: number,
   ) {
     super(message);
   }
@@ -68,14 +79,23 @@ export interface CheckerDeps {
   sql: Sql;
   pool: ProxyPool;
   client: StoryClient;
-  config: Pick<Config, 'CHECK_MAX_ATTEMPTS' | 'CHECK_MAX_INTERVAL_MS' | 'PROXY_MIN_INTERVAL_MS' | 'PROXY_LEASE_MS'>;
+  config: Pick<
+    Config,
+    | 'CHECK_MAX_ATTEMPTS'
+    | 'CHECK_INITIAL_INTERVAL_MS'
+    | 'CHECK_MAX_INTERVAL_MS'
+    | 'CHECK_BACKOFF'
+    | 'PROXY_MIN_INTERVAL_MS'
+    | 'PROXY_LEASE_MS'
+    | 'BATCH_STALL_AFTER_MS'
+  >;
   /** Must be the pool's clock: waits are computed from the times the pool reports. */
   clock?: () => Date | Promise<Date>;
 }
 
 export interface CheckHooks {
   signal?: AbortSignal;
-  /** Called after every upstream request (activity heartbeat). */
+  /** Called after every upstream request and while waiting (activity heartbeat). */
   heartbeat?: () => void;
 }
 
@@ -87,9 +107,25 @@ const targetOf = (lease: Lease): UpstreamTarget => ({
   sessionToken: lease.sessionToken,
 });
 
+/** How a request ended after every send it was allowed. */
+type Sent<T> =
+  | { ok: true; value: T; proxyId: string }
+  /** The source answered with a failure the policy does not send elsewhere, or every send failed. */
+  | { ok: false; err: UpstreamFailure; policy: FailurePolicy; proxyId: string }
+  /** Nothing could be sent: why, and how long until it may be tried again. */
+  | { ok: false; blocked: StallReason | null; delayMs: number; message: string }
+  | { ok: false; held: CheckChunkResult };
+
+/** The type part of a stored `type: message` error. */
+const errorTypeOf = (error: string | null) => (error ? (/^([a-z_]+):/.exec(error)?.[1] ?? 'check_error') : 'check_error');
+
 export function createChecker(deps: CheckerDeps) {
   const { sql, pool, client, config } = deps;
-  const nowMs = async () => (await (deps.clock ?? (() => new Date()))()).getTime();
+  const now = async () => (deps.clock ?? (() => new Date()))();
+  const nowMs = async () => (await now()).getTime();
+  /** While blocked, look again this often, so a stall is noticed and its end is picked up promptly. */
+  const blockedRecheckMs = Math.max(1_000, Math.min(config.CHECK_MAX_INTERVAL_MS, Math.floor(config.BATCH_STALL_AFTER_MS / 2)));
+  const retry = { initialMs: config.CHECK_INITIAL_INTERVAL_MS, maxMs: config.CHECK_MAX_INTERVAL_MS, coefficient: config.CHECK_BACKOFF };
 
   /** Whether a request may be sent now for this batch (checked before every upstream request). */
   async function gate(batchId: string): Promise<CheckChunkResult | null> {
@@ -97,36 +133,6 @@ export function createChecker(deps: CheckerDeps) {
     if (status !== 'running') return { kind: 'stopped', status: status ?? 'missing' };
     if (queuePaused) return { kind: 'deferred' };
     return null;
-  }
-
-  /** Counts a try for `profiles`; those out of attempts are recorded failed, the rest are returned. */
-  async function countFailedTry(
-    batchId: string,
-    lease: Lease,
-    profiles: ChunkProfile[],
-    errorType: string,
-    message: string,
-  ): Promise<ChunkProfile[]> {
-    const attempts = await addAttempt(sql, batchId, profiles.map((p) => p.profileId));
-    const exhausted = profiles.filter((p) => (attempts.get(p.profileId) ?? 0) >= config.CHECK_MAX_ATTEMPTS);
-    await recordFailures(
-      sql,
-      { batchId, proxyId: lease.proxyId, durationMs: 0, countAttempt: false },
-      exhausted.map((p): CheckFailure => ({ profileId: p.profileId, errorType, message: `${message} (after ${attempts.get(p.profileId)} attempts)` })),
-    );
-    return profiles.filter((p) => !exhausted.includes(p) && attempts.has(p.profileId));
-  }
-
-  async function logRetry(batchId: string, lease: Lease | null, profiles: ChunkProfile[], errorType: string, message: string, delayMs?: number) {
-    if (profiles.length === 0) return;
-    await insertLog(sql, {
-      batchId,
-      proxyId: lease?.proxyId ?? null,
-      level: 'WARNING',
-      eventType: 'CHECK_RETRY',
-      message: `${profiles.length} profile check(s) will be retried: ${message}`,
-      details: { error_type: errorType, error_message: message, profiles: profiles.map((p) => p.username), retry_in_ms: delayMs ?? null },
-    });
   }
 
   async function checkChunk(input: CheckChunkInput, hooks: CheckHooks = {}): Promise<CheckChunkResult> {
@@ -137,205 +143,269 @@ export function createChecker(deps: CheckerDeps) {
     let profiles = await unfinishedProfiles(sql, batchId, input.profileIds);
     if (profiles.length === 0) return { kind: 'done', successful: 0, failed: 0, storiesFound: 0, requests: 0 };
 
-    // a paced chunk takes at least one interval per request: the lease must outlast it, or the proxy would be
-    // handed to another holder mid-chunk
-    const requestsAhead = profiles.filter((p) => !p.upstreamUserId).length + 1;
-    const leaseMs = config.PROXY_LEASE_MS + requestsAhead * config.PROXY_MIN_INTERVAL_MS;
-    let leased = await pool.lease(input.holder, { leaseMs });
-    if (!leased.ok && leased.reason === 'all_busy') {
-      // every usable proxy is merely in use: one frees up within a request's time, so wait here briefly
-      leased = await pool.acquire(input.holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal, leaseMs });
-    }
-    if (!leased.ok) {
-      // resting or disabled proxies: a long, known wait, left to a durable retry timer
-      const delayMs = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : config.CHECK_MAX_INTERVAL_MS;
-      throw new RetryLater('NoProxyAvailable', `no proxy can be used now (${leased.reason})`, delayMs);
-    }
-    const lease = leased.lease;
-    const target = targetOf(lease);
-    const started = Date.now();
     let requests = 0;
     let successful = 0;
     let failed = 0;
     let storiesFound = 0;
-    let released = false;
-    // pacing: requests through this proxy start at least PROXY_MIN_INTERVAL_MS apart, within this lease and
-    // (through the pool's next_free_at) across leases
-    const interval = config.PROXY_MIN_INTERVAL_MS;
-    let lastSentAt: number | null = null;
-    let extendedAt = Date.now();
-    /** Before each request: wait out the pacing interval (heartbeating), and keep the lease alive. */
-    const pace = async () => {
-      if (interval > 0 && lastSentAt !== null) {
-        for (let wait = lastSentAt + interval - Date.now(); wait > 0; wait = lastSentAt + interval - Date.now()) {
-          hooks.heartbeat?.();
-          await sleep(Math.min(wait, PACE_SLICE_MS), undefined, { signal: hooks.signal });
-        }
-      }
-      // a chunk of slow requests can outlive its lease: renew it before it could be handed to someone else
-      if (Date.now() - extendedAt > leaseMs / 2) {
-        await pool.extend(lease, leaseMs);
-        extendedAt = Date.now();
-      }
-      lastSentAt = Date.now();
+    let progressed = false;
+    let markedRunning = false;
+    const started = Date.now();
+
+    /** Persists final failures; the first result of the attempt also ends any stall of the batch. */
+    const fail = async (failures: CheckFailure[], proxyId: string | null) => {
+      const n = await recordFailures(sql, { batchId, proxyId, durationMs: Date.now() - started, countAttempt: false }, failures);
+      failed += n;
+      await progress(n);
     };
-    const release = async (outcome: Parameters<ProxyPool['release']>[1]) => {
-      if (released) return;
-      const nextFreeAt = interval > 0 && lastSentAt !== null ? new Date(lastSentAt + interval) : undefined;
-      await pool.release(lease, outcome, { batchId, nextFreeAt });
-      // only once it worked: a release that failed is tried again (as neutral) on the way out
-      released = true;
+    const progress = async (n: number) => {
+      if (n === 0 || progressed) return;
+      progressed = true;
+      await clearBlocked(sql, batchId, await now());
     };
 
     /**
-     * The queue was paused, or the batch paused or cancelled, while this chunk was under way: send nothing
-     * more. What is done stays persisted (cached ids, recorded failures); the rest is checked later.
+     * Counts a try for `tried` (the answer was about them), remembering why; those whose tries are now spent
+     * are recorded failed. Returns the ones left to try again.
      */
-    const stopEarly = async (held: CheckChunkResult): Promise<CheckChunkResult> => {
-      await release({ kind: 'neutral' });
-      return held;
+    const chargeTry = async (tried: ChunkProfile[], err: { kind: string; message: string }, proxyId: string | null) => {
+      const error = storableText(`${err.kind}: ${redact(err.message)}`, 1_000);
+      const attempts = await addAttempt(sql, batchId, tried.map((p) => p.profileId), error);
+      const spent = tried.filter((p) => (attempts.get(p.profileId) ?? 0) >= config.CHECK_MAX_ATTEMPTS);
+      await fail(
+        spent.map((p) => ({ profileId: p.profileId, errorType: err.kind, message: `${redact(err.message)} (after ${attempts.get(p.profileId)} attempts)` })),
+        proxyId,
+      );
+      for (const p of tried) p.attempts = attempts.get(p.profileId) ?? p.attempts;
+      return tried.filter((p) => !spent.includes(p) && attempts.has(p.profileId));
     };
 
-    try {
-      const newlyRunning = await markRunning(sql, batchId, profiles.map((p) => p.profileId), lease.proxyId);
-      if (newlyRunning.length) {
-        await insertLogs(
-          sql,
-          profiles
-            .filter((p) => newlyRunning.includes(p.profileId))
-            .map((p) => ({
-              batchId,
-              profileId: p.profileId,
-              proxyId: lease.proxyId,
-              level: 'INFO' as const,
-              eventType: 'PROFILE_CHECK_STARTED',
-              message: `checking @${p.username}`,
-              details: null,
-            })),
-        );
-      }
+    // tries spent by earlier attempts that ended before their failure could be recorded (a crash, or a
+    // result the store refused): such a profile fails now, with the cause of its last counted try
+    const spent = profiles.filter((p) => p.attempts >= config.CHECK_MAX_ATTEMPTS);
+    if (spent.length) {
+      await fail(
+        spent.map((p) => ({
+          profileId: p.profileId,
+          errorType: errorTypeOf(p.error),
+          message: `${p.error ?? 'no answer could be recorded'} (after ${p.attempts} attempts)`,
+        })),
+        null,
+      );
+      profiles = profiles.filter((p) => !spent.includes(p));
+    }
 
-      // 1. user ids not cached yet: one lookup each; a missing profile is a permanent failure
-      const notFound: CheckFailure[] = [];
-      for (const p of profiles) {
-        if (p.upstreamUserId) continue;
-        hooks.signal?.throwIfAborted();
-        const held = await gate(batchId);
-        if (held) return await stopEarly(held);
-        try {
-          await pace();
-          requests++;
-          const found = await client.resolveUserId(target, p.username, hooks.signal);
-          await setUpstreamUserId(sql, p.profileId, found.userId, found.isPrivate);
-          p.upstreamUserId = found.userId;
-        } catch (err) {
-          if (!(err instanceof ProfileNotFound)) throw err;
-          notFound.push({ profileId: p.profileId, errorType: err.kind, message: `@${p.username} does not exist upstream` });
-        } finally {
-          hooks.heartbeat?.();
-        }
-      }
-      failed += await recordFailures(sql, { batchId, proxyId: lease.proxyId, durationMs: Date.now() - started, countAttempt: true }, notFound);
-      profiles = profiles.filter((p) => p.upstreamUserId);
-
-      // 2. all their stories in one request
-      const retryLater: ChunkProfile[] = [];
-      if (profiles.length > 0) {
-        hooks.signal?.throwIfAborted();
-        const held = await gate(batchId);
-        if (held) return await stopEarly(held);
-        await pace();
-        requests++;
-        const { durationMs, results } = await client.fetchStories(target, profiles.map((p) => p.upstreamUserId!), hooks.signal);
+    /** Leases a proxy for one request: at once, or after a short wait for one that is busy or resting briefly. */
+    const leaseProxy = async (): Promise<Lease | { blocked: StallReason | null; delayMs: number; message: string }> => {
+      const leaseMs = config.PROXY_LEASE_MS;
+      let leased = await pool.lease(input.holder, { leaseMs });
+      if (!leased.ok && leased.retryAt && leased.retryAt.getTime() - (await nowMs()) <= BUSY_WAIT_MS) {
         hooks.heartbeat?.();
-        // the proxy's part is over: hand it to the next chunk before writing to Postgres
+        leased = await pool.acquire(input.holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal, leaseMs });
+        hooks.heartbeat?.();
+      }
+      if (leased.ok) return leased.lease;
+      if (leased.reason === 'all_busy') {
+        return { blocked: null, delayMs: 0, message: 'every usable proxy is busy' };
+      }
+      const blocked: StallReason =
+        leased.reason === 'all_cooling_down' && leased.restReason === 'upstream_unreachable' ? 'upstream_unreachable' : 'no_usable_proxy';
+      // a known rest is waited out whole; with nothing enabled, look again now and then (the health
+      // schedule or an operator may bring a proxy back)
+      const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
+      return {
+        blocked,
+        delayMs: untilFree,
+        message: leased.reason === 'none_usable' ? 'no proxy is usable (none enabled)' : `every proxy is resting (${leased.restReason ?? 'rate limited'})`,
+      };
+    };
+
+    /** One upstream request about `about`, sent through one proxy after another while the policy says so. */
+    const send = async <T>(about: ChunkProfile[], call: (target: UpstreamTarget) => Promise<T>): Promise<Sent<T>> => {
+      for (let sends = 1; ; sends++) {
+        hooks.signal?.throwIfAborted();
+        const held = await gate(batchId);
+        if (held) return { ok: false, held };
+        const lease = await leaseProxy();
+        if (!('proxyId' in lease)) return { ok: false, ...lease };
+        if (!markedRunning) {
+          markedRunning = true;
+          await markRunning(sql, batchId, profiles.map((p) => p.profileId), lease.proxyId);
+        }
+        const release = (outcome: ReleaseOutcome) =>
+          pool.release(lease, outcome, { batchId, minIntervalMs: config.PROXY_MIN_INTERVAL_MS });
+        requests++;
+        let value: T;
+        try {
+          value = await call(targetOf(lease));
+        } catch (err) {
+          hooks.heartbeat?.();
+          if (!(err instanceof UpstreamFailure)) {
+            await release({ kind: 'neutral' });
+            throw err;
+          }
+          const policy = failurePolicy(err, { hadSession: lease.sessionId !== null });
+          await release(policy.release);
+          if (err.kind === 'rate_limited') await logRateLimited(batchId, lease.proxyId, err, about.length);
+          if (policy.next === 'retry_elsewhere' && sends < MAX_SENDS_PER_REQUEST) continue;
+          return { ok: false, err, policy, proxyId: lease.proxyId };
+        }
+        hooks.heartbeat?.();
+        // the proxy's part is over: hand it on before writing to Postgres
         await release({ kind: 'success' });
+        return { ok: true, value, proxyId: lease.proxyId };
+      }
+    };
+
+    /** Runs `persist` for an answer about `about`; if it throws, the try still counts (and the error is kept). */
+    const persisting = async (about: ChunkProfile[], proxyId: string, persist: () => Promise<void>) => {
+      try {
+        await persist();
+      } catch (err) {
+        const kind = 'store_error';
+        await chargeTry(about, { kind, message: err instanceof Error ? err.message : String(err) }, proxyId).catch(() => {});
+        throw err;
+      }
+    };
+
+    // What ends this attempt early, and the profiles left for a later one.
+    type Stop = { blocked: StallReason | null; delayMs: number; message: string } | { held: CheckChunkResult };
+    let stop = null as Stop | null;
+    const later: ChunkProfile[] = [];
+    let laterReason: { kind: string; message: string } | null = null;
+
+    /** A failed request: charge, fail or keep its profiles as the policy says; false when the attempt must stop. */
+    const onFailure = async (about: ChunkProfile[], sent: Exclude<Sent<unknown>, { ok: true }>): Promise<boolean> => {
+      if ('held' in sent) {
+        stop = { held: sent.held };
+        return false;
+      }
+      if ('blocked' in sent) {
+        stop = sent;
+        return false;
+      }
+      const { err, policy, proxyId } = sent;
+      const left = policy.countsAttempt ? await chargeTry(about, err, proxyId) : about;
+      if (policy.next === 'fail') {
+        await fail(left.map((p) => ({ profileId: p.profileId, errorType: err.kind, message: failureMessage(p, err) })), proxyId);
+        return true;
+      }
+      if (policy.next === 'wait') {
+        stop = { blocked: 'no_valid_session', delayMs: blockedRecheckMs, message: redact(err.message) };
+        return false;
+      }
+      // retry_later, or retry_elsewhere that ran out of proxies to try within this attempt
+      later.push(...left);
+      laterReason = { kind: err.kind, message: redact(err.message) };
+      return true;
+    };
+
+    // 1. user ids not cached yet: one lookup each, each answer persisted as it arrives
+    for (const p of profiles) {
+      if (p.upstreamUserId) continue;
+      const sent = await send([p], (target) =>
+        client.resolveUserId(target, p.username, hooks.signal).catch((err: unknown) => {
+          if (err instanceof ProfileNotFound) return null;
+          throw err;
+        }),
+      );
+      if (!sent.ok) {
+        if (!(await onFailure([p], sent))) break;
+        continue;
+      }
+      const found = sent.value;
+      if (found === null) {
+        // an answer about this profile: it does not exist (final, never retried)
+        await persisting([p], sent.proxyId, () =>
+          fail([{ profileId: p.profileId, errorType: 'profile_not_found', message: `@${p.username} does not exist upstream` }], sent.proxyId),
+        );
+        continue;
+      }
+      await persisting([p], sent.proxyId, () => setUpstreamUserId(sql, p.profileId, found.userId, found.isPrivate));
+      p.upstreamUserId = found.userId;
+    }
+
+    // 2. all their stories in one request
+    const ready = stop ? [] : profiles.filter((p) => p.upstreamUserId && !later.includes(p));
+    const finishedHere = new Set<string>();
+    if (ready.length > 0) {
+      const sent = await send(ready, (target) => client.fetchStories(target, ready.map((p) => p.upstreamUserId!), hooks.signal));
+      if (!sent.ok) {
+        await onFailure(ready, sent);
+      } else {
+        const { durationMs, results } = sent.value;
         const successes: CheckSuccess[] = [];
         const malformed: ChunkProfile[] = [];
-        for (const p of profiles) {
+        for (const p of ready) {
           const result = results.get(p.upstreamUserId!);
           if (result?.ok) {
             successes.push({ profileId: p.profileId, hasStory: result.hasStory, storyCount: result.storyCount, latestStoryAt: result.latestStoryAt });
+            finishedHere.add(p.profileId);
           } else {
             malformed.push(p);
           }
         }
-        const ctx = { batchId, proxyId: lease.proxyId, durationMs, countAttempt: true };
-        successful += await recordSuccesses(sql, ctx, successes);
-        storiesFound += successes.filter((s) => s.hasStory).length;
+        await persisting(ready.filter((p) => finishedHere.has(p.profileId)), sent.proxyId, async () => {
+          const n = await recordSuccesses(sql, { batchId, proxyId: sent.proxyId, durationMs, countAttempt: true }, successes);
+          successful += n;
+          storiesFound += successes.filter((s) => s.hasStory).length;
+          await progress(n);
+        });
         if (malformed.length) {
-          const message = 'the story source answered with a malformed reel';
-          const left = await countFailedTry(batchId, lease, malformed, 'malformed_response', message);
-          failed += malformed.length - left.length;
-          retryLater.push(...left);
+          const err = { kind: 'malformed_response', message: 'the story source answered with a malformed reel' };
+          later.push(...(await chargeTry(malformed, err, sent.proxyId)));
+          laterReason = err;
         }
       }
-      await release({ kind: 'success' });
-      if (retryLater.length) {
-        await logRetry(batchId, lease, retryLater, 'malformed_response', 'malformed reel');
-        throw new RetryLater('MalformedResponse', `${retryLater.length} profile(s) got a malformed reel`);
-      }
-      return { kind: 'done', successful, failed, storiesFound, requests };
-    } catch (err) {
-      if (err instanceof RetryLater) throw err;
-      const remaining = (await unfinishedProfiles(sql, batchId, profiles.map((p) => p.profileId)));
-      if (!(err instanceof UpstreamFailure)) {
-        await release({ kind: 'neutral' });
-        throw err;
-      }
-      const message = redact(err.message);
-      switch (err.kind) {
-        case 'rate_limited': {
-          const retryAfterMs = err instanceof RateLimited ? err.retryAfterMs : undefined;
-          await release({ kind: 'rate_limited', retryAfterMs });
-          await insertLog(sql, {
-            batchId,
-            proxyId: lease.proxyId,
-            level: 'WARNING',
-            eventType: 'RATE_LIMITED',
-            message: `rate limited by the story source${retryAfterMs !== undefined ? `; proxy rests ${Math.round(retryAfterMs / 1000)} s` : ''}`,
-            details: { retry_after_ms: retryAfterMs ?? null, profiles: remaining.length },
-          });
-          // the retry leases another proxy: wait only if none is free before this one's rest ends
-          const delayMs = await delayUntilProxyFree();
-          await logRetry(batchId, lease, remaining, err.kind, message, delayMs);
-          throw new RetryLater('RateLimited', message, delayMs);
-        }
-        case 'proxy_failure': {
-          await release({ kind: 'proxy_failure', message });
-          await logRetry(batchId, lease, remaining, err.kind, message, 0);
-          throw new RetryLater('ProxyFailure', message, 0);
-        }
-        case 'session_invalid': {
-          await release({ kind: 'session_invalid', message });
-          // without a session to blame, the try counts against the profiles
-          const left = lease.sessionId ? remaining : await countFailedTry(batchId, lease, remaining, err.kind, message);
-          await logRetry(batchId, lease, left, err.kind, message, 0);
-          if (left.length === 0) return { kind: 'done', successful, failed: failed + remaining.length, storiesFound, requests };
-          throw new RetryLater('SessionInvalid', message, lease.sessionId ? 0 : undefined);
-        }
-        default: {
-          // upstream error or malformed body: the profiles' tries count; retried with backoff until exhausted
-          await release({ kind: 'neutral' });
-          const left = await countFailedTry(batchId, lease, remaining, err.kind, message);
-          failed += remaining.length - left.length;
-          if (left.length === 0) return { kind: 'done', successful, failed, storiesFound, requests };
-          await logRetry(batchId, lease, left, err.kind, message);
-          throw new RetryLater(err.kind === 'malformed_response' ? 'MalformedResponse' : 'UpstreamError', message);
-        }
-      }
-    } finally {
-      if (!released) await release({ kind: 'neutral' }).catch(() => {});
     }
+
+    const ended = stop as Stop | null;
+    if (ended && 'held' in ended) return ended.held;
+    if (ended) {
+      let delayMs = ended.delayMs;
+      if (ended.blocked) {
+        const at = await now();
+        const state = await noteBlocked(sql, batchId, ended.blocked, at, config.BATCH_STALL_AFTER_MS);
+        // look again when the stall would begin, so it shows in time even while a proxy rests for an hour
+        if (!state.stalled && state.blockedSince) {
+          const stallAt = state.blockedSince.getTime() + config.BATCH_STALL_AFTER_MS;
+          delayMs = Math.min(delayMs, Math.max(1_000, stallAt - at.getTime() + 1_000));
+        }
+      }
+      throw new RetryLater(ended.blocked ? 'NothingCanBeSent' : 'ProxiesBusy', `nothing can be sent now: ${ended.message}`, delayMs);
+    }
+    if (later.length) {
+      const reason = laterReason ?? { kind: 'upstream_error', message: 'retry' };
+      const fewestTries = Math.min(...later.map((p) => p.attempts));
+      const delayMs = backoffMs(fewestTries, retry);
+      await insertLog(sql, {
+        batchId,
+        level: 'WARNING',
+        eventType: 'CHECK_RETRY',
+        message: `${later.length} profile check(s) will be retried: ${reason.message}`,
+        details: { error_type: reason.kind, error_message: reason.message, profiles: later.map((p) => p.username), retry_in_ms: delayMs },
+      });
+      throw new RetryLater(reason.kind === 'malformed_response' ? 'MalformedResponse' : 'UpstreamError', reason.message, delayMs);
+    }
+    return { kind: 'done', successful, failed, storiesFound, requests };
   }
 
-  async function delayUntilProxyFree(): Promise<number> {
-    const stats = await pool.stats();
-    if (stats.usable > 0 || !stats.nextFreeAt) return 0;
-    return Math.max(0, stats.nextFreeAt.getTime() - (await nowMs()));
+  async function logRateLimited(batchId: string, proxyId: string, err: UpstreamFailure, profiles: number) {
+    const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
+    await insertLog(sql, {
+      batchId,
+      proxyId,
+      level: 'WARNING',
+      eventType: 'RATE_LIMITED',
+      message: `rate limited by the story source${retryAfterMs !== undefined ? `; proxy rests ${Math.round(retryAfterMs / 1000)} s` : ''}; the request goes on through another proxy`,
+      details: { retry_after_ms: retryAfterMs ?? null, profiles },
+    });
   }
 
   return { checkChunk };
+}
+
+function failureMessage(p: ChunkProfile, err: UpstreamFailure): string {
+  return err instanceof ProfileNotFound ? `@${p.username} does not exist upstream` : redact(err.message);
 }
 
 export type Checker = ReturnType<typeof createChecker>;

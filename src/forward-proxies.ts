@@ -8,8 +8,9 @@
  * those addresses needs no setup.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
+import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 
 export interface ForwardProxyAuth {
   username: string;
@@ -63,10 +64,16 @@ export async function startForwardProxies(options: StartForwardProxiesOptions): 
       // Absolute-form requests go through a keep-alive agent bound to the same address as the tunnels.
       const httpAgent = new http.Agent({ keepAlive: true, localAddress });
       agents.push(httpAgent);
-      const prepareRequestFunction = (req: PrepareRequestFunctionOpts): PrepareRequestFunctionResult => {
+      const prepareRequestFunction = async (req: PrepareRequestFunctionOpts): Promise<PrepareRequestFunctionResult> => {
         const authenticated =
           !auth || (sameSecret(req.username, auth.username) && sameSecret(req.password, auth.password));
-        return authenticated ? { localAddress, httpAgent } : { requestAuthentication: true };
+        if (!authenticated) return { requestAuthentication: true };
+        // proxy-chain closes a tunnel whose target cannot be reached without a word; a real proxy answers the
+        // CONNECT with 502, which tells its client the upstream is down, not the proxy
+        if (!req.isHttp && !(await reachable(req.hostname, Number(req.port), localAddress))) {
+          throw new RequestError(`cannot reach ${req.hostname}:${req.port}`, 502);
+        }
+        return { localAddress, httpAgent };
       };
       const server = new Server({ port: 0, host, prepareRequestFunction, verbose: false });
       await server.listen();
@@ -89,6 +96,20 @@ export async function startForwardProxies(options: StartForwardProxiesOptions): 
   }
 
   return { proxies, close: () => closeAll(servers, agents) };
+}
+
+/** Whether a TCP connection to the target opens from `localAddress` (closed again at once). */
+function reachable(host: string, port: number, localAddress: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, localAddress, timeout: 5_000 });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
 }
 
 async function closeAll(servers: Server[], agents: http.Agent[]): Promise<void> {

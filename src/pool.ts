@@ -12,8 +12,11 @@
  * - success: success_count + 1, failure streak reset.
  * - rate_limited: the proxy rests until now + Retry-After (or PROXY_COOLDOWN_MS); PROXY_COOLDOWN logged.
  *   Not counted as a failure: the proxy works, it is only asked to slow down.
+ * - upstream_unreachable: the proxy answered the CONNECT with a 5xx: it works, the upstream is down. It rests
+ *   (PROXY_COOLDOWN_MS, PROXY_COOLDOWN logged) without a failure counted, so an outage never disables a pool.
  * - proxy_failure: failure_count + 1, streak + 1; at PROXY_MAX_CONSECUTIVE_FAILURES the proxy is disabled
- *   and PROXY_DISABLED logged. Only an operator re-activates it.
+ *   (disabled_reason 'failures') and PROXY_DISABLED logged. The proxy-health schedule probes it and
+ *   re-enables it once it answers; one an operator disabled stays disabled.
  * - session_invalid: the session is marked invalid and SESSION_INVALIDATED logged; the proxy is not blamed.
  * - neutral: the request failed for a reason that is not the proxy's (upstream 5xx, profile not found):
  *   the lease is cleared and nothing is counted. Counting those would disable healthy proxies during an
@@ -51,12 +54,16 @@ export type LeaseResult =
       retryAt: Date | null;
       /** none_usable: all disabled or none exist; all_busy: some proxy is merely leased; all_cooling_down: every one is resting. */
       reason: LeaseFailureReason;
+      /** With all_cooling_down: 'upstream_unreachable' when every resting proxy rests because it could not reach the upstream. */
+      restReason?: 'rate_limited' | 'upstream_unreachable';
     };
 
 export type ReleaseOutcome =
   | { kind: 'success' }
   | { kind: 'rate_limited'; retryAfterMs?: number }
   | { kind: 'proxy_failure'; message: string }
+  /** The proxy works but could not reach the upstream (CONNECT answered 5xx): it rests, nothing is counted. */
+  | { kind: 'upstream_unreachable'; message: string; restMs?: number }
   | { kind: 'session_invalid'; message?: string }
   | { kind: 'neutral' };
 
@@ -151,6 +158,7 @@ interface StatsRow {
   disabled: number;
   cooling_down: number;
   resting: number;
+  unreachable: number;
   leased: number;
   available: number;
   next_free_at: Date | null;
@@ -191,6 +199,7 @@ async function readStats(sql: Queryable, now: Date): Promise<StatsRow> {
         count(*) filter (where is_disabled)::int as disabled,
         count(*) filter (where not is_disabled and is_cooling)::int as cooling_down,
         count(*) filter (where not is_disabled and (is_cooling or is_paced))::int as resting,
+        count(*) filter (where not is_disabled and is_cooling and rest_reason = 'upstream_unreachable')::int as unreachable,
         count(*) filter (where not is_disabled and is_leased)::int as leased,
         count(*) filter (where not is_disabled and not is_cooling and not is_paced and not is_leased)::int as available,
         min(free_at) filter (where not is_disabled) as next_free_at
@@ -245,7 +254,8 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
           lease_expires_at = ${now}::timestamptz + ${interval(tx, leaseMs)},
           last_used_at = ${now}::timestamptz,
           -- the cooldown has passed (the candidate filter says so): it reads as active again
-          status = case when p.status = 'cooling_down' then 'active' else p.status end
+          status = case when p.status = 'cooling_down' then 'active' else p.status end,
+          rest_reason = null
         from candidate
         where p.id = candidate.id
         returning p.id, p.url, p.username, p.password, p.lease_expires_at`;
@@ -254,10 +264,12 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
         const s = await readStats(tx, now);
         const enabled = s.total - s.disabled;
         if (enabled === 0) return { ok: false as const, retryAt: null, reason: 'none_usable' as const };
+        const allResting = s.resting === enabled;
         return {
           ok: false as const,
           retryAt: s.next_free_at,
-          reason: s.resting === enabled ? ('all_cooling_down' as const) : ('all_busy' as const),
+          reason: allResting ? ('all_cooling_down' as const) : ('all_busy' as const),
+          ...(allResting ? { restReason: s.unreachable === enabled ? ('upstream_unreachable' as const) : ('rate_limited' as const) } : {}),
           freeNow: s.free_now === true,
         };
       }
@@ -324,7 +336,11 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
   async function release(l: Lease, outcome: ReleaseOutcome, context: ReleaseContext = {}): Promise<ReleaseResult> {
     const minIntervalMs = clampMs(context.minIntervalMs ?? options.minIntervalMs, 0);
     const cooldownMs =
-      outcome.kind === 'rate_limited' ? clampMs(outcome.retryAfterMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS) : 0;
+      outcome.kind === 'rate_limited'
+        ? clampMs(outcome.retryAfterMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
+        : outcome.kind === 'upstream_unreachable'
+          ? clampMs(outcome.restMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
+          : 0;
     const logBase = { batchId: context.batchId ?? null, profileId: context.profileId ?? null, proxyId: l.proxyId };
 
     const now = await clock();
@@ -334,13 +350,20 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
           ? tx`, success_count = p.success_count + 1, consecutive_failures = 0`
           : outcome.kind === 'rate_limited'
             ? tx`, status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
-                 rate_limited_until = ${now}::timestamptz + ${interval(tx, cooldownMs)}`
-            : outcome.kind === 'proxy_failure'
-              ? tx`, failure_count = p.failure_count + 1,
-                   consecutive_failures = p.consecutive_failures + 1,
-                   status = case when p.consecutive_failures + 1 >= ${config.PROXY_MAX_CONSECUTIVE_FAILURES}
-                            then 'disabled' else p.status end`
-              : tx``;
+                 rate_limited_until = ${now}::timestamptz + ${interval(tx, cooldownMs)}, rest_reason = 'rate_limited'`
+            : outcome.kind === 'upstream_unreachable'
+              ? tx`, status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
+                   rate_limited_until = ${now}::timestamptz + ${interval(tx, cooldownMs)},
+                   rest_reason = 'upstream_unreachable', last_error = ${outcome.message}`
+              : outcome.kind === 'proxy_failure'
+                ? tx`, failure_count = p.failure_count + 1,
+                     consecutive_failures = p.consecutive_failures + 1, last_error = ${outcome.message},
+                     status = case when p.consecutive_failures + 1 >= ${config.PROXY_MAX_CONSECUTIVE_FAILURES}
+                              then 'disabled' else p.status end,
+                     disabled_reason = case when p.status = 'disabled' then p.disabled_reason
+                              when p.consecutive_failures + 1 >= ${config.PROXY_MAX_CONSECUTIVE_FAILURES}
+                              then 'failures' end`
+                : tx``;
       const pacedFrom = minIntervalMs > 0 ? tx`p.last_used_at + ${interval(tx, minIntervalMs)}` : tx`null::timestamptz`;
       const pacing =
         minIntervalMs > 0 || context.nextFreeAt
@@ -360,16 +383,18 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
         returning p.id, p.url, p.status, mine.status as old_status, p.consecutive_failures, p.rate_limited_until`;
 
       let disabled = false;
-      if (row && outcome.kind === 'rate_limited' && row.rate_limited_until) {
+      if (row && (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable') && row.rate_limited_until) {
+        const why = outcome.kind === 'rate_limited' ? 'was rate limited' : 'cannot reach the upstream';
         await insertLog(tx, {
           ...logBase,
           level: 'WARNING',
           eventType: 'PROXY_COOLDOWN',
-          message: `proxy ${row.url} was rate limited and rests for ${Math.round(cooldownMs / 1000)} s`,
+          message: `proxy ${row.url} ${why} and rests for ${Math.round(cooldownMs / 1000)} s`,
           details: {
+            reason: outcome.kind,
             retry_after_ms: cooldownMs,
             until: row.rate_limited_until.toISOString(),
-            from_retry_after: outcome.retryAfterMs !== undefined,
+            from_retry_after: outcome.kind === 'rate_limited' && outcome.retryAfterMs !== undefined,
           },
         });
       }
@@ -415,8 +440,8 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
         ...fields,
         outcome: outcome.kind,
       });
-    } else if (outcome.kind === 'rate_limited') {
-      log.warn('proxy rate limited, cooling down', {
+    } else if (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable') {
+      log.warn(outcome.kind === 'rate_limited' ? 'proxy rate limited, cooling down' : 'proxy cannot reach the upstream, resting', {
         ...fields,
         url: row.url,
         retry_after_ms: cooldownMs,

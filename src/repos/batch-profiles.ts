@@ -16,6 +16,8 @@ export interface ChunkProfile {
   username: string;
   upstreamUserId: string | null;
   attempts: number;
+  /** The last counted failure (`type: message`), kept so a profile whose tries are spent fails with its cause. */
+  error: string | null;
 }
 
 /** The next page of unfinished profiles after `afterOrdinal`, cut into chunks of `chunkSize` ids (with each chunk's last ordinal, the cursor after it). */
@@ -41,8 +43,8 @@ export async function nextChunks(
 
 /** The chunk's profiles that still need a check (finished ones are skipped: that is what makes retries safe). */
 export async function unfinishedProfiles(sql: Sql, batchId: string, profileIds: string[]): Promise<ChunkProfile[]> {
-  const rows = await sql<{ profile_id: string; username: string; upstream_user_id: string | null; attempts: number }[]>`
-    select bp.profile_id, p.username, p.upstream_user_id, bp.attempts
+  const rows = await sql<{ profile_id: string; username: string; upstream_user_id: string | null; attempts: number; error: string | null }[]>`
+    select bp.profile_id, p.username, p.upstream_user_id, bp.attempts, bp.error
     from batch_profiles bp join profiles p on p.id = bp.profile_id
     where bp.batch_id = ${batchId} and bp.profile_id = any(${profileIds}::uuid[]) and bp.status in ('pending', 'running')
     order by bp.ordinal`;
@@ -51,6 +53,7 @@ export async function unfinishedProfiles(sql: Sql, batchId: string, profileIds: 
     username: r.username,
     upstreamUserId: r.upstream_user_id,
     attempts: r.attempts,
+    error: r.error,
   }));
 }
 
@@ -68,11 +71,11 @@ export async function markRunning(sql: Sql, batchId: string, profileIds: string[
   return rows.filter((r) => (r as unknown as { was: string }).was === 'pending').map((r) => r.profile_id);
 }
 
-/** Counts one more attempt for each profile; returns the new counts. */
-export async function addAttempt(sql: Sql, batchId: string, profileIds: string[]): Promise<Map<string, number>> {
+/** Counts one more attempt for each profile, with the failure it ended in (`type: message`); returns the new counts. */
+export async function addAttempt(sql: Sql, batchId: string, profileIds: string[], error?: string): Promise<Map<string, number>> {
   if (profileIds.length === 0) return new Map();
   const rows = await sql<{ profile_id: string; attempts: number }[]>`
-    update batch_profiles set attempts = attempts + 1
+    update batch_profiles set attempts = attempts + 1, error = coalesce(${error ?? null}::text, error)
     where batch_id = ${batchId} and profile_id = any(${profileIds}::uuid[]) and status in ('pending', 'running')
     returning profile_id, attempts`;
   return new Map(rows.map((r) => [r.profile_id, r.attempts]));

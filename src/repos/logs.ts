@@ -31,7 +31,11 @@ export const EVENT_TYPES = [
   'CHECK_FAILED',
   'PROXY_COOLDOWN',
   'PROXY_DISABLED',
+  'PROXY_RECOVERED',
   'SESSION_INVALIDATED',
+  'SESSION_RECOVERED',
+  'BATCH_STALLED',
+  'BATCH_STALL_CLEARED',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

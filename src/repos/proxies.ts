@@ -10,12 +10,18 @@ import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
 export type ProxyStatus = 'active' | 'cooling_down' | 'disabled';
+/** Who disabled a proxy: an operator (only an operator re-enables it) or its failures (the health schedule may). */
+export type DisabledReason = 'operator' | 'failures';
 
 /** A proxy row without its credentials. */
 export interface ProxyRow {
   id: string;
   url: string;
   status: ProxyStatus;
+  disabled_reason: DisabledReason | null;
+  rest_reason: string | null;
+  last_error: string | null;
+  last_checked_at: Date | null;
   rate_limited_until: Date | null;
   next_free_at: Date | null;
   last_used_at: Date | null;
@@ -32,6 +38,9 @@ export interface ApiProxy {
   id: string;
   url: string;
   status: ProxyStatus;
+  disabled_reason: DisabledReason | null;
+  last_error: string | null;
+  last_checked_at: string | null;
   rate_limited_until: string | null;
   last_used_at: string | null;
   success_count: number;
@@ -47,7 +56,7 @@ export interface CreateProxyInput {
 }
 
 const PUBLIC_COLUMNS = (sql: Queryable) =>
-  sql`id, url, status, rate_limited_until, next_free_at, last_used_at, success_count, failure_count,
+  sql`id, url, status, disabled_reason, rest_reason, last_error, last_checked_at, rate_limited_until, next_free_at, last_used_at, success_count, failure_count,
       consecutive_failures, lease_holder, lease_expires_at, created_at`;
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -67,6 +76,9 @@ export function toApiProxy(row: ProxyRow, now: Date = new Date()): ApiProxy {
     id: row.id,
     url: row.url,
     status: effectiveStatus(row, now),
+    disabled_reason: row.disabled_reason,
+    last_error: row.last_error,
+    last_checked_at: iso(row.last_checked_at),
     rate_limited_until: iso(row.rate_limited_until),
     last_used_at: iso(row.last_used_at),
     success_count: row.success_count,
@@ -165,7 +177,8 @@ export async function listProxies(sql: Sql, options: { limit: number; cursor?: s
 
 /**
  * An operator's switch. Re-activating forgives the past: the failure streak and any cooldown are cleared,
- * so the proxy is leasable at once. Disabling leaves a current lease to finish; the pool never re-enables.
+ * so the proxy is leasable at once. Disabling leaves a current lease to finish; a proxy an operator disabled
+ * is never re-enabled by the pool or the health schedule.
  */
 export async function setProxyStatus(sql: Sql, id: string, status: 'active' | 'disabled'): Promise<ProxyRow> {
   if (status !== 'active' && status !== 'disabled') {
@@ -175,15 +188,16 @@ export async function setProxyStatus(sql: Sql, id: string, status: 'active' | 'd
   const [row] =
     status === 'active'
       ? await sql<ProxyRow[]>`
-          update proxies set status = 'active', consecutive_failures = 0, rate_limited_until = null
+          update proxies set status = 'active', disabled_reason = null, rest_reason = null, consecutive_failures = 0,
+            rate_limited_until = null
           where id = ${id} returning ${PUBLIC_COLUMNS(sql)}`
       : await sql<ProxyRow[]>`
-          update proxies set status = 'disabled' where id = ${id} returning ${PUBLIC_COLUMNS(sql)}`;
+          update proxies set status = 'disabled', disabled_reason = 'operator' where id = ${id} returning ${PUBLIC_COLUMNS(sql)}`;
   if (!row) throw new NotFoundError(`proxy ${id} not found`);
   return row;
 }
 
-/** Removes a proxy; sessions paired with it become unpaired, past results and logs keep no reference. */
+/** Removes a proxy; sessions paired with it become unpaired, past results and logs keep its id as history. */
 export async function deleteProxy(sql: Sql, id: string): Promise<void> {
   if (!isUuid(id)) throw new NotFoundError(`proxy ${id} not found`);
   const [row] = await sql<{ id: string }[]>`delete from proxies where id = ${id} returning id`;

@@ -9,13 +9,18 @@
  * Every message passes through `redact`: a proxy password or a session token must never reach a log line,
  * an API answer or a workflow history through an error.
  */
+import { storableText } from '../storable-text.js';
 import { redact } from '../redact.js';
+
+/** An error message quotes at most this much of an answer. */
+const MAX_MESSAGE_LENGTH = 500;
 
 export type UpstreamFailureKind =
   | 'rate_limited'
   | 'profile_not_found'
   | 'session_invalid'
   | 'proxy_failure'
+  | 'upstream_unreachable'
   | 'upstream_error'
   | 'malformed_response';
 
@@ -33,7 +38,8 @@ export abstract class UpstreamFailure extends Error {
   readonly code?: string;
 
   constructor(message: string, details: UpstreamFailureDetails = {}) {
-    super(redact(message));
+    // the message quotes what the source answered: it must be storable as Postgres text as it is
+    super(storableText(redact(message), MAX_MESSAGE_LENGTH));
     if (details.status !== undefined) this.status = details.status;
     if (details.code !== undefined) this.code = details.code;
   }
@@ -73,6 +79,16 @@ export class ProxyFailure extends UpstreamFailure {
   readonly retryable = true;
 }
 
+/**
+ * The proxy answered the CONNECT with a 5xx (tinyproxy 500, others 502/503/504): it works, but cannot reach the
+ * upstream. An outage of the source, not a fault of the proxy (nor of any profile).
+ */
+export class UpstreamUnreachable extends UpstreamFailure {
+  override name = 'UpstreamUnreachable';
+  readonly kind = 'upstream_unreachable' as const;
+  readonly retryable = true;
+}
+
 /** 5xx, timeout, reset connection (retryable), or a 4xx the source will refuse again (not retryable). */
 export class UpstreamError extends UpstreamFailure {
   override name = 'UpstreamError';
@@ -97,6 +113,7 @@ export type AnyUpstreamFailure =
   | ProfileNotFound
   | SessionInvalid
   | ProxyFailure
+  | UpstreamUnreachable
   | UpstreamError
   | MalformedResponse;
 

@@ -18,6 +18,7 @@ import {
   ProxyFailure,
   UpstreamError,
   UpstreamFailure,
+  UpstreamUnreachable,
   type AnyUpstreamFailure,
 } from './errors.js';
 import { describeIssues, parseReel, reelsMediaEnvelopeSchema, webProfileInfoSchema } from './schemas.js';
@@ -365,6 +366,12 @@ export function classifyTransportError(err: unknown, endpoint: string): AnyUpstr
     if (err.statusCode === 407) {
       return new ProxyFailure(`${endpoint}: proxy authentication required (407)`, { status: 407, code: err.code });
     }
+    if (err.statusCode !== undefined && err.statusCode >= 500) {
+      return new UpstreamUnreachable(`${endpoint}: the proxy cannot reach the upstream (${err.statusCode})`, {
+        status: err.statusCode,
+        code: err.code,
+      });
+    }
     if (err.statusCode !== undefined) {
       return new ProxyFailure(`${endpoint}: proxy refused the tunnel (${err.statusCode})`, { status: err.statusCode, code: err.code });
     }
@@ -376,6 +383,7 @@ export function classifyTransportError(err: unknown, endpoint: string): AnyUpstr
   // Only ProxyAgent's own tunnel check raises this message (when the CONNECT was not through TunnelPool).
   if (code === 'UND_ERR_ABORTED' && /proxy response/i.test(message)) {
     const status = Number(/\((\d{3})\)/.exec(message)?.[1]);
+    if (status >= 500) return new UpstreamUnreachable(`${endpoint}: the proxy cannot reach the upstream: ${message}`, { ...details, status });
     return new ProxyFailure(`${endpoint}: ${message}`, { ...details, ...(status ? { status } : {}) });
   }
   if (code && TIMEOUT_CODES.has(code)) return new UpstreamError(`${endpoint} timed out: ${message}`, details);

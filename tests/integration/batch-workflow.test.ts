@@ -74,7 +74,7 @@ describe('BatchWorkflow (time-skipping)', () => {
 
   it('rests a rate-limited proxy for its hour-long Retry-After and then finishes (the hour is skipped)', async () => {
     await withWorker(
-      { proxies: 1, sim: { ratePerSecond: 20, burst: 2, retryAfter: 3600 } },
+      { proxies: 1, sim: { ratePerSecond: 5, burst: 2, retryAfter: 3600 } },
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(12));
         const startedAt = await env.currentTimeMs();
@@ -92,6 +92,15 @@ describe('BatchWorkflow (time-skipping)', () => {
         const [cooldown] = await stack.db.sql<{ details: { retry_after_ms: number } }[]>`
           select details from batch_logs where batch_id = ${batch.id} and event_type = 'PROXY_COOLDOWN' limit 1`;
         expect(cooldown!.details.retry_after_ms).toBe(3_600_000);
+        // nothing could be sent for longer than BATCH_STALL_AFTER_MS: a stall was shown, then cleared by itself
+        expect(events.BATCH_STALLED).toBeGreaterThanOrEqual(1);
+        expect(events.BATCH_STALL_CLEARED).toBe(events.BATCH_STALLED);
+        const [stall] = await stack.db.sql<{ details: { reason: string; what_to_do: string } }[]>`
+          select details from batch_logs where batch_id = ${batch.id} and event_type = 'BATCH_STALLED' limit 1`;
+        expect(stall!.details.reason).toBe('no_usable_proxy');
+        expect(stall!.details.what_to_do).toMatch(/proxies/);
+        const [after] = await stack.db.sql<{ stalled_reason: string | null }[]>`select stalled_reason from batches where id = ${batch.id}`;
+        expect(after!.stalled_reason).toBeNull();
         // at least one full hour of rest passed on the workflow clock, in a few real seconds
         expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(3_600_000);
         expect(Date.now() - realStart).toBeLessThan(60_000);

@@ -15,6 +15,7 @@ import {
   RateLimited,
   SessionInvalid,
   UpstreamError,
+  UpstreamUnreachable,
   type UpstreamFailure,
 } from '../../src/upstream/errors.js';
 import { StoryClient, type UpstreamTarget } from '../../src/upstream/story-client.js';
@@ -244,10 +245,15 @@ describe('outcome classes end to end', () => {
     );
     expect(refused.code).toBe('ECONNREFUSED');
 
-    // the proxy works but cannot reach the source: it closes the tunnel, and the call fails at once
+    expect(sim.stats.requests).toBe(0);
+  });
+
+  it('upstream unreachable: the proxy answers the CONNECT with 502, which blames the source, not the proxy', async () => {
     const unreachable = makeClient({ baseUrl: `http://127.0.0.1:${await closedPort()}` });
     const started = Date.now();
-    await failure(unreachable.resolveUserId(target(2), 'a'), ProxyFailure);
+    const err = await failure(unreachable.resolveUserId(target(2), 'a'), UpstreamUnreachable);
+    expect(err.status).toBe(502);
+    expect(err.retryable).toBe(true);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(sim.stats.requests).toBe(0);
   });
