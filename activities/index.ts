@@ -7,6 +7,7 @@ import type { Config } from '../src/config.js';
 import type { Sql } from '../src/db.js';
 import type { Checker, CheckChunkInput } from '../src/checker.js';
 import { RetryLater } from '../src/checker.js';
+import type { HealthProbe, ProbeReport, SessionVerdict } from '../src/health.js';
 import type { ProxyPool } from '../src/pool.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
 import { claimNextBatch, completeBatch, failBatch, readRunState } from '../src/repos/batches.js';
@@ -17,6 +18,7 @@ export interface ActivityDeps {
   sql: Sql;
   pool: ProxyPool;
   checker: Checker;
+  health: HealthProbe;
   config: Config;
 }
 
@@ -41,7 +43,7 @@ export function batchSettings(config: Config): BatchSettings {
   };
 }
 
-export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
+export function createActivities({ sql, pool, checker, health, config }: ActivityDeps) {
   return {
     async claimNextBatch(): Promise<ClaimedBatch | null> {
       const batch = await claimNextBatch(sql);
@@ -103,6 +105,16 @@ export function createActivities({ sql, pool, checker, config }: ActivityDeps) {
       } finally {
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
       }
+    },
+
+    /** One round of the proxy-health schedule: probe resting and failure-disabled proxies, and invalid sessions. */
+    async probeHealth(): Promise<ProbeReport> {
+      return health.probeAll();
+    },
+
+    /** One probe of one session (POST /sessions/:id/validate). */
+    async validateSession(input: { sessionId: string }): Promise<SessionVerdict> {
+      return health.validateSession(input.sessionId);
     },
 
     async completeBatch(input: { batchId: string }): Promise<string> {

@@ -1,10 +1,11 @@
 /**
  * Builds the long-lived dependencies of a worker (or of the benchmark's plain loop) once: the Postgres
- * client, the proxy pool, the story client and the checker on top of them.
+ * client, the proxy pool, the story client, and the checker and the health probe on top of them.
  */
 import { createChecker, type Checker } from './checker.js';
 import type { Config } from './config.js';
 import { createSql, type Sql } from './db.js';
+import { createHealthProbe, type HealthProbe } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import { createProxyPool, type ProxyPool } from './pool.js';
 import { loadSecrets } from './repos/proxies.js';
@@ -15,6 +16,7 @@ export interface CheckDependencies {
   pool: ProxyPool;
   client: StoryClient;
   checker: Checker;
+  health: HealthProbe;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -37,11 +39,13 @@ export async function createCheckDependencies(
     logger,
   });
   const checker = createChecker({ sql, pool, client, config, clock: options.clock });
+  const health = createHealthProbe({ sql, pool, client });
   return {
     sql,
     pool,
     client,
     checker,
+    health,
     logger,
     async close() {
       await client.close();

@@ -5,11 +5,13 @@
  * elsewhere after its heartbeat times out), then closes its connections.
  */
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfigOrExit, type Config } from './config.js';
 import { describeDbError } from './db.js';
 import { createCheckDependencies, type CheckDependencies } from './dependencies.js';
+import { ensureProxyHealthSchedule } from './health-schedule.js';
 import { logger } from './logger.js';
 import { redact } from './redact.js';
 
@@ -32,7 +34,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ sql: deps.sql, pool: deps.pool, checker: deps.checker, config }),
+    activities: createActivities({ sql: deps.sql, pool: deps.pool, checker: deps.checker, health: deps.health, config }),
     // each in-flight chunk holds one proxy; leave room for the queue's own short activities
     maxConcurrentActivityTaskExecutions: Math.max(8, config.BATCH_CONCURRENCY * 2),
     shutdownGraceTime: '20 seconds',
@@ -57,10 +59,15 @@ async function run(): Promise<void> {
     config,
     deps,
   });
+  // the pool heals itself through a schedule: every worker makes sure it exists, with this interval
+  const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+  await ensureProxyHealthSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
   logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
   // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
   await worker.run();
   await deps.close();
+  await clientConnection.close();
   await connection.close();
   logger.info('worker stopped');
 }

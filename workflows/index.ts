@@ -1,3 +1,4 @@
 // Every workflow the worker registers.
 export { batchQueueWorkflow, QUEUE_WORKFLOW_ID } from './batch-queue.js';
 export { batchWorkflow } from './batch.js';
+export { proxyHealthWorkflow, validateSessionWorkflow, PROXY_HEALTH_SCHEDULE_ID } from './proxy-health.js';

@@ -38,6 +38,8 @@ export const simulatorSettingsSchema = z
           story: z.enum(['live', 'expired', 'none']).optional(),
           liveItems: z.number().int().positive().optional(),
           malformedReel: z.boolean().optional(),
+          /** Its lookup is answered with this status and a body holding a NUL byte (a poison answer). */
+          poison: z.enum(['400', '500']).optional(),
         }),
       )
       .default({}),
@@ -52,6 +54,8 @@ export const simulatorSettingsSchema = z
     burst: z.number().int().positive().optional(),
     /** Whether rate-limited answers carry Retry-After: true = the seconds until a token is back; a number = fixed. */
     retryAfter: z.union([z.boolean(), whole]).default(true),
+    /** Share of requests rate limited at random, whatever the bucket holds (a rate-limit storm). */
+    rateLimitShare: rate.default(0),
     /** '429': status 429; 'body': status 400 with the "Please wait a few minutes" body. */
     rateLimitStyle: z.enum(['429', 'body']).default('429'),
     /** When set, requests without this X-IG-App-ID are refused (400 "useragent mismatch"), as the real source does. */
@@ -237,7 +241,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       bump(stats.connectionsByClientAddress, address);
     }
 
-    const waitS = limiter.take(address, settings, now());
+    const storm = chance(settings.rateLimitShare);
+    const waitS = storm ? 1 : limiter.take(address, settings, now());
     const delay = settings.latencyMs + (settings.jitterMs > 0 ? Math.floor(random() * (settings.jitterMs + 1)) : 0);
     if (delay > 0) await sleep(delay);
 
@@ -297,6 +302,13 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       return malformedBody(c, 'web_profile_info', random);
     }
     bump(stats.lookupsByUsername, username.toLowerCase());
+    const poison = settings.overrides[username.toLowerCase()]?.poison;
+    if (poison) {
+      // a literal NUL in the message: what a broken source sends, and what Postgres refuses to store
+      return c.body('{"message":"bad request\\u0000here","status":"fail"}', Number(poison) as 400 | 500, {
+        'content-type': 'application/json',
+      });
+    }
     const profile = population.lookup(username);
     if (!profile) {
       return settings.notFoundStyle === '404'

@@ -1,5 +1,10 @@
-/** Sessions: POST/GET /sessions, GET/DELETE /sessions/:id. The token is accepted, never returned. */
+/**
+ * Sessions: POST/GET /sessions, GET/DELETE /sessions/:id, POST /sessions/:id/validate. The token is accepted,
+ * never returned.
+ */
+import { randomUUID } from 'node:crypto';
 import { createRoute } from '@hono/zod-openapi';
+import { validateSessionWorkflow } from '../../../workflows/proxy-health.js';
 import { createSession, deleteSession, getSession, listSessions, toApiSession } from '../../repos/sessions.js';
 import { createRouter, errors, json, type RouterDeps } from '../router.js';
 import { CreateSession, IdParam, PageQuery, Session, SessionPage } from '../schemas.js';
@@ -40,7 +45,22 @@ const remove = createRoute({
   responses: { 204: { description: 'removed' }, ...errors(404) },
 });
 
-export function sessionsRouter({ sql }: Pick<RouterDeps, 'sql'>) {
+const validate = createRoute({
+  method: 'post',
+  path: '/sessions/{id}/validate',
+  tags: ['sessions'],
+  summary: 'Ask the story source once with this session (through a proxy of the pool): valid again, or invalid',
+  description:
+    'The probe runs on a worker. A session the source accepts is valid (SESSION_RECOVERED when it was invalid); one it ' +
+    'refuses is invalid. When no proxy is free or the answer says nothing about the session, the status stays as it was.',
+  request: { params: IdParam },
+  responses: { 200: json(Session, 'the session after the probe'), ...errors(404) },
+});
+
+/** Bound on the on-demand probe: one request through one proxy, plus a worker picking it up. */
+const VALIDATE_DEADLINE_MS = 30_000;
+
+export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<RouterDeps, 'sql' | 'temporal' | 'config' | 'temporalGate'>) {
   return createRouter()
     .openapi(create, async (c) => {
       const { token, proxy_id } = c.req.valid('json');
@@ -51,6 +71,18 @@ export function sessionsRouter({ sql }: Pick<RouterDeps, 'sql'>) {
       return c.json(await listSessions(sql, { limit, cursor }), 200);
     })
     .openapi(get, async (c) => c.json(toApiSession(await getSession(sql, c.req.valid('param').id)), 200))
+    .openapi(validate, async (c) => {
+      const { id } = c.req.valid('param');
+      await getSession(sql, id); // 404 before anything runs
+      await temporalGate.require();
+      await temporal.workflow.execute(validateSessionWorkflow, {
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        workflowId: `session-validate-${id}-${randomUUID().slice(0, 8)}`,
+        args: [id],
+        workflowExecutionTimeout: VALIDATE_DEADLINE_MS,
+      });
+      return c.json(toApiSession(await getSession(sql, id)), 200);
+    })
     .openapi(remove, async (c) => {
       await deleteSession(sql, c.req.valid('param').id);
       return c.body(null, 204);

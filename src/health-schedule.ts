@@ -1,0 +1,32 @@
+/**
+ * The `proxy-health` Temporal Schedule: starts `proxyHealthWorkflow` every PROXY_HEALTH_INTERVAL_MS, so resting
+ * and failure-disabled proxies and invalid sessions are probed and brought back without an operator. Every
+ * worker ensures it at start (idempotent: created once, its interval and task queue updated after that),
+ * and operators see its runs in the Web UI's Schedules page.
+ */
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { PROXY_HEALTH_SCHEDULE_ID, proxyHealthWorkflow } from '../workflows/proxy-health.js';
+
+export async function ensureProxyHealthSchedule(client: Client, options: { taskQueue: string; intervalMs: number }): Promise<void> {
+  const spec = { intervals: [{ every: options.intervalMs }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: proxyHealthWorkflow,
+    taskQueue: options.taskQueue,
+    workflowId: 'proxy-health-round',
+    // a round stuck on a slow proxy must not outlive the next one
+    workflowExecutionTimeout: Math.max(60_000, options.intervalMs),
+  };
+  try {
+    await client.schedule.create({
+      scheduleId: PROXY_HEALTH_SCHEDULE_ID,
+      spec,
+      action,
+      // a round still running when the next is due: skip that one
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(PROXY_HEALTH_SCHEDULE_ID).update((previous) => ({ ...previous, spec, action }));
+  }
+}
