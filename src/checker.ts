@@ -209,12 +209,12 @@ export function createChecker(deps: CheckerDeps) {
       }
       const blocked: StallReason =
         leased.reason === 'all_cooling_down' && leased.restReason === 'upstream_unreachable' ? 'upstream_unreachable' : 'no_usable_proxy';
-      // a known rest is waited out whole; with nothing enabled, look again now and then (the health
-      // schedule or an operator may bring a proxy back)
+      // a rate-limit rest is the source's request: waited out whole. Otherwise look again now and then: the
+      // health schedule or an operator may bring a proxy back long before its rest would end
       const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
       return {
         blocked,
-        delayMs: untilFree,
+        delayMs: blocked === 'no_usable_proxy' && leased.restReason === 'rate_limited' ? untilFree : Math.min(untilFree, blockedRecheckMs),
         message: leased.reason === 'none_usable' ? 'no proxy is usable (none enabled)' : `every proxy is resting (${leased.restReason ?? 'rate limited'})`,
       };
     };

@@ -127,6 +127,12 @@ export const Proxy = z
     id: Uuid,
     url: z.string().openapi({ description: 'without credentials', example: 'http://127.0.0.1:8080' }),
     status: ProxyStatus,
+    disabled_reason: z
+      .enum(['operator', 'failures'])
+      .nullable()
+      .openapi({ description: 'operator: only an operator re-enables it; failures: the proxy-health schedule re-enables it once it answers' }),
+    last_error: z.string().nullable().openapi({ description: 'the last failure through this proxy, or of its last probe' }),
+    last_checked_at: NullableTimestamp.openapi({ description: 'when the proxy-health schedule last probed it' }),
     rate_limited_until: NullableTimestamp,
     last_used_at: NullableTimestamp,
     success_count: z.number().int(),
@@ -189,6 +195,11 @@ export const Batch = z
     stories_found: z.number().int(),
     completion_rate: z.number().min(0).max(1),
     error: z.string().nullable(),
+    stalled_reason: z
+      .enum(['no_usable_proxy', 'upstream_unreachable', 'no_valid_session', 'queue_held'])
+      .nullable()
+      .openapi({ description: 'why a running batch has made no progress for BATCH_STALL_AFTER_MS; null while work flows' }),
+    stalled_since: NullableTimestamp,
     created_at: Timestamp,
     started_at: NullableTimestamp,
     completed_at: NullableTimestamp,

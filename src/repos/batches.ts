@@ -7,6 +7,7 @@ import type { Sql, Tx } from '../db.js';
 import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
 import { insertLog } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
+import type { StallReason } from './stalls.js';
 
 export const BATCH_STATUSES = ['queued', 'running', 'paused', 'done', 'error', 'cancelled'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
@@ -22,6 +23,8 @@ export interface BatchRow {
   failed_checks: number;
   stories_found: number;
   error: string | null;
+  stalled_reason: StallReason | null;
+  stalled_since: Date | null;
   workflow_id: string | null;
   run_count: number;
   created_at: Date;
@@ -30,7 +33,8 @@ export interface BatchRow {
 }
 
 /** A Batch exactly as API.md shows it: the stored row plus derived counters, timestamps as ISO strings. */
-export interface ApiBatch extends Omit<BatchRow, 'run_count' | 'created_at' | 'started_at' | 'completed_at'> {
+export interface ApiBatch extends Omit<BatchRow, 'run_count' | 'created_at' | 'started_at' | 'completed_at' | 'stalled_since'> {
+  stalled_since: string | null;
   completed_profiles: number;
   completion_rate: number;
   created_at: string;
@@ -55,6 +59,9 @@ export function toApiBatch(row: BatchRow): ApiBatch {
     stories_found: row.stories_found,
     completion_rate: row.total_profiles === 0 ? 0 : completed / row.total_profiles,
     error: row.error,
+    // a stall is about a running batch: once it stops, whatever held it no longer matters
+    stalled_reason: row.status === 'running' ? row.stalled_reason : null,
+    stalled_since: row.status === 'running' ? iso(row.stalled_since) : null,
     created_at: row.created_at.toISOString(),
     started_at: iso(row.started_at),
     completed_at: iso(row.completed_at),
@@ -313,6 +320,7 @@ export async function claimNextBatch(sql: Sql): Promise<BatchRow | null> {
     if (!next) return null;
     const [claimed] = await tx<BatchRow[]>`
       update batches set status = 'running', position = 0, head_seq = null, run_count = run_count + 1,
+        blocked_reason = null, blocked_since = null, stalled_reason = null, stalled_since = null,
         started_at = coalesce(started_at, now()), workflow_id = ${batchWorkflowId(next.id)}, updated_at = now()
       where id = ${next.id}
       returning *`;

@@ -437,8 +437,10 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     simulator,
     setOptions: (partial) => simulator.setOptions(partial),
     reset: () => simulator.reset(),
+    // idempotent: a test that stops the source to simulate an outage may close it before its owner does
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (!server.listening) return resolve();
         server.close((err) => (err ? reject(err) : resolve()));
         // Keep-alive connections (proxy tunnels) would otherwise hold the server open.
         server.closeAllConnections();
