@@ -38,6 +38,8 @@ const schema = z.object({
   CHECK_HEARTBEAT_TIMEOUT_MS: int(1_000).default(60_000),
   /** Profiles handed out per BatchWorkflow run before it continues-as-new (keeps each history short). */
   BATCH_PROFILES_PER_RUN: int(1).default(2_000),
+  /** No progress for this long while nothing can be sent: the batch shows stalled_reason. */
+  BATCH_STALL_AFTER_MS: int(1_000).default(120_000),
   PROXY_COOLDOWN_MS: int(0).default(60_000),
   PROXY_MAX_CONSECUTIVE_FAILURES: int(1).default(5),
   PROXY_LEASE_MS: int(1_000).default(120_000),

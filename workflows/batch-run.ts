@@ -4,11 +4,11 @@
  * that produces a command (page, send, wait, complete, continue-as-new), so the command sequence depends only
  * on the events recorded in history.
  */
-import { CancellationScope, condition, isCancellation, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { ChunkWindow, type PagedChunk } from './chunk-window.js';
 import { BatchStatusAttribute } from './search-attributes.js';
-import type { BatchOutcome, BatchProgress, BatchResult, BatchRunTotals, BatchWorkflowInput, ChunkPage } from './types.js';
+import type { BatchOutcome, BatchProgress, BatchResult, BatchRunTotals, BatchSettings, BatchWorkflowInput, ChunkPage } from './types.js';
 
 type Activities = ReturnType<typeof createActivities>;
 export type BatchRunActivities = Pick<Activities, 'checkChunk' | 'loadChunks' | 'completeBatch'>;
@@ -16,8 +16,22 @@ export type BatchRunActivities = Pick<Activities, 'checkChunk' | 'loadChunks' | 
 /** Chunks per run whatever their size: small chunks (e.g. CHECK_CHUNK_SIZE=1) must not grow the history. */
 const MAX_CHUNKS_PER_RUN = 400;
 
-/** How often a held queue is re-read from Postgres, in case a resume signal was lost. */
-const QUEUE_PAUSE_RECHECK = '5 minutes';
+/** How often a held queue is re-read when the settings do not say (runs started before `heldRecheckMs`). */
+const DEFAULT_HELD_RECHECK_MS = 300_000;
+
+/**
+ * A run held by a paused queue continues-as-new once its history passes this many events: each re-read of
+ * Postgres costs about 6, and a queue may stay held for weeks (the server ends a run at 51,200 events).
+ */
+const HELD_HISTORY_LIMIT = 500;
+
+/** Marks runs that continue-as-new while held: runs recorded before it never did, and must replay as such. */
+const HELD_CONTINUE_AS_NEW_PATCH = 'held-continue-as-new';
+
+function heldRecheckMs(settings: BatchSettings): number {
+  // inputs recorded before the setting existed lack it
+  return (settings as Partial<BatchSettings>).heldRecheckMs ?? DEFAULT_HELD_RECHECK_MS;
+}
 
 type StopReason = 'paused' | 'cancelled' | 'stopped';
 
@@ -98,17 +112,21 @@ export class BatchRun {
   async run(): Promise<RunEnd> {
     this.setSearchStatus('running');
     for (;;) {
-      await this.fillWindow();
+      const held = await this.fillWindow();
       // let in-flight checks finish and persist; chunks they sent back while the queue was held go round again
       await this.drain();
       if (this.state.unexpected) throw this.state.unexpected;
+      if (held === 'held too long' && !this.state.stop) return this.continueHeld();
       if (this.state.stop || !this.window.hasDeferred) break;
     }
     return this.finish();
   }
 
-  /** Sends chunks while the window has room, until the run has handed out its share, all is sent, or it stops. */
-  private async fillWindow(): Promise<void> {
+  /**
+   * Sends chunks while the window has room, until the run has handed out its share, all is sent, it stops,
+   * or it has been held long enough to need a fresh history.
+   */
+  private async fillWindow(): Promise<'held too long' | undefined> {
     const { state, window } = this;
     for (;;) {
       if (state.stop || state.unexpected) return;
@@ -118,6 +136,7 @@ export class BatchRun {
         continue;
       }
       if (state.queuePaused) {
+        if (this.heldTooLong()) return 'held too long';
         await this.waitWhileHeld();
         continue;
       }
@@ -157,11 +176,35 @@ export class BatchRun {
     return page;
   }
 
-  /** Until the queue resumes or the batch stops; Postgres is re-read now and then in case a signal was lost. */
+  /**
+   * Until the queue resumes or the batch stops. Postgres is re-read now and then, in case a resume signal was
+   * lost (and so that the page load can record the batch as held).
+   */
   private async waitWhileHeld(): Promise<void> {
     const { state } = this;
-    const resumed = await condition(() => !state.queuePaused || state.stop !== null || state.unexpected !== null, QUEUE_PAUSE_RECHECK);
+    const resumed = await condition(
+      () => !state.queuePaused || state.stop !== null || state.unexpected !== null,
+      heldRecheckMs(this.input.settings),
+    );
     if (!resumed) await this.loadPage(0);
+  }
+
+  /** Held with nothing in flight and a history grown long: go on holding in a fresh run. */
+  private heldTooLong(): boolean {
+    if (this.window.inFlight > 0) return false;
+    const { historyLength, continueAsNewSuggested } = workflowInfo();
+    return (historyLength >= HELD_HISTORY_LIMIT || continueAsNewSuggested) && patched(HELD_CONTINUE_AS_NEW_PATCH);
+  }
+
+  /**
+   * The next run of a held batch. Deferred chunks are unfinished in Postgres but lie before the cursor: the
+   * cursor goes back to before the first of them, so the next run pages them again (finished profiles in
+   * between are skipped by the page query).
+   */
+  private continueHeld(): RunEnd {
+    const { batchId, settings } = this.input;
+    const { cursor, totals } = this.state;
+    return { continueWith: { batchId, settings, cursor: this.window.cursorCovering(cursor), totals } };
   }
 
   /** True when a chunk may be sent now; otherwise waits for a change worth looking at again and returns false. */

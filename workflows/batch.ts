@@ -7,7 +7,9 @@
  * History budget: a chunk costs 3 events (scheduled, started, completed: retries add none), a page of chunks
  * 1 marker (local activity). A run hands out `profilesPerRun` profiles (and at most MAX_CHUNKS_PER_RUN
  * chunks), then drains its window and continues-as-new carrying the cursor and totals: with 50 per chunk and
- * 2,000 per run, about 130 events; never more than about 1,300.
+ * 2,000 per run, about 130 events; never more than about 1,300. A run held by a paused queue re-reads Postgres
+ * every `heldRecheckMs` (about 6 events each) and continues-as-new once its history passes 500 events, so a
+ * queue held for weeks never outgrows one history.
  *
  * Postgres is the source of truth for the batch's status: pause/cancel signals are the fast path, and every
  * page read (and every chunk, before sending) checks the stored status too, so a lost signal still stops it.
