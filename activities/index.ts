@@ -39,6 +39,8 @@ export function batchSettings(config: Config): BatchSettings {
       (config.CHECK_CHUNK_SIZE + 1) * (config.PROXY_MIN_INTERVAL_MS + config.CHECK_TIMEOUT_MS),
     ),
     heartbeatTimeoutMs: config.CHECK_HEARTBEAT_TIMEOUT_MS,
+    // often enough that a held batch's stall is noticed within BATCH_STALL_AFTER_MS, at most every 5 minutes
+    heldRecheckMs: Math.min(300_000, Math.max(1_000, Math.floor(config.BATCH_STALL_AFTER_MS / 2))),
     searchAttributes: config.TEMPORAL_SEARCH_ATTRIBUTES,
   };
 }

@@ -13,6 +13,8 @@ export interface BatchSettings {
   chunkTimeoutMs: number;
   /** A worker that dies mid-chunk is noticed after this long, and the chunk retried elsewhere. */
   heartbeatTimeoutMs: number;
+  /** How often a run held by a paused queue re-reads Postgres (a lost resume signal is repaired then). */
+  heldRecheckMs: number;
   /** Whether the Temporal server has the BatchId/BatchStatus search attributes registered. */
   searchAttributes: boolean;
 }

@@ -3,16 +3,19 @@
  * proxies. Timers (retry backoff, hour-long proxy rests) are skipped, so these run in seconds; the pool and
  * checker share the server's clock so a proxy's rest ends exactly when Temporal has skipped past it.
  */
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
-import { pauseBatch, resumeBatch, claimNextBatch } from '../../src/repos/batches.js';
+import { pauseBatch, resumeBatch, claimNextBatch, setQueuePaused } from '../../src/repos/batches.js';
 import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
 import { batchWorkflow } from '../../workflows/batch.js';
-import { pauseSignal } from '../../workflows/signals.js';
+import { pauseSignal, progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { batchCounters, eventCounts, makeRunningBatch, startStack, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
 import { createTimeSkippingEnv, uniqueIds } from '../helpers/temporal.js';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
@@ -192,7 +195,71 @@ describe('BatchWorkflow (time-skipping)', () => {
       },
     );
   });
+
+  it('a queue held for 30 days keeps every run\'s history short, re-reads Postgres all along, and loses no deferred chunk', async () => {
+    await withWorker(
+      { proxies: 1, sim: { latencyMs: 100 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
+      async (stack, taskQueue) => {
+        // an hour between re-reads keeps 30 simulated days to 720 of them (a few real seconds); the bound on
+        // each history does not depend on the interval
+        const settings = { ...batchSettings(stack.config), heldRecheckMs: 3_600_000 };
+        const batch = await makeRunningBatch(stack, usernames(30));
+        const handle = await env.client.workflow.start(batchWorkflow, {
+          taskQueue,
+          workflowId: `batch-${batch.id}`,
+          args: [{ batchId: batch.id, settings }],
+        });
+        await waitFor(async () => ((await eventCounts(stack, batch.id)).STORY_CHECK_SUCCESS ?? 0) >= 5);
+        // held in Postgres with the signal lost: the next chunk sent comes back deferred, unchecked
+        await setQueuePaused(stack.db.sql, true);
+        await waitFor(async () => (await handle.query(progressQuery)).state === 'queue_paused');
+        const heldAt = await batchCounters(stack, batch.id);
+        expect(heldAt.successful_checks).toBeLessThan(30);
+        const requestsHeld = stack.sim.stats.requests;
+
+        await env.sleep('30 days');
+        expect(stack.sim.stats.requests).toBe(requestsHeld);
+        expect((await batchCounters(stack, batch.id)).successful_checks).toBe(heldAt.successful_checks);
+
+        await setQueuePaused(stack.db.sql, false);
+        await handle.signal(queuePausedSignal, false);
+        const result = await handle.result();
+        expect(result.outcome).toBe('done');
+        expect(await batchCounters(stack, batch.id)).toMatchObject({ status: 'done', successful_checks: 30, failed_checks: 0 });
+        const counts = await stack.db.sql<{ total_checks: number }[]>`select total_checks from profiles`;
+        expect(counts).toHaveLength(30);
+        expect(counts.every((c) => c.total_checks === 1)).toBe(true);
+
+        const runs = await historiesOf(handle.workflowId, handle.firstExecutionRunId);
+        const sizes = runs.map((events) => events.length);
+        expect(runs.length).toBeGreaterThan(1);
+        expect(Math.max(...sizes)).toBeLessThan(1_000);
+        // Postgres was re-read all along (each read is a loadChunks marker): once per interval over 30 days
+        const reads = runs.flat().filter((e) => e.markerRecordedEventAttributes).length;
+        expect(reads).toBeGreaterThanOrEqual((30 * 24 * 60 * 60_000) / settings.heldRecheckMs);
+        // and the runs that continued-as-new while held replay deterministically
+        const replays = Worker.runReplayHistories(
+          { workflowBundle: bundle, replayName: 'held-replay' },
+          runs.map((events, i) => ({ workflowId: `${handle.workflowId}-run-${i}`, history: { events } })),
+        );
+        for await (const replay of replays) expect(replay.error).toBeUndefined();
+      },
+    );
+  });
 });
+
+/** The events of every run of a workflow, first to last, following continue-as-new. */
+async function historiesOf(workflowId: string, firstRunId: string): Promise<HistoryEvent[][]> {
+  const runs: HistoryEvent[][] = [];
+  let runId: string | null | undefined = firstRunId;
+  while (runId) {
+    const events: HistoryEvent[] = (await env.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    runs.push(events);
+    runId = events.find((e) => e.workflowExecutionContinuedAsNewEventAttributes)?.workflowExecutionContinuedAsNewEventAttributes
+      ?.newExecutionRunId;
+  }
+  return runs;
+}
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,61 @@
+/**
+ * The bookkeeping of a batch run's sliding window: chunks paged from Postgres but not yet sent, chunks sent
+ * back because the queue was held, and how many are in flight against how many may be. Plain data, no
+ * Temporal calls: the run decides when to page, send and wait.
+ */
+
+/** A chunk as paged from Postgres, with the cursor it was paged after (where a fresh run must re-page it from). */
+export interface PagedChunk {
+  profileIds: string[];
+  /** Ordinal of the chunk's last profile: the cursor once it is handed out. */
+  lastOrdinal: number;
+  /** The cursor before it: every profile of the chunk has a greater ordinal. */
+  afterOrdinal: number;
+}
+
+export class ChunkWindow {
+  /** Chunks in flight may not exceed this: the configured concurrency, bounded by usable proxies. */
+  size = 1;
+  inFlight = 0;
+  /** Paged, not yet sent (in ordinal order). */
+  private readonly ready: PagedChunk[] = [];
+  /** Sent back unchecked because the queue was held: they go again first once it resumes. */
+  private readonly deferred: PagedChunk[] = [];
+
+  get full(): boolean {
+    return this.inFlight >= this.size;
+  }
+
+  get hasReady(): boolean {
+    return this.ready.length > 0;
+  }
+
+  get hasDeferred(): boolean {
+    return this.deferred.length > 0;
+  }
+
+  addPage(chunks: ReadonlyArray<{ profileIds: string[]; lastOrdinal: number }>, afterOrdinal: number): void {
+    let after = afterOrdinal;
+    for (const chunk of chunks) {
+      this.ready.push({ ...chunk, afterOrdinal: after });
+      after = chunk.lastOrdinal;
+    }
+  }
+
+  takeReady(): PagedChunk {
+    return this.ready.shift()!;
+  }
+
+  takeDeferred(): PagedChunk {
+    return this.deferred.shift()!;
+  }
+
+  defer(chunk: PagedChunk): void {
+    this.deferred.push(chunk);
+  }
+
+  /** The lowest cursor from which a fresh run re-pages every deferred chunk (they are unfinished in Postgres). */
+  cursorCovering(cursor: number): number {
+    return this.deferred.reduce((lowest, chunk) => Math.min(lowest, chunk.afterOrdinal), cursor);
+  }
+}
