@@ -29,7 +29,8 @@
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import { createLogger, type Logger } from './logger.js';
-import { registerSecret } from './redact.js';
+import { redact, registerSecret } from './redact.js';
+import { storableText } from './storable-text.js';
 import { insertLog, type Queryable } from './repos/logs.js';
 
 export interface Lease {
@@ -343,6 +344,8 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
           : 0;
     const logBase = { batchId: context.batchId ?? null, profileId: context.profileId ?? null, proxyId: l.proxyId };
 
+    // stored on the proxy and shown by the API: never a secret, always storable text
+    const lastError = 'message' in outcome && outcome.message !== undefined ? storableText(redact(outcome.message), 500) : null;
     const now = await clock();
     const result = await sql.begin(async (tx) => {
       const effect =
@@ -354,10 +357,10 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
             : outcome.kind === 'upstream_unreachable'
               ? tx`, status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
                    rate_limited_until = ${now}::timestamptz + ${interval(tx, cooldownMs)},
-                   rest_reason = 'upstream_unreachable', last_error = ${outcome.message}`
+                   rest_reason = 'upstream_unreachable', last_error = ${lastError}`
               : outcome.kind === 'proxy_failure'
                 ? tx`, failure_count = p.failure_count + 1,
-                     consecutive_failures = p.consecutive_failures + 1, last_error = ${outcome.message},
+                     consecutive_failures = p.consecutive_failures + 1, last_error = ${lastError},
                      status = case when p.consecutive_failures + 1 >= ${config.PROXY_MAX_CONSECUTIVE_FAILURES}
                               then 'disabled' else p.status end,
                      disabled_reason = case when p.status = 'disabled' then p.disabled_reason
