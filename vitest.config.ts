@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: fast unit tests, and integration tests that talk to real Postgres, real Temporal servers,
 // real sockets. Integration files run one at a time (each starts its own Temporal server; the machine is small).
+// The fault suite (tests/fault: processes killed, servers restarted mid-batch) runs with the integration settings.
 export default defineConfig({
   test: {
     projects: [
@@ -15,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts'],
+          include: ['tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts', 'tests/fault/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
