@@ -29,8 +29,11 @@ import { PROXY_PASSWORD, PROXY_USERNAME, usernames } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 
 const PROFILES = 300;
-/** How long the database stays down: long enough for in-flight activities to fail on it. */
-const DOWN_MS = 3_000;
+/**
+ * How long the database stays down: longer than the workers' heartbeat timeout (3 s) and proxy lease (5 s),
+ * so chunk attempts time out and leases lapse during the outage, not only in-flight queries fail.
+ */
+const DOWN_MS = 8_000;
 
 let env: TestWorkflowEnvironment;
 let pg: ThrowawayPostgres;
