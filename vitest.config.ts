@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: fast unit tests, and integration tests that talk to real Postgres, real Temporal servers,
 // real sockets. Integration files run one at a time (each starts its own Temporal server; the machine is small).
+// The fault suite (tests/fault: processes killed, servers restarted mid-batch) runs with the integration settings.
 export default defineConfig({
   test: {
     projects: [
