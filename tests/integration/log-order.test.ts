@@ -4,13 +4,25 @@
  * event stream (`GET /batches/:id/events`, its `log` ids and Last-Event-ID), against real Postgres.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/api/app.js';
+import { loadConfig } from '../../src/config.js';
 import type { Sql, Tx } from '../../src/db.js';
+import { createLogger } from '../../src/logger.js';
 import { insertLogs, listLogs, type LogItem } from '../../src/repos/logs.js';
 import { encodeCursor } from '../../src/repos/pagination.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
+type App = ReturnType<typeof createApp>;
+
+const config = loadConfig({});
 let db: TestDatabase;
+
+/** The event stream never calls Temporal: a client that would fail if it did. */
+function unusedTemporal(): Client {
+  return new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 1_000 }) });
+}
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -147,5 +159,177 @@ describe('log pages in commit order', () => {
     expect(seen.filter((m) => rolledBack.has(m))).toEqual([]);
     expect(seen.length).toBe(new Set(seen).size); // no duplicates
     expect(new Set(seen)).toEqual(committed); // no gaps
+  });
+});
+
+interface SseEvent {
+  event: string;
+  data: string;
+  id?: string;
+}
+
+/** Reads a text/event-stream body into events as they arrive, as EventSource does; `close()` drops the connection. */
+class SseReader {
+  readonly events: SseEvent[] = [];
+  readonly ended: Promise<void>;
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private waiters: Array<() => void> = [];
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.reader = body.getReader();
+    this.ended = this.pump().catch(() => {});
+  }
+
+  private async pump(): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for (;;) {
+        const { done, value } = await this.reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event: SseEvent = { event: 'message', data: '' };
+          const data: string[] = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) event.event = line.slice(7);
+            else if (line.startsWith('data: ')) data.push(line.slice(6));
+            else if (line.startsWith('id: ')) event.id = line.slice(4);
+          }
+          if (data.length === 0) continue; // a comment (keep-alive)
+          event.data = data.join('\n');
+          this.events.push(event);
+          this.waiters.splice(0).forEach((w) => w());
+        }
+      }
+    } finally {
+      this.waiters.splice(0).forEach((w) => w());
+    }
+  }
+
+  /** The messages of the `log` events so far, in order. */
+  logs(): string[] {
+    return this.events.filter((e) => e.event === 'log').map((e) => (JSON.parse(e.data) as LogItem).message);
+  }
+
+  /** The id of the last `log` event: what EventSource sends back as Last-Event-ID. */
+  lastEventId(): string | undefined {
+    return this.events.filter((e) => e.event === 'log').at(-1)?.id;
+  }
+
+  async waitFor(predicate: (e: SseEvent) => boolean, timeoutMs = 10_000): Promise<SseEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`event not seen; got ${this.events.map((e) => e.event).join(', ')}`);
+      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), sleep(100)]);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.reader.cancel().catch(() => {});
+    await this.ended;
+  }
+}
+
+const isLog = (message: string) => (e: SseEvent) => e.event === 'log' && (JSON.parse(e.data) as LogItem).message === message;
+
+describe('the event stream in commit order', () => {
+  let app: App;
+
+  beforeAll(() => {
+    app = createApp({ sql: db.sql, temporal: unusedTemporal(), config, logger: createLogger(), eventsIntervalMs: 20 });
+  });
+
+  async function openEvents(batchId: string, lastEventId?: string, target: App = app): Promise<SseReader> {
+    const headers: Record<string, string> = lastEventId === undefined ? {} : { 'last-event-id': lastEventId };
+    const res = await target.request(`/batches/${batchId}/events`, { headers });
+    expect(res.status).toBe(200);
+    return new SseReader(res.body!);
+  }
+
+  it('sends a log that commits after a later-inserted one, once, after it; Last-Event-ID resumes before it', async () => {
+    const batchId = await runningBatch();
+    const a = await openTransaction(db.sql);
+    const b = await openTransaction(db.sql);
+    await a.insert(batchId, 'A');
+    await b.insert(batchId, 'B');
+    const live = await openEvents(batchId, '0');
+    await live.waitFor((e) => e.event === 'progress');
+    await b.commit();
+    const eventB = await live.waitFor(isLog('B'));
+
+    // a client that got B and reconnects while A is still open
+    const resumed = await openEvents(batchId, eventB.id);
+    await resumed.waitFor((e) => e.event === 'progress');
+    await a.commit();
+    await live.waitFor(isLog('A'));
+    await resumed.waitFor(isLog('A'));
+
+    await db.sql`update batches set status = 'done', position = null where id = ${batchId}`;
+    await Promise.all([live.waitFor((e) => e.event === 'end'), resumed.waitFor((e) => e.event === 'end')]);
+    expect(live.logs()).toEqual(['B', 'A']);
+    expect(resumed.logs()).toEqual(['A']);
+    // and a client starting over gets the same order
+    const replay = await openEvents(batchId, '0');
+    await replay.ended;
+    expect(replay.logs()).toEqual(['B', 'A']);
+  });
+
+  it('gives every committed log exactly once to a follower and to one that keeps reconnecting', async () => {
+    const batchId = await runningBatch();
+    const committed = new Set<string>();
+    let writing = true;
+    const writers = async (worker: number) => {
+      for (let i = 0; i < 12; i++) {
+        const tx = await openTransaction(db.sql);
+        await sleep(Math.random() * 10);
+        const messages = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, (_, k) => `w${worker}-${i}-${k}`);
+        await tx.insert(batchId, ...messages);
+        await sleep(Math.random() * 25);
+        if (Math.random() < 0.1) {
+          await tx.rollback();
+        } else {
+          await tx.commit();
+          messages.forEach((m) => committed.add(m));
+        }
+      }
+    };
+
+    const follower = await openEvents(batchId, '0');
+    // EventSource after each dropped connection: resume from the last id received
+    const reconnecting: string[] = [];
+    let lastId = '0';
+    const reconnect = async () => {
+      while (writing) {
+        const stream = await openEvents(batchId, lastId);
+        await sleep(30 + Math.random() * 70);
+        await stream.close();
+        reconnecting.push(...stream.logs());
+        lastId = stream.lastEventId() ?? lastId;
+      }
+    };
+    const reconnects = reconnect();
+    await Promise.all(Array.from({ length: 6 }, (_, w) => writers(w)));
+    writing = false;
+    await reconnects;
+
+    await db.sql`update batches set status = 'done', position = null where id = ${batchId}`;
+    const last = await openEvents(batchId, lastId);
+    await Promise.all([follower.ended, last.ended]);
+    reconnecting.push(...last.logs());
+
+    expect(committed.size).toBeGreaterThan(60);
+    for (const seen of [follower.logs(), reconnecting]) {
+      expect(seen.length).toBe(new Set(seen).size); // no duplicates
+      expect(new Set(seen)).toEqual(committed); // no gaps, nothing rolled back
+    }
+    const ids = follower.events.filter((e) => e.event === 'log').map((e) => Number(e.id));
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    expect(follower.events.at(-1)?.event).toBe('end');
   });
 });

@@ -8,6 +8,7 @@ import { listBatchProfiles } from '../../repos/batch-profiles.js';
 import { getBatch, listBatches, toApiBatch, type BatchRow } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
 import { streamBatchEvents } from '../batch-events.js';
+import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
 import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import {
@@ -116,6 +117,9 @@ const events = createRoute({
 export function batchesRouter(deps: RouterDeps) {
   const { sql, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
 
+  // one reader per followed batch, shared by all of this app's event streams
+  const feeds = createBatchFeeds({ sql, intervalMs: eventsIntervalMs });
+
   const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
 
   const transition = (action: Transition) => async (id: string) => {
@@ -161,13 +165,13 @@ export function batchesRouter(deps: RouterDeps) {
     .openapi(events, async (c) => {
       const { id } = c.req.valid('param');
       const lastEventId = c.req.valid('header')['last-event-id'];
-      await getBatch(sql, id); // 404 as a plain JSON error, before the stream starts
+      const batch = toApiBatch(await getBatch(sql, id)); // 404 as a plain JSON error, before the stream starts
       return streamBatchEvents(c, {
         sql,
+        feeds,
         logger,
-        batchId: id,
+        batch,
         afterSeq: lastEventId === undefined ? undefined : Number(lastEventId),
-        intervalMs: eventsIntervalMs,
         shutdown,
       });
     });
