@@ -3,13 +3,14 @@
  * transactions interleave: the log pages (`GET /batches/:id/logs` through listLogs and its cursor) and the
  * event stream (`GET /batches/:id/events`, its `log` ids and Last-Event-ID), against real Postgres.
  */
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
-import type { Sql, Tx } from '../../src/db.js';
-import { createLogger } from '../../src/logger.js';
+import { createSql, type Sql, type Tx } from '../../src/db.js';
+import { createLogger, setLogSink, type LogSink } from '../../src/logger.js';
 import { insertLogs, listLogs, type LogItem } from '../../src/repos/logs.js';
 import { encodeCursor } from '../../src/repos/pagination.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -18,6 +19,7 @@ type App = ReturnType<typeof createApp>;
 
 const config = loadConfig({});
 let db: TestDatabase;
+let previousSink: LogSink;
 
 /** The event stream never calls Temporal: a client that would fail if it did. */
 function unusedTemporal(): Client {
@@ -25,11 +27,13 @@ function unusedTemporal(): Client {
 }
 
 beforeAll(async () => {
+  previousSink = setLogSink(() => {}); // the streams' warnings when Postgres is cut off are expected here
   db = await createTestDatabase();
 });
 
 afterAll(async () => {
   await db?.drop();
+  setLogSink(previousSink);
 });
 
 async function runningBatch(): Promise<string> {
@@ -332,4 +336,114 @@ describe('the event stream in commit order', () => {
     expect(ids).toEqual([...ids].sort((x, y) => x - y));
     expect(follower.events.at(-1)?.event).toBe('end');
   });
+
+  it('reads a followed batch as often for 200 clients as for 1, sends each of them every log, and stops when they leave', async () => {
+    const batchId = await runningBatch();
+    let queries = 0;
+    // every query the app sends through its client, counted
+    const countingSql = new Proxy(db.sql, {
+      apply(target, thisArg, args) {
+        queries++;
+        return Reflect.apply(target, thisArg, args) as unknown;
+      },
+    });
+    const counted = createApp({
+      sql: countingSql,
+      temporal: unusedTemporal(),
+      config,
+      logger: createLogger(),
+      eventsIntervalMs: 20,
+    });
+
+    const queriesPerSecond = async (clients: number) => {
+      const streams = await Promise.all(Array.from({ length: clients }, () => openEvents(batchId, undefined, counted)));
+      await Promise.all(streams.map((s) => s.waitFor((e) => e.event === 'progress')));
+      const before = queries;
+      await sleep(1_000);
+      const used = queries - before;
+      await insertLogs(db.sql, [logEntry(batchId, `for ${clients}`)]);
+      await Promise.all(streams.map((s) => s.waitFor(isLog(`for ${clients}`))));
+      await Promise.all(streams.map((s) => s.close()));
+      return used;
+    };
+
+    const one = await queriesPerSecond(1);
+    const many = await queriesPerSecond(200);
+    expect(one).toBeGreaterThan(10); // it polls
+    expect(many).toBeLessThanOrEqual(one * 1.25 + 4);
+
+    // nobody follows the batch any more: its reader stops
+    await sleep(200);
+    const idle = queries;
+    await sleep(300);
+    expect(queries).toBe(idle);
+  });
+
+  it('tells every client that Postgres is unreachable, then closes the streams', async () => {
+    const batchId = await runningBatch();
+    const link = await tcpForwarder(new URL(db.url));
+    const through = new URL(db.url);
+    through.port = String(link.port);
+    const sql = createSql(through.toString(), { max: 2, connectTimeout: 2 });
+    try {
+      const linked = createApp({ sql, temporal: unusedTemporal(), config, logger: createLogger(), eventsIntervalMs: 20 });
+      const streams = await Promise.all([openEvents(batchId, undefined, linked), openEvents(batchId, '0', linked)]);
+      await Promise.all(streams.map((s) => s.waitFor((e) => e.event === 'progress')));
+      await link.cut();
+      for (const stream of streams) {
+        const error = await stream.waitFor((e) => e.event === 'error');
+        expect(JSON.parse(error.data)).toMatchObject({ error: { code: 'unavailable', details: { component: 'postgres' } } });
+        await stream.ended;
+      }
+    } finally {
+      await link.cut();
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('ends open streams when the server shuts down', async () => {
+    const batchId = await runningBatch();
+    const shutdown = new AbortController();
+    const server = createApp({
+      sql: db.sql,
+      temporal: unusedTemporal(),
+      config,
+      logger: createLogger(),
+      eventsIntervalMs: 20,
+      shutdown: shutdown.signal,
+    });
+    const streams = await Promise.all([openEvents(batchId, undefined, server), openEvents(batchId, undefined, server)]);
+    await Promise.all(streams.map((s) => s.waitFor((e) => e.event === 'progress')));
+    shutdown.abort();
+    await Promise.all(streams.map((s) => s.ended));
+    expect(streams.map((s) => s.events.at(-1)?.event)).toEqual(['progress', 'progress']);
+  });
 });
+
+/** A TCP hop to Postgres that the test can cut: new connections are then refused and open ones reset. */
+async function tcpForwarder(target: URL): Promise<{ port: number; cut(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(a);
+      a.on('error', () => b.destroy());
+      a.on('close', () => b.destroy());
+      a.pipe(b);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  let cut: Promise<void> | undefined;
+  return {
+    port,
+    cut: () =>
+      (cut ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      })),
+  };
+}
