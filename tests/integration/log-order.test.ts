@@ -226,10 +226,17 @@ class SseReader {
 
   async waitFor(predicate: (e: SseEvent) => boolean, timeoutMs = 10_000): Promise<SseEvent> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.events.find(predicate);
+    for (let checked = 0; ; ) {
+      // only the events that arrived since the last look: a long stream stays linear
+      const found = this.events.slice(checked).find(predicate);
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`event not seen; got ${this.events.map((e) => e.event).join(', ')}`);
+      checked = this.events.length;
+      if (Date.now() > deadline) {
+        const counts = new Map<string, number>();
+        for (const e of this.events) counts.set(e.event, (counts.get(e.event) ?? 0) + 1);
+        const got = [...counts].map(([event, n]) => `${n} ${event}`).join(', ') || 'nothing';
+        throw new Error(`event not seen; got ${got}, the last: ${JSON.stringify(this.events.at(-1))}`);
+      }
       await Promise.race([new Promise<void>((r) => this.waiters.push(r)), sleep(100)]);
     }
   }
@@ -335,6 +342,24 @@ describe('the event stream in commit order', () => {
     const ids = follower.events.filter((e) => e.event === 'log').map((e) => Number(e.id));
     expect(ids).toEqual([...ids].sort((x, y) => x - y));
     expect(follower.events.at(-1)?.event).toBe('end');
+  });
+
+  it('gives a client that stops reading for a while every log once it reads again', async () => {
+    const batchId = await runningBatch();
+    const fast = await openEvents(batchId);
+    const res = await app.request(`/batches/${batchId}/events`);
+    // the slow client reads nothing while 6,000 logs are written and the fast one gets them
+    const messages = Array.from({ length: 6_000 }, (_, i) => `m${i}`);
+    for (let i = 0; i < messages.length; i += 500) {
+      await insertLogs(db.sql, messages.slice(i, i + 500).map((m) => logEntry(batchId, m)));
+    }
+    await fast.waitFor(isLog('m5999'));
+    const slow = new SseReader(res.body!);
+    await slow.waitFor(isLog('m5999'));
+    await db.sql`update batches set status = 'done', position = null where id = ${batchId}`;
+    await Promise.all([fast.ended, slow.ended]);
+    expect(fast.logs()).toEqual(messages);
+    expect(slow.logs()).toEqual(messages);
   });
 
   it('reads a followed batch as often for 200 clients as for 1, sends each of them every log, and stops when they leave', async () => {
