@@ -19,6 +19,8 @@
 --   a transaction waiting for this lock never holds what a committing one waits for.)
 -- - Delivering only rows older than the reader's snapshot xmin (an xid8 column) needs no lock, but then any
 --   long or idle-in-transaction session anywhere in the cluster holds every batch's feed back.
+-- The redraw is an UPDATE of the transaction's own rows, so Postgres re-runs their foreign-key checks; those
+-- never wait, since the row locks they take (KEY SHARE on the batch, profile, proxy) are held since the insert.
 -- One key for all batches rather than one per batch: a transaction that logs for two batches cannot then
 -- take two keys in opposite orders, and only one batch runs at a time anyway.
 -- Rows keep their identity: old cursors and Last-Event-IDs stay valid, and new seqs are above all old ones.

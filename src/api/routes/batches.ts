@@ -96,8 +96,9 @@ const events = createRoute({
   tags: ['batches'],
   summary: 'Live progress as Server-Sent Events',
   description:
-    'Events: `progress` (a Batch) at once and whenever it changes; `log` (a log entry, id = its sequence, so ' +
-    'Last-Event-ID resumes); `end` (the Batch) when it is done, cancelled, error or paused, then the stream closes.',
+    'Events: `progress` (a Batch) at once and whenever it changes; `log` (a log entry in commit order, id = its ' +
+    'sequence, so Last-Event-ID resumes exactly after it); `end` (the Batch) when it is done, cancelled, error or ' +
+    'paused, then the stream closes.',
   request: {
     params: IdParam,
     headers: z.object({
