@@ -26,7 +26,7 @@ export interface BatchEventsOptions {
   batch: ApiBatch;
   /** Resume after this log seq (Last-Event-ID); otherwise only logs committed from now on are sent. */
   afterSeq?: number;
-  /** Aborted when the server shuts down: open streams end instead of holding the shutdown up. */
+  /** Aborted when the server shuts down (the feeds wake waiting streams): open streams end instead of holding the shutdown up. */
   shutdown?: AbortSignal;
 }
 
@@ -99,13 +99,14 @@ class EventWriter {
 export function streamBatchEvents(c: Context, options: BatchEventsOptions): Response {
   const { sql, feeds, logger, batch } = options;
   return streamSSE(c, async (stream) => {
+    // the client going away ends a wait at once; so does shutdown, through the feeds (one listener for all streams)
     const stop = new AbortController();
     const abort = () => stop.abort();
-    const signals = [c.req.raw.signal, options.shutdown].filter((s) => s !== undefined);
-    for (const s of signals) s.addEventListener('abort', abort, { once: true });
-    if (signals.some((s) => s.aborted)) abort();
+    const request = c.req.raw.signal;
+    request.addEventListener('abort', abort, { once: true });
+    if (request.aborted) abort();
     stream.onAbort(abort);
-    const gone = () => stop.signal.aborted || stream.closed;
+    const gone = () => stop.signal.aborted || stream.closed || options.shutdown?.aborted === true;
 
     let subscription: Subscription | undefined;
     try {
@@ -117,13 +118,13 @@ export function streamBatchEvents(c: Context, options: BatchEventsOptions): Resp
       // logs after Last-Event-ID, then the batch as read before them: a settled batch's last logs precede `end`
       if (options.afterSeq !== undefined) await writer.catchUp();
       if ((await writer.batch(batch, settled)) || subscription === undefined) return;
-      for (;;) {
+      // gone() is checked right before each wait: a shutdown wakes only the waits already pending
+      while (!gone()) {
         const items = await subscription.take(KEEPALIVE_MS - (Date.now() - writer.lastWrite), stop.signal);
         for (const item of items) {
           if (gone() || (await writer.tick(item))) return;
         }
-        if (gone()) return;
-        await writer.keepAliveIfIdle();
+        if (!gone()) await writer.keepAliveIfIdle();
       }
     } catch (err) {
       if (gone()) return;
@@ -134,7 +135,7 @@ export function streamBatchEvents(c: Context, options: BatchEventsOptions): Resp
       await stream.writeSSE({ event: 'error', data: JSON.stringify(body) }).catch(() => {});
     } finally {
       subscription?.close();
-      for (const s of signals) s.removeEventListener('abort', abort);
+      request.removeEventListener('abort', abort);
     }
   });
 }

@@ -58,6 +58,11 @@ class Subscriber implements Subscription {
     if ('tick' in item) this.queuedRows += item.tick.rows.length;
     this.queue.push(item);
     if (this.queuedRows > MAX_QUEUED_ROWS) this.collapse();
+    this.wakeUp();
+  }
+
+  /** Ends a pending take() at once (at shutdown: the stream then sees that it must stop). */
+  wakeUp(): void {
     this.wake?.();
   }
 
@@ -113,6 +118,12 @@ class BatchFeed {
     this.stop.abort();
   }
 
+  /** Stops reading and wakes every subscriber. */
+  end(): void {
+    this.halt();
+    for (const s of this.subscribers) s.wakeUp();
+  }
+
   async run(): Promise<void> {
     try {
       while (!this.stopped) {
@@ -163,8 +174,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export function createBatchFeeds(options: { sql: Sql; intervalMs: number }): BatchFeeds {
+export interface BatchFeedsOptions {
+  sql: Sql;
+  intervalMs: number;
+  /** Aborted at server shutdown: every reader stops and every waiting subscriber wakes up to end its stream. */
+  shutdown?: AbortSignal;
+}
+
+export function createBatchFeeds(options: BatchFeedsOptions): BatchFeeds {
   const feeds = new Map<string, BatchFeed>();
+  // one listener for all streams, rather than one each on a signal every stream shares
+  options.shutdown?.addEventListener('abort', () => {
+    for (const feed of feeds.values()) feed.end();
+  }, { once: true });
 
   const leave = (batchId: string, feed: BatchFeed) => (s: Subscriber) => {
     feed.subscribers.delete(s);

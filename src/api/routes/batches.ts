@@ -119,7 +119,7 @@ export function batchesRouter(deps: RouterDeps) {
   const { sql, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
 
   // one reader per followed batch, shared by all of this app's event streams
-  const feeds = createBatchFeeds({ sql, intervalMs: eventsIntervalMs });
+  const feeds = createBatchFeeds({ sql, intervalMs: eventsIntervalMs, shutdown });
 
   const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
 
