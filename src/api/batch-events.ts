@@ -1,112 +1,141 @@
 /**
- * The live view of one batch for `GET /batches/:id/events` (Server-Sent Events). Postgres is the source of
- * truth, so the stream polls it: a `progress` event (the Batch) at once and whenever it changes, a `log`
- * event per new batch_logs row (its `id` is the row's seq, so a reconnecting EventSource resumes through
- * Last-Event-ID without gaps), and a final `end` event (the Batch) once the batch stops moving.
+ * The live view of one batch for `GET /batches/:id/events` (Server-Sent Events): a `progress` event (the
+ * Batch) at once and whenever it changes, a `log` event per new batch_logs row, and a final `end` event (the
+ * Batch) once the batch stops moving. A `log` event's id is the row's seq, drawn at commit (see listLogs), so
+ * a reconnecting EventSource resumes through Last-Event-ID exactly after the last log it got.
+ *
+ * Postgres is the source of truth; the batch's shared reader (batch-feed.ts) polls it once for all the
+ * process's subscribers. A subscriber reads Postgres itself only for what it alone needs: the logs between its
+ * Last-Event-ID and the shared reader's position.
  */
 import type { Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { Sql } from '../db.js';
 import type { Logger } from '../logger.js';
-import { getBatch, toApiBatch, type BatchStatus } from '../repos/batches.js';
-import { toApiLog } from '../repos/logs.js';
+import { latestLogSeq, logsAfter, toApiLog, type LogRow } from '../repos/logs.js';
+import { LOG_PAGE, SETTLED, type ApiBatch, type BatchFeeds, type FeedItem, type Subscription } from './batch-feed.js';
 import { errorBody, isPostgresUnavailable } from './errors.js';
 
-/** A batch in one of these states has nothing more to report (a paused one continues only when resumed). */
-export const SETTLED: ReadonlySet<BatchStatus> = new Set(['done', 'cancelled', 'error', 'paused']);
-
-const LOG_PAGE = 500;
-const MAX_LOGS_PER_TICK = 5_000;
 const KEEPALIVE_MS = 15_000;
-
-type LogRow = Parameters<typeof toApiLog>[0];
-
-/** The newest log seq of a batch (0 when it has none): a new subscriber starts after it. */
-export async function latestLogSeq(sql: Sql, batchId: string): Promise<number> {
-  const [row] = await sql<{ seq: number | null }[]>`select max(seq) as seq from batch_logs where batch_id = ${batchId}`;
-  return row?.seq ?? 0;
-}
-
-/** Logs of a batch after `afterSeq`, oldest first (keyset on seq, the insertion order). */
-export async function logsAfter(sql: Sql, batchId: string, afterSeq: number, limit = LOG_PAGE): Promise<LogRow[]> {
-  return sql<LogRow[]>`
-    select seq, id, batch_id, profile_id, proxy_id, level, event_type, message, details, duration_ms, created_at
-    from batch_logs
-    where batch_id = ${batchId} and seq > ${afterSeq}
-    order by seq
-    limit ${limit}`;
-}
 
 export interface BatchEventsOptions {
   sql: Sql;
+  feeds: BatchFeeds;
   logger: Logger;
-  batchId: string;
-  /** Resume after this log seq (Last-Event-ID); otherwise only logs written from now on are sent. */
+  /** The batch as read when the request came in: the first `progress` event. */
+  batch: ApiBatch;
+  /** Resume after this log seq (Last-Event-ID); otherwise only logs committed from now on are sent. */
   afterSeq?: number;
-  intervalMs: number;
-  /** Aborted when the server shuts down: open streams end instead of holding the shutdown up. */
+  /** Aborted when the server shuts down (the feeds wake waiting streams): open streams end instead of holding the shutdown up. */
   shutdown?: AbortSignal;
 }
 
+/** One subscriber's side of the stream: what it has sent, and how to send the next thing without repeats. */
+class EventWriter {
+  private lastSent = '';
+  lastWrite = Date.now();
+
+  constructor(
+    private readonly stream: SSEStreamingApi,
+    private readonly sql: Sql,
+    private readonly batchId: string,
+    /** Every log of the batch up to this seq has been sent (or predates the subscription). */
+    private lastSeq: number,
+    private readonly gone: () => boolean,
+  ) {}
+
+  /** Sends a tick of the shared reader, after reading any logs between this subscriber and the tick. Returns true at the end. */
+  async tick(item: FeedItem): Promise<boolean> {
+    if ('error' in item) throw item.error;
+    const { tick } = item;
+    if (tick.from > this.lastSeq) await this.catchUp();
+    await this.logs(tick.rows);
+    return this.batch(tick.batch, tick.settled);
+  }
+
+  /** Sends every log committed after lastSeq (a prefix of the seq order, so paging on from lastSeq skips none). */
+  async catchUp(): Promise<void> {
+    for (;;) {
+      if (this.gone()) return;
+      const rows = await logsAfter(this.sql, this.batchId, this.lastSeq, LOG_PAGE);
+      await this.logs(rows);
+      if (rows.length < LOG_PAGE) return;
+    }
+  }
+
+  private async logs(rows: readonly LogRow[]): Promise<void> {
+    for (const row of rows) {
+      if (row.seq <= this.lastSeq) continue; // already sent while catching up
+      if (this.gone()) return;
+      await this.stream.writeSSE({ event: 'log', id: String(row.seq), data: JSON.stringify(toApiLog(row)) });
+      this.lastSeq = row.seq;
+      this.lastWrite = Date.now();
+    }
+  }
+
+  /** A progress event if the batch changed; then, if it is settled, the `end` event. Returns true at the end. */
+  async batch(batch: ApiBatch, settled: boolean): Promise<boolean> {
+    if (this.gone()) return true;
+    const snapshot = JSON.stringify(batch);
+    if (snapshot !== this.lastSent) {
+      // the first event also tells EventSource how soon to reconnect if the connection drops
+      await this.stream.writeSSE({ event: 'progress', data: snapshot, ...(this.lastSent === '' ? { retry: 2_000 } : {}) });
+      this.lastSent = snapshot;
+      this.lastWrite = Date.now();
+    }
+    if (!settled) return false;
+    if (!this.gone()) await this.stream.writeSSE({ event: 'end', data: snapshot });
+    return true;
+  }
+
+  async keepAliveIfIdle(): Promise<void> {
+    if (Date.now() - this.lastWrite < KEEPALIVE_MS) return;
+    // a comment line: keeps idle connections open through proxies, ignored by EventSource
+    await this.stream.write(': keep-alive\n\n');
+    this.lastWrite = Date.now();
+  }
+}
+
 export function streamBatchEvents(c: Context, options: BatchEventsOptions): Response {
-  const { sql, logger, batchId, intervalMs } = options;
+  const { sql, feeds, logger, batch } = options;
   return streamSSE(c, async (stream) => {
-    let closed = false;
-    stream.onAbort(() => {
-      closed = true;
-    });
-    const signal = c.req.raw.signal;
-    const gone = () => closed || stream.closed || signal.aborted || options.shutdown?.aborted === true;
+    // the client going away ends a wait at once; so does shutdown, through the feeds (one listener for all streams)
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    const request = c.req.raw.signal;
+    request.addEventListener('abort', abort, { once: true });
+    if (request.aborted) abort();
+    stream.onAbort(abort);
+    const gone = () => stop.signal.aborted || stream.closed || options.shutdown?.aborted === true;
 
+    let subscription: Subscription | undefined;
     try {
-      let lastSeq = options.afterSeq ?? (await latestLogSeq(sql, batchId));
-      let lastSent = '';
-      let lastWrite = Date.now();
-      let first = true;
-
-      for (;;) {
-        // the batch first, then its logs: a log written with a status change is never missed before `end`
-        const batch = toApiBatch(await getBatch(sql, batchId));
-        // a settled batch writes no more logs: send all that are left before `end`
-        const cap = SETTLED.has(batch.status) ? Infinity : MAX_LOGS_PER_TICK;
-        for (let sent = 0; sent < cap && !gone(); ) {
-          const rows = await logsAfter(sql, batchId, lastSeq);
-          for (const row of rows) {
-            await stream.writeSSE({ event: 'log', id: String(row.seq), data: JSON.stringify(toApiLog(row)) });
-            lastSeq = row.seq;
-            lastWrite = Date.now();
-          }
-          sent += rows.length;
-          if (rows.length < LOG_PAGE) break;
+      const start = options.afterSeq ?? (await latestLogSeq(sql, batch.id));
+      const writer = new EventWriter(stream, sql, batch.id, start, gone);
+      const settled = SETTLED.has(batch.status);
+      // a stream that goes on joins the batch's shared reader now, so its ticks queue while this one catches up
+      if (!settled) subscription = feeds.subscribe(batch.id);
+      // logs after Last-Event-ID, then the batch as read before them: a settled batch's last logs precede `end`
+      if (options.afterSeq !== undefined) await writer.catchUp();
+      if ((await writer.batch(batch, settled)) || subscription === undefined) return;
+      // gone() is checked right before each wait: a shutdown wakes only the waits already pending
+      while (!gone()) {
+        const items = await subscription.take(KEEPALIVE_MS - (Date.now() - writer.lastWrite), stop.signal);
+        for (const item of items) {
+          if (gone() || (await writer.tick(item))) return;
         }
-        const snapshot = JSON.stringify(batch);
-        if (snapshot !== lastSent && !gone()) {
-          // the first event also tells EventSource how soon to reconnect if the connection drops
-          await stream.writeSSE({ event: 'progress', data: snapshot, ...(first ? { retry: 2_000 } : {}) });
-          lastSent = snapshot;
-          lastWrite = Date.now();
-          first = false;
-        }
-        if (SETTLED.has(batch.status)) {
-          if (!gone()) await stream.writeSSE({ event: 'end', data: snapshot });
-          return;
-        }
-        if (gone()) return;
-        if (Date.now() - lastWrite >= KEEPALIVE_MS) {
-          // a comment line: keeps idle connections open through proxies, ignored by EventSource
-          await stream.write(': keep-alive\n\n');
-          lastWrite = Date.now();
-        }
-        await stream.sleep(intervalMs);
-        if (gone()) return;
+        if (!gone()) await writer.keepAliveIfIdle();
       }
     } catch (err) {
       if (gone()) return;
-      logger.warn('batch event stream failed', { batch_id: batchId, request_id: c.get('requestId'), err });
+      logger.warn('batch event stream failed', { batch_id: batch.id, request_id: c.get('requestId'), err });
       const body = isPostgresUnavailable(err)
         ? errorBody('unavailable', 'Postgres is unreachable; reconnect to resume', { component: 'postgres' })
         : errorBody('internal', 'the event stream stopped; reconnect to resume');
       await stream.writeSSE({ event: 'error', data: JSON.stringify(body) }).catch(() => {});
+    } finally {
+      subscription?.close();
+      request.removeEventListener('abort', abort);
     }
   });
 }

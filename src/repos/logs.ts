@@ -64,7 +64,7 @@ export interface LogItem {
   created_at: string;
 }
 
-interface LogRow extends Omit<LogItem, 'created_at'> {
+export interface LogRow extends Omit<LogItem, 'created_at'> {
   seq: number;
   created_at: Date;
 }
@@ -164,8 +164,10 @@ function cursorSeq(cursor: string | null | undefined): number | null {
 }
 
 /**
- * A batch's logs, oldest first, paged by `seq` (the insertion order; `created_at` alone ties within a
- * transaction). An unknown batch is a NotFoundError, not an empty page.
+ * A batch's logs, oldest first, paged by `seq`. A row's seq is drawn when its transaction commits, under one
+ * lock (sql/005_batch_logs_commit_order.sql), so every snapshot sees a prefix of the seq order: a cursor
+ * (the seq of the last item) never passes a row that commits later. `created_at` alone would tie within a
+ * transaction. An unknown batch is a NotFoundError, not an empty page.
  */
 export async function listLogs(sql: Queryable, batchId: string, options: ListLogsOptions): Promise<Page<LogItem>> {
   if (!isUuid(batchId)) throw new NotFoundError(`batch ${batchId} not found`);
@@ -188,4 +190,23 @@ export async function listLogs(sql: Queryable, batchId: string, options: ListLog
     if (!batch) throw new NotFoundError(`batch ${batchId} not found`);
   }
   return toPage(rows, limit, (r) => [r.seq], toApiLog);
+}
+
+/** The newest log seq of a batch (0 when it has none): every log of the batch committed so far is at or below it. */
+export async function latestLogSeq(sql: Queryable, batchId: string): Promise<number> {
+  const [row] = await sql<{ seq: number | null }[]>`select max(seq) as seq from batch_logs where batch_id = ${batchId}`;
+  return row?.seq ?? 0;
+}
+
+/**
+ * Logs of a batch after `afterSeq`, oldest first: the next rows in commit order (see listLogs), so reading on
+ * from the last seq returned misses nothing and repeats nothing.
+ */
+export async function logsAfter(sql: Queryable, batchId: string, afterSeq: number, limit: number): Promise<LogRow[]> {
+  return sql<LogRow[]>`
+    select seq, id, batch_id, profile_id, proxy_id, level, event_type, message, details, duration_ms, created_at
+    from batch_logs
+    where batch_id = ${batchId} and seq > ${afterSeq}
+    order by seq
+    limit ${limit}`;
 }

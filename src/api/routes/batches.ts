@@ -8,6 +8,7 @@ import { listBatchProfiles } from '../../repos/batch-profiles.js';
 import { getBatch, listBatches, toApiBatch, type BatchRow } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
 import { streamBatchEvents } from '../batch-events.js';
+import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
 import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import {
@@ -95,8 +96,9 @@ const events = createRoute({
   tags: ['batches'],
   summary: 'Live progress as Server-Sent Events',
   description:
-    'Events: `progress` (a Batch) at once and whenever it changes; `log` (a log entry, id = its sequence, so ' +
-    'Last-Event-ID resumes); `end` (the Batch) when it is done, cancelled, error or paused, then the stream closes.',
+    'Events: `progress` (a Batch) at once and whenever it changes; `log` (a log entry in commit order, id = its ' +
+    'sequence, so Last-Event-ID resumes exactly after it); `end` (the Batch) when it is done, cancelled, error or ' +
+    'paused, then the stream closes.',
   request: {
     params: IdParam,
     headers: z.object({
@@ -115,6 +117,9 @@ const events = createRoute({
 
 export function batchesRouter(deps: RouterDeps) {
   const { sql, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
+
+  // one reader per followed batch, shared by all of this app's event streams
+  const feeds = createBatchFeeds({ sql, intervalMs: eventsIntervalMs, shutdown });
 
   const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
 
@@ -161,13 +166,13 @@ export function batchesRouter(deps: RouterDeps) {
     .openapi(events, async (c) => {
       const { id } = c.req.valid('param');
       const lastEventId = c.req.valid('header')['last-event-id'];
-      await getBatch(sql, id); // 404 as a plain JSON error, before the stream starts
+      const batch = toApiBatch(await getBatch(sql, id)); // 404 as a plain JSON error, before the stream starts
       return streamBatchEvents(c, {
         sql,
+        feeds,
         logger,
-        batchId: id,
+        batch,
         afterSeq: lastEventId === undefined ? undefined : Number(lastEventId),
-        intervalMs: eventsIntervalMs,
         shutdown,
       });
     });
