@@ -47,6 +47,7 @@ import { createLogger, setLogLevel, type Logger } from './logger.js';
 import { migrate } from './migrate.js';
 import { redact } from './redact.js';
 import { startSimulator } from './simulator/app.js';
+import { watchQueue } from './queue-watch.js';
 import { createWorker } from './worker.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -290,6 +291,8 @@ async function main(): Promise<void> {
       30_000,
     );
     log.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+    const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: createLogger({ component: 'worker' }) });
+    shutdown.add('queue watch', () => queueWatch.stop());
 
     // 6. the API
     const api = await startApi({ config, sql, temporal, logger: createLogger({ component: 'api' }) }).catch((err: unknown) => {

@@ -2,15 +2,18 @@
  * `npm run worker`: one worker process polling the storycheck task queue for workflows and activities.
  * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
- * elsewhere after its heartbeat times out), then closes its connections.
+ * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
+ * queue runner exists whenever Postgres holds work for it (src/queue-watch.ts), from the moment it starts.
  */
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfigOrExit, type Config } from './config.js';
 import { describeDbError } from './db.js';
 import { createCheckDependencies, type CheckDependencies } from './dependencies.js';
 import { logger } from './logger.js';
+import { watchQueue } from './queue-watch.js';
 import { redact } from './redact.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -58,8 +61,13 @@ async function run(): Promise<void> {
     deps,
   });
   logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+  const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+  const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
   // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
   await worker.run();
+  await queueWatch.stop();
+  await clientConnection.close();
   await deps.close();
   await connection.close();
   logger.info('worker stopped');

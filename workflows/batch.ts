@@ -24,7 +24,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { BatchStatusAttribute } from './search-attributes.js';
-import { cancelSignal, pauseSignal, progressQuery, queuePausedSignal } from './signals.js';
+import { cancelSignal, latestQueuePaused, pauseSignal, progressQuery, queuePausedSignal } from './signals.js';
 import type { BatchOutcome, BatchResult, BatchRunTotals, BatchWorkflowInput } from './types.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -82,7 +82,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
 
   setHandler(pauseSignal, () => requestStop('paused'));
   setHandler(cancelSignal, () => requestStop('cancelled'));
-  setHandler(queuePausedSignal, (paused) => void (queuePaused = paused));
+  setHandler(queuePausedSignal, latestQueuePaused((paused) => void (queuePaused = paused)));
   setHandler(progressQuery, () => ({
     batchId,
     state: stop ? (inFlight ? 'stopping' : 'finished') : queuePaused ? 'queue_paused' : 'running',
