@@ -158,3 +158,110 @@ describe('queue-wide pause and resume', () => {
     }
   });
 });
+
+/** Samples the queue's invariants until `until` settles: at most one batch running, queued positions dense. */
+async function watchInvariants(until: Promise<unknown>): Promise<{ samples: number; maxRunning: number; violations: string[] }> {
+  let done = false;
+  void until.finally(() => (done = true)).catch(() => {});
+  const violations: string[] = [];
+  let samples = 0;
+  let maxRunning = 0;
+  while (!done) {
+    const rows = await stack.db.sql<{ status: string; position: number | null }[]>`select status, position from batches`;
+    samples++;
+    maxRunning = Math.max(maxRunning, rows.filter((r) => r.status === 'running').length);
+    const queued = rows.filter((r) => r.status === 'queued').map((r) => r.position!).sort((a, b) => a - b);
+    if (queued.some((p, i) => p !== i + 1)) violations.push(`positions not dense: ${queued.join(',')}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  return { samples, maxRunning, violations };
+}
+
+/** A small seeded generator, so a failing storm can be replayed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('a storm of concurrent transitions', () => {
+  it('100 concurrent start/pause/resume/cancel/queue calls: no 500, one batch running at most, dense positions, every batch left in the queue runs to done', async () => {
+    stack.sim.setOptions({ latencyMs: 20 });
+    try {
+      const batches: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await call('POST', '/batches', { profile_ids: await profileIds(40, `storm${i}`), hold: i % 3 === 2 });
+        expect(res.status).toBe(201);
+        batches.push(res.body.id);
+      }
+      const seed = Number(process.env.STORM_SEED ?? Date.now() % 100_000);
+      const rnd = random(seed);
+      const pick = <T>(items: readonly T[]) => items[Math.floor(rnd() * items.length)]!;
+      // cancelling is for good: only half of the batches can be cancelled, so the queue still has work after
+      const ops = [
+        ...Array<string>(25).fill('start'),
+        ...Array<string>(25).fill('pause'),
+        ...Array<string>(25).fill('resume'),
+        ...Array<string>(6).fill('cancel'),
+        ...Array<string>(10).fill('queue-pause'),
+        ...Array<string>(10).fill('queue-resume'),
+      ];
+      const calls = Array.from({ length: 100 }, () => {
+        const op = pick(ops);
+        const delay = Math.floor(rnd() * 300);
+        if (op === 'queue-pause' || op === 'queue-resume') return { delay, method: 'POST', path: `/queue/${op.slice(6)}` };
+        const id = op === 'cancel' ? pick(batches.slice(0, 3)) : pick(batches);
+        return { delay, method: 'POST', path: `/batches/${id}/${op}` };
+      });
+
+      const storm = Promise.all(
+        calls.map(async (c) => {
+          await new Promise((r) => setTimeout(r, c.delay));
+          const res = await call(c.method, c.path);
+          return { ...c, status: res.status, body: res.body };
+        }),
+      );
+      const watched = await watchInvariants(storm);
+      const results = await storm;
+      const byStatus = results.reduce<Record<number, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
+      const unexpected = results.filter((r) => r.status !== 202 && r.status !== 409);
+      expect(unexpected, `seed ${seed}, statuses ${JSON.stringify(byStatus)}`).toEqual([]);
+      expect(watched.violations, `seed ${seed}`).toEqual([]);
+      expect(watched.maxRunning).toBeLessThanOrEqual(1);
+
+      // afterwards everything not cancelled goes back into the queue, and the queue runs it all to done
+      expect((await call('POST', '/queue/resume')).status).toBe(202);
+      for (const id of batches) {
+        const status = await statusOf(id);
+        if (status === 'paused' || status === 'error') expect((await call('POST', `/batches/${id}/resume`)).status).toBe(202);
+      }
+      const finished = Promise.all(
+        batches.map((id) => waitFor(async () => ['done', 'cancelled'].includes(await statusOf(id)), 120_000, 100)),
+      );
+      const settled = await watchInvariants(finished);
+      await finished;
+      expect(settled.violations).toEqual([]);
+      expect(settled.maxRunning).toBeLessThanOrEqual(1);
+
+      const rows = await stack.db.sql<{ id: string; status: string; position: number | null; total_profiles: number; completed: number; running: number }[]>`
+        select b.id, b.status, b.position, b.total_profiles, b.successful_checks + b.failed_checks as completed,
+          (select count(*)::int from batch_profiles bp where bp.batch_id = b.id and bp.status = 'running') as running
+        from batches b where b.id = any(${batches}::uuid[])`;
+      for (const r of rows) {
+        expect(r.position).toBeNull();
+        // a stopped batch shows no profile as being checked
+        expect(r.running).toBe(0);
+        if (r.status === 'done') expect(r.completed).toBe(r.total_profiles);
+      }
+      expect(rows.filter((r) => r.status === 'done').length).toBeGreaterThanOrEqual(3);
+    } finally {
+      stack.sim.setOptions({ latencyMs: 15 });
+      await call('POST', '/queue/resume');
+    }
+  });
+});
