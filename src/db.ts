@@ -38,3 +38,42 @@ export function describeDbError(err: unknown): string {
 
 /** The `sql` handed to a `sql.begin(async (tx) => ...)` callback. */
 export type Tx = postgres.TransactionSql<Record<string, never>>;
+
+/** SQLSTATEs after which the whole transaction may simply run again: deadlock detected, serialization failure. */
+const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
+
+export function isRetryableConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && RETRYABLE_SQLSTATES.has(code);
+}
+
+export interface RetryOptions {
+  /** Runs in all, the first included. */
+  attempts?: number;
+  /** Upper bound of the random pause before the second run; doubles with each further run. */
+  baseDelayMs?: number;
+}
+
+/**
+ * Runs `fn` again when Postgres aborted it as a deadlock victim or a serialization failure: its work was
+ * rolled back, so a fresh run is exactly as correct as the first. Locks are taken in one fixed order (see
+ * src/repos/batches.ts), so this is the safety net, not the normal path. The jitter keeps two victims from
+ * colliding again in lockstep. `fn` must have no effect outside the database.
+ */
+export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  const attempts = options.attempts ?? 6;
+  const base = options.baseDelayMs ?? 20;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetryableConflict(err) || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * base * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+/** `sql.begin(fn)`, run again from the start on a deadlock or serialization failure (see `withRetry`). */
+export function transaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>, options?: RetryOptions): Promise<T> {
+  return withRetry(() => sql.begin(fn) as Promise<T>, options);
+}

@@ -48,6 +48,7 @@ import { migrate } from './migrate.js';
 import { redact } from './redact.js';
 import { startSimulator } from './simulator/app.js';
 import { ensureProxyHealthSchedule } from './health-schedule.js';
+import { watchQueue } from './queue-watch.js';
 import { createWorker } from './worker.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -292,6 +293,8 @@ async function main(): Promise<void> {
     );
     log.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
     await ensureProxyHealthSchedule(temporal, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
+    const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: createLogger({ component: 'worker' }) });
+    shutdown.add('queue watch', () => queueWatch.stop());
 
     // 6. the API
     const api = await startApi({ config, sql, temporal, logger: createLogger({ component: 'api' }) }).catch((err: unknown) => {

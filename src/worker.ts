@@ -2,7 +2,8 @@
  * `npm run worker`: one worker process polling the storycheck task queue for workflows and activities.
  * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
- * elsewhere after its heartbeat times out), then closes its connections.
+ * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
+ * queue runner exists whenever Postgres holds work for it (src/queue-watch.ts), from the moment it starts.
  */
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
@@ -13,6 +14,7 @@ import { describeDbError } from './db.js';
 import { createCheckDependencies, type CheckDependencies } from './dependencies.js';
 import { ensureProxyHealthSchedule } from './health-schedule.js';
 import { logger } from './logger.js';
+import { watchQueue } from './queue-watch.js';
 import { redact } from './redact.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -59,13 +61,15 @@ async function run(): Promise<void> {
     config,
     deps,
   });
-  // the pool heals itself through a schedule: every worker makes sure it exists, with this interval
   const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+  // the pool heals itself through a schedule: every worker makes sure it exists, with this interval
   await ensureProxyHealthSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
   logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+  const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
   // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
   await worker.run();
+  await queueWatch.stop();
   await deps.close();
   await clientConnection.close();
   await connection.close();

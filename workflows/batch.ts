@@ -17,7 +17,7 @@
 import { continueAsNew, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { BatchRun } from './batch-run.js';
-import { cancelSignal, pauseSignal, progressQuery, queuePausedSignal } from './signals.js';
+import { cancelSignal, latestQueuePaused, pauseSignal, progressQuery, queuePausedSignal } from './signals.js';
 import type { BatchResult, BatchWorkflowInput } from './types.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -43,7 +43,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
   const run = new BatchRun(input, { checkChunk, loadChunks, completeBatch });
   setHandler(pauseSignal, () => run.requestStop('paused'));
   setHandler(cancelSignal, () => run.requestStop('cancelled'));
-  setHandler(queuePausedSignal, (paused) => run.setQueuePaused(paused));
+  setHandler(queuePausedSignal, latestQueuePaused((paused) => run.setQueuePaused(paused)));
   setHandler(progressQuery, () => run.progress());
 
   const end = await run.run();

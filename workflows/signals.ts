@@ -8,7 +8,32 @@ export const wakeSignal = defineSignal('wake');
 export const pauseSignal = defineSignal('pause');
 /** As pause, ending as cancelled. */
 export const cancelSignal = defineSignal('cancel');
-/** The whole queue holds (true) or goes on (false): no upstream request is sent while held. */
-export const queuePausedSignal = defineSignal<[boolean]>('queuePaused');
+/** A queue-wide hold or release, numbered in commit order (queue_state.version). */
+export interface QueuePausedChange {
+  paused: boolean;
+  version: number;
+}
+
+/**
+ * The whole queue holds (`paused`) or goes on: no upstream request is sent while held. Two API calls commit
+ * in one order but their signals may arrive in the other, so the payload carries the change's version; see
+ * `latestQueuePaused`. A bare boolean is what older clients sent (and what old histories replay).
+ */
+export const queuePausedSignal = defineSignal<[QueuePausedChange | boolean]>('queuePaused');
+
+/**
+ * Wraps the queuePaused handler so that it applies a change only when it is newer than every change applied
+ * before: delivered out of order, a stale signal is ignored and the workflow keeps the later state. The
+ * version seen lives in this closure, so a new run (continue-as-new) starts over and takes the next signal.
+ */
+export function latestQueuePaused(apply: (paused: boolean) => void): (change: QueuePausedChange | boolean) => void {
+  let applied = 0;
+  return (change) => {
+    if (typeof change === 'boolean') return apply(change);
+    if (change.version <= applied) return;
+    applied = change.version;
+    apply(change.paused);
+  };
+}
 
 export const progressQuery = defineQuery<BatchProgress>('progress');

@@ -2,8 +2,12 @@
  * Per-profile state of a batch. Results are written idempotently: a row leaves `pending`/`running` once, and
  * only the rows that actually changed feed the profile statistics and batch counters, in the same
  * transaction. A retried activity, a replayed workflow or a second worker can never count a profile twice.
+ *
+ * Locks follow the project's one order (src/repos/batches.ts): the batch row, then its batch_profiles rows
+ * in profile order, then profiles rows in id order, then log inserts. Two overlapping attempts of one chunk,
+ * or a chunk and an API transition, therefore queue behind each other instead of deadlocking.
  */
-import type { Sql } from '../db.js';
+import { transaction, withRetry, type Sql, type Tx } from '../db.js';
 import { isUuid, NotFoundError } from './errors.js';
 import { insertLogs, type LogEntry } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
@@ -59,25 +63,38 @@ export async function unfinishedProfiles(sql: Sql, batchId: string, profileIds: 
 
 /** Marks the chunk's profiles as being checked; returns those that were pending until now (first try). */
 export async function markRunning(sql: Sql, batchId: string, profileIds: string[], proxyId: string): Promise<string[]> {
-  const rows = await sql<{ profile_id: string }[]>`
-    with prev as (
+  // KEY SHARE on the batch waits for a transition in progress (which holds it FOR UPDATE) and then sees its
+  // outcome: a batch that was just paused, cancelled or failed gets no profile marked running again.
+  const rows = await withRetry(() => sql<{ profile_id: string }[]>`
+    with running_batch as (
+      select id from batches where id = ${batchId} and status = 'running' for key share
+    ),
+    prev as (
       select profile_id, status from batch_profiles
       where batch_id = ${batchId} and profile_id = any(${profileIds}::uuid[]) and status in ('pending', 'running')
+        and exists (select 1 from running_batch)
+      order by profile_id
       for update
     )
     update batch_profiles bp set status = 'running', proxy_id = ${proxyId}
     from prev where bp.batch_id = ${batchId} and bp.profile_id = prev.profile_id
-    returning bp.profile_id, prev.status as was`;
+    returning bp.profile_id, prev.status as was`);
   return rows.filter((r) => (r as unknown as { was: string }).was === 'pending').map((r) => r.profile_id);
 }
 
 /** Counts one more attempt for each profile, with the failure it ended in (`type: message`); returns the new counts. */
 export async function addAttempt(sql: Sql, batchId: string, profileIds: string[], error?: string): Promise<Map<string, number>> {
   if (profileIds.length === 0) return new Map();
-  const rows = await sql<{ profile_id: string; attempts: number }[]>`
-    update batch_profiles set attempts = attempts + 1, error = coalesce(${error ?? null}::text, error)
-    where batch_id = ${batchId} and profile_id = any(${profileIds}::uuid[]) and status in ('pending', 'running')
-    returning profile_id, attempts`;
+  const rows = await withRetry(() => sql<{ profile_id: string; attempts: number }[]>`
+    with target as (
+      select profile_id from batch_profiles
+      where batch_id = ${batchId} and profile_id = any(${profileIds}::uuid[]) and status in ('pending', 'running')
+      order by profile_id
+      for update
+    )
+    update batch_profiles bp set attempts = bp.attempts + 1, error = coalesce(${error ?? null}::text, bp.error)
+    from target where bp.batch_id = ${batchId} and bp.profile_id = target.profile_id
+    returning bp.profile_id, bp.attempts`);
   return new Map(rows.map((r) => [r.profile_id, r.attempts]));
 }
 
@@ -99,22 +116,30 @@ export interface RecordContext {
 /** Persists verified results: per-profile rows, profile statistics, batch counters and logs, in one transaction. */
 export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: CheckSuccess[]): Promise<number> {
   if (results.length === 0) return 0;
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
+    await lockBatchCounters(tx, ctx.batchId);
     const changed = await tx<{ profile_id: string; has_story: boolean; story_count: number; username: string }[]>`
       with input as (
         select * from unnest(${results.map((r) => r.profileId)}::uuid[], ${results.map((r) => String(r.hasStory))}::text[]::boolean[],
           ${results.map((r) => r.storyCount)}::int[]) as t(profile_id, has_story, story_count)
+      ),
+      target as (
+        select profile_id from batch_profiles
+        where batch_id = ${ctx.batchId} and profile_id in (select profile_id from input) and status in ('pending', 'running')
+        order by profile_id
+        for update
       )
       update batch_profiles bp set status = 'completed', has_story = i.has_story, story_count = i.story_count,
         error = null, attempts = bp.attempts + ${ctx.countAttempt ? 1 : 0}, proxy_id = ${ctx.proxyId},
         duration_ms = ${ctx.durationMs}, checked_at = now()
-      from input i
-      where bp.batch_id = ${ctx.batchId} and bp.profile_id = i.profile_id and bp.status in ('pending', 'running')
+      from target t join input i on i.profile_id = t.profile_id
+      where bp.batch_id = ${ctx.batchId} and bp.profile_id = t.profile_id
       returning bp.profile_id, bp.has_story, bp.story_count,
         (select username from profiles where id = bp.profile_id) as username`;
     if (changed.length === 0) return 0;
     const ids = changed.map((r) => r.profile_id);
     const withStory = changed.filter((r) => r.has_story).map((r) => r.profile_id);
+    await tx`select 1 from profiles where id = any(${ids}::uuid[]) order by id for no key update`;
     await tx`
       update profiles set total_checks = total_checks + 1, active_story = false, last_checked_at = now()
       where id = any(${ids}::uuid[])`;
@@ -143,7 +168,15 @@ export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: Che
       ),
     );
     return changed.length;
-  }) as Promise<number>;
+  });
+}
+
+/**
+ * First lock of a result-recording transaction: the batch row whose counters it will raise (NO KEY UPDATE,
+ * so log inserts and `markRunning` of other chunks, which take KEY SHARE on it, are not held up).
+ */
+async function lockBatchCounters(tx: Tx, batchId: string): Promise<void> {
+  await tx`select 1 from batches where id = ${batchId} for no key update`;
 }
 
 export interface CheckFailure {
@@ -155,17 +188,24 @@ export interface CheckFailure {
 /** Records permanent failures (not retried again): row failed, batch counter, CHECK_FAILED log. */
 export async function recordFailures(sql: Sql, ctx: RecordContext, failures: CheckFailure[]): Promise<number> {
   if (failures.length === 0) return 0;
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
+    await lockBatchCounters(tx, ctx.batchId);
     const changed = await tx<{ profile_id: string; error: string }[]>`
       with input as (
         select * from unnest(${failures.map((f) => f.profileId)}::uuid[],
           ${failures.map((f) => `${f.errorType}: ${f.message}`)}::text[]) as t(profile_id, error)
+      ),
+      target as (
+        select profile_id from batch_profiles
+        where batch_id = ${ctx.batchId} and profile_id in (select profile_id from input) and status in ('pending', 'running')
+        order by profile_id
+        for update
       )
       update batch_profiles bp set status = 'failed', error = i.error, has_story = null, story_count = null,
         attempts = bp.attempts + ${ctx.countAttempt ? 1 : 0}, proxy_id = ${ctx.proxyId},
         duration_ms = ${ctx.durationMs}, checked_at = now()
-      from input i
-      where bp.batch_id = ${ctx.batchId} and bp.profile_id = i.profile_id and bp.status in ('pending', 'running')
+      from target t join input i on i.profile_id = t.profile_id
+      where bp.batch_id = ${ctx.batchId} and bp.profile_id = t.profile_id
       returning bp.profile_id, bp.error`;
     if (changed.length === 0) return 0;
     await tx`update batches set failed_checks = failed_checks + ${changed.length}, updated_at = now() where id = ${ctx.batchId}`;
@@ -187,7 +227,7 @@ export async function recordFailures(sql: Sql, ctx: RecordContext, failures: Che
       }),
     );
     return changed.length;
-  }) as Promise<number>;
+  });
 }
 
 export interface ApiBatchProfile {

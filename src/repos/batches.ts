@@ -2,8 +2,19 @@
  * Batches and the queue. Every transition runs in one transaction that locks the batch row (and, where the
  * queue changes, the queue_state row, which serialises queue edits) and finishes by renumbering the queue,
  * so positions are dense (1..n) after every transition and at most one batch holds position 0.
+ *
+ * Lock order, the same in every transaction of the project that takes more than one of these locks:
+ *
+ *   queue_state → batches → batch_profiles (by profile_id) → profiles (by id) → batch_logs (inserts only)
+ *
+ * A transaction may skip a level but never goes back up one, and rows of one table are locked in key order
+ * (`order by ... for update` in a locking CTE), so two transactions can never wait on each other. The one
+ * exception is a batch being created: its own rows come before the queue lock, but no one else can see them
+ * until it commits. Transactions still go through `transaction()` (src/db.ts), which runs one again should
+ * Postgres ever pick it as a deadlock victim or abort it as a serialization failure: the API never answers
+ * 500 for either.
  */
-import type { Sql, Tx } from '../db.js';
+import { transaction, type Sql, type Tx } from '../db.js';
 import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
 import { insertLog } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
@@ -89,6 +100,25 @@ async function renumberQueue(tx: Tx): Promise<void> {
     where b.id = q.id and b.position is distinct from q.rn`;
 }
 
+/**
+ * Puts the batch's `running` profiles back to `pending`: a batch that is not running shows none as being
+ * checked (results of in-flight checks still land: recording accepts pending rows too). Rows are locked in
+ * profile order, as everywhere else.
+ */
+async function releaseRunningProfiles(tx: Tx, id: string): Promise<void> {
+  await tx`
+    with held as (
+      select profile_id from batch_profiles
+      where batch_id = ${id} and status = 'running'
+      order by profile_id
+      for update
+    )
+    update batch_profiles bp set status = 'pending'
+    from held where bp.batch_id = ${id} and bp.profile_id = held.profile_id`;
+}
+
+/** Locks the batch row. FOR UPDATE (not NO KEY UPDATE) on purpose: a chunk's `markRunning` takes KEY SHARE on
+ * it, so a chunk cannot mark profiles running while a transition is deciding the batch's fate. */
 async function lockBatch(tx: Tx, id: string): Promise<BatchRow> {
   if (!isUuid(id)) throw new NotFoundError(`batch ${id} not found`);
   const [row] = await tx<BatchRow[]>`select * from batches where id = ${id} for update`;
@@ -157,19 +187,27 @@ export interface CreateBatchInput {
 export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<BatchRow> {
   const ids = [...new Set(input.profileIds)];
   if (ids.length === 0) throw new ValidationError('the selection holds no profiles');
-  return sql.begin(async (tx) => {
-    const status: BatchStatus = input.hold ? 'paused' : 'queued';
-    if (!input.hold) await lockQueue(tx);
+  return transaction(sql, async (tx) => {
+    // The heavy part (up to 100k profile rows, seconds) runs first, on a held batch no one else can see yet,
+    // without the queue lock: pauses, resumes and claims of other batches go on meanwhile. Only entering
+    // the queue, a few rows, happens under the lock, at the end.
     const [batch] = await tx<BatchRow[]>`
       insert into batches (name, status, position, priority, total_profiles)
-      values (${input.name ?? null}, ${status}, ${input.hold ? null : 2_000_000_000}, ${input.priority ?? 0}, ${ids.length})
+      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${ids.length})
       returning *`;
     await tx`
       insert into batch_profiles (batch_id, profile_id, ordinal)
       select ${batch!.id}, p.id, t.ord::int
       from unnest(${ids}::uuid[]) with ordinality as t(pid, ord)
       join profiles p on p.id = t.pid`;
-    if (!input.hold) await renumberQueue(tx);
+    if (!input.hold) {
+      await lockQueue(tx);
+      // its place in line is taken now, so batches enter the queue in the order their creation commits
+      await tx`
+        update batches set status = 'queued', position = 2000000000, queue_seq = nextval('batch_queue_seq')
+        where id = ${batch!.id}`;
+      await renumberQueue(tx);
+    }
     await insertLog(tx, {
       batchId: batch!.id,
       level: 'INFO',
@@ -179,12 +217,12 @@ export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<Ba
     });
     const [row] = await tx<BatchRow[]>`select * from batches where id = ${batch!.id}`;
     return row!;
-  }) as Promise<BatchRow>;
+  });
 }
 
 /** Moves a batch to the head of the queue. */
 export async function startBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     await lockQueue(tx);
     const batch = await lockBatch(tx, id);
     if (batch.status === 'running') return batch;
@@ -212,7 +250,7 @@ export async function startBatch(sql: Sql, id: string): Promise<BatchRow> {
       details: { previous_status: batch.status },
     });
     return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
-  }) as Promise<BatchRow>;
+  });
 }
 
 /** Takes a queued or running batch out of the queue. A running batch's workflow sees it and stops. */
@@ -225,7 +263,7 @@ export async function cancelBatch(sql: Sql, id: string): Promise<BatchRow> {
 }
 
 async function leaveQueue(sql: Sql, id: string, target: 'paused' | 'cancelled'): Promise<BatchRow> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     await lockQueue(tx);
     const batch = await lockBatch(tx, id);
     if (target === 'cancelled' && batch.status === 'cancelled') return batch;
@@ -239,6 +277,7 @@ async function leaveQueue(sql: Sql, id: string, target: 'paused' | 'cancelled'):
       update batches set status = ${target}, position = null, head_seq = null, updated_at = now(),
         completed_at = ${target === 'cancelled' ? tx`now()` : tx`completed_at`}
       where id = ${id}`;
+    await releaseRunningProfiles(tx, id);
     await renumberQueue(tx);
     await insertLog(tx, {
       batchId: id,
@@ -248,12 +287,12 @@ async function leaveQueue(sql: Sql, id: string, target: 'paused' | 'cancelled'):
       details: { previous_status: batch.status },
     });
     return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
-  }) as Promise<BatchRow>;
+  });
 }
 
 /** A paused (or failed) batch re-enters the queue at the end; only profiles not yet completed run again. */
 export async function resumeBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     await lockQueue(tx);
     const batch = await lockBatch(tx, id);
     if (batch.status !== 'paused' && batch.status !== 'error') {
@@ -264,7 +303,7 @@ export async function resumeBatch(sql: Sql, id: string): Promise<BatchRow> {
         position = 2000000000, updated_at = now()
       where id = ${id}`;
     // checks abandoned by the stopped run are simply pending again
-    await tx`update batch_profiles set status = 'pending' where batch_id = ${id} and status = 'running'`;
+    await releaseRunningProfiles(tx, id);
     await renumberQueue(tx);
     await insertLog(tx, {
       batchId: id,
@@ -274,13 +313,22 @@ export async function resumeBatch(sql: Sql, id: string): Promise<BatchRow> {
       details: { previous_status: batch.status },
     });
     return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
-  }) as Promise<BatchRow>;
+  });
 }
 
-export async function setQueuePaused(sql: Sql, paused: boolean): Promise<{ paused: boolean; running: BatchRow | null }> {
-  return sql.begin(async (tx) => {
+export interface QueueChange {
+  paused: boolean;
+  /** Increases with every change, in commit order: the queuePaused signal carries it (see workflows/signals.ts). */
+  version: number;
+  running: BatchRow | null;
+}
+
+export async function setQueuePaused(sql: Sql, paused: boolean): Promise<QueueChange> {
+  return transaction(sql, async (tx) => {
     await lockQueue(tx);
-    await tx`update queue_state set paused = ${paused}, updated_at = now() where singleton`;
+    const [state] = await tx<{ version: number }[]>`
+      update queue_state set paused = ${paused}, version = version + 1, updated_at = now() where singleton
+      returning version`;
     const [running] = await tx<BatchRow[]>`select * from batches where status = 'running'`;
     if (running) {
       await insertLog(tx, {
@@ -291,8 +339,8 @@ export async function setQueuePaused(sql: Sql, paused: boolean): Promise<{ pause
         details: { queue_paused: paused },
       });
     }
-    return { paused, running: running ?? null };
-  }) as Promise<{ paused: boolean; running: BatchRow | null }>;
+    return { paused, version: state!.version, running: running ?? null };
+  });
 }
 
 /**
@@ -311,7 +359,7 @@ export async function readRunState(sql: Sql, batchId: string): Promise<{ status:
  * else the head of the queue, marked running at position 0. Nothing while the queue is paused.
  */
 export async function claimNextBatch(sql: Sql): Promise<BatchRow | null> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     const paused = await lockQueue(tx);
     const [running] = await tx<BatchRow[]>`select * from batches where status = 'running'`;
     if (running) return running;
@@ -333,12 +381,12 @@ export async function claimNextBatch(sql: Sql): Promise<BatchRow | null> {
       details: { run: claimed!.run_count, total_profiles: claimed!.total_profiles },
     });
     return claimed!;
-  }) as Promise<BatchRow | null>;
+  });
 }
 
 /** Marks a running batch done once no profile is left; a batch paused or cancelled meanwhile stays so. */
 export async function completeBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     await lockQueue(tx);
     const batch = await lockBatch(tx, id);
     if (batch.status !== 'running') return batch;
@@ -365,18 +413,19 @@ export async function completeBatch(sql: Sql, id: string): Promise<BatchRow> {
       details: { ...summary, seconds },
     });
     return done!;
-  }) as Promise<BatchRow>;
+  });
 }
 
 /** An unexpected failure: the batch ends as `error` and leaves the runner free. */
 export async function failBatch(sql: Sql, id: string, message: string): Promise<BatchRow> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     await lockQueue(tx);
     const batch = await lockBatch(tx, id);
     if (batch.status !== 'running' && batch.status !== 'queued') return batch;
     const [row] = await tx<BatchRow[]>`
       update batches set status = 'error', error = ${message}, position = null, updated_at = now()
       where id = ${id} returning *`;
+    await releaseRunningProfiles(tx, id);
     await renumberQueue(tx);
     await insertLog(tx, {
       batchId: id,
@@ -386,5 +435,5 @@ export async function failBatch(sql: Sql, id: string, message: string): Promise<
       details: { error: message },
     });
     return row!;
-  }) as Promise<BatchRow>;
+  });
 }
