@@ -200,7 +200,7 @@ export const CreateProxy = z
       .max(2048, 'url must be at most 2048 characters')
       .regex(new RegExp(PROXY_URL), 'url must be http(s)://[user[:password]@]host[:port] with no path, query or fragment')
       .openapi({ example: 'http://user:pass@127.0.0.1:8080', description: 'http or https; credentials may be embedded' }),
-    username: text('username', 1024).nullish(),
+    username: text('username', 1024).min(1, 'username must not be empty (leave it out for none)').nullish(),
     password: text('password', 1024).nullish().openapi({ writeOnly: true }),
   })
   .openapi('CreateProxy', {

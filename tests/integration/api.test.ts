@@ -431,6 +431,7 @@ describe('input Postgres cannot store (400, never 500)', () => {
       ['POST', '/proxies', { url: 'http://127.0.0.1:18090', username: nul, password: 'pw' }, 'username'],
       ['POST', '/proxies', { url: 'http://127.0.0.1:18090', username: 'me', password: nul }, 'password'],
       ['POST', '/proxies', { url: 'http://me:a%00b@127.0.0.1:18090' }, 'url'],
+      ['POST', '/proxies', { url: 'http://127.0.0.1:18090', username: '' }, 'username'],
       ['POST', '/proxies', { url: `http://127.0.0.1:18090/${'x'.repeat(3000)}` }, 'url'],
     ];
     for (const [method, path, body, field] of cases) {
