@@ -1,27 +1,67 @@
 /**
  * Secret scrubbing shared by logs, error messages and API output.
- * Two layers: pattern rules (credentials in URLs, cookies, auth headers) and an explicit registry of known
- * secrets (every proxy password and session token the process has loaded), replaced wherever they appear.
+ * Two layers, applied in this order:
+ * 1. an explicit registry of known secrets (every proxy password and session token the process has
+ *    loaded), replaced wherever they appear: raw, JSON-escaped (a `"` inside a log line's JSON text reads
+ *    `\"`), JSON-escaped twice (JSON text quoted inside JSON) and percent-encoded (as in a URL). Longest
+ *    first, so that a secret containing another one is removed whole;
+ * 2. pattern rules that blank every value in a credential position, whether registered or not: URL
+ *    userinfo, `sessionid=`, `password=`/`token=` pairs, Authorization headers and secret-named JSON keys.
+ *
+ * Secrets of 1 to 3 characters are not replaced everywhere: a password "ab" would be cut out of every
+ * word holding those letters, wrecking unrelated text (and showing where the secret hides). They are
+ * removed only by layer 2, in the positions where a credential is written.
  */
+const MIN_ANYWHERE_LENGTH = 4;
+
+/** Every form of every registered secret of at least MIN_ANYWHERE_LENGTH characters, longest first. */
+let forms: string[] = [];
 const known = new Set<string>();
 
-/** Registers a secret value so that `redact` removes it from any text. Short values are ignored (too noisy). */
-export function registerSecret(value: string | null | undefined): void {
-  if (value && value.length >= 4) known.add(value);
+const jsonEscaped = (value: string) => JSON.stringify(value).slice(1, -1);
+
+function formsOf(secret: string): string[] {
+  const once = jsonEscaped(secret);
+  let encoded = secret;
+  try {
+    encoded = encodeURIComponent(secret);
+  } catch {
+    // a lone surrogate cannot be percent-encoded; the other forms still apply
+  }
+  return [secret, once, jsonEscaped(once), encoded];
 }
+
+/**
+ * Registers a secret value so that `redact` removes it from any text. A value shorter than 4 characters
+ * is only removed from credential positions (see the module comment).
+ */
+export function registerSecret(value: string | null | undefined): void {
+  if (!value || value.length < MIN_ANYWHERE_LENGTH || known.has(value)) return;
+  known.add(value);
+  const all = new Set(forms);
+  for (const form of formsOf(value)) if (form.length >= MIN_ANYWHERE_LENGTH) all.add(form);
+  forms = [...all].sort((a, b) => b.length - a.length);
+}
+
+// a JSON string's content: anything but a quote or a backslash, or an escape sequence
+const JSON_STRING_BODY = String.raw`(?:[^"\\]|\\.)*`;
+const SECRET_KEYS = 'password|passwd|token|session_token|proxy_password|secret|api_key|sessionid';
 
 const rules: Array<[RegExp, string]> = [
   // scheme://user:pass@host → scheme://***@host
-  [/([a-z][a-z0-9+.-]*:\/\/)[^\s/@:"']+(?::[^\s/@"']*)?@/gi, '$1***@'],
-  [/(sessionid=)[^;\s"'&]+/gi, '$1***'],
-  [/((?:proxy-)?authorization"?\s*[:=]\s*"?(?:basic|bearer)\s+)[^\s"',]+/gi, '$1***'],
-  [/("(?:password|token|session_token|proxy_password)"\s*:\s*")[^"]*"/gi, '$1***"'],
+  [/([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/@"'\\]|\\.)+@/gi, '$1***@'],
+  [/(sessionid=)(?:[^;\s"'&\\]|\\.)+/gi, '$1***'],
+  [new RegExp(String.raw`(\b(?:${SECRET_KEYS})=)(?:[^;\s"'&\\]|\\.)+`, 'gi'), '$1***'],
+  [/((?:proxy-)?authorization\\?"?\s*[:=]\s*\\?"?(?:basic|bearer)\s+)(?:[^\s"',\\]|\\.)+/gi, '$1***'],
+  // "password":"..." and, inside JSON text quoted again, \"password\":\"...\"
+  [new RegExp(String.raw`("(?:${SECRET_KEYS})"\s*:\s*")${JSON_STRING_BODY}"`, 'gi'), '$1***"'],
+  [new RegExp(String.raw`(\\"(?:${SECRET_KEYS})\\"\s*:\s*\\")(?:[^"\\]|\\[^"])*\\"`, 'gi'), '$1***\\"'],
 ];
 
 export function redact(text: string): string {
   let out = text;
+  for (const form of forms) if (out.includes(form)) out = out.split(form).join('***');
   for (const [pattern, replacement] of rules) out = out.replace(pattern, replacement);
-  for (const secret of known) if (out.includes(secret)) out = out.split(secret).join('***');
   return out;
 }
 

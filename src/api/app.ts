@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import type { Sql } from '../db.js';
 import type { Logger } from '../logger.js';
 import { bearerAuth } from './auth.js';
-import { createErrorHandler, notFoundHandler, validationHook } from './errors.js';
+import { createErrorHandler, methodNotAllowed, notFoundHandler, validationHook } from './errors.js';
 import { createTemporalGate } from './readiness.js';
 import type { AppEnv, RouterDeps } from './router.js';
 import { batchesRouter } from './routes/batches.js';
@@ -41,6 +41,19 @@ export interface AppDeps {
   bodyLimitBytes?: number;
   /** Aborted at shutdown so that open event streams end. */
   shutdown?: AbortSignal;
+}
+
+/** Each routed path with the methods it answers (HEAD wherever GET is: Hono answers it from the GET route). */
+function methodsByPath(routes: ReadonlyArray<{ method: string; path: string }>): Map<string, string[]> {
+  const byPath = new Map<string, Set<string>>();
+  for (const { method, path } of routes) {
+    if (method === 'ALL') continue; // middleware
+    const methods = byPath.get(path) ?? new Set<string>();
+    methods.add(method);
+    if (method === 'GET') methods.add('HEAD');
+    byPath.set(path, methods);
+  }
+  return new Map([...byPath].map(([path, methods]) => [path, [...methods].sort()]));
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
@@ -106,6 +119,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'storycheck API' }));
 
+  // registered last, so a path's own methods answer first: any other method is 405, not 404
+  for (const [path, allowed] of methodsByPath(app.routes)) app.all(path, (c) => methodNotAllowed(c, allowed));
   app.notFound(notFoundHandler);
   app.onError(createErrorHandler(logger));
   return app;

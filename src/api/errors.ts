@@ -142,6 +142,15 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
 export const notFoundHandler: NotFoundHandler = (c) =>
   errorResponse(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`);
 
+/** The answer to another method on a path that exists: 405 with the methods it has (RFC 9110 wants Allow). */
+export function methodNotAllowed(c: Context, allowed: readonly string[]) {
+  const res = errorResponse(c, 405, 'method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}`, {
+    allowed,
+  });
+  res.headers.set('Allow', allowed.join(', '));
+  return res;
+}
+
 const TARGET_NAMES: Record<string, string> = { json: 'body', query: 'query', param: 'path', header: 'header' };
 
 /** Zod issues as API.md's `details`: where (`in`), which field (`path`), and what is wrong. */

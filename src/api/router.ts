@@ -49,18 +49,25 @@ export function json<T extends z.ZodType>(schema: T, description: string) {
 const ERROR_DESCRIPTIONS = {
   400: 'validation_error: bad JSON, wrong types, unknown ids, invalid usernames (details says which)',
   401: 'unauthorized: missing or wrong bearer token',
-  404: 'not_found',
+  404: 'not_found: no such resource (an id of the wrong shape names none either)',
+  405: 'method_not_allowed: the path exists, not with this method (the Allow header lists those it has)',
   409: 'conflict: illegal state transition or duplicate (batch_running names the running batch)',
   413: 'payload_too_large',
+  415: 'unsupported_media_type: the body must be JSON (Content-Type: application/json)',
   503: 'unavailable: Postgres or Temporal unreachable (details.component names it)',
 } as const;
 
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 
-/** Error responses a route documents (401 and 503 apply to every protected route). */
+/** Error responses a route documents (401, 405 and 503 apply to every protected route). */
 export function errors<S extends ErrorStatus>(...statuses: S[]) {
-  const all = [...new Set<ErrorStatus>([...statuses, 401, 503])];
+  const all = [...new Set<ErrorStatus>([...statuses, 401, 405, 503])];
   return Object.fromEntries(all.map((s) => [s, json(ErrorSchema, ERROR_DESCRIPTIONS[s])])) as {
-    [K in S | 401 | 503]: ReturnType<typeof json<typeof ErrorSchema>>;
+    [K in S | 401 | 405 | 503]: ReturnType<typeof json<typeof ErrorSchema>>;
   };
+}
+
+/** Error responses of a route taking a JSON body: 400 for a bad one, 413 too large, 415 not JSON. */
+export function bodyErrors<S extends ErrorStatus>(...statuses: S[]) {
+  return errors<S | 400 | 413 | 415>(400, 413, 415, ...statuses);
 }

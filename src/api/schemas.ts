@@ -7,11 +7,44 @@ import { BATCH_PROFILE_STATUSES } from '../repos/batch-profiles.js';
 import { BATCH_STATUSES } from '../repos/batches.js';
 import { isUuid } from '../repos/errors.js';
 import { LOG_LEVELS } from '../repos/logs.js';
+import { USERNAME_INPUT_PATTERN } from '../repos/profiles.js';
+import { MAX_TOKEN_LENGTH } from '../repos/sessions.js';
+import { batchCursor, idCursor, positionCursor, sequenceCursor, textCursor, type CursorFormat } from './cursors.js';
 
 /** Any 8-4-4-4-12 hex id (what Postgres accepts), not only RFC-variant UUIDs. */
 export const Uuid = z.string().refine(isUuid, 'must be a UUID').openapi({ format: 'uuid', example: '0b6f0d4e-3c5a-4a59-9c55-0f2b8c1e7d21' });
 const Timestamp = z.string().openapi({ format: 'date-time' });
 const NullableTimestamp = Timestamp.nullable();
+
+// ---------- text input ----------
+// Postgres stores no NUL (\u0000) in text, and JSON Schema's maxLength counts characters (code points) where
+// String.length counts UTF-16 units: every text field says both, and checks them the way the document reads.
+
+/** What String.prototype.trim removes, spelled out so that the documented pattern reads the same in any dialect. */
+const TRIMMED = String.raw`\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff`;
+const NO_NUL = new RegExp(String.raw`^[^\u0000]*$`);
+const NOT_BLANK = new RegExp(String.raw`^[^\u0000]*[^\u0000${TRIMMED}][^\u0000]*$`);
+
+const characters = (value: string) => [...value].length;
+
+/** Any text without NUL, of at most `max` characters. */
+function text(field: string, max: number) {
+  return z
+    .string()
+    .regex(NO_NUL, `${field} must not contain NUL (\\u0000) characters`)
+    .refine((v) => characters(v) <= max, `${field} must be at most ${max} characters`)
+    .openapi({ maxLength: max });
+}
+
+/** Text holding something besides whitespace (it is trimmed), without NUL, of at most `max` characters. */
+function nonBlankText(field: string, max: number) {
+  return z
+    .string()
+    .regex(NOT_BLANK, `${field} must hold a character other than whitespace, and no NUL (\\u0000)`)
+    .refine((v) => characters(v) <= max, `${field} must be at most ${max} characters`)
+    .openapi({ maxLength: max })
+    .trim();
+}
 
 // ---------- shared ----------
 
@@ -33,26 +66,29 @@ export const IdParam = z.object({
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
-export const PageQuery = z.object({
-  limit: z.coerce
-    .number({ error: 'limit must be a number' })
-    .int('limit must be a whole number')
-    .min(1, 'limit must be at least 1')
-    .max(MAX_LIMIT, `limit must be at most ${MAX_LIMIT}`)
-    .default(DEFAULT_LIMIT)
-    .openapi({ param: { name: 'limit', in: 'query' }, example: DEFAULT_LIMIT }),
-  cursor: z
-    .string()
-    .max(2000)
-    .optional()
-    .openapi({ param: { name: 'cursor', in: 'query' }, description: 'opaque next_cursor of the previous page' }),
-});
+/** `?limit=&cursor=` of a list whose cursors have the given format. */
+export function pageQuery(cursor: CursorFormat) {
+  return z.object({
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int('limit must be a whole number')
+      .min(1, 'limit must be at least 1')
+      .max(MAX_LIMIT, `limit must be at most ${MAX_LIMIT}`)
+      .default(DEFAULT_LIMIT)
+      .openapi({ param: { name: 'limit', in: 'query' }, example: DEFAULT_LIMIT }),
+    cursor: cursor.param,
+  });
+}
 
-export function pageOf<T extends z.ZodType>(item: T, name: string) {
+export function pageOf<T extends z.ZodType>(item: T, name: string, cursor: CursorFormat) {
   return z
     .object({
       items: z.array(item),
-      next_cursor: z.string().nullable().openapi({ description: 'pass as ?cursor= for the next page; null on the last' }),
+      next_cursor: z
+        .string()
+        .regex(cursor.pattern)
+        .nullable()
+        .openapi({ description: 'pass as ?cursor= for the next page; null on the last' }),
     })
     .openapi(name);
 }
@@ -72,9 +108,10 @@ export const Readiness = z
 // ---------- niches ----------
 
 export const Niche = z.object({ id: Uuid, name: z.string(), created_at: Timestamp }).openapi('Niche');
-export const NichePage = pageOf(Niche, 'NichePage');
+export const NichePage = pageOf(Niche, 'NichePage', textCursor);
+export const NicheQuery = pageQuery(textCursor);
 export const CreateNiche = z
-  .object({ name: z.string().trim().min(1, 'name must not be empty').max(200, 'name must be at most 200 characters') })
+  .object({ name: nonBlankText('name', 200).openapi({ description: 'trimmed; unique' }) })
   .openapi('CreateNiche');
 
 // ---------- profiles ----------
@@ -92,26 +129,31 @@ export const Profile = z
     created_at: Timestamp,
   })
   .openapi('Profile');
-export const ProfilePage = pageOf(Profile, 'ProfilePage');
+export const ProfilePage = pageOf(Profile, 'ProfilePage', idCursor);
 
-const UsernameList = (max: number) =>
+/**
+ * One username as given. The pattern is documented here and enforced by the repository, which names
+ * every invalid username of a request at once (details.invalid_usernames) instead of the first one.
+ */
+const UsernameInput = z.string().openapi({
+  pattern: USERNAME_INPUT_PATTERN,
+  description: 'trimmed, a leading "@" dropped, lower-cased: then 1 to 30 of a-z, 0-9, "." and "_"',
+});
+
+const UsernameList = (max: number, emptyMessage: string) =>
   z
-    // no length cap per item here: the repository names every invalid username at once
-    .array(z.string())
-    .min(1, 'give at least one username')
+    .array(UsernameInput)
+    .min(1, emptyMessage)
     .max(max, `at most ${max} usernames per request`)
-    .openapi({
-      description: 'trimmed, a leading "@" dropped, lower-cased; must then match ^[a-z0-9._]{1,30}$',
-      example: ['@some.user', 'other_user'],
-    });
+    .openapi({ example: ['@some.user', 'other_user'] });
 
 export const CreateProfiles = z
-  .object({ usernames: UsernameList(10_000), niche_id: Uuid.nullish() })
+  .object({ usernames: UsernameList(10_000, 'give at least one username'), niche_id: Uuid.nullish() })
   .openapi('CreateProfiles');
 export const CreatedProfiles = z
   .object({ created: z.number().int(), existing: z.number().int(), items: z.array(Profile) })
   .openapi('CreatedProfiles');
-export const ProfileQuery = PageQuery.extend({
+export const ProfileQuery = pageQuery(idCursor).extend({
   niche_id: Uuid.optional().openapi({ param: { name: 'niche_id', in: 'query' } }),
   active_story: z
     .enum(['true', 'false'], { error: 'active_story must be true or false' })
@@ -141,18 +183,47 @@ export const Proxy = z
     created_at: Timestamp,
   })
   .openapi('Proxy');
-export const ProxyPage = pageOf(Proxy, 'ProxyPage');
+export const ProxyPage = pageOf(Proxy, 'ProxyPage', textCursor);
+export const ProxyQuery = pageQuery(textCursor);
+
+// scheme://[user[:password]@]host[:port][/]: a DNS name whose last label starts with a letter (a numeric
+// one would be read as an IPv4 address) or a dotted-quad IPv4 address, and a port 0..65535. Credentials are
+// ASCII, percent-encoded where needed, never %00.
+const URL_CHAR = String.raw`(?:[A-Za-z0-9._~!$&'()*+,;=-]|%(?:0[1-9A-Fa-f]|[1-7][0-9A-Fa-f]))`;
+const LABEL = '[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*';
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
+const HOST = `(?:(?:${LABEL}\\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|(?:${OCTET}\\.){3}${OCTET})`;
+const PORT = '(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?';
+const SCHEME = '[Hh][Tt][Tt][Pp][Ss]?://';
+const PROXY_URL = `^${SCHEME}(?:${URL_CHAR}+(?::${URL_CHAR}*)?@)?${HOST}${PORT}/?$`;
+const PROXY_URL_WITHOUT_CREDENTIALS = `^${SCHEME}${HOST}${PORT}/?$`;
+
 export const CreateProxy = z
   .object({
+    // one pattern (a schema holds only one), which also keeps NUL out
     url: z
       .string()
-      .min(1, 'url is required')
-      .max(2048, 'url is too long')
+      .max(2048, 'url must be at most 2048 characters')
+      .regex(new RegExp(PROXY_URL), 'url must be http(s)://[user[:password]@]host[:port] with no path, query or fragment')
       .openapi({ example: 'http://user:pass@127.0.0.1:8080', description: 'http or https; credentials may be embedded' }),
-    username: z.string().max(1024).nullish(),
-    password: z.string().max(1024).nullish().openapi({ writeOnly: true }),
+    username: text('username', 1024).min(1, 'username must not be empty (leave it out for none)').nullish(),
+    password: text('password', 1024).nullish().openapi({ writeOnly: true }),
   })
-  .openapi('CreateProxy');
+  .openapi('CreateProxy', {
+    description:
+      'Credentials inside url, or as username (required then) and password with a url without them; not both.',
+    oneOf: [
+      {
+        title: 'credentials in url (or none)',
+        properties: { username: { type: 'null' }, password: { type: 'null' } },
+      },
+      {
+        title: 'credentials as fields',
+        properties: { url: { type: 'string', pattern: PROXY_URL_WITHOUT_CREDENTIALS }, username: { type: 'string', minLength: 1 } },
+        required: ['username'],
+      },
+    ],
+  });
 export const UpdateProxy = z
   .object({ status: z.enum(['active', 'disabled'], { error: 'status must be active or disabled' }) })
   .openapi('UpdateProxy');
@@ -166,10 +237,11 @@ export const Session = z
     created_at: Timestamp,
   })
   .openapi('Session');
-export const SessionPage = pageOf(Session, 'SessionPage');
+export const SessionPage = pageOf(Session, 'SessionPage', idCursor);
+export const SessionQuery = pageQuery(idCursor);
 export const CreateSession = z
   .object({
-    token: z.string().min(1, 'token is required').max(8192, 'token is too long').openapi({ writeOnly: true }),
+    token: nonBlankText('token', MAX_TOKEN_LENGTH).openapi({ writeOnly: true, description: 'trimmed; unique' }),
     proxy_id: Uuid.nullish(),
   })
   .openapi('CreateSession');
@@ -206,13 +278,13 @@ export const Batch = z
     workflow_id: z.string().nullable(),
   })
   .openapi('Batch');
-export const BatchPage = pageOf(Batch, 'BatchPage');
+export const BatchPage = pageOf(Batch, 'BatchPage', batchCursor);
 
 export const MAX_BATCH_PROFILES = 100_000;
 
 export const CreateBatch = z
   .object({
-    name: z.string().trim().max(200, 'name must be at most 200 characters').nullish(),
+    name: text('name', 200).trim().nullish().openapi({ description: 'trimmed; blank means none' }),
     priority: z
       .number({ error: 'priority must be a number' })
       .int('priority must be a whole number')
@@ -226,19 +298,21 @@ export const CreateBatch = z
     }),
     profile_ids: z
       .array(Uuid)
+      .min(1, 'the selection holds no profiles')
       .max(MAX_BATCH_PROFILES, `at most ${MAX_BATCH_PROFILES} profile ids`)
       .optional()
       .openapi({ description: 'source 1: these profiles, in this order' }),
     niche_id: Uuid.optional().openapi({ description: 'source 2: every profile of the niche' }),
-    usernames: z
-      .array(z.string())
-      .max(MAX_BATCH_PROFILES, `at most ${MAX_BATCH_PROFILES} usernames`)
+    usernames: UsernameList(MAX_BATCH_PROFILES, 'the selection holds no profiles')
       .optional()
       .openapi({ description: 'source 3: these usernames, created when missing' }),
   })
-  .openapi('CreateBatch', { description: 'exactly one of profile_ids, niche_id, usernames' });
+  .openapi('CreateBatch', {
+    description: 'exactly one of profile_ids, niche_id, usernames',
+    oneOf: [{ required: ['profile_ids'] }, { required: ['niche_id'] }, { required: ['usernames'] }],
+  });
 
-export const BatchQuery = PageQuery.extend({
+export const BatchQuery = pageQuery(batchCursor).extend({
   status: BatchStatus.optional().openapi({ param: { name: 'status', in: 'query' } }),
 });
 
@@ -256,8 +330,8 @@ export const BatchProfile = z
     checked_at: NullableTimestamp,
   })
   .openapi('BatchProfile');
-export const BatchProfilePage = pageOf(BatchProfile, 'BatchProfilePage');
-export const BatchProfileQuery = PageQuery.extend({
+export const BatchProfilePage = pageOf(BatchProfile, 'BatchProfilePage', positionCursor);
+export const BatchProfileQuery = pageQuery(positionCursor).extend({
   status: z.enum(BATCH_PROFILE_STATUSES).optional().openapi({ param: { name: 'status', in: 'query' } }),
 });
 
@@ -275,8 +349,8 @@ export const LogItem = z
     created_at: Timestamp,
   })
   .openapi('LogItem');
-export const LogPage = pageOf(LogItem, 'LogPage');
-export const LogQuery = PageQuery.extend({
+export const LogPage = pageOf(LogItem, 'LogPage', sequenceCursor);
+export const LogQuery = pageQuery(sequenceCursor).extend({
   level: z.enum(LOG_LEVELS).optional().openapi({ param: { name: 'level', in: 'query' } }),
   event_type: z
     .string()
@@ -289,5 +363,6 @@ export const LogQuery = PageQuery.extend({
 // ---------- queue ----------
 
 export const Queue = z
-  .object({ paused: z.boolean(), running: Batch.nullable(), queued: z.array(Batch) })
+  // a union, not Batch.nullable(): the latter documents `allOf: [Batch, {type: [object, null]}]`, which null fails
+  .object({ paused: z.boolean(), running: z.union([Batch, z.null()]), queued: z.array(Batch) })
   .openapi('Queue');

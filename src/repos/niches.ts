@@ -24,9 +24,10 @@ export function toApiNiche(row: NicheRow): ApiNiche {
 /** Creates a niche; the name is trimmed. A name already taken is a ConflictError. */
 export async function createNiche(sql: Sql, rawName: string): Promise<ApiNiche> {
   const name = typeof rawName === 'string' ? rawName.trim() : '';
-  if (name.length < 1 || name.length > 200) {
-    throw new ValidationError('name must be 1 to 200 characters', { field: 'name' });
-  }
+  // counted in characters (code points), as Postgres and JSON Schema count them
+  const length = [...name].length;
+  if (length < 1 || length > 200) throw new ValidationError('name must be 1 to 200 characters', { field: 'name' });
+  if (name.includes('\u0000')) throw new ValidationError('name must not contain NUL (\\u0000) characters', { field: 'name' });
   try {
     const [row] = await sql<NicheRow[]>`insert into niches (name) values (${name}) returning id, name, created_at`;
     if (!row) throw new Error('insert returned no row');
@@ -50,7 +51,7 @@ export async function listNiches(sql: Sql, options: { limit: number; cursor?: st
   const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
   const key = decodeCursor(options.cursor);
   const after = key?.[0];
-  if (key && typeof after !== 'string') throw new InvalidCursorError('cursor is not valid');
+  if (key && (typeof after !== 'string' || after.includes('\u0000'))) throw new InvalidCursorError('cursor is not valid');
   // `collate "C"` makes the order and the keyset comparison agree byte for byte whatever the database collation
   const rows = await sql<NicheRow[]>`
     select id, name, created_at from niches

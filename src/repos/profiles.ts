@@ -40,15 +40,22 @@ export interface UpsertProfilesResult {
   items: ApiProfile[];
 }
 
-const USERNAME = /^[a-z0-9._]{1,30}$/;
+/** What String.prototype.trim removes, spelled out so that the pattern reads the same in any regex dialect. */
+const TRIMMED = String.raw`\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff`;
 
-/** `"  @Some.User "` → `"some.user"`; null when the result is not a valid username. */
+/**
+ * A username as accepted on input (API.md): up to 32 surrounding whitespace characters, an optional leading
+ * "@", then 1 to 30 of a-z, A-Z, 0-9, "." and "_". Only ASCII letters are lower-cased: a character that
+ * lower-cases into ASCII (the Kelvin sign) is not a username. The OpenAPI document states this same pattern.
+ */
+export const USERNAME_INPUT_PATTERN = `^[${TRIMMED}]{0,32}@?[A-Za-z0-9._]{1,30}[${TRIMMED}]{0,32}$`;
+const USERNAME_INPUT = new RegExp(USERNAME_INPUT_PATTERN);
+
+/** `"  @Some.User "` → `"some.user"`; null when the input is not a valid username. */
 export function normalizeUsername(raw: unknown): string | null {
-  if (typeof raw !== 'string') return null;
-  let name = raw.trim();
-  if (name.startsWith('@')) name = name.slice(1);
-  name = name.toLowerCase();
-  return USERNAME.test(name) ? name : null;
+  if (typeof raw !== 'string' || !USERNAME_INPUT.test(raw)) return null;
+  const name = raw.trim();
+  return (name.startsWith('@') ? name.slice(1) : name).toLowerCase();
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);

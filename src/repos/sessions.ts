@@ -16,6 +16,9 @@ import {
 import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
+/** The longest token stored (the sessions table's CHECK); uniqueness is enforced on a digest, so any length fits. */
+export const MAX_TOKEN_LENGTH = 4096;
+
 export type SessionStatus = 'valid' | 'invalid';
 
 /** A session row without its token. */
@@ -54,9 +57,12 @@ export function toApiSession(row: SessionRow): ApiSession {
  */
 export async function createSession(sql: Sql, input: { token: string; proxyId?: string | null }): Promise<SessionRow> {
   const token = typeof input.token === 'string' ? input.token.trim() : '';
-  if (token.length < 1 || token.length > 4096) {
-    throw new ValidationError('token must be 1 to 4096 characters', { field: 'token' });
+  // counted in characters (code points), as the table's CHECK and JSON Schema count them
+  const length = [...token].length;
+  if (length < 1 || length > MAX_TOKEN_LENGTH) {
+    throw new ValidationError(`token must be 1 to ${MAX_TOKEN_LENGTH} characters`, { field: 'token' });
   }
+  if (token.includes('\u0000')) throw new ValidationError('token must not contain NUL (\\u0000) characters', { field: 'token' });
   registerSecret(token);
   const proxyId = input.proxyId ?? null;
   if (proxyId !== null && !isUuid(proxyId)) {

@@ -3,7 +3,7 @@
  * records the queue workflow, and every batch transition is decided in Postgres). Requests go through
  * `app.request()`; only the server tests open a port.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { get as httpGet, type ClientRequest } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -351,28 +351,163 @@ describe('validation errors (400)', () => {
     expect(count!.n).toBe(0);
   });
 
-  it('rejects a bad cursor on every list', async () => {
+  it('rejects a cursor outside its documented format on every list, and accepts any inside it', async () => {
     const batch = await newBatch({ usernames: ['c1'], hold: true });
+    const doc = (await call('GET', '/openapi.json', undefined, { auth: false })).body;
     const lists = ['/niches', '/profiles', '/proxies', '/sessions', '/batches', `/batches/${batch.id}/profiles`, `/batches/${batch.id}/logs`];
-    // not a cursor at all, not a list, a list holding the wrong kind of key: bad on every list
-    const forged = ['not base64 at all!', Buffer.from('{"a":1}').toString('base64url'), encodeCursor([{ x: 1 }])];
-    const cases = lists.flatMap((list) => forged.map((cursor) => [list, cursor] as const));
-    // keys of the right kind for other lists only
-    cases.push(
-      ['/batches', encodeCursor(['2026-01-01T00:00:00.000Z', 'not-a-uuid'])],
-      ['/batches', encodeCursor(['yesterday', randomUUID()])],
-      [`/batches/${batch.id}/profiles`, encodeCursor(['x'])],
-      [`/batches/${batch.id}/profiles`, encodeCursor([1.5])],
-      [`/batches/${batch.id}/logs`, encodeCursor(['x'])],
-      ['/profiles', encodeCursor(['not-a-uuid'])],
-      ['/sessions', encodeCursor([7])],
-      ['/niches', encodeCursor([7])],
-    );
-    for (const [list, cursor] of cases) {
-      const res = await call('GET', `${list}?cursor=${encodeURIComponent(cursor)}`);
-      expectError(res, 400, 'validation_error');
-      expect(res.body.error.details).toEqual({ field: 'cursor' });
+    // the base64url JSON keys the lists once took, and strings of no list's format
+    const forged = ['not base64 at all!', encodeCursor([{ x: 1 }]), encodeCursor(['2026-01-01T00:00:00.000Z', randomUUID()]), '', '-1'];
+    for (const list of lists) {
+      const template = list.replace(batch.id, '{id}');
+      const param = doc.paths[template].get.parameters.find((p: { name: string }) => p.name === 'cursor');
+      const pattern = new RegExp(param.schema.pattern);
+      for (const cursor of forged.filter((f) => !pattern.test(f))) {
+        const res = await call('GET', `${list}?cursor=${encodeURIComponent(cursor)}`);
+        expectError(res, 400, 'validation_error');
+        expect(res.body.error.details.issues[0]).toMatchObject({ in: 'query', path: 'cursor' });
+      }
     }
+    // anything the pattern admits is a place to resume from (the old format answered 500 or 400 to these)
+    const accepted: Array<[string, string]> = [
+      ['/niches', Buffer.from('a\u0000b').toString('base64url')],
+      ['/niches', 'AA'],
+      ['/proxies', '____'],
+      ['/profiles', randomUUID().toUpperCase()],
+      ['/sessions', randomUUID()],
+      ['/batches', `0_${randomUUID()}`],
+      ['/batches', `99999999999999_${randomUUID()}`],
+      [`/batches/${batch.id}/profiles`, '999999999'],
+      [`/batches/${batch.id}/logs`, '999999999999999'],
+    ];
+    for (const [list, cursor] of accepted) {
+      const res = await call('GET', `${list}?cursor=${cursor}`);
+      expect(res.status, `${list} ${cursor}: ${res.text}`).toBe(200);
+    }
+  });
+
+  it('pages every list with cursors of the documented format', async () => {
+    await addProfiles(['p1', 'p2', 'p3']);
+    for (const name of ['n1', 'n2', 'ñame ☃ 3']) expect((await call('POST', '/niches', { name })).status).toBe(201);
+    for (const port of [1, 2, 3]) expect((await call('POST', '/proxies', { url: `http://127.0.0.1:1808${port}` })).status).toBe(201);
+    for (const t of ['tok-a-1234', 'tok-b-1234', 'tok-c-1234']) expect((await call('POST', '/sessions', { token: t })).status).toBe(201);
+    const batch = await newBatch({ usernames: ['p1', 'p2', 'p3'], hold: true });
+    const batches = [batch.id, (await newBatch({ usernames: ['p1'], hold: true })).id, (await newBatch({ usernames: ['p2'], hold: true })).id];
+    for (let i = 0; i < 3; i++) {
+      await insertLog(db.sql, { batchId: batch.id, level: 'INFO', eventType: 'CHECK_RETRY', message: `log ${i}` });
+    }
+    const doc = (await call('GET', '/openapi.json', undefined, { auth: false })).body;
+    const lists = ['/niches', '/profiles', '/proxies', '/sessions', '/batches', `/batches/${batch.id}/profiles`, `/batches/${batch.id}/logs`];
+    for (const list of lists) {
+      const param = doc.paths[list.replace(batch.id, '{id}')].get.parameters.find((p: { name: string }) => p.name === 'cursor');
+      const pattern = new RegExp(param.schema.pattern);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res: Res = await call('GET', `${list}?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.status, res.text).toBe(200);
+        seen.push(...res.body.items.map((i: { id?: string; profile_id?: string }) => i.id ?? i.profile_id));
+        cursor = res.body.next_cursor;
+        if (cursor !== null) expect(cursor, list).toMatch(pattern);
+      } while (cursor !== null);
+      expect(new Set(seen).size, list).toBe(seen.length);
+      expect(seen.length, list).toBeGreaterThanOrEqual(3);
+    }
+    expect(batches).toHaveLength(3);
+  });
+});
+
+describe('input Postgres cannot store (400, never 500)', () => {
+  const nul = 'a\u0000b';
+
+  it('refuses NUL characters and over-long values, naming the field', async () => {
+    const cases: Array<[string, string, unknown, string]> = [
+      ['POST', '/niches', { name: nul }, 'name'],
+      ['POST', '/niches', { name: 'n'.repeat(201) }, 'name'],
+      ['POST', '/batches', { name: nul, usernames: ['ok_user'], hold: true }, 'name'],
+      ['POST', '/batches', { name: 'b'.repeat(201), usernames: ['ok_user'], hold: true }, 'name'],
+      ['POST', '/sessions', { token: nul }, 'token'],
+      ['POST', '/sessions', { token: 't'.repeat(4097) }, 'token'],
+      ['POST', '/sessions', { token: '  \n ' }, 'token'],
+      ['POST', '/proxies', { url: 'http://127.0.0.1:18090', username: nul, password: 'pw' }, 'username'],
+      ['POST', '/proxies', { url: 'http://127.0.0.1:18090', username: 'me', password: nul }, 'password'],
+      ['POST', '/proxies', { url: 'http://me:a%00b@127.0.0.1:18090' }, 'url'],
+      ['POST', '/proxies', { url: 'http://127.0.0.1:18090', username: '' }, 'username'],
+      ['POST', '/proxies', { url: `http://127.0.0.1:18090/${'x'.repeat(3000)}` }, 'url'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const res = await call(method, path, body);
+      expectError(res, 400, 'validation_error');
+      expect(res.body.error.details.issues.map((i: { path: string }) => i.path), `${path} ${JSON.stringify(body).slice(0, 80)}`).toContain(field);
+    }
+    for (const usernames of [[nul], ['u'.repeat(31)], [`${' '.repeat(40)}user`], ['\u212Aelvin']]) {
+      const res = await call('POST', '/profiles', { usernames });
+      expectError(res, 400, 'validation_error');
+      expect(res.body.error.details.invalid_usernames).toEqual(usernames);
+    }
+    for (const query of [`event_type=A%00`, `cursor=${'9'.repeat(16)}`]) {
+      const batch = await newBatch({ usernames: ['q_user'], hold: true });
+      expectError(await call('GET', `/batches/${batch.id}/logs?${query}`), 400, 'validation_error');
+    }
+    const [count] = await db.sql<{ n: number }[]>`
+      select (select count(*) from niches) + (select count(*) from sessions) + (select count(*) from proxies) as n`;
+    expect(Number(count!.n)).toBe(0);
+  });
+
+  it('stores a session token of the documented maximum, counted in characters, and still refuses it twice', async () => {
+    // random, so that Postgres cannot compress it below the 2.7 kB a btree entry holds
+    const token = randomBytes(3072).toString('base64');
+    expect(token).toHaveLength(4096);
+    const first = await call('POST', '/sessions', { token });
+    expect(first.status, first.text).toBe(201);
+    expectError(await call('POST', '/sessions', { token }), 409, 'conflict');
+    // 4096 characters outside the Basic Multilingual Plane: 8192 UTF-16 units, 16 kB of UTF-8
+    const wide = [...Array(4096)].map((_, i) => String.fromCodePoint(0x1f600 + (i % 64))).join('') + randomUUID();
+    expectError(await call('POST', '/sessions', { token: wide }), 400, 'validation_error');
+    expect((await call('POST', '/sessions', { token: [...wide].slice(0, 4096).join('') })).status).toBe(201);
+    expect((await call('GET', '/sessions')).body.items).toHaveLength(2);
+  });
+});
+
+describe('method not allowed (405)', () => {
+  it('answers another method on a known path with 405, an Allow header and the error shape', async () => {
+    const id = randomUUID();
+    const cases: Array<[string, string, string]> = [
+      ['PUT', '/niches', 'GET, HEAD, POST'],
+      ['PUT', `/niches/${id}`, 'GET, HEAD'],
+      ['DELETE', '/queue', 'GET, HEAD'],
+      ['GET', '/queue/pause', 'POST'],
+      ['PATCH', `/batches/${id}/start`, 'POST'],
+      ['POST', `/proxies/${id}`, 'DELETE, GET, HEAD, PATCH'],
+      ['OPTIONS', '/sessions', 'GET, HEAD, POST'],
+      ['DELETE', '/healthz', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await call(method, path);
+      expectError(res, 405, 'method_not_allowed');
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+    }
+    expectError(await call('PUT', '/no/such/route'), 404, 'not_found');
+    // still behind the key
+    expectError(await call('PUT', '/niches', undefined, { auth: false }), 401, 'unauthorized');
+  });
+
+  it('documents what the server answers: 405 everywhere, 415 with a body, a nullable running batch, one batch source', async () => {
+    const doc = (await call('GET', '/openapi.json', undefined, { auth: false })).body;
+    for (const [path, ops] of Object.entries<Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>>(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        expect(Object.keys(op.responses), `${method} ${path}`).toContain('405');
+        if (op.requestBody) expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['400', '413', '415']));
+      }
+    }
+    expect(doc.components.schemas.Queue.properties.running.anyOf).toEqual([{ $ref: '#/components/schemas/Batch' }, { type: 'null' }]);
+    expect(doc.components.schemas.CreateBatch.oneOf).toEqual([
+      { required: ['profile_ids'] },
+      { required: ['niche_id'] },
+      { required: ['usernames'] },
+    ]);
+    expect(doc.components.schemas.CreateSession.properties.token).toMatchObject({ maxLength: 4096 });
+    const queue = await call('GET', '/queue');
+    expect(queue.body.running).toBeNull();
   });
 });
 

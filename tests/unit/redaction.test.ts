@@ -29,6 +29,52 @@ describe('redact rules', () => {
     expect(redact('abc stays')).toBe('abc stays');
   });
 
+  it('removes a registered secret holding quotes or backslashes in its raw and JSON-escaped forms', () => {
+    const secret = 'Pw"with\\back\'slash';
+    registerSecret(secret);
+    const line = JSON.stringify({ msg: `proxy said ${secret}`, nested: JSON.stringify({ said: secret }) });
+    const out = redact(line);
+    expect(out).not.toContain(secret);
+    expect(out).not.toContain(JSON.stringify(secret).slice(1, -1));
+    expect(out).not.toMatch(/with|slash/);
+    expect(JSON.parse(out)).toEqual({ msg: 'proxy said ***', nested: '{"said":"***"}' });
+    expect(redact(`http://u:${encodeURIComponent(secret)}@h:1`)).toBe('http://***@h:1');
+  });
+
+  it('removes the longer of two overlapping secrets whole', () => {
+    registerSecret('Overlap-1234');
+    registerSecret('Overlap-1234-and-more');
+    expect(redact('x Overlap-1234-and-more y')).toBe('x *** y');
+  });
+
+  it('keeps secrets of 1 to 3 characters out of credential positions without touching other text', () => {
+    for (const short of ['p', 'p"', 'a\\', 'q"w']) {
+      registerSecret(short);
+      const escaped = JSON.stringify(short).slice(1, -1);
+      const logLine = JSON.stringify({
+        url: `http://user:${short}@proxy:8080`,
+        cookie: `sessionid=${short}; other=1`,
+        form: `password=${short}&x=1`,
+        headers: { authorization: `Bearer ${short}` },
+        password: short,
+        token: short,
+      });
+      const out = redact(logLine);
+      const parsed = JSON.parse(out);
+      expect(parsed).toEqual({
+        url: 'http://***@proxy:8080',
+        cookie: 'sessionid=***; other=1',
+        form: 'password=***&x=1',
+        headers: { authorization: 'Bearer ***' },
+        password: '***',
+        token: '***',
+      });
+      expect(out).not.toContain(`${escaped}@`);
+    }
+    // registered short values stay where they are ordinary text
+    expect(redact('a plain sentence with p and q"w in it')).toBe('a plain sentence with p and q"w in it');
+  });
+
   it('strips credentials from a proxy URL', () => {
     expect(stripCredentials('http://u:p@10.0.0.1:3128/')).toBe('http://10.0.0.1:3128');
     expect(stripCredentials('https://h.example')).toBe('https://h.example');
@@ -142,6 +188,20 @@ describe('secrets never reach logs', () => {
     assertClean(text);
     expect(text).not.toContain('never-registered');
     expect(events[0]!.details).toMatchObject({ password: '***', nested: { token: '***' }, ok: 'kept' });
+  });
+
+  it('keeps a token with quotes and backslashes out of log lines and stored logs', async () => {
+    const token = 'Tok"en\\with-quote-3391';
+    const escaped = JSON.stringify(token).slice(1, -1);
+    await createSession(db.sql, { token });
+    const before = lines.length;
+    createLogger({ component: 'test' }).warn(`upstream refused ${token}`, { cookie: `sessionid=${token}`, raw: token });
+    await insertLog(db.sql, { batchId, level: 'WARNING', eventType: 'SESSION_INVALIDATED', message: `token ${token}`, details: { seen: token } });
+    const logged = lines.slice(before).join('\n');
+    expect(logged).not.toContain(escaped);
+    expect(logged).not.toContain('with-quote');
+    const [raw] = await db.sql<{ dump: string }[]>`select string_agg(batch_logs::text, '\n') as dump from batch_logs`;
+    expect(raw!.dump).not.toContain('with-quote');
   });
 
   it('registers every stored password and token at start-up with loadSecrets', async () => {

@@ -10,7 +10,8 @@ import { listLogs } from '../../repos/logs.js';
 import { streamBatchEvents } from '../batch-events.js';
 import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
-import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
+import { apiPage, batchCursor, positionCursor, sequenceCursor } from '../cursors.js';
+import { bodyErrors, createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import {
   Batch,
   BatchPage,
@@ -33,7 +34,7 @@ const create = createRoute({
     'Queued at a position by priority (higher first), or paused outside the queue with hold. ' +
     'Unknown ids, an unknown niche, invalid usernames, no source, several sources or an empty selection: 400.',
   request: { body: { required: true, content: { 'application/json': { schema: CreateBatch } } } },
-  responses: { 201: json(Batch, 'created: queued with a position, or paused with hold'), ...errors(400, 413) },
+  responses: { 201: json(Batch, 'created: queued with a position, or paused with hold'), ...bodyErrors() },
 });
 
 const list = createRoute({
@@ -146,7 +147,7 @@ export function batchesRouter(deps: RouterDeps) {
     })
     .openapi(list, async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
-      return c.json(await listBatches(sql, { limit, cursor, status }), 200);
+      return c.json(apiPage(await listBatches(sql, { limit, cursor: batchCursor.toKey(cursor), status }), batchCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiBatch(await getBatch(sql, c.req.valid('param').id)), 200))
     .openapi(transitionRoute('start'), async (c) => c.json(await start(c.req.valid('param').id), 202))
@@ -156,12 +157,14 @@ export function batchesRouter(deps: RouterDeps) {
     .openapi(profiles, async (c) => {
       const { id } = c.req.valid('param');
       const { limit, cursor, status } = c.req.valid('query');
-      return c.json(await listBatchProfiles(sql, id, { limit, cursor, status }), 200);
+      const page = await listBatchProfiles(sql, id, { limit, cursor: positionCursor.toKey(cursor), status });
+      return c.json(apiPage(page, positionCursor), 200);
     })
     .openapi(logs, async (c) => {
       const { id } = c.req.valid('param');
       const { limit, cursor, level, event_type } = c.req.valid('query');
-      return c.json(await listLogs(sql, id, { limit, cursor, level, eventType: event_type }), 200);
+      const page = await listLogs(sql, id, { limit, cursor: sequenceCursor.toKey(cursor), level, eventType: event_type });
+      return c.json(apiPage(page, sequenceCursor), 200);
     })
     .openapi(events, async (c) => {
       const { id } = c.req.valid('param');

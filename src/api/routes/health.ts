@@ -14,7 +14,7 @@ const healthz = createRoute({
   tags: ['health'],
   summary: 'Liveness: the process is up',
   ...OPEN,
-  responses: { 200: json(Health, 'the process is up') },
+  responses: { 200: json(Health, 'the process is up'), 405: json(ErrorSchema, 'method_not_allowed') },
 });
 
 const readyz = createRoute({
@@ -29,6 +29,7 @@ const readyz = createRoute({
       Readiness.extend({ error: ErrorSchema.shape.error }),
       'at least one dependency does not answer: its field says "unavailable", error.details.failing names it',
     ),
+    405: json(ErrorSchema, 'method_not_allowed'),
   },
 });
 

@@ -1,8 +1,9 @@
 /** Niches: POST /niches, GET /niches, GET /niches/:id. */
 import { createRoute } from '@hono/zod-openapi';
 import { createNiche, getNiche, listNiches } from '../../repos/niches.js';
-import { createRouter, errors, json, type RouterDeps } from '../router.js';
-import { CreateNiche, IdParam, Niche, NichePage, PageQuery } from '../schemas.js';
+import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { apiPage, textCursor } from '../cursors.js';
+import { CreateNiche, IdParam, Niche, NichePage, NicheQuery } from '../schemas.js';
 
 const create = createRoute({
   method: 'post',
@@ -10,7 +11,7 @@ const create = createRoute({
   tags: ['niches'],
   summary: 'Create a niche (names are unique)',
   request: { body: { required: true, content: { 'application/json': { schema: CreateNiche } } } },
-  responses: { 201: json(Niche, 'created'), ...errors(400, 409, 413) },
+  responses: { 201: json(Niche, 'created'), ...bodyErrors(409) },
 });
 
 const list = createRoute({
@@ -18,7 +19,7 @@ const list = createRoute({
   path: '/niches',
   tags: ['niches'],
   summary: 'List niches by name',
-  request: { query: PageQuery },
+  request: { query: NicheQuery },
   responses: { 200: json(NichePage, 'a page of niches'), ...errors(400) },
 });
 
@@ -36,7 +37,7 @@ export function nichesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
     .openapi(create, async (c) => c.json(await createNiche(sql, c.req.valid('json').name), 201))
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
-      return c.json(await listNiches(sql, { limit, cursor }), 200);
+      return c.json(apiPage(await listNiches(sql, { limit, cursor: textCursor.toKey(cursor) }), textCursor), 200);
     })
     .openapi(get, async (c) => c.json(await getNiche(sql, c.req.valid('param').id), 200));
 }

@@ -1,7 +1,8 @@
 /** Profiles: POST /profiles (bulk, idempotent per username), GET /profiles, GET /profiles/:id. */
 import { createRoute } from '@hono/zod-openapi';
 import { getProfile, listProfiles, toApiProfile, upsertProfiles } from '../../repos/profiles.js';
-import { createRouter, errors, json, type RouterDeps } from '../router.js';
+import { apiPage, idCursor } from '../cursors.js';
+import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { CreatedProfiles, CreateProfiles, IdParam, Profile, ProfilePage, ProfileQuery } from '../schemas.js';
 
 const create = createRoute({
@@ -11,7 +12,7 @@ const create = createRoute({
   summary: 'Add profiles by username (existing ones are returned, not duplicated)',
   description: 'If any username is invalid, nothing is inserted and details.invalid_usernames lists every invalid one.',
   request: { body: { required: true, content: { 'application/json': { schema: CreateProfiles } } } },
-  responses: { 201: json(CreatedProfiles, 'created and existing profiles, in input order'), ...errors(400, 413) },
+  responses: { 201: json(CreatedProfiles, 'created and existing profiles, in input order'), ...bodyErrors() },
 });
 
 const list = createRoute({
@@ -41,7 +42,8 @@ export function profilesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
     .openapi(list, async (c) => {
       const { limit, cursor, niche_id, active_story } = c.req.valid('query');
       const activeStory = active_story === undefined ? null : active_story === 'true';
-      return c.json(await listProfiles(sql, { limit, cursor, nicheId: niche_id ?? null, activeStory }), 200);
+      const page = await listProfiles(sql, { limit, cursor: idCursor.toKey(cursor), nicheId: niche_id ?? null, activeStory });
+      return c.json(apiPage(page, idCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiProfile(await getProfile(sql, c.req.valid('param').id)), 200));
 }

@@ -4,8 +4,9 @@
  */
 import { createRoute } from '@hono/zod-openapi';
 import { createProxy, deleteProxy, getProxy, listProxies, setProxyStatus, toApiProxy } from '../../repos/proxies.js';
-import { createRouter, errors, json, type RouterDeps } from '../router.js';
-import { CreateProxy, IdParam, PageQuery, Proxy, ProxyPage, UpdateProxy } from '../schemas.js';
+import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { apiPage, textCursor } from '../cursors.js';
+import { CreateProxy, IdParam, Proxy, ProxyPage, ProxyQuery, UpdateProxy } from '../schemas.js';
 
 const create = createRoute({
   method: 'post',
@@ -13,7 +14,7 @@ const create = createRoute({
   tags: ['proxies'],
   summary: 'Add an http(s) forward proxy (credentials in the url, or as username and password)',
   request: { body: { required: true, content: { 'application/json': { schema: CreateProxy } } } },
-  responses: { 201: json(Proxy, 'created (url without credentials)'), ...errors(400, 409, 413) },
+  responses: { 201: json(Proxy, 'created (url without credentials)'), ...bodyErrors(409) },
 });
 
 const list = createRoute({
@@ -21,7 +22,7 @@ const list = createRoute({
   path: '/proxies',
   tags: ['proxies'],
   summary: 'List proxies by url',
-  request: { query: PageQuery },
+  request: { query: ProxyQuery },
   responses: { 200: json(ProxyPage, 'a page of proxies'), ...errors(400) },
 });
 
@@ -40,7 +41,7 @@ const update = createRoute({
   tags: ['proxies'],
   summary: 'Enable (also clears the failure streak and any cooldown) or disable a proxy',
   request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: UpdateProxy } } } },
-  responses: { 200: json(Proxy, 'the updated proxy'), ...errors(400, 404) },
+  responses: { 200: json(Proxy, 'the updated proxy'), ...bodyErrors(404) },
 });
 
 const remove = createRoute({
@@ -60,7 +61,7 @@ export function proxiesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
     })
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
-      return c.json(await listProxies(sql, { limit, cursor }), 200);
+      return c.json(apiPage(await listProxies(sql, { limit, cursor: textCursor.toKey(cursor) }), textCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiProxy(await getProxy(sql, c.req.valid('param').id)), 200))
     .openapi(update, async (c) => {

@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { createRoute } from '@hono/zod-openapi';
 import { validateSessionWorkflow } from '../../../workflows/proxy-health.js';
 import { createSession, deleteSession, getSession, listSessions, toApiSession } from '../../repos/sessions.js';
-import { createRouter, errors, json, type RouterDeps } from '../router.js';
-import { CreateSession, IdParam, PageQuery, Session, SessionPage } from '../schemas.js';
+import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { apiPage, idCursor } from '../cursors.js';
+import { CreateSession, IdParam, Session, SessionPage, SessionQuery } from '../schemas.js';
 
 const create = createRoute({
   method: 'post',
@@ -15,7 +16,7 @@ const create = createRoute({
   tags: ['sessions'],
   summary: 'Store an upstream session (its token is write-only), optionally paired with a proxy',
   request: { body: { required: true, content: { 'application/json': { schema: CreateSession } } } },
-  responses: { 201: json(Session, 'created (without the token)'), ...errors(400, 409, 413) },
+  responses: { 201: json(Session, 'created (without the token)'), ...bodyErrors(409) },
 });
 
 const list = createRoute({
@@ -23,7 +24,7 @@ const list = createRoute({
   path: '/sessions',
   tags: ['sessions'],
   summary: 'List sessions',
-  request: { query: PageQuery },
+  request: { query: SessionQuery },
   responses: { 200: json(SessionPage, 'a page of sessions'), ...errors(400) },
 });
 
@@ -68,7 +69,7 @@ export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<Rou
     })
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
-      return c.json(await listSessions(sql, { limit, cursor }), 200);
+      return c.json(apiPage(await listSessions(sql, { limit, cursor: idCursor.toKey(cursor) }), idCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiSession(await getSession(sql, c.req.valid('param').id)), 200))
     .openapi(validate, async (c) => {
