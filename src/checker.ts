@@ -219,6 +219,22 @@ export function createChecker(deps: CheckerDeps) {
       };
     };
 
+    /**
+     * A lease for one request, released exactly once: the first release that succeeds records the outcome,
+     * later ones (the `finally` of every path) do nothing.
+     */
+    const leaseScope = (lease: Lease) => {
+      let released = false;
+      return {
+        async release(outcome: ReleaseOutcome): Promise<void> {
+          if (released) return;
+          await pool.release(lease, outcome, { batchId, minIntervalMs: config.PROXY_MIN_INTERVAL_MS });
+          // only once it worked: a release that failed is tried again, as neutral, on the way out
+          released = true;
+        },
+      };
+    };
+
     /** One upstream request about `about`, sent through one proxy after another while the policy says so. */
     const send = async <T>(about: ChunkProfile[], call: (target: UpstreamTarget) => Promise<T>): Promise<Sent<T>> => {
       for (let sends = 1; ; sends++) {
@@ -231,28 +247,29 @@ export function createChecker(deps: CheckerDeps) {
           markedRunning = true;
           await markRunning(sql, batchId, profiles.map((p) => p.profileId), lease.proxyId);
         }
-        const release = (outcome: ReleaseOutcome) =>
-          pool.release(lease, outcome, { batchId, minIntervalMs: config.PROXY_MIN_INTERVAL_MS });
+        const scope = leaseScope(lease);
         requests++;
-        let value: T;
         try {
-          value = await call(targetOf(lease));
-        } catch (err) {
-          hooks.heartbeat?.();
-          if (!(err instanceof UpstreamFailure)) {
-            await release({ kind: 'neutral' });
-            throw err;
+          let value: T;
+          try {
+            value = await call(targetOf(lease));
+          } catch (err) {
+            hooks.heartbeat?.();
+            if (!(err instanceof UpstreamFailure)) throw err;
+            const policy = failurePolicy(err, { hadSession: lease.sessionId !== null });
+            await scope.release(policy.release);
+            if (err.kind === 'rate_limited') await logRateLimited(batchId, lease.proxyId, err, about.length);
+            if (policy.next === 'retry_elsewhere' && sends < MAX_SENDS_PER_REQUEST) continue;
+            return { ok: false, err, policy, proxyId: lease.proxyId };
           }
-          const policy = failurePolicy(err, { hadSession: lease.sessionId !== null });
-          await release(policy.release);
-          if (err.kind === 'rate_limited') await logRateLimited(batchId, lease.proxyId, err, about.length);
-          if (policy.next === 'retry_elsewhere' && sends < MAX_SENDS_PER_REQUEST) continue;
-          return { ok: false, err, policy, proxyId: lease.proxyId };
+          hooks.heartbeat?.();
+          // the proxy's part is over: hand it on before writing to Postgres
+          await scope.release({ kind: 'success' });
+          return { ok: true, value, proxyId: lease.proxyId };
+        } finally {
+          // whatever else ended the request (an abort, a bug): the proxy is not the cause
+          await scope.release({ kind: 'neutral' }).catch(() => {});
         }
-        hooks.heartbeat?.();
-        // the proxy's part is over: hand it on before writing to Postgres
-        await release({ kind: 'success' });
-        return { ok: true, value, proxyId: lease.proxyId };
       }
     };
 

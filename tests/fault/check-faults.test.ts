@@ -9,7 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { ensureProxyHealthSchedule } from '../../src/health-schedule.js';
-import { getBatch, toApiBatch } from '../../src/repos/batches.js';
+import { getBatch, setQueuePaused, toApiBatch } from '../../src/repos/batches.js';
 import { recordSuccesses } from '../../src/repos/batch-profiles.js';
 import { createProxy, deleteProxy } from '../../src/repos/proxies.js';
 import { createSession } from '../../src/repos/sessions.js';
@@ -17,6 +17,7 @@ import { startSimulator, type RunningSimulator } from '../../src/simulator/app.j
 import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import { PROXY_HEALTH_SCHEDULE_ID } from '../../workflows/proxy-health.js';
+import { queuePausedSignal } from '../../workflows/signals.js';
 import { eventCounts, makeRunningBatch, startStack, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 
@@ -254,6 +255,35 @@ describe('faults that are not crashes', () => {
         const [stall] = await stack.db.sql<{ details: { what_to_do: string } }[]>`
           select details from batch_logs where batch_id = ${batch.id} and event_type = 'BATCH_STALLED'`;
         expect(stall!.details.what_to_do).toMatch(/POST \/sessions/);
+      },
+    );
+  });
+
+  it('a queue held longer than BATCH_STALL_AFTER_MS shows queue_held, and the stall clears when the queue resumes', async () => {
+    await withWorker(
+      { proxies: 2, sim: { latencyMs: 20 }, env: { BATCH_STALL_AFTER_MS: '2000', CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
+      async (stack, taskQueue) => {
+        const batch = await makeRunningBatch(stack, usernames(60));
+        const workflowId = `batch-${batch.id}-held`;
+        const handle = await env.client.workflow.start(batchWorkflow, {
+          taskQueue,
+          workflowId,
+          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
+        });
+        await waitFor(async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= 5);
+        // held as the API holds it: Postgres first, then the signal
+        const held = await setQueuePaused(stack.db.sql, true);
+        await handle.signal(queuePausedSignal, { paused: true, version: held.version });
+        await waitFor(async () => toApiBatch(await getBatch(stack.db.sql, batch.id)).stalled_reason === 'queue_held', 30_000);
+        const [stall] = await stack.db.sql<{ details: { what_to_do: string } }[]>`
+          select details from batch_logs where batch_id = ${batch.id} and event_type = 'BATCH_STALLED'`;
+        expect(stall!.details.what_to_do).toMatch(/POST \/queue\/resume/);
+        const released = await setQueuePaused(stack.db.sql, false);
+        await handle.signal(queuePausedSignal, { paused: false, version: released.version });
+        expect((await handle.result()).outcome).toBe('done');
+        await expectExactCounts(stack, batch.id, { successful: 60, failed: 0 });
+        const events = await eventCounts(stack, batch.id);
+        expect([events.BATCH_STALLED, events.BATCH_STALL_CLEARED]).toEqual([1, 1]);
       },
     );
   });
