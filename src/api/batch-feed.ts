@@ -22,6 +22,8 @@ export const LOG_PAGE = 500;
 const MAX_LOGS_PER_TICK = 5_000;
 /** A subscriber this far behind the shared reader drops the queued logs and reads them back itself. */
 const MAX_QUEUED_ROWS = 5_000;
+/** ...and, for a client that stopped reading, the queued progress: only the newest Batch matters. */
+const MAX_QUEUED_TICKS = 100;
 
 export type ApiBatch = ReturnType<typeof toApiBatch>;
 
@@ -72,7 +74,7 @@ class Subscriber implements Subscription {
   push(item: FeedItem): void {
     if ('tick' in item) this.queuedRows += item.tick.logs.length;
     this.queue.push(item);
-    if (this.queuedRows > MAX_QUEUED_ROWS) this.collapse();
+    if (this.queuedRows > MAX_QUEUED_ROWS || this.queue.length > MAX_QUEUED_TICKS) this.collapse();
     this.wakeUp();
   }
 
@@ -200,9 +202,10 @@ export interface BatchFeedsOptions {
 export function createBatchFeeds(options: BatchFeedsOptions): BatchFeeds {
   const feeds = new Map<string, BatchFeed>();
   // one listener for all streams, rather than one each on a signal every stream shares
-  options.shutdown?.addEventListener('abort', () => {
+  const endAll = () => {
     for (const feed of feeds.values()) feed.end();
-  }, { once: true });
+  };
+  options.shutdown?.addEventListener('abort', endAll, { once: true });
 
   const leave = (batchId: string, feed: BatchFeed) => (s: Subscriber) => {
     feed.subscribers.delete(s);
