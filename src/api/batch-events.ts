@@ -12,8 +12,8 @@ import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { Sql } from '../db.js';
 import type { Logger } from '../logger.js';
-import { latestLogSeq, logsAfter, toApiLog, type LogRow } from '../repos/logs.js';
-import { LOG_PAGE, SETTLED, type ApiBatch, type BatchFeeds, type FeedItem, type Subscription } from './batch-feed.js';
+import { latestLogSeq, logsAfter } from '../repos/logs.js';
+import { LOG_PAGE, logEvent, SETTLED, type ApiBatch, type BatchFeeds, type FeedItem, type LogEvent, type Subscription } from './batch-feed.js';
 import { errorBody, isPostgresUnavailable } from './errors.js';
 
 const KEEPALIVE_MS = 15_000;
@@ -32,7 +32,7 @@ export interface BatchEventsOptions {
 
 /** One subscriber's side of the stream: what it has sent, and how to send the next thing without repeats. */
 class EventWriter {
-  private lastSent = '';
+  private lastSnapshot = '';
   lastWrite = Date.now();
 
   constructor(
@@ -49,8 +49,10 @@ class EventWriter {
     if ('error' in item) throw item.error;
     const { tick } = item;
     if (tick.from > this.lastSeq) await this.catchUp();
-    await this.logs(tick.rows);
-    return this.batch(tick.batch, tick.settled);
+    // in step with the reader: the tick's logs as rendered once for everyone
+    if (tick.from === this.lastSeq) await this.write(tick.logs, tick.text);
+    else await this.write(tick.logs.filter((l) => l.seq > this.lastSeq)); // it caught up past part of the tick
+    return this.batch(tick.snapshot, tick.settled);
   }
 
   /** Sends every log committed after lastSeq (a prefix of the seq order, so paging on from lastSeq skips none). */
@@ -58,29 +60,28 @@ class EventWriter {
     for (;;) {
       if (this.gone()) return;
       const rows = await logsAfter(this.sql, this.batchId, this.lastSeq, LOG_PAGE);
-      await this.logs(rows);
+      await this.write(rows.map(logEvent));
       if (rows.length < LOG_PAGE) return;
     }
   }
 
-  private async logs(rows: readonly LogRow[]): Promise<void> {
-    for (const row of rows) {
-      if (row.seq <= this.lastSeq) continue; // already sent while catching up
-      if (this.gone()) return;
-      await this.stream.writeSSE({ event: 'log', id: String(row.seq), data: JSON.stringify(toApiLog(row)) });
-      this.lastSeq = row.seq;
-      this.lastWrite = Date.now();
-    }
+  /** Writes log events that follow lastSeq, in one piece. */
+  private async write(logs: readonly LogEvent[], text = logs.map((l) => l.text).join('')): Promise<void> {
+    const last = logs[logs.length - 1];
+    if (last === undefined || this.gone()) return;
+    await this.stream.write(text);
+    this.lastSeq = last.seq;
+    this.lastWrite = Date.now();
   }
 
   /** A progress event if the batch changed; then, if it is settled, the `end` event. Returns true at the end. */
-  async batch(batch: ApiBatch, settled: boolean): Promise<boolean> {
+  async batch(snapshot: string, settled: boolean): Promise<boolean> {
     if (this.gone()) return true;
-    const snapshot = JSON.stringify(batch);
-    if (snapshot !== this.lastSent) {
+    if (snapshot !== this.lastSnapshot) {
       // the first event also tells EventSource how soon to reconnect if the connection drops
-      await this.stream.writeSSE({ event: 'progress', data: snapshot, ...(this.lastSent === '' ? { retry: 2_000 } : {}) });
-      this.lastSent = snapshot;
+      const retry = this.lastSnapshot === '' ? { retry: 2_000 } : {};
+      await this.stream.writeSSE({ event: 'progress', data: snapshot, ...retry });
+      this.lastSnapshot = snapshot;
       this.lastWrite = Date.now();
     }
     if (!settled) return false;
@@ -117,7 +118,7 @@ export function streamBatchEvents(c: Context, options: BatchEventsOptions): Resp
       if (!settled) subscription = feeds.subscribe(batch.id);
       // logs after Last-Event-ID, then the batch as read before them: a settled batch's last logs precede `end`
       if (options.afterSeq !== undefined) await writer.catchUp();
-      if ((await writer.batch(batch, settled)) || subscription === undefined) return;
+      if ((await writer.batch(JSON.stringify(batch), settled)) || subscription === undefined) return;
       // gone() is checked right before each wait: a shutdown wakes only the waits already pending
       while (!gone()) {
         const items = await subscription.take(KEEPALIVE_MS - (Date.now() - writer.lastWrite), stop.signal);

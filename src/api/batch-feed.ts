@@ -1,18 +1,18 @@
 /**
  * One reader per batch for the event streams of this process. However many clients follow a batch, its row
- * and its new logs are read once per interval and every subscriber gets the same tick. The reader starts
- * with the first subscriber and stops when the last one leaves, when the batch settles, or when a read fails
- * (each subscriber is told; the next subscriber starts a new reader).
+ * and its new logs are read once per interval, rendered once as Server-Sent Events, and every subscriber gets
+ * the same tick. The reader starts with the first subscriber and stops when the last one leaves, when the
+ * batch settles, or when a read fails (each subscriber is told; the next subscriber starts a new reader).
  *
  * A tick carries every log of the batch with a seq in (from, to], in commit order (see listLogs): a
- * subscriber that has delivered up to `from` continues with the tick's rows; one that is behind (it resumed
- * from an older Last-Event-ID, or its queue overflowed) reads the gap itself first, then takes the rows of
- * the tick above what it has already sent. Both sides read prefixes of one order, so nothing is skipped or
- * sent twice.
+ * subscriber that has delivered up to `from` writes the tick's logs in one piece; one that is behind (it
+ * resumed from an older Last-Event-ID, or its queue overflowed) reads the gap itself first, then writes the
+ * tick's logs above what it has already sent. Both sides read prefixes of one order, so nothing is skipped
+ * or sent twice.
  */
 import type { Sql } from '../db.js';
 import { getBatch, toApiBatch, type BatchStatus } from '../repos/batches.js';
-import { latestLogSeq, logsAfter, type LogRow } from '../repos/logs.js';
+import { latestLogSeq, logsAfter, toApiLog, type LogRow } from '../repos/logs.js';
 
 /** A batch in one of these states has nothing more to report (a paused one continues only when resumed). */
 export const SETTLED: ReadonlySet<BatchStatus> = new Set(['done', 'cancelled', 'error', 'paused']);
@@ -20,18 +20,35 @@ export const SETTLED: ReadonlySet<BatchStatus> = new Set(['done', 'cancelled', '
 export const LOG_PAGE = 500;
 /** Logs per tick while the batch moves, so that progress events keep flowing through a burst. */
 const MAX_LOGS_PER_TICK = 5_000;
-/** A subscriber this far behind the shared reader drops the queued rows and reads them back itself. */
+/** A subscriber this far behind the shared reader drops the queued logs and reads them back itself. */
 const MAX_QUEUED_ROWS = 5_000;
+/** ...and, for a client that stopped reading, the queued progress: only the newest Batch matters. */
+const MAX_QUEUED_TICKS = 100;
 
 export type ApiBatch = ReturnType<typeof toApiBatch>;
 
+/** A `log` event as sent: rendered once, written to every subscriber as is. */
+export interface LogEvent {
+  seq: number;
+  text: string;
+}
+
 export interface FeedTick {
-  batch: ApiBatch;
+  /** The Batch as JSON (the `progress` and `end` events' data). */
+  snapshot: string;
   settled: boolean;
-  /** Every log of the batch with from < seq ≤ to is in rows; none above `to` was visible. */
+  /** Every log of the batch with from < seq ≤ to is in logs; none above `to` was visible. */
   from: number;
   to: number;
-  rows: readonly LogRow[];
+  logs: readonly LogEvent[];
+  /** All of logs in one piece, for the subscribers that are exactly at `from`. */
+  text: string;
+}
+
+/** The Server-Sent Event of one log row; its id is the row's seq, which Last-Event-ID sends back. */
+export function logEvent(row: LogRow): LogEvent {
+  // JSON.stringify escapes line breaks, so the data is one line
+  return { seq: row.seq, text: `event: log\ndata: ${JSON.stringify(toApiLog(row))}\nid: ${row.seq}\n\n` };
 }
 
 export type FeedItem = { tick: FeedTick } | { error: unknown };
@@ -55,9 +72,9 @@ class Subscriber implements Subscription {
   constructor(private readonly leave: (s: Subscriber) => void) {}
 
   push(item: FeedItem): void {
-    if ('tick' in item) this.queuedRows += item.tick.rows.length;
+    if ('tick' in item) this.queuedRows += item.tick.logs.length;
     this.queue.push(item);
-    if (this.queuedRows > MAX_QUEUED_ROWS) this.collapse();
+    if (this.queuedRows > MAX_QUEUED_ROWS || this.queue.length > MAX_QUEUED_TICKS) this.collapse();
     this.wakeUp();
   }
 
@@ -66,11 +83,11 @@ class Subscriber implements Subscription {
     this.wake?.();
   }
 
-  /** Keeps only the newest tick, without rows: the subscriber sees the gap and reads it from Postgres. */
+  /** Keeps only the newest tick, without logs: the subscriber sees the gap and reads it from Postgres. */
   private collapse(): void {
     const last = this.queue[this.queue.length - 1];
     if (last === undefined || !('tick' in last)) return;
-    this.queue = [{ tick: { ...last.tick, from: last.tick.to, rows: [] } }];
+    this.queue = [{ tick: { ...last.tick, from: last.tick.to, logs: [], text: '' } }];
     this.queuedRows = 0;
   }
 
@@ -158,7 +175,8 @@ class BatchFeed {
       if (page.length > 0) this.position = page[page.length - 1]!.seq;
       if (page.length < LOG_PAGE) break;
     }
-    return { batch, settled, from, to: this.position, rows };
+    const logs = rows.map(logEvent);
+    return { snapshot: JSON.stringify(batch), settled, from, to: this.position, logs, text: logs.map((l) => l.text).join('') };
   }
 }
 
@@ -184,9 +202,10 @@ export interface BatchFeedsOptions {
 export function createBatchFeeds(options: BatchFeedsOptions): BatchFeeds {
   const feeds = new Map<string, BatchFeed>();
   // one listener for all streams, rather than one each on a signal every stream shares
-  options.shutdown?.addEventListener('abort', () => {
+  const endAll = () => {
     for (const feed of feeds.values()) feed.end();
-  }, { once: true });
+  };
+  options.shutdown?.addEventListener('abort', endAll, { once: true });
 
   const leave = (batchId: string, feed: BatchFeed) => (s: Subscriber) => {
     feed.subscribers.delete(s);
