@@ -486,6 +486,7 @@ describe('method not allowed (405)', () => {
       expectError(res, 405, 'method_not_allowed');
       expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
     }
+    expect((await call('HEAD', '/niches')).status).toBe(200);
     expectError(await call('PUT', '/no/such/route'), 404, 'not_found');
     // still behind the key
     expectError(await call('PUT', '/niches', undefined, { auth: false }), 401, 'unauthorized');
