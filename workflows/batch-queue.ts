@@ -1,8 +1,9 @@
 /**
  * BatchQueueWorkflow: the singleton runner (workflow id `batch-queue`), started by signal-with-start from the
- * API. Each turn claims the next batch in Postgres (priority, then position; or the batch already marked
- * running, after a restart) and runs it as a child BatchWorkflow, strictly one at a time. With nothing to
- * run it sleeps until woken; a periodic look at Postgres repairs a lost wake signal.
+ * API, and by any worker that finds Postgres holding work while no run is open (src/queue-watch.ts). Each
+ * turn claims the next batch in Postgres (priority, then position; or the batch already marked running,
+ * after a restart) and runs it as a child BatchWorkflow, strictly one at a time. With nothing to run it
+ * sleeps until woken; the workers' queue watch and its own periodic look at Postgres repair a lost wake.
  *
  * It continues-as-new only between batches (a child is terminated when its parent continues-as-new), after a
  * fixed number of batches or when the server suggests it.

@@ -10,7 +10,10 @@
  * A transaction may skip a level but never goes back up one, and rows of one table are locked in key order
  * (`order by ... for update` in a locking CTE), so two transactions can never wait on each other. The one
  * exception is a batch being created: its own rows come before the queue lock, but no one else can see them
- * until it commits. Transactions still go through `transaction()` (src/db.ts), which runs one again should
+ * until it commits. Strengths matter too: transitions lock the batch FOR UPDATE; writers of results take
+ * NO KEY UPDATE and `markRunning` KEY SHARE on it first, so they wait for a transition before touching any
+ * profile row, and never the other way round. The proxy pool locks only proxies rows and then inserts logs
+ * (KEY SHARE on the batch), which waits for a transition at most; it never waits on batch_profiles. Transactions still go through `transaction()` (src/db.ts), which runs one again should
  * Postgres ever pick it as a deadlock victim or abort it as a serialization failure: the API never answers
  * 500 for either.
  */
