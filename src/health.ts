@@ -12,7 +12,7 @@
  * Run by the `proxy-health` Temporal Schedule (src/health-schedule.ts) and, for one session, on demand by
  * `POST /sessions/:id/validate`.
  */
-import type { Sql } from './db.js';
+import { transaction, type Sql } from './db.js';
 import type { ProxyPool } from './pool.js';
 import { redact, registerSecret } from './redact.js';
 import { insertLog } from './repos/logs.js';
@@ -70,7 +70,7 @@ export function createHealthProbe({ sql, pool, client }: { sql: Sql; pool: Proxy
         continue;
       }
       const batchId = await runningBatchId();
-      const back = await sql.begin(async (tx) => {
+      const back = await transaction(sql, async (tx) => {
         // the same condition again: an operator may have disabled it meanwhile, which must stay so
         const [row] = await tx<{ url: string; was: string }[]>`
           with prev as (
@@ -134,7 +134,7 @@ export function createHealthProbe({ sql, pool, client }: { sql: Sql; pool: Proxy
       await pool.release(lease, outcome);
     }
     const batchId = await runningBatchId();
-    await sql.begin(async (tx) => {
+    await transaction(sql, async (tx) => {
       const [row] = await tx<{ was: string; status: string }[]>`
         with prev as (select id, status from sessions where id = ${sessionId} for update)
         update sessions s set last_checked_at = now(), last_error = ${error},

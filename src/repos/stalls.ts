@@ -10,7 +10,7 @@
  *
  * Lock order: the batch row, then the log insert.
  */
-import type { Sql } from '../db.js';
+import { transaction, type Sql } from '../db.js';
 import { insertLog } from './logs.js';
 
 export const STALL_REASONS = ['no_usable_proxy', 'upstream_unreachable', 'no_valid_session', 'queue_held'] as const;
@@ -45,7 +45,7 @@ export interface BlockedState {
  * Returns the state, so a caller that waits knows when to look again (the moment the stall would begin).
  */
 export async function noteBlocked(sql: Sql, batchId: string, reason: StallReason, now: Date, stallAfterMs: number): Promise<BlockedState> {
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     const [row] = await tx<{ stalled_reason: StallReason | null; was: StallReason | null; blocked_since: Date }[]>`
       with prev as (
         select id, stalled_reason from batches where id = ${batchId} and status = 'running' for update
@@ -76,7 +76,7 @@ export async function noteBlocked(sql: Sql, batchId: string, reason: StallReason
       details: { reason, since: row.blocked_since.toISOString(), what_to_do: STALL_ADVICE[reason] },
     });
     return state;
-  }) as Promise<BlockedState>;
+  });
 }
 
 /** Work flows again (or, with `onlyReason`, that cause is gone): the batch is no longer blocked or stalled. */
@@ -84,7 +84,7 @@ export async function clearBlocked(sql: Sql, batchId: string, now: Date, onlyRea
   // the common case, a batch that is not blocked, costs one read and no lock
   const [current] = await sql<{ blocked_reason: string | null }[]>`select blocked_reason from batches where id = ${batchId}`;
   if (!current?.blocked_reason || (onlyReason && current.blocked_reason !== onlyReason)) return;
-  await sql.begin(async (tx) => {
+  await transaction(sql, async (tx) => {
     const [row] = await tx<{ was: StallReason | null; since: Date | null }[]>`
       with prev as (
         select id, stalled_reason, stalled_since from batches
