@@ -19,14 +19,14 @@ export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
 
-export type Component = 'postgres' | 'temporal';
+export type Component = 'postgres' | 'temporal' | 'worker';
 
 /** A dependency the request needs is unreachable (answered as 503 unavailable, naming it). */
 export class UnavailableError extends Error {
   override name = 'UnavailableError';
   constructor(
     readonly component: Component,
-    message = `${component === 'postgres' ? 'Postgres' : 'Temporal'} is unreachable; try again shortly`,
+    message = `${component === 'postgres' ? 'Postgres' : component === 'temporal' ? 'Temporal' : 'No worker'} is unreachable; try again shortly`,
   ) {
     super(message);
   }

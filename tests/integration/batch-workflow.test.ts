@@ -150,7 +150,7 @@ describe('BatchWorkflow (time-skipping)', () => {
 
   it('a pause frees the runner at once even while a chunk waits out an hour-long rest; a resumed run checks only what is left', async () => {
     await withWorker(
-      { proxies: 1, sim: { ratePerSecond: 20, burst: 2, retryAfter: 3600 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
+      { proxies: 1, sim: { ratePerSecond: 5, burst: 2, retryAfter: 3600 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(30));
         const handle = await env.client.workflow.start(batchWorkflow, {

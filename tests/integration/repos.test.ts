@@ -214,8 +214,11 @@ describe('proxies', () => {
       [
         'consecutive_failures',
         'created_at',
+        'disabled_reason',
         'failure_count',
         'id',
+        'last_checked_at',
+        'last_error',
         'last_used_at',
         'rate_limited_until',
         'status',

@@ -4,8 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createRoute } from '@hono/zod-openapi';
+import { WorkflowFailedError } from '@temporalio/client';
 import { validateSessionWorkflow } from '../../../workflows/proxy-health.js';
 import { createSession, deleteSession, getSession, listSessions, toApiSession } from '../../repos/sessions.js';
+import { UnavailableError } from '../errors.js';
 import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { apiPage, idCursor } from '../cursors.js';
 import { CreateSession, IdParam, Session, SessionPage, SessionQuery } from '../schemas.js';
@@ -58,8 +60,8 @@ const validate = createRoute({
   responses: { 200: json(Session, 'the session after the probe'), ...errors(404) },
 });
 
-/** Bound on the on-demand probe: one request through one proxy, plus a worker picking it up. */
-const VALIDATE_DEADLINE_MS = 30_000;
+/** Bound on the on-demand probe (one request through one proxy, plus a worker picking it up): a client waits no longer. */
+const VALIDATE_DEADLINE_MS = 8_000;
 
 export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<RouterDeps, 'sql' | 'temporal' | 'config' | 'temporalGate'>) {
   return createRouter()
@@ -76,12 +78,18 @@ export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<Rou
       const { id } = c.req.valid('param');
       await getSession(sql, id); // 404 before anything runs
       await temporalGate.require();
-      await temporal.workflow.execute(validateSessionWorkflow, {
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
-        workflowId: `session-validate-${id}-${randomUUID().slice(0, 8)}`,
-        args: [id],
-        workflowExecutionTimeout: VALIDATE_DEADLINE_MS,
-      });
+      try {
+        await temporal.workflow.execute(validateSessionWorkflow, {
+          taskQueue: config.TEMPORAL_TASK_QUEUE,
+          workflowId: `session-validate-${id}-${randomUUID().slice(0, 8)}`,
+          args: [id],
+          workflowExecutionTimeout: VALIDATE_DEADLINE_MS,
+        });
+      } catch (err) {
+        // the probe runs on a worker: none picked it up in time (or it kept failing)
+        if (err instanceof WorkflowFailedError) throw new UnavailableError('worker', 'no worker could probe the session in time; try again shortly');
+        throw err;
+      }
       return c.json(toApiSession(await getSession(sql, id)), 200);
     })
     .openapi(remove, async (c) => {
