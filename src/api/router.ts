@@ -54,7 +54,7 @@ const ERROR_DESCRIPTIONS = {
   409: 'conflict: illegal state transition or duplicate (batch_running names the running batch)',
   413: 'payload_too_large',
   415: 'unsupported_media_type: the body must be JSON (Content-Type: application/json)',
-  503: 'unavailable: Postgres or Temporal unreachable (details.component names it)',
+  503: 'unavailable: Postgres, Temporal or every worker unreachable (details.component names it)',
 } as const;
 
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
