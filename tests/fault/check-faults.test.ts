@@ -1,10 +1,10 @@
 /**
  * Faults that are not crashes, each against the real stack (a Temporal dev server, real Postgres, the
  * simulator behind real forward proxies): a storm of rate limits and errors, profiles that do not exist,
- * poison answers, a store that refuses a result, an upstream outage, a source that wants a login. Each test
- * states the exact end state first, then injects the fault, then checks it.
+ * poison answers, a store that refuses a result, an upstream outage, a source that wants a login, a held
+ * queue. Each ends with the exactly-once invariant of tests/helpers/invariants.ts.
  */
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
@@ -14,11 +14,12 @@ import { recordSuccesses } from '../../src/repos/batch-profiles.js';
 import { createProxy, deleteProxy } from '../../src/repos/proxies.js';
 import { createSession } from '../../src/repos/sessions.js';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/app.js';
-import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import { PROXY_HEALTH_SCHEDULE_ID } from '../../workflows/proxy-health.js';
 import { queuePausedSignal } from '../../workflows/signals.js';
 import { eventCounts, makeRunningBatch, startStack, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
+import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
+import { expectExactlyOnce } from '../helpers/invariants.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;
@@ -26,30 +27,15 @@ let bundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
   env = await createLocalEnv();
-  bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} } });
+  bundle = await bundleWorkflows();
 });
 
 afterAll(async () => {
   await env?.teardown();
 });
 
-async function withWorker<T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>): Promise<T> {
-  const stack = await startStack(options);
-  const { taskQueue } = uniqueIds('fault');
-  try {
-    const worker = await createWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      config: stack.config,
-      deps: stack.deps,
-      workflowBundle: bundle,
-    });
-    return await worker.runUntil(fn(stack, taskQueue));
-  } finally {
-    await stack.close();
-  }
-}
+const withWorker = <T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>) =>
+  withStackWorker(env, bundle, { ...options, prefix: 'fault' }, fn);
 
 /** Runs the batch workflow of an already running batch to its end. */
 async function runBatch(stack: Stack, taskQueue: string, batchId: string) {
@@ -60,39 +46,10 @@ async function runBatch(stack: Stack, taskQueue: string, batchId: string) {
   });
 }
 
-interface Expected {
-  successful: number;
-  failed: number;
-}
-
-/**
- * The invariant after any fault: the batch is done, every profile has exactly one result, each profile's
- * total_checks equals its successful checks (one per batch here), one STORY_CHECK_SUCCESS per completed
- * profile, one CHECK_FAILED per failed one, and the counters add up.
- */
-async function expectExactCounts(stack: Stack, batchId: string, expected: Expected): Promise<void> {
+/** A stall is about a running batch: a finished one shows none. */
+async function expectNoStall(stack: Stack, batchId: string): Promise<void> {
   const batch = toApiBatch(await getBatch(stack.db.sql, batchId));
-  expect(batch).toMatchObject({
-    status: 'done',
-    successful_checks: expected.successful,
-    failed_checks: expected.failed,
-    completed_profiles: expected.successful + expected.failed,
-    total_profiles: expected.successful + expected.failed,
-    stalled_reason: null,
-  });
-  const rows = await stack.db.sql<{ status: string; total_checks: number; successes: number; fails: number }[]>`
-    select bp.status, p.total_checks,
-      (select count(*)::int from batch_logs l where l.batch_id = bp.batch_id and l.profile_id = bp.profile_id
-        and l.event_type = 'STORY_CHECK_SUCCESS') as successes,
-      (select count(*)::int from batch_logs l where l.batch_id = bp.batch_id and l.profile_id = bp.profile_id
-        and l.event_type = 'CHECK_FAILED') as fails
-    from batch_profiles bp join profiles p on p.id = bp.profile_id
-    where bp.batch_id = ${batchId}`;
-  expect(rows).toHaveLength(expected.successful + expected.failed);
-  for (const r of rows) {
-    if (r.status === 'completed') expect([r.total_checks, r.successes, r.fails]).toEqual([1, 1, 0]);
-    else expect([r.status, r.total_checks, r.successes, r.fails]).toEqual(['failed', 0, 0, 1]);
-  }
+  expect([batch.stalled_reason, batch.stalled_since]).toEqual([null, null]);
 }
 
 describe('faults that are not crashes', () => {
@@ -103,7 +60,7 @@ describe('faults that are not crashes', () => {
       const batch = await makeRunningBatch(stack, [...names.slice(0, 20), ...missing, ...names.slice(20)]);
       const result = await runBatch(stack, taskQueue, batch.id);
       expect(result.outcome).toBe('done');
-      await expectExactCounts(stack, batch.id, { successful: 50, failed: 3 });
+      await expectExactlyOnce(stack.db.sql, batch.id, 53, { failedUsernames: missing });
       // every username was looked up exactly once, missing or not, although the limit interrupted chunks
       expect(stack.sim.stats.rateLimited).toBeGreaterThan(0);
       for (const name of [...names, ...missing]) expect(stack.sim.stats.lookupsByUsername[name]).toBe(1);
@@ -124,7 +81,7 @@ describe('faults that are not crashes', () => {
         const batch = await makeRunningBatch(stack, usernames(150));
         const result = await runBatch(stack, taskQueue, batch.id);
         expect(result.outcome).toBe('done');
-        await expectExactCounts(stack, batch.id, { successful: 150, failed: 0 });
+        await expectExactlyOnce(stack.db.sql, batch.id, 150);
         expect(stack.sim.stats.rateLimited).toBeGreaterThan(20);
         expect(stack.sim.stats.faults.errors).toBeGreaterThan(0);
         // nothing was disabled: a rate limit and an upstream error are not the proxy's fault
@@ -151,7 +108,7 @@ describe('faults that are not crashes', () => {
         const batch = await makeRunningBatch(stack, [refused!, ...names, broken!]);
         const result = await runBatch(stack, taskQueue, batch.id);
         expect(result.outcome).toBe('done');
-        await expectExactCounts(stack, batch.id, { successful: 10, failed: 2 });
+        await expectExactlyOnce(stack.db.sql, batch.id, 12, { failedUsernames: [refused!, broken!] });
         expect(stack.sim.stats.lookupsByUsername[refused!]).toBe(1);
         expect(stack.sim.stats.lookupsByUsername[broken!]).toBe(3);
         const failed = await stack.db.sql<{ username: string; attempts: number; details: { error_type: string; error_message: string } }[]>`
@@ -184,7 +141,7 @@ describe('faults that are not crashes', () => {
       const batch = await makeRunningBatch(stack, [...names, cursed!]);
       const result = await runBatch(stack, taskQueue, batch.id);
       expect(result.outcome).toBe('done');
-      await expectExactCounts(stack, batch.id, { successful: 5, failed: 1 });
+      await expectExactlyOnce(stack.db.sql, batch.id, 6, { failedUsernames: [cursed!] });
       expect(stack.sim.stats.lookupsByUsername[cursed!]).toBe(3);
       const [row] = await stack.db.sql<{ attempts: number; error: string }[]>`
         select bp.attempts, bp.error from batch_profiles bp join profiles p on p.id = bp.profile_id
@@ -224,7 +181,8 @@ describe('faults that are not crashes', () => {
           // (their own rest would last ten minutes)
           revived = await startSimulator({ ...options, port });
           expect((await run).outcome).toBe('done');
-          await expectExactCounts(stack, batch.id, { successful: 200, failed: 0 });
+          await expectExactlyOnce(stack.db.sql, batch.id, 200);
+          await expectNoStall(stack, batch.id);
           const events = await eventCounts(stack, batch.id);
           expect(events.BATCH_STALLED).toBe(1);
           expect(events.BATCH_STALL_CLEARED).toBe(1);
@@ -251,7 +209,8 @@ describe('faults that are not crashes', () => {
         expect((await getBatch(stack.db.sql, batch.id)).failed_checks).toBe(0);
         await createSession(stack.db.sql, { token: 'a-valid-session-token' });
         expect((await run).outcome).toBe('done');
-        await expectExactCounts(stack, batch.id, { successful: 30, failed: 0 });
+        await expectExactlyOnce(stack.db.sql, batch.id, 30);
+        await expectNoStall(stack, batch.id);
         const [stall] = await stack.db.sql<{ details: { what_to_do: string } }[]>`
           select details from batch_logs where batch_id = ${batch.id} and event_type = 'BATCH_STALLED'`;
         expect(stall!.details.what_to_do).toMatch(/POST \/sessions/);
@@ -281,7 +240,8 @@ describe('faults that are not crashes', () => {
         const released = await setQueuePaused(stack.db.sql, false);
         await handle.signal(queuePausedSignal, { paused: false, version: released.version });
         expect((await handle.result()).outcome).toBe('done');
-        await expectExactCounts(stack, batch.id, { successful: 60, failed: 0 });
+        await expectExactlyOnce(stack.db.sql, batch.id, 60);
+        await expectNoStall(stack, batch.id);
         const events = await eventCounts(stack, batch.id);
         expect([events.BATCH_STALLED, events.BATCH_STALL_CLEARED]).toEqual([1, 1]);
       },

@@ -3,17 +3,17 @@
  * proxies. Timers (retry backoff, hour-long proxy rests) are skipped, so these run in seconds; the pool and
  * checker share the server's clock so a proxy's rest ends exactly when Temporal has skipped past it.
  */
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { pauseBatch, resumeBatch, claimNextBatch, setQueuePaused } from '../../src/repos/batches.js';
-import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import { pauseSignal, progressQuery, queuePausedSignal } from '../../workflows/signals.js';
-import { batchCounters, eventCounts, makeRunningBatch, startStack, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
-import { createTimeSkippingEnv, uniqueIds } from '../helpers/temporal.js';
+import { batchCounters, eventCounts, makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
+import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
+import { createTimeSkippingEnv } from '../helpers/temporal.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -22,7 +22,7 @@ let bundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
-  bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} } });
+  bundle = await bundleWorkflows();
 });
 
 afterAll(async () => {
@@ -31,24 +31,8 @@ afterAll(async () => {
 
 const serverClock = async () => new Date(await env.currentTimeMs());
 
-/** Runs `fn` with a worker for a fresh stack, then tears the stack down. */
-async function withWorker<T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>): Promise<T> {
-  const stack = await startStack({ ...options, clock: serverClock });
-  const { taskQueue } = uniqueIds('batch');
-  try {
-    const worker = await createWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      config: stack.config,
-      deps: stack.deps,
-      workflowBundle: bundle,
-    });
-    return await worker.runUntil(fn(stack, taskQueue));
-  } finally {
-    await stack.close();
-  }
-}
+const withWorker = <T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>) =>
+  withStackWorker(env, bundle, { ...options, clock: serverClock }, fn);
 
 describe('BatchWorkflow (time-skipping)', () => {
   it('checks every profile in chunks of up to 50 and completes with exact counters', async () => {

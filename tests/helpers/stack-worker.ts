@@ -1,0 +1,39 @@
+/**
+ * A worker of the product for a fresh stack (tests/helpers/stack.ts) on a test file's Temporal server: the
+ * workflow code is bundled once per file, each call gets its own task queue, and the stack is torn down
+ * whatever happens.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
+import { startStack, type Stack, type StackOptions } from './stack.js';
+import { uniqueIds } from './temporal.js';
+
+/** The workflows bundled once, quietly (a test file shares one bundle between its workers). */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} } });
+}
+
+/** Runs `fn` with a worker for a fresh stack, then tears the stack down. */
+export async function withStackWorker<T>(
+  env: TestWorkflowEnvironment,
+  bundle: WorkflowBundleWithSourceMap,
+  options: StackOptions & { prefix?: string },
+  fn: (stack: Stack, taskQueue: string) => Promise<T>,
+): Promise<T> {
+  const stack = await startStack(options);
+  const { taskQueue } = uniqueIds(options.prefix ?? 'batch');
+  try {
+    const worker = await createWorker({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      config: stack.config,
+      deps: stack.deps,
+      workflowBundle: bundle,
+    });
+    return await worker.runUntil(fn(stack, taskQueue));
+  } finally {
+    await stack.close();
+  }
+}
