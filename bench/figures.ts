@@ -25,6 +25,8 @@ export const EXPERIMENT_NAMES = [
   'paced_first_check',
   'paced_recheck',
   'paced_one_per_request',
+  // a first check while the source rate limits 30% and fails 5% of all requests at random (paced)
+  'storm_first_check',
 ] as const;
 
 export type ScenarioName = (typeof SCENARIO_NAMES)[number] | (typeof EXPERIMENT_NAMES)[number];

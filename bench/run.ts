@@ -315,7 +315,13 @@ interface World {
 
 /** Simulator latency and rate for the next scenario; fresh counters, full buckets, rested proxies. */
 async function resetWorld(world: World, spec: ScenarioSpec): Promise<void> {
-  world.sim.setOptions({ latencyMs: spec.latencyMs, ratePerSecond: spec.rate, burst: world.options.burst });
+  world.sim.setOptions({
+    latencyMs: spec.latencyMs,
+    ratePerSecond: spec.rate,
+    burst: world.options.burst,
+    rateLimitShare: spec.storm ? 0.3 : 0,
+    errorRate: spec.storm ? 0.05 : 0,
+  });
   world.sim.reset();
   world.probe.reset();
   // the product's pacing (PROXY_MIN_INTERVAL_MS, read by the checker on every chunk), with a margin:
@@ -419,6 +425,8 @@ interface ScenarioSpec {
   mode: 'workflow' | 'in_process';
   /** Requests spaced 1/rate apart per proxy by the bench's client (experiments only). */
   paced: boolean;
+  /** The source rate limits 30% (Retry-After: 1) and fails 5% of all requests at random. */
+  storm?: boolean;
 }
 
 function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
@@ -436,6 +444,7 @@ function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     paced_first_check: { ...base, name: 'paced_first_check', lookups: true, paced: true },
     paced_recheck: { ...base, name: 'paced_recheck', paced: true },
     paced_one_per_request: { ...base, name: 'paced_one_per_request', chunkSize: 1, paced: true },
+    storm_first_check: { ...base, name: 'storm_first_check', lookups: true, paced: true, storm: true },
   };
 }
 
