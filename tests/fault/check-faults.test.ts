@@ -21,6 +21,7 @@ import { eventCounts, makeRunningBatch, startStack, usernames, type Stack, type 
 import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
@@ -267,10 +268,3 @@ describe('faults that are not crashes', () => {
   });
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

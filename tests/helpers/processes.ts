@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { cleanUpOnExit } from './last-resort.js';
+import { waitFor as poll } from './wait.js';
 
 const children = new Set<ChildProcess>();
 let exitGuardInstalled = false;
@@ -109,11 +110,9 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
 
 /** Polls `probe` every 50 ms until it is true; fails after `timeoutMs` with `what` in the message. */
 export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await poll(probe, timeoutMs).catch(() => {
+    throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
+  });
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

@@ -19,6 +19,7 @@ import {
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createProxy } from '../../src/repos/proxies.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { waitFor } from '../helpers/wait.js';
 
 let db: TestDatabase;
 let proxyId: string;
@@ -167,14 +168,6 @@ async function bulkProfiles(n: number): Promise<string[]> {
   const rows = await db.sql<{ id: string }[]>`
     insert into profiles (username) select ${'bk_' + tag + '_'} || g from generate_series(1, ${n}) g returning id`;
   return rows.map((r) => r.id);
-}
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('transaction()', () => {

@@ -14,6 +14,7 @@ import { pauseSignal, progressQuery, queuePausedSignal } from '../../workflows/s
 import { batchCounters, eventCounts, makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
 import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
 import { createTimeSkippingEnv } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -245,10 +246,3 @@ async function historiesOf(workflowId: string, firstRunId: string): Promise<Hist
   return runs;
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

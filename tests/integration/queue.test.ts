@@ -14,6 +14,7 @@ import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createWorker } from '../../src/worker.js';
 import { batchCounters, startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
 let stack: Stack;
@@ -55,16 +56,6 @@ afterAll(async () => {
 async function newBatch(n: number, options: { priority?: number; name?: string; hold?: boolean } = {}) {
   const { items } = await upsertProfiles(stack.db.sql, usernames(n, options.name ?? 'q'));
   return control.create({ ...options, profileIds: items.map((p) => p.id) });
-}
-
-async function waitFor<T>(probe: () => Promise<T | false | null | undefined>, timeoutMs = 60_000, stepMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
 }
 
 const statusOf = async (id: string) => (await getBatch(stack.db.sql, id)).status;

@@ -18,6 +18,7 @@ import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
 import { progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
 let stack: Stack;
@@ -57,16 +58,6 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function waitFor<T>(probe: () => Promise<T | false | null | undefined>, timeoutMs = 60_000, stepMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
 }
 
 const statusOf = async (id: string) => (await getBatch(stack.db.sql, id)).status;

@@ -12,6 +12,7 @@ import { getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
 let stack: Stack;
@@ -74,14 +75,6 @@ async function startWorkerProcess(): Promise<ChildProcess> {
     child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
   });
   return child;
-}
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 it('a worker killed mid-batch and started again finishes the batch without counting anything twice', async () => {
