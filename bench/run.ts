@@ -289,7 +289,6 @@ function timedPool(pool: ProxyPool, probe: Probe): ProxyPool {
         probe.releaseCallMs += performance.now() - started;
       }
     },
-    extend: (lease, leaseMs) => pool.extend(lease, leaseMs),
     stats: () => pool.stats(),
   };
 }

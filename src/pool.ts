@@ -120,8 +120,6 @@ export interface ProxyPool {
   /** Leases, waiting (without spinning) until a proxy frees up or `timeoutMs` passes. Returns at once when none is usable. */
   acquire(holder: string, opts: AcquireOptions): Promise<LeaseResult>;
   release(lease: Lease, outcome: ReleaseOutcome, context?: ReleaseContext): Promise<ReleaseResult>;
-  /** Pushes the lease's expiry to `leaseMs` from now (a long chunk keeps its proxy); false if no longer ours. */
-  extend(lease: Lease, leaseMs: number): Promise<boolean>;
   stats(): Promise<PoolStats>;
 }
 
@@ -464,15 +462,6 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     return { released: row !== undefined, disabled, sessionInvalidated };
   }
 
-  async function extend(l: Lease, leaseMs: number): Promise<boolean> {
-    const now = await clock();
-    const rows = await sql`
-      update proxies set lease_expires_at = ${now}::timestamptz + ${interval(sql, leaseMs)}
-      where id = ${l.proxyId} and lease_holder = ${l.holder}
-      returning id`;
-    return rows.length > 0;
-  }
-
   async function stats(): Promise<PoolStats> {
     const s = await readStats(sql, await clock());
     return {
@@ -486,5 +475,5 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     };
   }
 
-  return { lease, acquire, release, extend, stats };
+  return { lease, acquire, release, stats };
 }
