@@ -4,7 +4,6 @@
  * signals may arrive in any order, and a storm of concurrent transitions leaves the queue consistent and
  * answers no 500. One server, stack and worker for the file; tests run in order.
  */
-import { spawn } from 'node:child_process';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createWorker } from '../../src/worker.js';
 import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
 import { progressQuery, queuePausedSignal } from '../../workflows/signals.js';
+import { startWorkerProcess } from '../helpers/processes.js';
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
@@ -131,27 +131,19 @@ describe('a worker process', () => {
   it('starting while Postgres holds a queued batch and no runner exists, starts the runner', async () => {
     if ((await runnerStatus()) === 'RUNNING') await env.client.workflow.getHandle(QUEUE_WORKFLOW_ID).terminate('lost runner');
     const batch = await createBatch(stack.db.sql, { profileIds: await profileIds(20, 'boot') });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        DATABASE_URL: stack.db.url,
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        STORY_API_BASE_URL: stack.sim.url,
-        TEMPORAL_SEARCH_ATTRIBUTES: 'false',
-        LOG_LEVEL: 'info',
-      },
+    const { child, output } = await startWorkerProcess({
+      DATABASE_URL: stack.db.url,
+      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      STORY_API_BASE_URL: stack.sim.url,
+      TEMPORAL_SEARCH_ATTRIBUTES: 'false',
     });
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await waitStatus(batch.id, 'done', 90_000).catch((err: unknown) => {
-        throw new Error(`${String(err)}; worker output: ${output}`);
+        throw new Error(`${String(err)}; worker output: ${output()}`);
       });
-      expect(output).toContain('started the batch queue runner');
+      expect(output()).toContain('started the batch queue runner');
     } finally {
       child.kill('SIGTERM');
       await exited;
