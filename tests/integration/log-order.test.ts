@@ -48,6 +48,27 @@ function logEntry(batchId: string, message: string) {
   return { batchId, level: 'INFO' as const, eventType: 'CHECK_RETRY' as const, message };
 }
 
+/**
+ * One writer of the randomized tests: `transactions` transactions of 1 to 3 logs each, held open a random while
+ * and overlapping the other writers'; about one in ten rolled back. Records which messages committed.
+ */
+async function writeAtRandom(batchId: string, worker: number, transactions: number, committed: Set<string>, rolledBack?: Set<string>) {
+  for (let i = 0; i < transactions; i++) {
+    const tx = await openTransaction(db.sql);
+    await sleep(Math.random() * 10);
+    const messages = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, (_, k) => `w${worker}-${i}-${k}`);
+    await tx.insert(batchId, ...messages);
+    await sleep(Math.random() * 25);
+    if (Math.random() < 0.1) {
+      await tx.rollback();
+      messages.forEach((m) => rolledBack?.add(m));
+    } else {
+      await tx.commit();
+      messages.forEach((m) => committed.add(m));
+    }
+  }
+}
+
 class Rollback extends Error {}
 
 /** A transaction held open until the test commits or rolls it back. */
@@ -126,22 +147,7 @@ describe('log pages in commit order', () => {
     const rolledBack = new Set<string>();
     let writing = true;
 
-    const writers = async (worker: number) => {
-      for (let i = 0; i < 15; i++) {
-        const tx = await openTransaction(db.sql);
-        await sleep(Math.random() * 10);
-        const messages = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, (_, k) => `w${worker}-${i}-${k}`);
-        await tx.insert(batchId, ...messages);
-        await sleep(Math.random() * 25);
-        if (Math.random() < 0.1) {
-          await tx.rollback();
-          messages.forEach((m) => rolledBack.add(m));
-        } else {
-          await tx.commit();
-          messages.forEach((m) => committed.add(m));
-        }
-      }
-    };
+    const writers = (worker: number) => writeAtRandom(batchId, worker, 15, committed, rolledBack);
 
     const seen: string[] = [];
     const reader = async () => {
@@ -295,21 +301,7 @@ describe('the event stream in commit order', () => {
     const batchId = await runningBatch();
     const committed = new Set<string>();
     let writing = true;
-    const writers = async (worker: number) => {
-      for (let i = 0; i < 12; i++) {
-        const tx = await openTransaction(db.sql);
-        await sleep(Math.random() * 10);
-        const messages = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, (_, k) => `w${worker}-${i}-${k}`);
-        await tx.insert(batchId, ...messages);
-        await sleep(Math.random() * 25);
-        if (Math.random() < 0.1) {
-          await tx.rollback();
-        } else {
-          await tx.commit();
-          messages.forEach((m) => committed.add(m));
-        }
-      }
-    };
+    const writers = (worker: number) => writeAtRandom(batchId, worker, 12, committed);
 
     const follower = await openEvents(batchId, '0');
     // EventSource after each dropped connection: resume from the last id received
