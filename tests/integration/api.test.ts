@@ -21,6 +21,7 @@ import { insertLog } from '../../src/repos/logs.js';
 import { encodeCursor } from '../../src/repos/pagination.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { takeSseEvents } from '../helpers/sse.js';
 
 const API_KEY = 'api-key-for-tests-7f3a9c';
 const SECRETS = ['proxy-pass-A1b2C3', 'proxy-pass-D4e5F6', 'proxy-pass-G7h8I9', 'session-token-J1k2L3', 'session-token-M4n5O6'];
@@ -903,21 +904,11 @@ class SseReader {
       const { done, value } = await reader.read();
       if (done) break;
       buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event: { event: string; data: string; id?: string } = { event: 'message', data: '' };
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event: ')) event.event = line.slice(7);
-          else if (line.startsWith('data: ')) data.push(line.slice(6));
-          else if (line.startsWith('id: ')) event.id = line.slice(4);
-        }
-        if (data.length === 0) continue; // a comment (keep-alive)
-        event.data = data.join('\n');
-        seen.push(event.data);
-        this.events.push(event);
+      const taken = takeSseEvents(buffer);
+      buffer = taken.rest;
+      if (taken.events.length) {
+        seen.push(...taken.events.map((e) => e.data));
+        this.events.push(...taken.events);
         this.waiters.splice(0).forEach((w) => w());
       }
     }

@@ -14,6 +14,7 @@ import { createLogger, setLogSink, type LogSink } from '../../src/logger.js';
 import { insertLogs, listLogs, type LogItem } from '../../src/repos/logs.js';
 import { encodeCursor } from '../../src/repos/pagination.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { takeSseEvents, type SseEvent } from '../helpers/sse.js';
 
 type App = ReturnType<typeof createApp>;
 
@@ -172,11 +173,6 @@ describe('log pages in commit order', () => {
   });
 });
 
-interface SseEvent {
-  event: string;
-  data: string;
-  id?: string;
-}
 
 /** Reads a text/event-stream body into events as they arrive, as EventSource does; `close()` drops the connection. */
 class SseReader {
@@ -198,20 +194,10 @@ class SseReader {
         const { done, value } = await this.reader.read();
         if (done) break;
         buffer += decoder.decode(value, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event: SseEvent = { event: 'message', data: '' };
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) event.event = line.slice(7);
-            else if (line.startsWith('data: ')) data.push(line.slice(6));
-            else if (line.startsWith('id: ')) event.id = line.slice(4);
-          }
-          if (data.length === 0) continue; // a comment (keep-alive)
-          event.data = data.join('\n');
-          this.events.push(event);
+        const taken = takeSseEvents(buffer);
+        buffer = taken.rest;
+        if (taken.events.length) {
+          this.events.push(...taken.events);
           this.waiters.splice(0).forEach((w) => w());
         }
       }
