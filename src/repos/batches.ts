@@ -18,13 +18,10 @@
  * 500 for either.
  */
 import { transaction, type Sql, type Tx } from '../db.js';
+import type { BatchStatus, StallReason } from '../enums.js';
 import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
 import { insertLog } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
-import type { StallReason } from './stalls.js';
-
-export const BATCH_STATUSES = ['queued', 'running', 'paused', 'done', 'error', 'cancelled'] as const;
-export type BatchStatus = (typeof BATCH_STATUSES)[number];
 
 export interface BatchRow {
   id: string;
@@ -44,43 +41,6 @@ export interface BatchRow {
   created_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
-}
-
-/** A Batch exactly as API.md shows it: the stored row plus derived counters, timestamps as ISO strings. */
-export interface ApiBatch extends Omit<BatchRow, 'run_count' | 'created_at' | 'started_at' | 'completed_at' | 'stalled_since'> {
-  stalled_since: string | null;
-  completed_profiles: number;
-  completion_rate: number;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-}
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
-
-export function toApiBatch(row: BatchRow): ApiBatch {
-  const completed = row.successful_checks + row.failed_checks;
-  return {
-    id: row.id,
-    name: row.name,
-    status: row.status,
-    position: row.position,
-    priority: row.priority,
-    total_profiles: row.total_profiles,
-    completed_profiles: completed,
-    successful_checks: row.successful_checks,
-    failed_checks: row.failed_checks,
-    stories_found: row.stories_found,
-    completion_rate: row.total_profiles === 0 ? 0 : completed / row.total_profiles,
-    error: row.error,
-    // a stall is about a running batch: once it stops, whatever held it no longer matters
-    stalled_reason: row.status === 'running' ? row.stalled_reason : null,
-    stalled_since: row.status === 'running' ? iso(row.stalled_since) : null,
-    created_at: row.created_at.toISOString(),
-    started_at: iso(row.started_at),
-    completed_at: iso(row.completed_at),
-    workflow_id: row.workflow_id,
-  };
 }
 
 /** Child workflow id of a batch: deterministic, so a signal can always find the running batch. */
@@ -142,7 +102,7 @@ const isIsoTimestamp = (v: unknown) =>
 export async function listBatches(
   sql: Sql,
   options: { status?: BatchStatus; limit: number; cursor?: string },
-): Promise<Page<ApiBatch>> {
+): Promise<Page<BatchRow>> {
   const key = decodeCursor(options.cursor);
   // a forged cursor is the caller's mistake (400), not a Postgres cast error: `[created_at ISO, id]`
   if (key && (key.length !== 2 || !isIsoTimestamp(key[0]) || !isUuid(key[1]))) {
@@ -155,23 +115,23 @@ export async function listBatches(
       ${key ? sql`and (created_at, id) < (${String(key[0])}::timestamptz, ${String(key[1])}::uuid)` : sql``}
     order by created_at desc, id desc
     limit ${options.limit + 1}`;
-  return toPage(rows, options.limit, (r) => [r.created_at.toISOString(), r.id], toApiBatch);
+  return toPage(rows, options.limit, (r) => [r.created_at.toISOString(), r.id]);
 }
 
-export interface QueueView {
+export interface QueueRows {
   paused: boolean;
-  running: ApiBatch | null;
-  queued: ApiBatch[];
+  running: BatchRow | null;
+  queued: BatchRow[];
 }
 
-export async function getQueue(sql: Sql): Promise<QueueView> {
+export async function getQueue(sql: Sql): Promise<QueueRows> {
   const [state] = await sql<{ paused: boolean }[]>`select paused from queue_state where singleton`;
   const rows = await sql<BatchRow[]>`select * from batches where position is not null order by position`;
   const running = rows.find((r) => r.position === 0);
   return {
     paused: state?.paused ?? false,
-    running: running ? toApiBatch(running) : null,
-    queued: rows.filter((r) => r.position !== 0).map(toApiBatch),
+    running: running ?? null,
+    queued: rows.filter((r) => r.position !== 0),
   };
 }
 

@@ -11,7 +11,7 @@ import { createApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createSql, type Sql, type Tx } from '../../src/db.js';
 import { createLogger, setLogSink, type LogSink } from '../../src/logger.js';
-import { insertLogs, listLogs, type LogItem } from '../../src/repos/logs.js';
+import { insertLogs, listLogs, type LogRow as LogItem } from '../../src/repos/logs.js';
 import { encodeCursor } from '../../src/repos/pagination.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { takeSseEvents, type SseEvent } from '../helpers/sse.js';
