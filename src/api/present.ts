@@ -4,11 +4,12 @@
  */
 import type { z } from '@hono/zod-openapi';
 import type { BatchProfileRow } from '../repos/batch-profiles.js';
-import type { BatchRow, QueueRows } from '../repos/batches.js';
+import type { BatchRow } from '../repos/batches.js';
 import type { LogRow } from '../repos/logs.js';
 import type { NicheRow } from '../repos/niches.js';
 import type { Page } from '../repos/pagination.js';
 import type { ProfileRow, UpsertProfilesResult } from '../repos/profiles.js';
+import type { QueueRows } from '../repos/queue.js';
 import { effectiveStatus, type ProxyRow } from '../repos/proxies.js';
 import type { SessionRow } from '../repos/sessions.js';
 import type {

@@ -3,7 +3,7 @@
  * only the rows that actually changed feed the profile statistics and batch counters, in the same
  * transaction. A retried activity, a replayed workflow or a second worker can never count a profile twice.
  *
- * Locks follow the project's one order (src/repos/batches.ts): the batch row, then its batch_profiles rows
+ * Locks follow the project's one order (src/repos/queue.ts): the batch row, then its batch_profiles rows
  * in profile order, then profiles rows in id order, then log inserts. Two overlapping attempts of one chunk,
  * or a chunk and an API transition, therefore queue behind each other instead of deadlocking.
  */
@@ -63,7 +63,7 @@ export async function unfinishedProfiles(sql: Sql, batchId: string, profileIds: 
 export async function markRunning(sql: Sql, batchId: string, profileIds: string[], proxyId: string): Promise<string[]> {
   // KEY SHARE on the batch waits for a transition in progress (which holds it FOR UPDATE) and then sees its
   // outcome: a batch that was just paused, cancelled or failed gets no profile marked running again.
-  const rows = await withRetry(() => sql<{ profile_id: string }[]>`
+  const rows = await withRetry(() => sql<{ profile_id: string; was: BatchProfileStatus }[]>`
     with running_batch as (
       select id from batches where id = ${batchId} and status = 'running' for key share
     ),
@@ -77,7 +77,7 @@ export async function markRunning(sql: Sql, batchId: string, profileIds: string[
     update batch_profiles bp set status = 'running', proxy_id = ${proxyId}
     from prev where bp.batch_id = ${batchId} and bp.profile_id = prev.profile_id
     returning bp.profile_id, prev.status as was`);
-  return rows.filter((r) => (r as unknown as { was: string }).was === 'pending').map((r) => r.profile_id);
+  return rows.filter((r) => r.was === 'pending').map((r) => r.profile_id);
 }
 
 /** Counts one more attempt for each profile, with the failure it ended in (`type: message`); returns the new counts. */

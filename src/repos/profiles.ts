@@ -2,7 +2,7 @@
  * Profiles: the accounts whose stories are checked (API.md). Usernames are normalised once, here, so that
  * the API, the batch sources and the checker agree on what "the same profile" means.
  */
-import type { Sql } from '../db.js';
+import { inTx, type Sql } from '../db.js';
 import { isUuid, NotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
@@ -47,7 +47,7 @@ export function normalizeUsername(raw: unknown): string | null {
 
 /** Runs `fn` in a transaction: a new one on the pool, or the caller's own when already inside one. */
 async function inTransaction<T>(sql: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-  if ('begin' in sql) return (await sql.begin((tx) => fn(tx))) as T;
+  if ('begin' in sql) return inTx(sql, fn);
   return fn(sql);
 }
 
