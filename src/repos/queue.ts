@@ -1,8 +1,9 @@
 /**
  * The queue: every change of a batch's status or place in line. Which status may go to which, by which
- * action, is read from TRANSITIONS below and nowhere else (it mirrors API.md). Every transition runs in one transaction that locks the batch row (and, where the
- * queue changes, the queue_state row, which serialises queue edits) and finishes by renumbering the queue,
- * so positions are dense (1..n) after every transition and at most one batch holds position 0.
+ * action, is read from TRANSITIONS below and nowhere else (it mirrors API.md). Every transition runs in one
+ * transaction that locks the batch row (and, where the queue changes, the queue_state row, which serialises
+ * queue edits) and finishes by renumbering the queue, so positions are dense (1..n) after every transition
+ * and at most one batch holds position 0.
  *
  * Lock order, the same in every transaction of the project that takes more than one of these locks:
  *
@@ -14,9 +15,9 @@
  * until it commits. Strengths matter too: transitions lock the batch FOR UPDATE; writers of results take
  * NO KEY UPDATE and `markRunning` KEY SHARE on it first, so they wait for a transition before touching any
  * profile row, and never the other way round. The proxy pool locks only proxies rows and then inserts logs
- * (KEY SHARE on the batch), which waits for a transition at most; it never waits on batch_profiles. Transactions still go through `transaction()` (src/db.ts), which runs one again should
- * Postgres ever pick it as a deadlock victim or abort it as a serialization failure: the API never answers
- * 500 for either.
+ * (KEY SHARE on the batch), which waits for a transition at most; it never waits on batch_profiles.
+ * Transactions still go through `transaction()` (src/db.ts), which runs one again should Postgres ever pick
+ * it as a deadlock victim or abort it as a serialization failure: the API never answers 500 for either.
  */
 import { transaction, type Sql, type Tx } from '../db.js';
 import type { BatchStatus } from '../enums.js';
@@ -58,6 +59,36 @@ export function decideTransition(action: QueueAction, status: BatchStatus): 'app
   if (rule.from.includes(status)) return 'apply';
   if (rule.done.includes(status) || rule.otherwise === 'keep') return 'keep';
   throw new ConflictError(`batch is ${status} and cannot be ${rule.verb}`, { details: { status } });
+}
+
+/**
+ * One transition of batch `id` by `action`: the queue lock, the batch lock, then the table's verdict; `apply`
+ * runs only when the transition applies (in the same transaction), otherwise the batch comes back unchanged.
+ */
+function runTransition(
+  sql: Sql,
+  id: string,
+  action: QueueAction,
+  apply: (tx: Tx, batch: BatchRow) => Promise<BatchRow>,
+): Promise<BatchRow> {
+  return transaction(sql, async (tx) => {
+    await lockQueue(tx);
+    const batch = await lockBatch(tx, id);
+    if (decideTransition(action, batch.status) === 'keep') return batch;
+    return apply(tx, batch);
+  });
+}
+
+/** The end of an operator's transition: the queue renumbered, the change logged, the batch as it now is. */
+async function settleTransition(
+  tx: Tx,
+  batch: BatchRow,
+  eventType: 'BATCH_QUEUED' | 'BATCH_RESUMED' | 'BATCH_PAUSED' | 'BATCH_CANCELLED',
+  message: string,
+): Promise<BatchRow> {
+  await renumberQueue(tx);
+  await insertLog(tx, { batchId: batch.id, level: 'INFO', eventType, message, details: { previous_status: batch.status } });
+  return (await tx<BatchRow[]>`select * from batches where id = ${batch.id}`)[0]!;
 }
 
 /** Child workflow id of a batch: deterministic, so a signal can always find the running batch. */
@@ -173,10 +204,7 @@ export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<Ba
 
 /** Moves a batch to the head of the queue. */
 export async function startBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (decideTransition('start', batch.status) === 'keep') return batch;
+  return runTransition(sql, id, 'start', async (tx, batch) => {
     const [running] = await tx<{ id: string }[]>`select id from batches where status = 'running'`;
     if (running) {
       throw new ConflictError('another batch is running', {
@@ -189,15 +217,7 @@ export async function startBatch(sql: Sql, id: string): Promise<BatchRow> {
       update batches set status = 'queued', error = null, head_seq = nextval('batch_queue_seq'),
         position = coalesce(position, 2000000000), updated_at = now()
       where id = ${id}`;
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: id,
-      level: 'INFO',
-      eventType: wasQueued ? 'BATCH_QUEUED' : 'BATCH_RESUMED',
-      message: 'batch moved to the head of the queue',
-      details: { previous_status: batch.status },
-    });
-    return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
+    return settleTransition(tx, batch, wasQueued ? 'BATCH_QUEUED' : 'BATCH_RESUMED', 'batch moved to the head of the queue');
   });
 }
 
@@ -211,48 +231,31 @@ export async function cancelBatch(sql: Sql, id: string): Promise<BatchRow> {
 }
 
 async function leaveQueue(sql: Sql, id: string, target: 'paused' | 'cancelled'): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (decideTransition(target === 'paused' ? 'pause' : 'cancel', batch.status) === 'keep') return batch;
+  return runTransition(sql, id, target === 'paused' ? 'pause' : 'cancel', async (tx, batch) => {
     await tx`
       update batches set status = ${target}, position = null, head_seq = null, updated_at = now(),
         completed_at = ${target === 'cancelled' ? tx`now()` : tx`completed_at`}
       where id = ${id}`;
     await releaseRunningProfiles(tx, id);
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: id,
-      level: 'INFO',
-      eventType: target === 'paused' ? 'BATCH_PAUSED' : 'BATCH_CANCELLED',
-      message: `batch ${target}${batch.status === 'running' ? ' while running; in-flight checks finish and are kept' : ''}`,
-      details: { previous_status: batch.status },
-    });
-    return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
+    return settleTransition(
+      tx,
+      batch,
+      target === 'paused' ? 'BATCH_PAUSED' : 'BATCH_CANCELLED',
+      `batch ${target}${batch.status === 'running' ? ' while running; in-flight checks finish and are kept' : ''}`,
+    );
   });
 }
 
 /** A paused (or failed) batch re-enters the queue at the end; only profiles not yet completed run again. */
 export async function resumeBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    decideTransition('resume', batch.status);
+  return runTransition(sql, id, 'resume', async (tx, batch) => {
     await tx`
       update batches set status = 'queued', error = null, head_seq = null, queue_seq = nextval('batch_queue_seq'),
         position = 2000000000, updated_at = now()
       where id = ${id}`;
     // checks abandoned by the stopped run are simply pending again
     await releaseRunningProfiles(tx, id);
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: id,
-      level: 'INFO',
-      eventType: 'BATCH_RESUMED',
-      message: 'batch re-entered the queue',
-      details: { previous_status: batch.status },
-    });
-    return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
+    return settleTransition(tx, batch, 'BATCH_RESUMED', 'batch re-entered the queue');
   });
 }
 
@@ -293,6 +296,7 @@ export async function claimNextBatch(sql: Sql): Promise<BatchRow | null> {
     const [running] = await tx<BatchRow[]>`select * from batches where status = 'running'`;
     if (running) return running;
     if (paused) return null;
+    // TRANSITIONS.claim: the running batch is already claimed; else the head of the queued ones
     const [next] = await tx<BatchRow[]>`select * from batches where status = 'queued' order by position limit 1 for update`;
     if (!next) return null;
     const [claimed] = await tx<BatchRow[]>`
@@ -315,10 +319,7 @@ export async function claimNextBatch(sql: Sql): Promise<BatchRow | null> {
 
 /** Marks a running batch done once no profile is left; a batch paused or cancelled meanwhile stays so. */
 export async function completeBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (decideTransition('complete', batch.status) === 'keep') return batch;
+  return runTransition(sql, id, 'complete', async (tx, batch) => {
     const [left] = await tx<{ n: number }[]>`
       select count(*)::int as n from batch_profiles where batch_id = ${id} and status in ('pending', 'running')`;
     if ((left?.n ?? 0) > 0) return batch;
@@ -347,10 +348,7 @@ export async function completeBatch(sql: Sql, id: string): Promise<BatchRow> {
 
 /** An unexpected failure: the batch ends as `error` and leaves the runner free. */
 export async function failBatch(sql: Sql, id: string, message: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (decideTransition('fail', batch.status) === 'keep') return batch;
+  return runTransition(sql, id, 'fail', async (tx) => {
     const [row] = await tx<BatchRow[]>`
       update batches set status = 'error', error = ${message}, position = null, updated_at = now()
       where id = ${id} returning *`;
