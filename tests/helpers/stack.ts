@@ -5,7 +5,7 @@
  */
 import { loadConfig, type Config } from '../../src/config.js';
 import { createCheckDependencies, type CheckDependencies } from '../../src/dependencies.js';
-import { startForwardProxies, type ForwardProxies } from '../../src/forward-proxies.js';
+import { startForwardProxies, type ForwardProxies } from '../../src/local/forward-proxies.js';
 import { createLogger, setLogLevel } from '../../src/logger.js';
 import { createBatch, claimNextBatch, type BatchRow } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
