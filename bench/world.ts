@@ -18,7 +18,8 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { createChecker } from '../src/checker.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { createCheckDependencies, type CheckDependencies } from '../src/dependencies.js';
-import { startForwardProxies, type ForwardProxies } from '../src/local/forward-proxies.js';
+import type { ForwardProxies } from '../src/local/forward-proxies.js';
+import { startPoolProxies } from '../src/local/pool-proxies.js';
 import { freePort } from '../src/local/ports.js';
 import { createScratchDatabase, type ScratchDatabase } from '../src/local/scratch-database.js';
 import type { Shutdown } from '../src/local/shutdown.js';
@@ -27,7 +28,6 @@ import { startDevTemporalServer } from '../src/local/temporal-server.js';
 import { createLogger } from '../src/logger.js';
 import { claimNextBatch, createBatch } from '../src/repos/batches.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
-import { createProxy } from '../src/repos/proxies.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/app.js';
 import { createWorker, WORKFLOWS_PATH } from '../src/worker.js';
 import type { BenchOptions } from './figures.js';
@@ -79,9 +79,8 @@ export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupt
 
   const sim = await startSimulator({ ratePerSecond: options.rate, burst: options.burst, latencyMs: options.latencyMs, seed: 'storycheck-bench' });
   shutdown.add('simulator', () => sim.close());
-  const proxies = await startForwardProxies({ count: options.proxies, auth: { username: PROXY_USERNAME, password: PROXY_PASSWORD } });
+  const proxies = await startPoolProxies(db.sql, { count: options.proxies, auth: { username: PROXY_USERNAME, password: PROXY_PASSWORD } });
   shutdown.add('forward proxies', () => proxies.close());
-  for (const p of proxies.proxies) await createProxy(db.sql, { url: p.url, username: PROXY_USERNAME, password: PROXY_PASSWORD });
 
   const baseEnv: Record<string, string> = {
     DATABASE_URL: db.url,
