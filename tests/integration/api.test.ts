@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
-import { startApi } from '../../src/api/main.js';
+import { startApi } from '../../src/api/server.js';
 import { settleTemporalCalls } from '../../src/api/readiness.js';
 import { createBatchControl } from '../../src/batch-control.js';
 import { loadConfig } from '../../src/config.js';

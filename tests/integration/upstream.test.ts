@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startForwardProxies, type ForwardProxies } from '../../src/forward-proxies.js';
+import { startForwardProxies, type ForwardProxies } from '../../src/local/forward-proxies.js';
 import { createLogger, setLogLevel, setLogSink, type LogSink } from '../../src/logger.js';
 import { createSimulator, startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/app.js';
 import {
