@@ -86,17 +86,3 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return result.data;
 }
-
-/**
- * For entrypoints: the configuration, or one clear line naming the bad variable on stderr and exit code 1
- * (OPERATIONS.md: invalid configuration stops the process at start, without a stack trace).
- */
-export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
-  try {
-    return loadConfig(env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(err.message);
-    process.exit(1);
-  }
-}
