@@ -6,11 +6,40 @@
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { afterAll, beforeAll } from 'vitest';
 import { WORKFLOWS_PATH } from '../../src/worker.js';
 import type { BatchRunActivities } from '../../workflows/batch-run.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import type { BatchResult, BatchWorkflowInput } from '../../workflows/types.js';
-import { uniqueIds } from './temporal.js';
+import { bundleWorkflows } from './stack-worker.js';
+import { createTimeSkippingEnv, uniqueIds } from './temporal.js';
+
+/**
+ * A time-skipping server and the product's workflows bundled, for one test file: started in beforeAll, torn
+ * down in afterAll.
+ */
+export function timeSkippingServer(): { readonly env: TestWorkflowEnvironment; readonly bundle: WorkflowBundleWithSourceMap } {
+  let started: { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap } | undefined;
+  beforeAll(async () => {
+    const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
+    started = { env, bundle };
+  });
+  afterAll(async () => {
+    await started?.env.teardown();
+  });
+  const get = () => {
+    if (!started) throw new Error('the time-skipping server is not started (used outside a test?)');
+    return started;
+  };
+  return {
+    get env() {
+      return get().env;
+    },
+    get bundle() {
+      return get().bundle;
+    },
+  };
+}
 
 export interface WithWorkerOptions {
   /** The activities the workflows call: stand-ins written in the test, or the product's own. */

@@ -3,36 +3,23 @@
  * and a server of its own: this test lets a cancelled activity report after its workflow has closed, and the
  * time-skipping server then no longer skipped time for a later test's sleep on it.
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pauseSignal } from '../../workflows/signals.js';
-import { bundleWorkflows } from '../helpers/stack-worker.js';
-import { createTimeSkippingEnv } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
-import { executeBatch, startBatch, withWorker } from '../helpers/workflow.js';
+import { executeBatch, startBatch, timeSkippingServer, withWorker } from '../helpers/workflow.js';
 import { gate, settings, StandInBatch } from './stand-in-batch.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = timeSkippingServer();
 
 describe('BatchWorkflow paused (time-skipping, stand-in activities)', () => {
   it('a pause signal stops new chunks at once; a resumed run checks only what is left', async () => {
     const batch = new StandInBatch(40);
-    await withWorker(env, { activities: batch.activities, bundle }, async (taskQueue) => {
+    await withWorker(server.env, { activities: batch.activities, bundle: server.bundle }, async (taskQueue) => {
       // two chunks answered, the third held up upstream when the pause arrives
       batch.holdUp = { after: 2, until: gate().promise };
       // heartbeats often enough for the held-up chunk to hear of its cancellation soon
       const paused = settings({ heartbeatTimeoutMs: 2_000 });
-      const handle = await startBatch(env, taskQueue, { batchId: 'paused', settings: paused });
+      const handle = await startBatch(server.env, taskQueue, { batchId: 'paused', settings: paused });
       await waitFor(async () => batch.chunksSent.length >= 3);
       await handle.signal(pauseSignal);
       const first = await handle.result();
@@ -43,7 +30,7 @@ describe('BatchWorkflow paused (time-skipping, stand-in activities)', () => {
       await waitFor(async () => batch.cancelledChunks === 1);
 
       batch.holdUp = null;
-      const second = await executeBatch(env, taskQueue, { batchId: 'paused', settings: settings() });
+      const second = await executeBatch(server.env, taskQueue, { batchId: 'paused', settings: settings() });
       expect(second.outcome).toBe('done');
       expect(second.totals).toMatchObject({ successful: 30, failed: 0 });
       expect(batch.chunksSent).toHaveLength(9);
