@@ -2,11 +2,12 @@
  * Profiles and batches made through the API for the API test files, and the runner's part (claiming, checking,
  * completing) written straight to Postgres, so that these tests depend only on the queue transitions.
  */
-import { createServer, type AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { claimNextBatch, completeBatch } from '../../../src/repos/batches.js';
 import { insertLog } from '../../../src/repos/logs.js';
 import type { ApiUnderTest } from '../../helpers/api.js';
+
+export { closedPort } from '../../helpers/ports.js';
 
 /** Proxy passwords and session tokens the files send; the sweep of each file looks for them. */
 export const SECRETS = ['proxy-pass-A1b2C3', 'proxy-pass-D4e5F6', 'proxy-pass-G7h8I9', 'session-token-J1k2L3', 'session-token-M4n5O6'];
@@ -69,15 +70,6 @@ export function batchFixtures(api: ApiUnderTest) {
   }
 
   return { addProfiles, newBatch, queuedIds, markChecked, finishBatch };
-}
-
-/** A port nothing listens on. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
