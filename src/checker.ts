@@ -38,7 +38,8 @@ import {
 import { readRunState } from './repos/batches.js';
 import { insertLog } from './repos/logs.js';
 import { setUpstreamUserId } from './repos/profiles.js';
-import { clearBlocked, noteBlocked, type StallReason } from './repos/stalls.js';
+import type { StallReason } from './enums.js';
+import { clearBlocked, noteBlocked } from './repos/stalls.js';
 import { storableText } from './storable-text.js';
 import { ProfileNotFound, UpstreamFailure } from './upstream/errors.js';
 import type { StoryClient, UpstreamTarget } from './upstream/story-client.js';

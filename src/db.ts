@@ -57,7 +57,7 @@ export interface RetryOptions {
 /**
  * Runs `fn` again when Postgres aborted it as a deadlock victim or a serialization failure: its work was
  * rolled back, so a fresh run is exactly as correct as the first. Locks are taken in one fixed order (see
- * src/repos/batches.ts), so this is the safety net, not the normal path. The jitter keeps two victims from
+ * src/repos/queue.ts), so this is the safety net, not the normal path. The jitter keeps two victims from
  * colliding again in lockstep. `fn` must have no effect outside the database.
  */
 export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
@@ -73,7 +73,15 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
   }
 }
 
+/**
+ * `sql.begin(fn)`, typed: postgres.js declares its result as `UnwrapPromiseArray<T>`, which TypeScript cannot
+ * reduce for a generic T, though for a callback returning Promise<T> it is T. The one cast lives here.
+ */
+export function inTx<T>(sql: Sql, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return sql.begin(fn) as Promise<T>;
+}
+
 /** `sql.begin(fn)`, run again from the start on a deadlock or serialization failure (see `withRetry`). */
 export function transaction<T>(sql: Sql, fn: (tx: Tx) => Promise<T>, options?: RetryOptions): Promise<T> {
-  return withRetry(() => sql.begin(fn) as Promise<T>, options);
+  return withRetry(() => inTx(sql, fn), options);
 }

@@ -1,4 +1,5 @@
 /** Types shared by workflows and activities. Workflow-safe: no imports with side effects. */
+import type { BatchStatus } from '../src/enums.js';
 
 /** Knobs of a batch run, read from the worker's configuration by the claim activity and recorded in history. */
 export interface BatchSettings {
@@ -31,7 +32,7 @@ export interface ClaimedBatch {
 export interface ChunkPage {
   chunks: Array<{ profileIds: string[]; lastOrdinal: number }>;
   /** Status of the batch in Postgres, the source of truth (a lost signal is repaired by reading it). */
-  status: string;
+  status: BatchStatus | 'missing';
   queuePaused: boolean;
   usableProxies: number;
 }

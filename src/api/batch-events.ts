@@ -13,8 +13,9 @@ import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { Sql } from '../db.js';
 import type { Logger } from '../logger.js';
 import { latestLogSeq, logsAfter } from '../repos/logs.js';
-import { LOG_PAGE, logEvent, SETTLED, type ApiBatch, type BatchFeeds, type FeedItem, type LogEvent, type Subscription } from './batch-feed.js';
+import { LOG_PAGE, logEvent, SETTLED, type BatchFeeds, type FeedItem, type LogEvent, type Subscription } from './batch-feed.js';
 import { errorBody, isPostgresUnavailable } from './errors.js';
+import type { ApiBatch } from './present.js';
 
 const KEEPALIVE_MS = 15_000;
 

@@ -11,8 +11,10 @@
  * or sent twice.
  */
 import type { Sql } from '../db.js';
-import { getBatch, toApiBatch, type BatchStatus } from '../repos/batches.js';
-import { latestLogSeq, logsAfter, toApiLog, type LogRow } from '../repos/logs.js';
+import type { BatchStatus } from '../enums.js';
+import { getBatch } from '../repos/batches.js';
+import { latestLogSeq, logsAfter, type LogRow } from '../repos/logs.js';
+import { toApiBatch, toApiLog } from './present.js';
 
 /** A batch in one of these states has nothing more to report (a paused one continues only when resumed). */
 export const SETTLED: ReadonlySet<BatchStatus> = new Set(['done', 'cancelled', 'error', 'paused']);
@@ -24,8 +26,6 @@ const MAX_LOGS_PER_TICK = 5_000;
 const MAX_QUEUED_ROWS = 5_000;
 /** ...and, for a client that stopped reading, the queued progress: only the newest Batch matters. */
 const MAX_QUEUED_TICKS = 100;
-
-export type ApiBatch = ReturnType<typeof toApiBatch>;
 
 /** A `log` event as sent: rendered once, written to every subscriber as is. */
 export interface LogEvent {

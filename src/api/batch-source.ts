@@ -4,7 +4,8 @@
  */
 import type { Sql } from '../db.js';
 import { ValidationError } from '../repos/errors.js';
-import { upsertProfiles } from '../repos/profiles.js';
+import { nicheExists } from '../repos/niches.js';
+import { knownProfileIds, profileIdsOfNiche, upsertProfiles } from '../repos/profiles.js';
 
 export interface BatchSourceInput {
   profile_ids?: string[] | undefined;
@@ -32,8 +33,7 @@ export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Pro
   if (input.profile_ids !== undefined) {
     const ids = input.profile_ids;
     if (ids.length === 0) empty('profile_ids');
-    const found = await sql<{ id: string }[]>`select id from profiles where id = any(${ids}::uuid[])`;
-    const known = new Set(found.map((r) => r.id));
+    const known = await knownProfileIds(sql, ids);
     const unknown = [...new Set(ids.filter((id) => !known.has(id.toLowerCase())))];
     if (unknown.length > 0) {
       const shown = unknown.slice(0, 10).join(', ') + (unknown.length > 10 ? ` and ${unknown.length - 10} more` : '');
@@ -47,12 +47,10 @@ export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Pro
 
   if (input.niche_id !== undefined) {
     const nicheId = input.niche_id;
-    const [niche] = await sql<{ id: string }[]>`select id from niches where id = ${nicheId}`;
-    if (!niche) throw new ValidationError(`niche ${nicheId} does not exist`, { niche_id: nicheId });
-    // alphabetical: deterministic (profiles added in one call share created_at) and easy to follow in the results
-    const rows = await sql<{ id: string }[]>`select id from profiles where niche_id = ${nicheId} order by username`;
-    if (rows.length === 0) empty('niche_id');
-    return rows.map((r) => r.id);
+    if (!(await nicheExists(sql, nicheId))) throw new ValidationError(`niche ${nicheId} does not exist`, { niche_id: nicheId });
+    const ids = await profileIdsOfNiche(sql, nicheId);
+    if (ids.length === 0) empty('niche_id');
+    return ids;
   }
 
   const usernames = input.usernames ?? [];

@@ -1,145 +1,24 @@
 /**
- * `npm run api`: serves the HTTP API on HOST:PORT. It starts even when Postgres or Temporal is down (the
- * routes that need them answer 503 until they are back; /readyz says which), and stops gracefully on
- * SIGINT/SIGTERM: no new connections, open event streams end, in-flight requests get a moment, then the
- * Postgres pool and the Temporal connection close.
+ * `npm run api`: serves the HTTP API (src/api/server.ts). SIGINT/SIGTERM stop it gracefully: no new
+ * connections, open event streams end, in-flight requests get a moment, then the Postgres pool and the
+ * Temporal connection close (exit 0; 1 if that fails). A second signal exits at once.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { serve } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
-import { loadConfigOrExit, type Config } from '../config.js';
-import { createSql, describeDbError, type Sql } from '../db.js';
-import { createLogger, setLogLevel, type Logger } from '../logger.js';
-import { loadSecrets } from '../repos/proxies.js';
-import { createApp } from './app.js';
-import { settleTemporalCalls, withTimeout } from './readiness.js';
+import { createLogger } from '../logger.js';
+import { runMain } from '../run-main.js';
+import { startApi } from './server.js';
 
-const TEMPORAL_CONNECT_TIMEOUT_MS = 5_000;
-const POSTGRES_CONNECT_TIMEOUT_S = 5;
-/** How long in-flight requests may take to finish once shutdown begins. */
-const SHUTDOWN_GRACE_MS = 5_000;
-
-export interface StartApiOptions {
-  config: Config;
-  /** Used as given and left open on close; otherwise one is created (and closed). */
-  sql?: Sql;
-  /** Used as given and left open on close; otherwise one is created on a lazy connection (and closed). */
-  temporal?: Client;
-  logger?: Logger;
-  /** Overrides config.PORT (0 picks a free port). */
-  port?: number;
-}
-
-export interface RunningApi {
-  /** Base URL, e.g. `http://127.0.0.1:3000`. */
-  url: string;
-  close(): Promise<void>;
-}
-
-/** A Temporal client whose connection is made on first use, so an unreachable server does not stop the API. */
-async function connectTemporal(config: Config, logger: Logger): Promise<{ client: Client; connection: Connection }> {
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: TEMPORAL_CONNECT_TIMEOUT_MS });
-  try {
-    await withTimeout(connection.ensureConnected(), TEMPORAL_CONNECT_TIMEOUT_MS + 500);
-  } catch (err) {
-    logger.warn('Temporal is unreachable; serving anyway, batch and queue transitions answer 503 until it is back', {
-      address: config.TEMPORAL_ADDRESS,
-      err,
-    });
-  }
-  return { client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), connection };
-}
-
-function baseUrl(address: AddressInfo): string {
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
-}
-
-export async function startApi(options: StartApiOptions): Promise<RunningApi> {
-  const { config } = options;
-  const logger = options.logger ?? createLogger({ component: 'api' });
-  const sql = options.sql ?? createSql(config.DATABASE_URL, { connectTimeout: POSTGRES_CONNECT_TIMEOUT_S });
-  const temporal = options.temporal ? { client: options.temporal, connection: null } : await connectTemporal(config, logger);
-
-  try {
-    // every stored password and token becomes a known secret, scrubbed from anything logged
-    await loadSecrets(sql);
-  } catch (err) {
-    logger.warn(`could not load stored secrets; serving anyway (routes answer 503 while Postgres is unreachable): ${describeDbError(err)}`);
-  }
-  if (!config.API_KEY) {
-    logger.warn('API_KEY is not set: the API is open to anyone who can reach it (set API_KEY to require a bearer token)');
-  }
-
-  const shutdown = new AbortController();
-  const app = createApp({ sql, temporal: temporal.client, config, logger, shutdown: shutdown.signal });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.HOST, port: options.port ?? config.PORT }, () =>
-      resolve(s as Server),
-    ) as Server;
-    s.once('error', reject);
-  });
-  const url = baseUrl(server.address() as AddressInfo);
-
-  let closing: Promise<void> | null = null;
-  async function close(): Promise<void> {
-    closing ??= (async () => {
-      shutdown.abort();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // connections go idle as their requests finish (event streams end at the abort above): close them then
-      server.closeIdleConnections();
-      const sweep = setInterval(() => server.closeIdleConnections(), 100);
-      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-      await closed;
-      clearInterval(sweep);
-      clearTimeout(force);
-      if (!options.sql) await sql.end({ timeout: 5 });
-      if (temporal.connection) {
-        await settleTemporalCalls(temporal.client);
-        await temporal.connection.close();
-      }
-    })();
-    return closing;
-  }
-
-  return { url, close };
-}
-
-async function run(): Promise<void> {
-  const config = loadConfigOrExit();
-  setLogLevel(config.LOG_LEVEL);
+runMain(async ({ config }) => {
   const logger = createLogger({ component: 'api' });
   const api = await startApi({ config, logger });
   logger.info('api listening', { url: api.url, docs: `${api.url}/docs`, openapi: `${api.url}/openapi.json` });
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      // a second Ctrl-C means "now"
-      process.exit(1);
-    }
-    stopping = true;
+  return async (signal) => {
     logger.info('api stopping', { signal });
-    api.close().then(
-      () => {
-        logger.info('api stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error('api did not stop cleanly', { err });
-        process.exit(1);
-      },
-    );
+    try {
+      await api.close();
+    } catch (err) {
+      logger.error('api did not stop cleanly', { err });
+      throw err;
+    }
+    logger.info('api stopped');
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  run().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+});

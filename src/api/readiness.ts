@@ -5,26 +5,10 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Sql } from '../db.js';
+import { withTimeout } from '../timeouts.js';
 import { UnavailableError } from './errors.js';
 
 export const PROBE_TIMEOUT_MS = 2_000;
-
-class ProbeTimeout extends Error {
-  override name = 'ProbeTimeout';
-}
-
-/** Settles with `work`, or rejects once `ms` have passed (the work itself is left to finish on its own). */
-export async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProbeTimeout(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export async function pingPostgres(sql: Sql, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
   try {

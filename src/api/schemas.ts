@@ -3,12 +3,18 @@
  * validation and the OpenAPI document served at /openapi.json, so the two cannot drift apart.
  */
 import { z } from '@hono/zod-openapi';
-import { BATCH_PROFILE_STATUSES } from '../repos/batch-profiles.js';
-import { BATCH_STATUSES } from '../repos/batches.js';
+import {
+  BATCH_PROFILE_STATUSES,
+  BATCH_STATUSES,
+  DISABLED_REASONS,
+  LOG_LEVELS,
+  MAX_TOKEN_LENGTH,
+  PROXY_STATUSES,
+  SESSION_STATUSES,
+  STALL_REASONS,
+} from '../enums.js';
 import { isUuid } from '../repos/errors.js';
-import { LOG_LEVELS } from '../repos/logs.js';
 import { USERNAME_INPUT_PATTERN } from '../repos/profiles.js';
-import { MAX_TOKEN_LENGTH } from '../repos/sessions.js';
 import { batchCursor, idCursor, positionCursor, sequenceCursor, textCursor, type CursorFormat } from './cursors.js';
 
 /** Any 8-4-4-4-12 hex id (what Postgres accepts), not only RFC-variant UUIDs. */
@@ -163,14 +169,14 @@ export const ProfileQuery = pageQuery(idCursor).extend({
 
 // ---------- proxies and sessions ----------
 
-export const ProxyStatus = z.enum(['active', 'cooling_down', 'disabled']);
+export const ProxyStatus = z.enum(PROXY_STATUSES);
 export const Proxy = z
   .object({
     id: Uuid,
     url: z.string().openapi({ description: 'without credentials', example: 'http://127.0.0.1:8080' }),
     status: ProxyStatus,
     disabled_reason: z
-      .enum(['operator', 'failures'])
+      .enum(DISABLED_REASONS)
       .nullable()
       .openapi({ description: 'operator: only an operator re-enables it; failures: the proxy-health schedule re-enables it once it answers' }),
     last_error: z.string().nullable().openapi({ description: 'the last failure through this proxy, or of its last probe' }),
@@ -232,7 +238,7 @@ export const Session = z
   .object({
     id: Uuid,
     proxy_id: Uuid.nullable(),
-    status: z.enum(['valid', 'invalid']),
+    status: z.enum(SESSION_STATUSES),
     last_used_at: NullableTimestamp,
     created_at: Timestamp,
   })
@@ -268,7 +274,7 @@ export const Batch = z
     completion_rate: z.number().min(0).max(1),
     error: z.string().nullable(),
     stalled_reason: z
-      .enum(['no_usable_proxy', 'upstream_unreachable', 'no_valid_session', 'queue_held'])
+      .enum(STALL_REASONS)
       .nullable()
       .openapi({ description: 'why a running batch has made no progress for BATCH_STALL_AFTER_MS; null while work flows' }),
     stalled_since: NullableTimestamp,

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BatchControl } from '../batch-control.js';
 import type { Sql } from '../db.js';
-import type { ForwardProxy } from '../forward-proxies.js';
+import type { ForwardProxy } from '../local/forward-proxies.js';
 import type { BatchRow } from '../repos/batches.js';
 import { ConflictError } from '../repos/errors.js';
 import { upsertProfiles } from '../repos/profiles.js';

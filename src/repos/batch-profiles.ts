@@ -3,17 +3,15 @@
  * only the rows that actually changed feed the profile statistics and batch counters, in the same
  * transaction. A retried activity, a replayed workflow or a second worker can never count a profile twice.
  *
- * Locks follow the project's one order (src/repos/batches.ts): the batch row, then its batch_profiles rows
+ * Locks follow the project's one order (src/repos/queue.ts): the batch row, then its batch_profiles rows
  * in profile order, then profiles rows in id order, then log inserts. Two overlapping attempts of one chunk,
  * or a chunk and an API transition, therefore queue behind each other instead of deadlocking.
  */
 import { transaction, withRetry, type Sql, type Tx } from '../db.js';
+import type { BatchProfileStatus } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
 import { insertLogs, type LogEntry } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
-
-export const BATCH_PROFILE_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
-export type BatchProfileStatus = (typeof BATCH_PROFILE_STATUSES)[number];
 
 export interface ChunkProfile {
   profileId: string;
@@ -65,7 +63,7 @@ export async function unfinishedProfiles(sql: Sql, batchId: string, profileIds: 
 export async function markRunning(sql: Sql, batchId: string, profileIds: string[], proxyId: string): Promise<string[]> {
   // KEY SHARE on the batch waits for a transition in progress (which holds it FOR UPDATE) and then sees its
   // outcome: a batch that was just paused, cancelled or failed gets no profile marked running again.
-  const rows = await withRetry(() => sql<{ profile_id: string }[]>`
+  const rows = await withRetry(() => sql<{ profile_id: string; was: BatchProfileStatus }[]>`
     with running_batch as (
       select id from batches where id = ${batchId} and status = 'running' for key share
     ),
@@ -79,7 +77,7 @@ export async function markRunning(sql: Sql, batchId: string, profileIds: string[
     update batch_profiles bp set status = 'running', proxy_id = ${proxyId}
     from prev where bp.batch_id = ${batchId} and bp.profile_id = prev.profile_id
     returning bp.profile_id, prev.status as was`);
-  return rows.filter((r) => (r as unknown as { was: string }).was === 'pending').map((r) => r.profile_id);
+  return rows.filter((r) => r.was === 'pending').map((r) => r.profile_id);
 }
 
 /** Counts one more attempt for each profile, with the failure it ended in (`type: message`); returns the new counts. */
@@ -230,7 +228,8 @@ export async function recordFailures(sql: Sql, ctx: RecordContext, failures: Che
   });
 }
 
-export interface ApiBatchProfile {
+/** A batch's profile with its result, and its place in the batch (`ordinal`). */
+export interface BatchProfileRow {
   profile_id: string;
   username: string;
   status: BatchProfileStatus;
@@ -240,14 +239,15 @@ export interface ApiBatchProfile {
   attempts: number;
   proxy_id: string | null;
   duration_ms: number | null;
-  checked_at: string | null;
+  checked_at: Date | null;
+  ordinal: number;
 }
 
 export async function listBatchProfiles(
   sql: Sql,
   batchId: string,
   options: { status?: BatchProfileStatus; limit: number; cursor?: string },
-): Promise<Page<ApiBatchProfile>> {
+): Promise<Page<BatchProfileRow>> {
   if (!isUuid(batchId)) throw new NotFoundError(`batch ${batchId} not found`);
   const [exists] = await sql`select 1 from batches where id = ${batchId}`;
   if (!exists) throw new NotFoundError(`batch ${batchId} not found`);
@@ -255,7 +255,7 @@ export async function listBatchProfiles(
   if (key && (key.length !== 1 || typeof key[0] !== 'number' || !Number.isSafeInteger(key[0]) || key[0] < 0)) {
     throw new InvalidCursorError('cursor is not valid');
   }
-  const rows = await sql<(Omit<ApiBatchProfile, 'checked_at'> & { checked_at: Date | null; ordinal: number })[]>`
+  const rows = await sql<BatchProfileRow[]>`
     select bp.profile_id, p.username, bp.status, bp.has_story, bp.story_count, bp.error, bp.attempts, bp.proxy_id,
       bp.duration_ms, bp.checked_at, bp.ordinal
     from batch_profiles bp join profiles p on p.id = bp.profile_id
@@ -264,10 +264,5 @@ export async function listBatchProfiles(
       ${key ? sql`and bp.ordinal > ${Number(key[0])}` : sql``}
     order by bp.ordinal
     limit ${options.limit + 1}`;
-  return toPage(
-    rows,
-    options.limit,
-    (r) => [r.ordinal],
-    ({ ordinal: _ordinal, checked_at, ...rest }) => ({ ...rest, checked_at: checked_at ? checked_at.toISOString() : null }),
-  );
+  return toPage(rows, options.limit, (r) => [r.ordinal]);
 }

@@ -1,30 +1,28 @@
 /**
- * Batches and the queue. Every transition runs in one transaction that locks the batch row (and, where the
- * queue changes, the queue_state row, which serialises queue edits) and finishes by renumbering the queue,
- * so positions are dense (1..n) after every transition and at most one batch holds position 0.
- *
- * Lock order, the same in every transaction of the project that takes more than one of these locks:
- *
- *   queue_state → batches → batch_profiles (by profile_id) → profiles (by id) → batch_logs (inserts only)
- *
- * A transaction may skip a level but never goes back up one, and rows of one table are locked in key order
- * (`order by ... for update` in a locking CTE), so two transactions can never wait on each other. The one
- * exception is a batch being created: its own rows come before the queue lock, but no one else can see them
- * until it commits. Strengths matter too: transitions lock the batch FOR UPDATE; writers of results take
- * NO KEY UPDATE and `markRunning` KEY SHARE on it first, so they wait for a transition before touching any
- * profile row, and never the other way round. The proxy pool locks only proxies rows and then inserts logs
- * (KEY SHARE on the batch), which waits for a transition at most; it never waits on batch_profiles. Transactions still go through `transaction()` (src/db.ts), which runs one again should
- * Postgres ever pick it as a deadlock victim or abort it as a serialization failure: the API never answers
- * 500 for either.
+ * Batches as stored, and the reads of them. Everything that changes a batch's status or place in the queue
+ * lives in queue.ts, under the queue's lock order; it is re-exported here for the callers that know batches.
  */
-import { transaction, type Sql, type Tx } from '../db.js';
-import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
-import { insertLog } from './logs.js';
+import type { Sql } from '../db.js';
+import type { BatchStatus, StallReason } from '../enums.js';
+import { isUuid, NotFoundError } from './errors.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
-import type { StallReason } from './stalls.js';
 
-export const BATCH_STATUSES = ['queued', 'running', 'paused', 'done', 'error', 'cancelled'] as const;
-export type BatchStatus = (typeof BATCH_STATUSES)[number];
+export {
+  batchWorkflowId,
+  cancelBatch,
+  claimNextBatch,
+  completeBatch,
+  createBatch,
+  failBatch,
+  getQueue,
+  pauseBatch,
+  resumeBatch,
+  setQueuePaused,
+  startBatch,
+  type CreateBatchInput,
+  type QueueChange,
+  type QueueRows,
+} from './queue.js';
 
 export interface BatchRow {
   id: string;
@@ -46,89 +44,6 @@ export interface BatchRow {
   completed_at: Date | null;
 }
 
-/** A Batch exactly as API.md shows it: the stored row plus derived counters, timestamps as ISO strings. */
-export interface ApiBatch extends Omit<BatchRow, 'run_count' | 'created_at' | 'started_at' | 'completed_at' | 'stalled_since'> {
-  stalled_since: string | null;
-  completed_profiles: number;
-  completion_rate: number;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-}
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
-
-export function toApiBatch(row: BatchRow): ApiBatch {
-  const completed = row.successful_checks + row.failed_checks;
-  return {
-    id: row.id,
-    name: row.name,
-    status: row.status,
-    position: row.position,
-    priority: row.priority,
-    total_profiles: row.total_profiles,
-    completed_profiles: completed,
-    successful_checks: row.successful_checks,
-    failed_checks: row.failed_checks,
-    stories_found: row.stories_found,
-    completion_rate: row.total_profiles === 0 ? 0 : completed / row.total_profiles,
-    error: row.error,
-    // a stall is about a running batch: once it stops, whatever held it no longer matters
-    stalled_reason: row.status === 'running' ? row.stalled_reason : null,
-    stalled_since: row.status === 'running' ? iso(row.stalled_since) : null,
-    created_at: row.created_at.toISOString(),
-    started_at: iso(row.started_at),
-    completed_at: iso(row.completed_at),
-    workflow_id: row.workflow_id,
-  };
-}
-
-/** Child workflow id of a batch: deterministic, so a signal can always find the running batch. */
-export const batchWorkflowId = (batchId: string) => `batch-${batchId}`;
-
-/** Locks the queue (all queue edits serialise on this row) and says whether it is paused. */
-async function lockQueue(tx: Tx): Promise<boolean> {
-  const [row] = await tx<{ paused: boolean }[]>`select paused from queue_state where singleton for update`;
-  return row?.paused ?? false;
-}
-
-/** Rewrites the queued batches' positions as 1..n in run order. Needs the deferred unique constraint. */
-async function renumberQueue(tx: Tx): Promise<void> {
-  await tx`
-    update batches b set position = q.rn, updated_at = now()
-    from (
-      select id, row_number() over (order by head_seq desc nulls last, priority desc, queue_seq asc) as rn
-      from batches where status = 'queued'
-    ) q
-    where b.id = q.id and b.position is distinct from q.rn`;
-}
-
-/**
- * Puts the batch's `running` profiles back to `pending`: a batch that is not running shows none as being
- * checked (results of in-flight checks still land: recording accepts pending rows too). Rows are locked in
- * profile order, as everywhere else.
- */
-async function releaseRunningProfiles(tx: Tx, id: string): Promise<void> {
-  await tx`
-    with held as (
-      select profile_id from batch_profiles
-      where batch_id = ${id} and status = 'running'
-      order by profile_id
-      for update
-    )
-    update batch_profiles bp set status = 'pending'
-    from held where bp.batch_id = ${id} and bp.profile_id = held.profile_id`;
-}
-
-/** Locks the batch row. FOR UPDATE (not NO KEY UPDATE) on purpose: a chunk's `markRunning` takes KEY SHARE on
- * it, so a chunk cannot mark profiles running while a transition is deciding the batch's fate. */
-async function lockBatch(tx: Tx, id: string): Promise<BatchRow> {
-  if (!isUuid(id)) throw new NotFoundError(`batch ${id} not found`);
-  const [row] = await tx<BatchRow[]>`select * from batches where id = ${id} for update`;
-  if (!row) throw new NotFoundError(`batch ${id} not found`);
-  return row;
-}
-
 export async function getBatch(sql: Sql, id: string): Promise<BatchRow> {
   if (!isUuid(id)) throw new NotFoundError(`batch ${id} not found`);
   const [row] = await sql<BatchRow[]>`select * from batches where id = ${id}`;
@@ -142,7 +57,7 @@ const isIsoTimestamp = (v: unknown) =>
 export async function listBatches(
   sql: Sql,
   options: { status?: BatchStatus; limit: number; cursor?: string },
-): Promise<Page<ApiBatch>> {
+): Promise<Page<BatchRow>> {
   const key = decodeCursor(options.cursor);
   // a forged cursor is the caller's mistake (400), not a Postgres cast error: `[created_at ISO, id]`
   if (key && (key.length !== 2 || !isIsoTimestamp(key[0]) || !isUuid(key[1]))) {
@@ -155,195 +70,7 @@ export async function listBatches(
       ${key ? sql`and (created_at, id) < (${String(key[0])}::timestamptz, ${String(key[1])}::uuid)` : sql``}
     order by created_at desc, id desc
     limit ${options.limit + 1}`;
-  return toPage(rows, options.limit, (r) => [r.created_at.toISOString(), r.id], toApiBatch);
-}
-
-export interface QueueView {
-  paused: boolean;
-  running: ApiBatch | null;
-  queued: ApiBatch[];
-}
-
-export async function getQueue(sql: Sql): Promise<QueueView> {
-  const [state] = await sql<{ paused: boolean }[]>`select paused from queue_state where singleton`;
-  const rows = await sql<BatchRow[]>`select * from batches where position is not null order by position`;
-  const running = rows.find((r) => r.position === 0);
-  return {
-    paused: state?.paused ?? false,
-    running: running ? toApiBatch(running) : null,
-    queued: rows.filter((r) => r.position !== 0).map(toApiBatch),
-  };
-}
-
-export interface CreateBatchInput {
-  name?: string | null;
-  priority?: number;
-  hold?: boolean;
-  /** Profile ids in the order they should be checked. */
-  profileIds: string[];
-}
-
-/**
- * Creates a batch over existing profiles (the caller resolves the source to ids, in order) and enters it into
- * the queue, or holds it paused. Returns the batch as stored.
- */
-export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<BatchRow> {
-  const ids = [...new Set(input.profileIds)];
-  if (ids.length === 0) throw new ValidationError('the selection holds no profiles');
-  return transaction(sql, async (tx) => {
-    // The heavy part (up to 100k profile rows, seconds) runs first, on a held batch no one else can see yet,
-    // without the queue lock: pauses, resumes and claims of other batches go on meanwhile. Only entering
-    // the queue, a few rows, happens under the lock, at the end.
-    const [batch] = await tx<BatchRow[]>`
-      insert into batches (name, status, position, priority, total_profiles)
-      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${ids.length})
-      returning *`;
-    await tx`
-      insert into batch_profiles (batch_id, profile_id, ordinal)
-      select ${batch!.id}, p.id, t.ord::int
-      from unnest(${ids}::uuid[]) with ordinality as t(pid, ord)
-      join profiles p on p.id = t.pid`;
-    if (!input.hold) {
-      await lockQueue(tx);
-      // its place in line is taken now, so batches enter the queue in the order their creation commits
-      await tx`
-        update batches set status = 'queued', position = 2000000000, queue_seq = nextval('batch_queue_seq')
-        where id = ${batch!.id}`;
-      await renumberQueue(tx);
-    }
-    await insertLog(tx, {
-      batchId: batch!.id,
-      level: 'INFO',
-      eventType: 'BATCH_QUEUED',
-      message: input.hold ? `batch created on hold with ${ids.length} profiles` : `batch queued with ${ids.length} profiles`,
-      details: { total_profiles: ids.length, priority: input.priority ?? 0, hold: Boolean(input.hold) },
-    });
-    const [row] = await tx<BatchRow[]>`select * from batches where id = ${batch!.id}`;
-    return row!;
-  });
-}
-
-/** Moves a batch to the head of the queue. */
-export async function startBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (batch.status === 'running') return batch;
-    if (batch.status === 'done' || batch.status === 'cancelled') {
-      throw new ConflictError(`batch is ${batch.status} and cannot be started`, { details: { status: batch.status } });
-    }
-    const [running] = await tx<{ id: string }[]>`select id from batches where status = 'running'`;
-    if (running) {
-      throw new ConflictError('another batch is running', {
-        code: 'batch_running',
-        details: { running_batch_id: running.id },
-      });
-    }
-    const wasQueued = batch.status === 'queued';
-    await tx`
-      update batches set status = 'queued', error = null, head_seq = nextval('batch_queue_seq'),
-        position = coalesce(position, 2000000000), updated_at = now()
-      where id = ${id}`;
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: id,
-      level: 'INFO',
-      eventType: wasQueued ? 'BATCH_QUEUED' : 'BATCH_RESUMED',
-      message: 'batch moved to the head of the queue',
-      details: { previous_status: batch.status },
-    });
-    return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
-  });
-}
-
-/** Takes a queued or running batch out of the queue. A running batch's workflow sees it and stops. */
-export async function pauseBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return leaveQueue(sql, id, 'paused');
-}
-
-export async function cancelBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return leaveQueue(sql, id, 'cancelled');
-}
-
-async function leaveQueue(sql: Sql, id: string, target: 'paused' | 'cancelled'): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (target === 'cancelled' && batch.status === 'cancelled') return batch;
-    const allowed = target === 'paused' ? ['queued', 'running'] : ['queued', 'running', 'paused', 'error'];
-    if (!allowed.includes(batch.status)) {
-      throw new ConflictError(`batch is ${batch.status} and cannot be ${target === 'paused' ? 'paused' : 'cancelled'}`, {
-        details: { status: batch.status },
-      });
-    }
-    await tx`
-      update batches set status = ${target}, position = null, head_seq = null, updated_at = now(),
-        completed_at = ${target === 'cancelled' ? tx`now()` : tx`completed_at`}
-      where id = ${id}`;
-    await releaseRunningProfiles(tx, id);
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: id,
-      level: 'INFO',
-      eventType: target === 'paused' ? 'BATCH_PAUSED' : 'BATCH_CANCELLED',
-      message: `batch ${target}${batch.status === 'running' ? ' while running; in-flight checks finish and are kept' : ''}`,
-      details: { previous_status: batch.status },
-    });
-    return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
-  });
-}
-
-/** A paused (or failed) batch re-enters the queue at the end; only profiles not yet completed run again. */
-export async function resumeBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (batch.status !== 'paused' && batch.status !== 'error') {
-      throw new ConflictError(`batch is ${batch.status} and cannot be resumed`, { details: { status: batch.status } });
-    }
-    await tx`
-      update batches set status = 'queued', error = null, head_seq = null, queue_seq = nextval('batch_queue_seq'),
-        position = 2000000000, updated_at = now()
-      where id = ${id}`;
-    // checks abandoned by the stopped run are simply pending again
-    await releaseRunningProfiles(tx, id);
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: id,
-      level: 'INFO',
-      eventType: 'BATCH_RESUMED',
-      message: 'batch re-entered the queue',
-      details: { previous_status: batch.status },
-    });
-    return (await tx<BatchRow[]>`select * from batches where id = ${id}`)[0]!;
-  });
-}
-
-export interface QueueChange {
-  paused: boolean;
-  /** Increases with every change, in commit order: the queuePaused signal carries it (see workflows/signals.ts). */
-  version: number;
-  running: BatchRow | null;
-}
-
-export async function setQueuePaused(sql: Sql, paused: boolean): Promise<QueueChange> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const [state] = await tx<{ version: number }[]>`
-      update queue_state set paused = ${paused}, version = version + 1, updated_at = now() where singleton
-      returning version`;
-    const [running] = await tx<BatchRow[]>`select * from batches where status = 'running'`;
-    if (running) {
-      await insertLog(tx, {
-        batchId: running.id,
-        level: 'INFO',
-        eventType: paused ? 'BATCH_PAUSED' : 'BATCH_RESUMED',
-        message: paused ? 'queue paused: no upstream request is sent until it resumes' : 'queue resumed',
-        details: { queue_paused: paused },
-      });
-    }
-    return { paused, version: state!.version, running: running ?? null };
-  });
+  return toPage(rows, options.limit, (r) => [r.created_at.toISOString(), r.id]);
 }
 
 /**
@@ -355,88 +82,4 @@ export async function readRunState(sql: Sql, batchId: string): Promise<{ status:
   const [row] = await sql<{ status: BatchStatus | null; paused: boolean }[]>`
     select (select status from batches where id = ${batchId}) as status, paused from queue_state where singleton`;
   return { status: row?.status ?? null, queuePaused: row?.paused ?? false };
-}
-
-/**
- * Picks what runs next: the batch already running (a runner that restarted picks its batch up again),
- * else the head of the queue, marked running at position 0. Nothing while the queue is paused.
- */
-export async function claimNextBatch(sql: Sql): Promise<BatchRow | null> {
-  return transaction(sql, async (tx) => {
-    const paused = await lockQueue(tx);
-    const [running] = await tx<BatchRow[]>`select * from batches where status = 'running'`;
-    if (running) return running;
-    if (paused) return null;
-    const [next] = await tx<BatchRow[]>`select * from batches where status = 'queued' order by position limit 1 for update`;
-    if (!next) return null;
-    const [claimed] = await tx<BatchRow[]>`
-      update batches set status = 'running', position = 0, head_seq = null, run_count = run_count + 1,
-        blocked_reason = null, blocked_since = null, stalled_reason = null, stalled_since = null,
-        started_at = coalesce(started_at, now()), workflow_id = ${batchWorkflowId(next.id)}, updated_at = now()
-      where id = ${next.id}
-      returning *`;
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: next.id,
-      level: 'INFO',
-      eventType: 'BATCH_STARTED',
-      message: claimed!.run_count > 1 ? `batch started again (run ${claimed!.run_count})` : 'batch started',
-      details: { run: claimed!.run_count, total_profiles: claimed!.total_profiles },
-    });
-    return claimed!;
-  });
-}
-
-/** Marks a running batch done once no profile is left; a batch paused or cancelled meanwhile stays so. */
-export async function completeBatch(sql: Sql, id: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (batch.status !== 'running') return batch;
-    const [left] = await tx<{ n: number }[]>`
-      select count(*)::int as n from batch_profiles where batch_id = ${id} and status in ('pending', 'running')`;
-    if ((left?.n ?? 0) > 0) return batch;
-    const [done] = await tx<BatchRow[]>`
-      update batches set status = 'done', position = null, completed_at = now(), updated_at = now()
-      where id = ${id} returning *`;
-    await renumberQueue(tx);
-    const summary = {
-      total_profiles: done!.total_profiles,
-      completed_profiles: done!.successful_checks + done!.failed_checks,
-      successful_checks: done!.successful_checks,
-      failed_checks: done!.failed_checks,
-      stories_found: done!.stories_found,
-    };
-    const seconds = done!.started_at ? (done!.completed_at!.getTime() - done!.started_at.getTime()) / 1000 : null;
-    await insertLog(tx, {
-      batchId: id,
-      level: 'INFO',
-      eventType: 'BATCH_COMPLETED',
-      message: `batch completed: ${summary.successful_checks} checked, ${summary.failed_checks} failed, ${summary.stories_found} with a story`,
-      details: { ...summary, seconds },
-    });
-    return done!;
-  });
-}
-
-/** An unexpected failure: the batch ends as `error` and leaves the runner free. */
-export async function failBatch(sql: Sql, id: string, message: string): Promise<BatchRow> {
-  return transaction(sql, async (tx) => {
-    await lockQueue(tx);
-    const batch = await lockBatch(tx, id);
-    if (batch.status !== 'running' && batch.status !== 'queued') return batch;
-    const [row] = await tx<BatchRow[]>`
-      update batches set status = 'error', error = ${message}, position = null, updated_at = now()
-      where id = ${id} returning *`;
-    await releaseRunningProfiles(tx, id);
-    await renumberQueue(tx);
-    await insertLog(tx, {
-      batchId: id,
-      level: 'ERROR',
-      eventType: 'BATCH_ERROR',
-      message: `batch failed: ${message}`,
-      details: { error: message },
-    });
-    return row!;
-  });
 }

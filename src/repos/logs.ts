@@ -5,39 +5,13 @@
  */
 import type postgres from 'postgres';
 import type { Sql } from '../db.js';
+import { LOG_LEVELS, type EventType, type LogLevel } from '../enums.js';
 import { redact } from '../redact.js';
 import { isUuid, NotFoundError, ValidationError } from './errors.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
 /** The pool or an open transaction: log inserts join the transaction of the state change they describe. */
 export type Queryable = Sql | postgres.TransactionSql<Record<string, never>>;
-
-export const LOG_LEVELS = ['INFO', 'WARNING', 'ERROR'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** Every event type of API.md. */
-export const EVENT_TYPES = [
-  'BATCH_QUEUED',
-  'BATCH_STARTED',
-  'BATCH_PAUSED',
-  'BATCH_RESUMED',
-  'BATCH_CANCELLED',
-  'BATCH_COMPLETED',
-  'BATCH_ERROR',
-  'PROFILE_CHECK_STARTED',
-  'STORY_CHECK_SUCCESS',
-  'CHECK_RETRY',
-  'RATE_LIMITED',
-  'CHECK_FAILED',
-  'PROXY_COOLDOWN',
-  'PROXY_DISABLED',
-  'PROXY_RECOVERED',
-  'SESSION_INVALIDATED',
-  'SESSION_RECOVERED',
-  'BATCH_STALLED',
-  'BATCH_STALL_CLEARED',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface LogEntry {
   batchId?: string | null;
@@ -50,8 +24,9 @@ export interface LogEntry {
   durationMs?: number | null;
 }
 
-/** A log item exactly as API.md shows it. */
-export interface LogItem {
+/** A batch_logs row; `seq` is its place in commit order. */
+export interface LogRow {
+  seq: number;
   id: string;
   batch_id: string | null;
   profile_id: string | null;
@@ -61,11 +36,6 @@ export interface LogItem {
   message: string;
   details: unknown;
   duration_ms: number | null;
-  created_at: string;
-}
-
-export interface LogRow extends Omit<LogItem, 'created_at'> {
-  seq: number;
   created_at: Date;
 }
 
@@ -133,21 +103,6 @@ export async function insertLogs(sql: Queryable, entries: readonly LogEntry[]): 
     )`;
 }
 
-export function toApiLog(row: LogRow): LogItem {
-  return {
-    id: row.id,
-    batch_id: row.batch_id,
-    profile_id: row.profile_id,
-    proxy_id: row.proxy_id,
-    level: row.level,
-    event_type: row.event_type,
-    message: row.message,
-    details: row.details ?? null,
-    duration_ms: row.duration_ms,
-    created_at: row.created_at.toISOString(),
-  };
-}
-
 export interface ListLogsOptions {
   level?: LogLevel;
   eventType?: string;
@@ -169,7 +124,7 @@ function cursorSeq(cursor: string | null | undefined): number | null {
  * (the seq of the last item) never passes a row that commits later. `created_at` alone would tie within a
  * transaction. An unknown batch is a NotFoundError, not an empty page.
  */
-export async function listLogs(sql: Queryable, batchId: string, options: ListLogsOptions): Promise<Page<LogItem>> {
+export async function listLogs(sql: Queryable, batchId: string, options: ListLogsOptions): Promise<Page<LogRow>> {
   if (!isUuid(batchId)) throw new NotFoundError(`batch ${batchId} not found`);
   if (options.level !== undefined && !LOG_LEVELS.includes(options.level)) {
     throw new ValidationError(`level must be one of ${LOG_LEVELS.join(', ')}`, { level: options.level });
@@ -189,7 +144,7 @@ export async function listLogs(sql: Queryable, batchId: string, options: ListLog
     const [batch] = await sql<{ id: string }[]>`select id from batches where id = ${batchId}`;
     if (!batch) throw new NotFoundError(`batch ${batchId} not found`);
   }
-  return toPage(rows, limit, (r) => [r.seq], toApiLog);
+  return toPage(rows, limit, (r) => [r.seq]);
 }
 
 /** The newest log seq of a batch (0 when it has none): every log of the batch committed so far is at or below it. */

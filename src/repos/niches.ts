@@ -11,18 +11,8 @@ export interface NicheRow {
   created_at: Date;
 }
 
-export interface ApiNiche {
-  id: string;
-  name: string;
-  created_at: string;
-}
-
-export function toApiNiche(row: NicheRow): ApiNiche {
-  return { id: row.id, name: row.name, created_at: row.created_at.toISOString() };
-}
-
 /** Creates a niche; the name is trimmed. A name already taken is a ConflictError. */
-export async function createNiche(sql: Sql, rawName: string): Promise<ApiNiche> {
+export async function createNiche(sql: Sql, rawName: string): Promise<NicheRow> {
   const name = typeof rawName === 'string' ? rawName.trim() : '';
   // counted in characters (code points), as Postgres and JSON Schema count them
   const length = [...name].length;
@@ -31,7 +21,7 @@ export async function createNiche(sql: Sql, rawName: string): Promise<ApiNiche> 
   try {
     const [row] = await sql<NicheRow[]>`insert into niches (name) values (${name}) returning id, name, created_at`;
     if (!row) throw new Error('insert returned no row');
-    return toApiNiche(row);
+    return row;
   } catch (err) {
     if (pgCode(err) === PG_UNIQUE_VIOLATION) {
       throw new ConflictError(`a niche named "${name}" already exists`, { details: { name } });
@@ -40,14 +30,14 @@ export async function createNiche(sql: Sql, rawName: string): Promise<ApiNiche> 
   }
 }
 
-export async function getNiche(sql: Sql, id: string): Promise<ApiNiche> {
+export async function getNiche(sql: Sql, id: string): Promise<NicheRow> {
   if (!isUuid(id)) throw new NotFoundError(`niche ${id} not found`);
   const [row] = await sql<NicheRow[]>`select id, name, created_at from niches where id = ${id}`;
   if (!row) throw new NotFoundError(`niche ${id} not found`);
-  return toApiNiche(row);
+  return row;
 }
 
-export async function listNiches(sql: Sql, options: { limit: number; cursor?: string | null }): Promise<Page<ApiNiche>> {
+export async function listNiches(sql: Sql, options: { limit: number; cursor?: string | null }): Promise<Page<NicheRow>> {
   const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
   const key = decodeCursor(options.cursor);
   const after = key?.[0];
@@ -58,5 +48,11 @@ export async function listNiches(sql: Sql, options: { limit: number; cursor?: st
     ${after === undefined ? sql`` : sql`where name collate "C" > ${after as string}`}
     order by name collate "C"
     limit ${limit + 1}`;
-  return toPage(rows, limit, (r) => [r.name], toApiNiche);
+  return toPage(rows, limit, (r) => [r.name]);
+}
+
+/** Whether a niche with this id exists (the caller has checked the id is a UUID). */
+export async function nicheExists(sql: Sql, id: string): Promise<boolean> {
+  const [row] = await sql<{ id: string }[]>`select id from niches where id = ${id}`;
+  return row !== undefined;
 }

@@ -30,9 +30,9 @@ export function decodeCursor(cursor: string | undefined | null): unknown[] | nul
  * Turns `limit + 1` fetched rows into a page: the extra row only tells that more exist.
  * `keyOf` gives the sort key the next query resumes after.
  */
-export function toPage<Row, Item>(rows: Row[], limit: number, keyOf: (row: Row) => unknown[], map: (row: Row) => Item): Page<Item> {
+export function toPage<Row>(rows: Row[], limit: number, keyOf: (row: Row) => unknown[]): Page<Row> {
   const more = rows.length > limit;
   const kept = more ? rows.slice(0, limit) : rows;
   const last = kept[kept.length - 1];
-  return { items: kept.map(map), next_cursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null };
+  return { items: kept, next_cursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null };
 }

@@ -2,7 +2,7 @@
  * Profiles: the accounts whose stories are checked (API.md). Usernames are normalised once, here, so that
  * the API, the batch sources and the checker agree on what "the same profile" means.
  */
-import type { Sql } from '../db.js';
+import { inTx, type Sql } from '../db.js';
 import { isUuid, NotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
@@ -21,23 +21,10 @@ export interface ProfileRow {
   created_at: Date;
 }
 
-/** A profile exactly as API.md shows it (the cached upstream id stays internal). */
-export interface ApiProfile {
-  id: string;
-  username: string;
-  niche_id: string | null;
-  active_story: boolean;
-  last_story_detected: string | null;
-  last_checked_at: string | null;
-  total_checks: number;
-  total_detections: number;
-  created_at: string;
-}
-
 export interface UpsertProfilesResult {
   created: number;
   existing: number;
-  items: ApiProfile[];
+  items: ProfileRow[];
 }
 
 /** What String.prototype.trim removes, spelled out so that the pattern reads the same in any regex dialect. */
@@ -58,25 +45,9 @@ export function normalizeUsername(raw: unknown): string | null {
   return (name.startsWith('@') ? name.slice(1) : name).toLowerCase();
 }
 
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
-
-export function toApiProfile(row: ProfileRow): ApiProfile {
-  return {
-    id: row.id,
-    username: row.username,
-    niche_id: row.niche_id,
-    active_story: row.active_story,
-    last_story_detected: iso(row.last_story_detected),
-    last_checked_at: iso(row.last_checked_at),
-    total_checks: row.total_checks,
-    total_detections: row.total_detections,
-    created_at: row.created_at.toISOString(),
-  };
-}
-
 /** Runs `fn` in a transaction: a new one on the pool, or the caller's own when already inside one. */
 async function inTransaction<T>(sql: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-  if ('begin' in sql) return (await sql.begin((tx) => fn(tx))) as T;
+  if ('begin' in sql) return inTx(sql, fn);
   return fn(sql);
 }
 
@@ -147,10 +118,10 @@ export async function upsertProfiles(
   });
 
   const byName = new Map(rows.map((r) => [r.username, r]));
-  const items: ApiProfile[] = [];
+  const items: ProfileRow[] = [];
   for (const name of names) {
     const row = byName.get(name);
-    if (row) items.push(toApiProfile(row));
+    if (row) items.push(row);
   }
   return { created, existing: names.length - created, items };
 }
@@ -162,6 +133,21 @@ export async function getProfile(sql: Queryable, id: string): Promise<ProfileRow
   return row;
 }
 
+/** Which of these profile ids exist, as Postgres spells them (lower case). The ids must be UUIDs. */
+export async function knownProfileIds(sql: Queryable, ids: readonly string[]): Promise<Set<string>> {
+  const rows = await sql<{ id: string }[]>`select id from profiles where id = any(${ids as string[]}::uuid[])`;
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * The ids of a niche's profiles, alphabetical by username: deterministic (profiles added in one call share
+ * created_at) and easy to follow in a batch's results.
+ */
+export async function profileIdsOfNiche(sql: Queryable, nicheId: string): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`select id from profiles where niche_id = ${nicheId} order by username`;
+  return rows.map((r) => r.id);
+}
+
 export interface ListProfilesOptions {
   nicheId?: string | null;
   activeStory?: boolean | null;
@@ -170,7 +156,7 @@ export interface ListProfilesOptions {
 }
 
 /** Profiles paged by id (the indexes `(niche_id, id)` and `(active_story, id)` serve both filters). */
-export async function listProfiles(sql: Sql, options: ListProfilesOptions): Promise<Page<ApiProfile>> {
+export async function listProfiles(sql: Sql, options: ListProfilesOptions): Promise<Page<ProfileRow>> {
   const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
   const key = decodeCursor(options.cursor);
   const after = key?.[0];
@@ -185,7 +171,7 @@ export async function listProfiles(sql: Sql, options: ListProfilesOptions): Prom
       ${after !== undefined ? sql`and id > ${after as string}` : sql``}
     order by id
     limit ${limit + 1}`;
-  return toPage(rows, limit, (r) => [r.id], toApiProfile);
+  return toPage(rows, limit, (r) => [r.id]);
 }
 
 /** Caches the upstream user id (it never changes) so the username lookup happens once per profile. */

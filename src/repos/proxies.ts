@@ -4,14 +4,11 @@
  * (src/pool.ts) reads a password, into memory, for the request it leases the proxy for.
  */
 import type { Sql } from '../db.js';
+import type { DisabledReason, ProxyStatus, RestReason } from '../enums.js';
 import { registerSecret } from '../redact.js';
 import { ConflictError, isUuid, NotFoundError, pgCode, PG_UNIQUE_VIOLATION, ValidationError } from './errors.js';
 import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
-
-export type ProxyStatus = 'active' | 'cooling_down' | 'disabled';
-/** Who disabled a proxy: an operator (only an operator re-enables it) or its failures (the health schedule may). */
-export type DisabledReason = 'operator' | 'failures';
 
 /** A proxy row without its credentials. */
 export interface ProxyRow {
@@ -19,7 +16,7 @@ export interface ProxyRow {
   url: string;
   status: ProxyStatus;
   disabled_reason: DisabledReason | null;
-  rest_reason: string | null;
+  rest_reason: RestReason | null;
   last_error: string | null;
   last_checked_at: Date | null;
   rate_limited_until: Date | null;
@@ -33,22 +30,6 @@ export interface ProxyRow {
   created_at: Date;
 }
 
-/** A proxy exactly as API.md shows it: no username, no password. */
-export interface ApiProxy {
-  id: string;
-  url: string;
-  status: ProxyStatus;
-  disabled_reason: DisabledReason | null;
-  last_error: string | null;
-  last_checked_at: string | null;
-  rate_limited_until: string | null;
-  last_used_at: string | null;
-  success_count: number;
-  failure_count: number;
-  consecutive_failures: number;
-  created_at: string;
-}
-
 export interface CreateProxyInput {
   url: string;
   username?: string | null;
@@ -59,8 +40,6 @@ const PUBLIC_COLUMNS = (sql: Queryable) =>
   sql`id, url, status, disabled_reason, rest_reason, last_error, last_checked_at, rate_limited_until, next_free_at, last_used_at, success_count, failure_count,
       consecutive_failures, lease_holder, lease_expires_at, created_at`;
 
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
-
 /**
  * The status a reader should see: the stored 'cooling_down' lapses by itself once rate_limited_until has
  * passed (the pool writes 'active' back only when it next leases the proxy).
@@ -69,23 +48,6 @@ export function effectiveStatus(row: Pick<ProxyRow, 'status' | 'rate_limited_unt
   if (row.status === 'disabled') return 'disabled';
   if (row.rate_limited_until && row.rate_limited_until.getTime() > now.getTime()) return 'cooling_down';
   return 'active';
-}
-
-export function toApiProxy(row: ProxyRow, now: Date = new Date()): ApiProxy {
-  return {
-    id: row.id,
-    url: row.url,
-    status: effectiveStatus(row, now),
-    disabled_reason: row.disabled_reason,
-    last_error: row.last_error,
-    last_checked_at: iso(row.last_checked_at),
-    rate_limited_until: iso(row.rate_limited_until),
-    last_used_at: iso(row.last_used_at),
-    success_count: row.success_count,
-    failure_count: row.failure_count,
-    consecutive_failures: row.consecutive_failures,
-    created_at: row.created_at.toISOString(),
-  };
 }
 
 function decodePart(value: string): string {
@@ -161,7 +123,7 @@ export async function getProxy(sql: Queryable, id: string): Promise<ProxyRow> {
 }
 
 /** Proxies ordered by url (unique, and the order an operator scans for). */
-export async function listProxies(sql: Sql, options: { limit: number; cursor?: string | null }): Promise<Page<ApiProxy>> {
+export async function listProxies(sql: Sql, options: { limit: number; cursor?: string | null }): Promise<Page<ProxyRow>> {
   const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
   const key = decodeCursor(options.cursor);
   const after = key?.[0];
@@ -171,8 +133,7 @@ export async function listProxies(sql: Sql, options: { limit: number; cursor?: s
     ${after === undefined ? sql`` : sql`where url collate "C" > ${after as string}`}
     order by url collate "C"
     limit ${limit + 1}`;
-  const now = new Date();
-  return toPage(rows, limit, (r) => [r.url], (r) => toApiProxy(r, now));
+  return toPage(rows, limit, (r) => [r.url]);
 }
 
 /**

@@ -3,6 +3,7 @@
  * The token is written here and read only by the pool; nothing in this module returns it.
  */
 import type { Sql } from '../db.js';
+import { MAX_TOKEN_LENGTH, type SessionStatus } from '../enums.js';
 import { registerSecret } from '../redact.js';
 import {
   ConflictError,
@@ -16,11 +17,6 @@ import {
 import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
-/** The longest token stored (the sessions table's CHECK); uniqueness is enforced on a digest, so any length fits. */
-export const MAX_TOKEN_LENGTH = 4096;
-
-export type SessionStatus = 'valid' | 'invalid';
-
 /** A session row without its token. */
 export interface SessionRow {
   id: string;
@@ -30,25 +26,7 @@ export interface SessionRow {
   created_at: Date;
 }
 
-export interface ApiSession {
-  id: string;
-  proxy_id: string | null;
-  status: SessionStatus;
-  last_used_at: string | null;
-  created_at: string;
-}
-
 const PUBLIC_COLUMNS = (sql: Queryable) => sql`id, proxy_id, status, last_used_at, created_at`;
-
-export function toApiSession(row: SessionRow): ApiSession {
-  return {
-    id: row.id,
-    proxy_id: row.proxy_id,
-    status: row.status,
-    last_used_at: row.last_used_at ? row.last_used_at.toISOString() : null,
-    created_at: row.created_at.toISOString(),
-  };
-}
 
 /**
  * Stores a session. Surrounding whitespace is dropped (a cookie value holds none; a pasted token often
@@ -57,7 +35,8 @@ export function toApiSession(row: SessionRow): ApiSession {
  */
 export async function createSession(sql: Sql, input: { token: string; proxyId?: string | null }): Promise<SessionRow> {
   const token = typeof input.token === 'string' ? input.token.trim() : '';
-  // counted in characters (code points), as the table's CHECK and JSON Schema count them
+  // counted in characters (code points), as the table's CHECK and JSON Schema count them; uniqueness is
+  // enforced on a digest, so any length up to the CHECK's fits
   const length = [...token].length;
   if (length < 1 || length > MAX_TOKEN_LENGTH) {
     throw new ValidationError(`token must be 1 to ${MAX_TOKEN_LENGTH} characters`, { field: 'token' });
@@ -92,7 +71,7 @@ export async function getSession(sql: Queryable, id: string): Promise<SessionRow
 }
 
 /** Sessions paged by id. */
-export async function listSessions(sql: Sql, options: { limit: number; cursor?: string | null }): Promise<Page<ApiSession>> {
+export async function listSessions(sql: Sql, options: { limit: number; cursor?: string | null }): Promise<Page<SessionRow>> {
   const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
   const key = decodeCursor(options.cursor);
   const after = key?.[0];
@@ -102,7 +81,7 @@ export async function listSessions(sql: Sql, options: { limit: number; cursor?: 
     ${after === undefined ? sql`` : sql`where id > ${after as string}`}
     order by id
     limit ${limit + 1}`;
-  return toPage(rows, limit, (r) => [r.id], toApiSession);
+  return toPage(rows, limit, (r) => [r.id]);
 }
 
 export async function deleteSession(sql: Sql, id: string): Promise<void> {

@@ -11,10 +11,8 @@
  * Lock order: the batch row, then the log insert.
  */
 import { transaction, type Sql } from '../db.js';
+import type { StallReason } from '../enums.js';
 import { insertLog } from './logs.js';
-
-export const STALL_REASONS = ['no_usable_proxy', 'upstream_unreachable', 'no_valid_session', 'queue_held'] as const;
-export type StallReason = (typeof STALL_REASONS)[number];
 
 /** What the operator can do about each reason (the BATCH_STALLED log says it). */
 export const STALL_ADVICE: Record<StallReason, string> = {

@@ -15,97 +15,14 @@ import { serve, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
+import { corrupt, malformedBody, type CorruptReel, type SimEnv as Env } from './malformed.js';
 import { Population, type SimReel } from './population.js';
+import { RateLimiter } from './rate-limiter.js';
+import { simulatorSettingsSchema, type SimulatorOptions, type SimulatorSettings } from './settings.js';
+import { bump, emptyStats, type SimulatorStats } from './stats.js';
 
-const rate = z.number().min(0).max(1);
-const whole = z.number().int().nonnegative();
-
-/** Everything adjustable, JSON-able (also what POST /__sim/options accepts). */
-export const simulatorSettingsSchema = z
-  .object({
-    // population
-    seed: z.string().default('storycheck'),
-    storyRate: rate.default(0.3),
-    expiredRate: rate.default(0.1),
-    privateRate: rate.default(0),
-    missingUsernames: z.array(z.string()).default([]),
-    overrides: z
-      .record(
-        z.string(),
-        z.object({
-          exists: z.boolean().optional(),
-          isPrivate: z.boolean().optional(),
-          story: z.enum(['live', 'expired', 'none']).optional(),
-          liveItems: z.number().int().positive().optional(),
-          malformedReel: z.boolean().optional(),
-          /** Its lookup is answered with this status and a body holding a NUL byte (a poison answer). */
-          poison: z.enum(['400', '500']).optional(),
-        }),
-      )
-      .default({}),
-    /** How a missing username is answered: 404, or 200 with `"user": null`. */
-    notFoundStyle: z.enum(['404', 'null']).default('404'),
-    // timing
-    latencyMs: whole.default(0),
-    jitterMs: whole.default(0),
-    // rate limit per client address (token bucket); 0 = unlimited
-    ratePerSecond: z.number().nonnegative().default(0),
-    /** Bucket size: requests an idle address may send at once. Default: one second's worth (at least 1). */
-    burst: z.number().int().positive().optional(),
-    /** Whether rate-limited answers carry Retry-After: true = the seconds until a token is back; a number = fixed. */
-    retryAfter: z.union([z.boolean(), whole]).default(true),
-    /** Share of requests rate limited at random, whatever the bucket holds (a rate-limit storm). */
-    rateLimitShare: rate.default(0),
-    /** '429': status 429; 'body': status 400 with the "Please wait a few minutes" body. */
-    rateLimitStyle: z.enum(['429', 'body']).default('429'),
-    /** When set, requests without this X-IG-App-ID are refused (400 "useragent mismatch"), as the real source does. */
-    appId: z.string().min(1).nullable().default(null),
-    // sessions
-    requireSession: z.boolean().default(false),
-    /** Tokens answered 401 login_required. */
-    invalidSessions: z.array(z.string()).default([]),
-    /** Tokens answered 403 checkpoint_required. */
-    checkpointSessions: z.array(z.string()).default([]),
-    // faults (shares of requests, 0..1)
-    errorRate: rate.default(0),
-    malformedRate: rate.default(0),
-    /** Share of reels answered corrupted (each reel on its own). */
-    malformedReelRate: rate.default(0),
-    slowRate: rate.default(0),
-    slowMs: whole.default(5_000),
-    /** Share of requests whose connection is destroyed without an answer. */
-    resetRate: rate.default(0),
-  })
-  .strict();
-
-export type SimulatorSettings = z.output<typeof simulatorSettingsSchema>;
-
-export type SimulatorOptions = z.input<typeof simulatorSettingsSchema> & {
-  /** Source of randomness for faults and jitter (inject a seeded one for reproducible runs). */
-  random?: () => number;
-  /** Clock in ms (story expiry and rate limits). */
-  now?: () => number;
-};
-
-export interface SimulatorStats {
-  requests: number;
-  byEndpoint: Record<string, number>;
-  byClientAddress: Record<string, number>;
-  byStatus: Record<string, number>;
-  rateLimited: number;
-  rateLimitedByClientAddress: Record<string, number>;
-  /** Distinct TCP connections seen (a client that reuses connections keeps this low). */
-  connections: number;
-  connectionsByClientAddress: Record<string, number>;
-  /** web_profile_info lookups answered, by username. */
-  lookupsByUsername: Record<string, number>;
-  /** Times each user id was asked in a stories request that was answered. */
-  userIdsAsked: Record<string, number>;
-  /** Histogram: number of reel_ids in a stories request → requests. */
-  reelIdsPerRequest: Record<string, number>;
-  maxReelIdsPerRequest: number;
-  faults: { errors: number; malformed: number; malformedReels: number; slow: number; resets: number };
-}
+export { simulatorSettingsSchema, type SimulatorOptions, type SimulatorSettings } from './settings.js';
+export type { SimulatorStats } from './stats.js';
 
 export interface Simulator {
   app: Hono<{ Bindings: HttpBindings }>;
@@ -120,59 +37,6 @@ export interface Simulator {
 
 const FAIL_RATE_LIMIT = { message: 'Please wait a few minutes before you try again.', status: 'fail' } as const;
 const MAX_REEL_IDS = 50;
-
-function counters(): Record<string, number> {
-  return Object.create(null) as Record<string, number>;
-}
-
-function bump(record: Record<string, number>, key: string, by = 1): void {
-  record[key] = (record[key] ?? 0) + by;
-}
-
-function emptyStats(): SimulatorStats {
-  return {
-    requests: 0,
-    byEndpoint: counters(),
-    byClientAddress: counters(),
-    byStatus: counters(),
-    rateLimited: 0,
-    rateLimitedByClientAddress: counters(),
-    connections: 0,
-    connectionsByClientAddress: counters(),
-    lookupsByUsername: counters(),
-    userIdsAsked: counters(),
-    reelIdsPerRequest: counters(),
-    maxReelIdsPerRequest: 0,
-    faults: { errors: 0, malformed: 0, malformedReels: 0, slow: 0, resets: 0 },
-  };
-}
-
-/** Per-address token buckets: `burst` tokens, refilled at `ratePerSecond`. */
-class RateLimiter {
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
-
-  /** Takes a token; returns null when allowed, else the seconds until a token is back. */
-  take(address: string, settings: SimulatorSettings, nowMs: number): number | null {
-    const { ratePerSecond } = settings;
-    if (ratePerSecond <= 0) return null;
-    const burst = settings.burst ?? Math.max(1, Math.ceil(ratePerSecond));
-    const bucket = this.#buckets.get(address) ?? { tokens: burst, at: nowMs };
-    bucket.tokens = Math.min(burst, bucket.tokens + ((nowMs - bucket.at) / 1000) * ratePerSecond);
-    bucket.at = nowMs;
-    this.#buckets.set(address, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return null;
-    }
-    return (1 - bucket.tokens) / ratePerSecond;
-  }
-
-  clear(): void {
-    this.#buckets.clear();
-  }
-}
-
-type Env = { Bindings: HttpBindings };
 
 function endpointOf(path: string): string {
   if (/^\/api\/v1\/users\/web_profile_info\/?$/.test(path)) return 'web_profile_info';
@@ -380,28 +244,6 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       return population;
     },
   };
-}
-
-interface CorruptReel {
-  id: string;
-  latest_reel_media: string;
-  items: Array<{ pk: null; taken_at: string }>;
-}
-
-function corrupt(reel: SimReel): CorruptReel {
-  return { id: reel.id, latest_reel_media: 'yesterday', items: [{ pk: null, taken_at: 'soon' }] };
-}
-
-/** A 200 that is not the documented structure, in one of the shapes a broken source sends. */
-function malformedBody(c: Context<Env>, endpoint: 'web_profile_info' | 'reels_media', random: () => number): Response {
-  const pick = Math.floor(random() * 3);
-  if (pick === 0) return c.html('<!DOCTYPE html><html><body>Sorry, something went wrong.</body></html>');
-  if (endpoint === 'web_profile_info') {
-    return pick === 1
-      ? c.json({ data: { user: { id: 12345, username: null, is_private: 'no' } }, status: 'ok' })
-      : c.json({ status: 'ok' });
-  }
-  return pick === 1 ? c.json({ reels: [], status: 'ok' }) : c.json({ reels_media: [], status: 'ok' });
 }
 
 export interface StartSimulatorOptions extends SimulatorOptions {

@@ -7,7 +7,7 @@
  * SIM_PROXY_USERNAME / SIM_PROXY_PASSWORD (Basic auth on the proxies, off when unset).
  */
 import { z } from 'zod';
-import { startForwardProxies, type ForwardProxies } from '../forward-proxies.js';
+import { startForwardProxies, type ForwardProxies } from '../local/forward-proxies.js';
 import { createLogger } from '../logger.js';
 import { registerSecret } from '../redact.js';
 import { startSimulator } from './app.js';

@@ -5,20 +5,19 @@
  * Web UI, stop on SIGINT with exit code 0 and leave no process and no open port behind; a second run on the
  * same data must converge to the same demo data and still know the first run's workflows.
  *
- * The child is the project's `tsx` on src/dev.ts, which is what `npm run dev` runs: npm and npx themselves
+ * The child is the project's `tsx` on src/dev/main.ts, which is what `npm run dev` runs: npm and npx themselves
  * exit with 130 after a Ctrl-C whatever the script returns, which would hide the launcher's own exit code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { portAnswers } from '../../src/dev/temporal-server.js';
+import { freePort, portAnswers } from '../../src/local/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -48,17 +47,6 @@ let dbName: string;
 let databaseUrl: string;
 let ports: { api: number; temporal: number; ui: number; sim: number };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function startDev(): DevRun {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -76,7 +64,7 @@ function startDev(): DevRun {
   for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'API_KEY', 'STORY_API_BASE_URL', 'HOST']) {
     delete env[name];
   }
-  const child = spawn(TSX, ['src/dev.ts'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(TSX, ['src/dev/main.ts'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));

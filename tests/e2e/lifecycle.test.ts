@@ -7,7 +7,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApi, type RunningApi } from '../../src/api/main.js';
+import { startApi, type RunningApi } from '../../src/api/server.js';
 import { createLogger } from '../../src/logger.js';
 import { createWorker } from '../../src/worker.js';
 import { PROXY_PASSWORD, startStack, usernames, type Stack } from '../helpers/stack.js';

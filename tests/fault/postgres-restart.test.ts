@@ -15,7 +15,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBatchControl } from '../../src/batch-control.js';
 import { createSql, type Sql } from '../../src/db.js';
-import { startForwardProxies, type ForwardProxies } from '../../src/forward-proxies.js';
+import { startForwardProxies, type ForwardProxies } from '../../src/local/forward-proxies.js';
 import { createLogger, setLogLevel } from '../../src/logger.js';
 import { migrate } from '../../src/migrate.js';
 import { getBatch } from '../../src/repos/batches.js';

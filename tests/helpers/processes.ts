@@ -1,10 +1,9 @@
 /**
- * Real worker processes (`src/worker.ts`) for tests that kill them, and the guards that make sure no child
+ * Real worker processes (`src/worker/main.ts`) for tests that kill them, and the guards that make sure no child
  * outlives the test file: each child leads a process group of its own, and the group is killed with SIGKILL
  * by `killAllChildren()` (afterAll) and, as a last resort, when the test process exits or is signalled.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { cleanUpOnExit } from './last-resort.js';
 import { waitFor as poll } from './wait.js';
 
@@ -71,12 +70,12 @@ export interface WorkerProcess {
 }
 
 /**
- * Starts `src/worker.ts` with the given environment (DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE,
+ * Starts `src/worker/main.ts` with the given environment (DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE,
  * STORY_API_BASE_URL at least); resolves once it polls.
  */
 export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
   installExitGuard();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...FAST_RECOVERY_WORKER_ENV, ...env },
@@ -115,14 +114,4 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
   });
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../src/local/ports.js';

@@ -5,11 +5,11 @@
  */
 import { loadConfig, type Config } from '../../src/config.js';
 import { createCheckDependencies, type CheckDependencies } from '../../src/dependencies.js';
-import { startForwardProxies, type ForwardProxies } from '../../src/forward-proxies.js';
+import type { ForwardProxies } from '../../src/local/forward-proxies.js';
+import { startPoolProxies } from '../../src/local/pool-proxies.js';
 import { createLogger, setLogLevel } from '../../src/logger.js';
 import { createBatch, claimNextBatch, type BatchRow } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
-import { createProxy } from '../../src/repos/proxies.js';
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/app.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
@@ -36,13 +36,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   setLogLevel((process.env.TEST_LOG_LEVEL as 'debug') ?? 'silent');
   const db = await createTestDatabase();
   const sim = await startSimulator(options.sim ?? {});
-  const proxies = await startForwardProxies({
-    count: options.proxies ?? 2,
-    auth: { username: PROXY_USERNAME, password: PROXY_PASSWORD },
-  });
-  for (const p of proxies.proxies) {
-    await createProxy(db.sql, { url: p.url, username: PROXY_USERNAME, password: PROXY_PASSWORD });
-  }
+  const proxies = await startPoolProxies(db.sql, { count: options.proxies ?? 2, auth: { username: PROXY_USERNAME, password: PROXY_PASSWORD } });
   const config = loadConfig({
     DATABASE_URL: db.url,
     STORY_API_BASE_URL: sim.url,

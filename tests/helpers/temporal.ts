@@ -1,20 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
-import { findTemporalBinaries } from '../../scripts/temporal-binaries.js';
+import { findTemporalBinaries } from '../../src/local/temporal-binaries.js';
+import { installTemporalRuntime } from '../../src/local/temporal-runtime.js';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
-
-let runtimeInstalled = false;
 
 /** Keeps the SDK's own logs to warnings and errors (once per process, before any worker or server). */
 export function quietTemporalRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  const level = (process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'ERROR';
-  Runtime.install({
-    logger: new DefaultLogger(level),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} } },
-  });
+  installTemporalRuntime({ level: (process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'ERROR', to: 'console', signals: true });
 }
 
 /** Time-skipping environment on the project-provided test server (SDK download only as a fallback). */

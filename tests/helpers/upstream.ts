@@ -4,7 +4,7 @@
  * log line and every failure message kept for the secrets sweep.
  */
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
-import { startForwardProxies, type ForwardProxies } from '../../src/forward-proxies.js';
+import { startForwardProxies, type ForwardProxies } from '../../src/local/forward-proxies.js';
 import { createLogger, setLogLevel, setLogSink, type LogSink } from '../../src/logger.js';
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/app.js';
 import type { UpstreamFailure } from '../../src/upstream/errors.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureSchemathesis } from '../../scripts/fuzz-tools.js';
-import { startApi, type RunningApi } from '../../src/api/main.js';
+import { startApi, type RunningApi } from '../../src/api/server.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, setLogSink, type LogSink } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';

@@ -14,8 +14,8 @@ import {
   getQueue,
   pauseBatch,
   resumeBatch,
-  type BatchRow,
-} from '../../src/repos/batches.js';
+} from '../../src/repos/queue.js';
+import type { BatchRow } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createProxy } from '../../src/repos/proxies.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';

@@ -10,7 +10,7 @@ import { createApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createSql } from '../../src/db.js';
 import { createLogger, setLogSink, type LogSink } from '../../src/logger.js';
-import { insertLogs, type LogItem } from '../../src/repos/logs.js';
+import { insertLogs, type LogRow as LogItem } from '../../src/repos/logs.js';
 import { SseReader, unusedTemporal, type App, type SseEvent } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { logEntry, openTransaction, runningBatch, writeAtRandom } from '../helpers/log-writers.js';

@@ -5,7 +5,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
-import { createProxy, getProxy, setProxyStatus, toApiProxy } from '../../src/repos/proxies.js';
+import { toApiProxy } from '../../src/api/present.js';
+import { createProxy, getProxy, setProxyStatus } from '../../src/repos/proxies.js';
 import { createSession } from '../../src/repos/sessions.js';
 import { createWorker } from '../../src/worker.js';
 import { createLogger } from '../../src/logger.js';

@@ -3,7 +3,7 @@
  * with no gaps and no duplicates, however the writers' transactions interleave, against real Postgres.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listLogs, type LogItem } from '../../src/repos/logs.js';
+import { listLogs, type LogRow as LogItem } from '../../src/repos/logs.js';
 import { encodeCursor } from '../../src/repos/pagination.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { openTransaction, runningBatch, writeAtRandom } from '../helpers/log-writers.js';

@@ -4,7 +4,8 @@
  * spacing requests, not discovered by 429s — within one chunk and across chunks on the same proxy.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RetryLater, type CheckChunkResult } from '../../src/checker.js';
+import type { CheckChunkResult } from '../../src/checker.js';
+import { checkChunkUntilDone } from '../../src/local/check-until-done.js';
 import { nextChunks } from '../../src/repos/batch-profiles.js';
 import { makeRunningBatch, startStack, usernames, type Stack } from '../helpers/stack.js';
 
@@ -20,16 +21,14 @@ async function checkAll(s: Stack, batchId: string, chunkSize: number): Promise<{
   const results: CheckChunkResult[] = [];
   let waits = 0;
   for (const [i, chunk] of chunks.entries()) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        results.push(await s.deps.checker.checkChunk({ batchId, profileIds: chunk.profileIds, holder: `chunk-${i}#${attempt}` }));
-        break;
-      } catch (err) {
-        if (!(err instanceof RetryLater) || attempt > 50) throw err;
-        waits++;
-        await new Promise((r) => setTimeout(r, err.delayMs ?? 100));
-      }
-    }
+    results.push(
+      await checkChunkUntilDone(s.deps.checker, { batchId, profileIds: chunk.profileIds }, {
+        holder: (attempt) => `chunk-${i}#${attempt}`,
+        backoffMs: () => 100,
+        retries: 50,
+        onRetryLater: () => waits++,
+      }),
+    );
   }
   return { results, waits };
 }

@@ -4,7 +4,8 @@ import { loadConfig } from '../../src/config.js';
 import { setLogSink, type LogSink } from '../../src/logger.js';
 import { createProxyPool, type Lease, type ProxyPool } from '../../src/pool.js';
 import { listLogs } from '../../src/repos/logs.js';
-import { createProxy, getProxy, setProxyStatus, toApiProxy } from '../../src/repos/proxies.js';
+import { toApiProxy } from '../../src/api/present.js';
+import { createProxy, getProxy, setProxyStatus } from '../../src/repos/proxies.js';
 import { createSession, getSession } from '../../src/repos/sessions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 

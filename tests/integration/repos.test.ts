@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { presentPage, toApiLog, toApiProfile, toApiProxy, toApiSession } from '../../src/api/present.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/repos/errors.js';
 import { insertLog, insertLogs, listLogs } from '../../src/repos/logs.js';
 import { createNiche, getNiche, listNiches } from '../../src/repos/niches.js';
@@ -8,7 +9,6 @@ import {
   listProfiles,
   normalizeUsername,
   setUpstreamUserId,
-  toApiProfile,
   upsertProfiles,
 } from '../../src/repos/profiles.js';
 import {
@@ -17,9 +17,8 @@ import {
   getProxy,
   listProxies,
   setProxyStatus,
-  toApiProxy,
 } from '../../src/repos/proxies.js';
-import { createSession, deleteSession, getSession, listSessions, toApiSession } from '../../src/repos/sessions.js';
+import { createSession, deleteSession, getSession, listSessions } from '../../src/repos/sessions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 let db: TestDatabase;
@@ -137,7 +136,7 @@ describe('profiles', () => {
     );
     expect(api).toMatchObject({ active_story: false, total_checks: 0, last_checked_at: null, niche_id: null });
     expect(api.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
-    expect(items[0]).toEqual(api);
+    expect(toApiProfile(items[0]!)).toEqual(api);
   });
 
   it('caches the upstream user id; unknown profiles are not found', async () => {
@@ -356,7 +355,7 @@ describe('batch logs', () => {
     ]);
     await insertLog(db.sql, { level: 'INFO', eventType: 'BATCH_QUEUED', message: 'another batch is not listed' });
 
-    const all = await collect((cursor) => listLogs(db.sql, batchId, { limit: 2, cursor }));
+    const all = await collect(async (cursor) => presentPage(await listLogs(db.sql, batchId, { limit: 2, cursor }), toApiLog));
     expect(all.items.map((l) => l.message)).toEqual(['queued', 'one', 'two', 'three', 'four']);
     expect(Object.keys(all.items[2]!).sort()).toEqual(
       ['batch_id', 'created_at', 'details', 'duration_ms', 'event_type', 'id', 'level', 'message', 'profile_id', 'proxy_id'].sort(),

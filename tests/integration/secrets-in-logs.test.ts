@@ -6,7 +6,8 @@ import { createLogger, setLogLevel, setLogSink, type LogSink } from '../../src/l
 import { createProxyPool, type ProxyPool } from '../../src/pool.js';
 import { redact } from '../../src/redact.js';
 import { insertLog, listLogs } from '../../src/repos/logs.js';
-import { createProxy, getProxy, listProxies, loadSecrets, toApiProxy } from '../../src/repos/proxies.js';
+import { toApiProxy } from '../../src/api/present.js';
+import { createProxy, getProxy, listProxies, loadSecrets } from '../../src/repos/proxies.js';
 import { createSession, listSessions } from '../../src/repos/sessions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 

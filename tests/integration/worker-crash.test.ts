@@ -1,6 +1,6 @@
 /**
  * A worker process killed mid-batch (SIGKILL: no graceful shutdown) and started again: the batch finishes
- * with exact counters and no profile counted twice. Real worker processes (`src/worker.ts`), a Temporal dev
+ * with exact counters and no profile counted twice. Real worker processes (`src/worker/main.ts`), a Temporal dev
  * server, Postgres, the simulator and forward proxies.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';

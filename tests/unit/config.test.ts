@@ -42,7 +42,7 @@ describe('configuration', () => {
   });
 
   it('stops a process with one clear line and no stack trace', async () => {
-    const attempt = run('npx', ['tsx', 'src/migrate.ts'], { env: { ...process.env, DATABASE_URL: 'not-a-url' } });
+    const attempt = run('npx', ['tsx', 'src/migrate/main.ts'], { env: { ...process.env, DATABASE_URL: 'not-a-url' } });
     const err = (await attempt.then(() => null, (e: unknown) => e)) as { code: number; stderr: string } | null;
     expect(err).not.toBeNull();
     expect(err!.code).not.toBe(0);
@@ -51,7 +51,7 @@ describe('configuration', () => {
   });
 
   it('reports an unreachable Postgres in one line without a stack trace', async () => {
-    const attempt = run('npx', ['tsx', 'src/migrate.ts'], {
+    const attempt = run('npx', ['tsx', 'src/migrate/main.ts'], {
       env: { ...process.env, DATABASE_URL: 'postgres://postgres:secretpw@127.0.0.1:1/none' },
     });
     const err = (await attempt.then(() => null, (e: unknown) => e)) as { code: number; stderr: string } | null;

@@ -27,7 +27,7 @@ export const settings = (overrides: Partial<BatchSettings> = {}): BatchSettings 
  * queue's hold, and which profiles are checked. Every third profile has a story.
  */
 export class StandInBatch {
-  status = 'running';
+  status: ChunkPage['status'] = 'running';
   queuePaused = false;
   readonly checked = new Map<string, number>();
   /** Every chunk sent, whatever it answered. */

@@ -5,12 +5,13 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { listBatchProfiles } from '../../repos/batch-profiles.js';
-import { getBatch, listBatches, toApiBatch, type BatchRow } from '../../repos/batches.js';
+import { getBatch, listBatches, type BatchRow } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
 import { streamBatchEvents } from '../batch-events.js';
 import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
 import { apiPage, batchCursor, positionCursor, sequenceCursor } from '../cursors.js';
+import { presentPage, toApiBatch, toApiBatchProfile, toApiLog } from '../present.js';
 import { bodyErrors, createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import {
   Batch,
@@ -147,7 +148,7 @@ export function batchesRouter(deps: RouterDeps) {
     })
     .openapi(list, async (c) => {
       const { limit, cursor, status } = c.req.valid('query');
-      return c.json(apiPage(await listBatches(sql, { limit, cursor: batchCursor.toKey(cursor), status }), batchCursor), 200);
+      return c.json(apiPage(presentPage(await listBatches(sql, { limit, cursor: batchCursor.toKey(cursor), status }), toApiBatch), batchCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiBatch(await getBatch(sql, c.req.valid('param').id)), 200))
     .openapi(transitionRoute('start'), async (c) => c.json(await start(c.req.valid('param').id), 202))
@@ -158,13 +159,13 @@ export function batchesRouter(deps: RouterDeps) {
       const { id } = c.req.valid('param');
       const { limit, cursor, status } = c.req.valid('query');
       const page = await listBatchProfiles(sql, id, { limit, cursor: positionCursor.toKey(cursor), status });
-      return c.json(apiPage(page, positionCursor), 200);
+      return c.json(apiPage(presentPage(page, toApiBatchProfile), positionCursor), 200);
     })
     .openapi(logs, async (c) => {
       const { id } = c.req.valid('param');
       const { limit, cursor, level, event_type } = c.req.valid('query');
       const page = await listLogs(sql, id, { limit, cursor: sequenceCursor.toKey(cursor), level, eventType: event_type });
-      return c.json(apiPage(page, sequenceCursor), 200);
+      return c.json(apiPage(presentPage(page, toApiLog), sequenceCursor), 200);
     })
     .openapi(events, async (c) => {
       const { id } = c.req.valid('param');

@@ -3,6 +3,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { createNiche, getNiche, listNiches } from '../../repos/niches.js';
 import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { apiPage, textCursor } from '../cursors.js';
+import { presentPage, toApiNiche } from '../present.js';
 import { CreateNiche, IdParam, Niche, NichePage, NicheQuery } from '../schemas.js';
 
 const create = createRoute({
@@ -34,10 +35,10 @@ const get = createRoute({
 
 export function nichesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
   return createRouter()
-    .openapi(create, async (c) => c.json(await createNiche(sql, c.req.valid('json').name), 201))
+    .openapi(create, async (c) => c.json(toApiNiche(await createNiche(sql, c.req.valid('json').name)), 201))
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
-      return c.json(apiPage(await listNiches(sql, { limit, cursor: textCursor.toKey(cursor) }), textCursor), 200);
+      return c.json(apiPage(presentPage(await listNiches(sql, { limit, cursor: textCursor.toKey(cursor) }), toApiNiche), textCursor), 200);
     })
-    .openapi(get, async (c) => c.json(await getNiche(sql, c.req.valid('param').id), 200));
+    .openapi(get, async (c) => c.json(toApiNiche(await getNiche(sql, c.req.valid('param').id)), 200));
 }

@@ -1,7 +1,8 @@
 /** Profiles: POST /profiles (bulk, idempotent per username), GET /profiles, GET /profiles/:id. */
 import { createRoute } from '@hono/zod-openapi';
-import { getProfile, listProfiles, toApiProfile, upsertProfiles } from '../../repos/profiles.js';
+import { getProfile, listProfiles, upsertProfiles } from '../../repos/profiles.js';
 import { apiPage, idCursor } from '../cursors.js';
+import { presentPage, toApiCreatedProfiles, toApiProfile } from '../present.js';
 import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { CreatedProfiles, CreateProfiles, IdParam, Profile, ProfilePage, ProfileQuery } from '../schemas.js';
 
@@ -37,13 +38,13 @@ export function profilesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
   return createRouter()
     .openapi(create, async (c) => {
       const { usernames, niche_id } = c.req.valid('json');
-      return c.json(await upsertProfiles(sql, usernames, niche_id ?? null), 201);
+      return c.json(toApiCreatedProfiles(await upsertProfiles(sql, usernames, niche_id ?? null)), 201);
     })
     .openapi(list, async (c) => {
       const { limit, cursor, niche_id, active_story } = c.req.valid('query');
       const activeStory = active_story === undefined ? null : active_story === 'true';
       const page = await listProfiles(sql, { limit, cursor: idCursor.toKey(cursor), nicheId: niche_id ?? null, activeStory });
-      return c.json(apiPage(page, idCursor), 200);
+      return c.json(apiPage(presentPage(page, toApiProfile), idCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiProfile(await getProfile(sql, c.req.valid('param').id)), 200));
 }

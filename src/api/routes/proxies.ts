@@ -3,9 +3,10 @@
  * knows no credentials: the url is shown without them and the password is never read back.
  */
 import { createRoute } from '@hono/zod-openapi';
-import { createProxy, deleteProxy, getProxy, listProxies, setProxyStatus, toApiProxy } from '../../repos/proxies.js';
+import { createProxy, deleteProxy, getProxy, listProxies, setProxyStatus } from '../../repos/proxies.js';
 import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { apiPage, textCursor } from '../cursors.js';
+import { toApiProxies, toApiProxy } from '../present.js';
 import { CreateProxy, IdParam, Proxy, ProxyPage, ProxyQuery, UpdateProxy } from '../schemas.js';
 
 const create = createRoute({
@@ -61,7 +62,7 @@ export function proxiesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
     })
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
-      return c.json(apiPage(await listProxies(sql, { limit, cursor: textCursor.toKey(cursor) }), textCursor), 200);
+      return c.json(apiPage(toApiProxies(await listProxies(sql, { limit, cursor: textCursor.toKey(cursor) })), textCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiProxy(await getProxy(sql, c.req.valid('param').id)), 200))
     .openapi(update, async (c) => {

@@ -1,6 +1,7 @@
 /** The queue: GET /queue, POST /queue/pause, POST /queue/resume (through batch-control, Temporal required). */
 import { createRoute } from '@hono/zod-openapi';
-import { getQueue } from '../../repos/batches.js';
+import { getQueue } from '../../repos/queue.js';
+import { toApiQueue } from '../present.js';
 import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import { Queue } from '../schemas.js';
 
@@ -33,10 +34,10 @@ export function queueRouter({ sql, temporal, batchControl, temporalGate }: Route
   const setPaused = async (paused: boolean) => {
     await temporalGate.require();
     await temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => batchControl.setQueuePaused(paused));
-    return getQueue(sql);
+    return toApiQueue(await getQueue(sql));
   };
   return createRouter()
-    .openapi(get, async (c) => c.json(await getQueue(sql), 200))
+    .openapi(get, async (c) => c.json(toApiQueue(await getQueue(sql)), 200))
     .openapi(pause, async (c) => c.json(await setPaused(true), 202))
     .openapi(resume, async (c) => c.json(await setPaused(false), 202));
 }

@@ -6,10 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { createRoute } from '@hono/zod-openapi';
 import { WorkflowFailedError } from '@temporalio/client';
 import { validateSessionWorkflow } from '../../../workflows/proxy-health.js';
-import { createSession, deleteSession, getSession, listSessions, toApiSession } from '../../repos/sessions.js';
+import { createSession, deleteSession, getSession, listSessions } from '../../repos/sessions.js';
 import { UnavailableError } from '../errors.js';
 import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { apiPage, idCursor } from '../cursors.js';
+import { presentPage, toApiSession } from '../present.js';
 import { CreateSession, IdParam, Session, SessionPage, SessionQuery } from '../schemas.js';
 
 const create = createRoute({
@@ -71,7 +72,7 @@ export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<Rou
     })
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
-      return c.json(apiPage(await listSessions(sql, { limit, cursor: idCursor.toKey(cursor) }), idCursor), 200);
+      return c.json(apiPage(presentPage(await listSessions(sql, { limit, cursor: idCursor.toKey(cursor) }), toApiSession), idCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiSession(await getSession(sql, c.req.valid('param').id)), 200))
     .openapi(validate, async (c) => {

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/api/app.js';
-import { startApi } from '../../../src/api/main.js';
+import { startApi } from '../../../src/api/server.js';
 import { settleTemporalCalls } from '../../../src/api/readiness.js';
 import { createBatchControl } from '../../../src/batch-control.js';
 import { createSql } from '../../../src/db.js';

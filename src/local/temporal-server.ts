@@ -1,16 +1,16 @@
 /**
- * The Temporal dev server of `npm run dev`: the `temporal server start-dev` CLI as a child process, with its
- * state in a SQLite file (so workflows survive a restart) and the Web UI.
+ * A Temporal dev server: the `temporal server start-dev` CLI as a child process. For `npm run dev`, its state
+ * lives in a SQLite file (so workflows survive a restart) next to its log, with the Web UI; for the benchmark
+ * it runs in memory, headless, its output kept in memory for an error message.
  *
  * The child runs in a process group of its own, so a Ctrl-C in the terminal reaches only the launcher, which
  * stops the worker first (it needs the server to shut down gracefully) and the server last. Three guards keep
  * it from outliving the launcher: `stop()` signals the whole group and escalates to SIGKILL; an `exit` hook
- * kills the group if the launcher exits any other way; and a pid file lets the next start stop a server left
- * behind by a launcher that was itself killed with SIGKILL.
+ * kills the group if the launcher exits any other way; and (with a data dir) a pid file lets the next start
+ * stop a server left behind by a launcher that was itself killed with SIGKILL.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
@@ -18,6 +18,8 @@ import { TypedSearchAttributes, type SearchAttributeType } from '@temporalio/com
 // not re-exported from the package index; the package has no `exports` map, so the deep path is stable
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import type { Logger } from '../logger.js';
+import { settlesWithin } from '../timeouts.js';
+import { portAnswers } from './ports.js';
 
 export interface SearchAttributeKey {
   name: string;
@@ -27,13 +29,17 @@ export interface SearchAttributeKey {
 export interface DevTemporalServerOptions {
   /** Path of the `temporal` CLI. */
   cli: string;
-  /** Directory of the SQLite file, the server's log and its pid file (created if missing). */
-  dataDir: string;
+  /**
+   * Directory of the SQLite file, the server's log and its pid file (created if missing); without one the
+   * server keeps its state in memory and its output is kept for `logTail`.
+   */
+  dataDir?: string;
   host: string;
   port: number;
-  uiPort: number;
+  /** Port of the Web UI; null runs the server headless. */
+  uiPort: number | null;
   namespace: string;
-  searchAttributes: readonly SearchAttributeKey[];
+  searchAttributes?: readonly SearchAttributeKey[];
   logger: Logger;
   /** How long the server may take to answer (the first start creates the SQLite schema). */
   startTimeoutMs?: number;
@@ -42,10 +48,11 @@ export interface DevTemporalServerOptions {
 export interface DevTemporalServer {
   /** `host:port` of the frontend. */
   address: string;
-  uiUrl: string;
+  /** null when headless. */
+  uiUrl: string | null;
   pid: number;
-  dbFile: string;
-  logFile: string;
+  /** The last lines the server wrote (its log file, or what it printed). */
+  logTail(): string;
   /** A connection that has answered; the caller owns it. */
   connection: Connection;
   /** Settles when the child exits (for whatever reason). */
@@ -75,20 +82,6 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   } catch {
     return false;
   }
-}
-
-/** Whether something accepts TCP connections on host:port. */
-export function portAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host, port });
-    const done = (answer: boolean) => {
-      socket.destroy();
-      resolve(answer);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 /** The last lines of a text file, for an error message ('' when unreadable). */
@@ -190,14 +183,16 @@ export async function ensureSearchAttributes(
 /** Starts `temporal server start-dev` and waits until it answers. */
 export async function startDevTemporalServer(options: DevTemporalServerOptions): Promise<DevTemporalServer> {
   const { cli, dataDir, host, port, uiPort, namespace, logger } = options;
-  mkdirSync(dataDir, { recursive: true });
-  await stopLeftover(dataDir, logger);
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+    await stopLeftover(dataDir, logger);
+  }
 
   for (const [what, p, variable] of [
     ['Temporal frontend', port, 'DEV_TEMPORAL_PORT'],
     ['Temporal Web UI', uiPort, 'DEV_TEMPORAL_UI_PORT'],
   ] as const) {
-    if (await portAnswers(host, p)) {
+    if (p !== null && (await portAnswers(host, p))) {
       throw new TemporalServerError(
         `port ${p} (${what}) is already in use on ${host}: stop what holds it, set ${variable} to another port` +
           (what === 'Temporal frontend' ? `, or set TEMPORAL_ADDRESS=${host}:${p} to use a server already running there` : ''),
@@ -205,36 +200,31 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
     }
   }
 
-  const dbFile = join(dataDir, DB_FILE);
-  const logFile = join(dataDir, LOG_FILE);
   const args = [
     'server',
     'start-dev',
-    '--db-filename',
-    dbFile,
+    ...(dataDir ? ['--db-filename', join(dataDir, DB_FILE)] : []),
     '--ip',
     host,
     '--port',
     String(port),
-    '--ui-port',
-    String(uiPort),
+    ...(uiPort === null ? ['--headless'] : ['--ui-port', String(uiPort)]),
     // "default" always exists; another namespace is created at launch
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
-    ...options.searchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=${TypedSearchAttributes.toMetadataType(k.type)}`]),
+    ...(options.searchAttributes ?? []).flatMap((k) => ['--search-attribute', `${k.name}=${TypedSearchAttributes.toMetadataType(k.type)}`]),
     '--log-level',
     'error',
   ];
-  // the server's own output goes to a file (the terminal stays readable; the tail is shown if it fails)
-  const out = openSync(logFile, 'w');
-  const child = spawn(cli, args, { detached: true, stdio: ['ignore', out, out] });
-  closeSync(out);
+  const output = startOutput(dataDir);
+  const child = spawn(cli, args, { detached: true, stdio: ['ignore', output.stdio, output.stdio] });
+  output.attach(child);
   if (child.pid === undefined) {
     const error = await new Promise<Error>((resolve) => child.once('error', resolve));
     throw new TemporalServerError(`could not start ${cli}: ${error.message}`);
   }
   const pid: number = child.pid;
   child.on('error', () => {});
-  writeFileSync(join(dataDir, PID_FILE), `${pid}\n`);
+  if (dataDir) writeFileSync(join(dataDir, PID_FILE), `${pid}\n`);
   // last resort: a launcher that exits without stop() takes the server with it
   const killOnExit = () => void signalGroup(pid, 'SIGKILL');
   process.once('exit', killOnExit);
@@ -244,7 +234,7 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
     child.once('exit', (code, signal) => {
       gone = true;
       process.removeListener('exit', killOnExit);
-      rmSync(join(dataDir, PID_FILE), { force: true });
+      if (dataDir) rmSync(join(dataDir, PID_FILE), { force: true });
       resolve({ code, signal });
     });
   });
@@ -252,8 +242,7 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
   async function stop(timeoutMs = 10_000): Promise<void> {
     if (!gone) {
       signalGroup(pid, 'SIGTERM');
-      const timer = sleep(timeoutMs).then(() => 'timeout' as const);
-      if ((await Promise.race([exited, timer])) === 'timeout') {
+      if (!(await settlesWithin(exited, timeoutMs))) {
         logger.warn('Temporal dev server did not stop in time; killing it', { pid });
         signalGroup(pid, 'SIGKILL');
         await exited;
@@ -266,14 +255,43 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
   const address = `${host}:${port}`;
   const earlyExit = exited.then(
     ({ code, signal }) =>
-      `the Temporal dev server exited during start-up (${signal ?? `code ${code}`}); last lines of ${logFile}:\n${tailOf(logFile)}`,
+      `the Temporal dev server exited during start-up (${signal ?? `code ${code}`}); last lines of ${output.name}:\n${output.tail()}`,
   );
   try {
     const connection = await waitForTemporal(address, namespace, { timeoutMs: options.startTimeoutMs ?? 60_000, abort: earlyExit });
     const shownHost = host.includes(':') ? `[${host}]` : host;
-    return { address, uiUrl: `http://${shownHost}:${uiPort}`, pid, dbFile, logFile, connection, exited, stop };
+    const uiUrl = uiPort === null ? null : `http://${shownHost}:${uiPort}`;
+    return { address, uiUrl, pid, connection, exited, stop, logTail: output.tail };
   } catch (err) {
     await stop(5_000);
     throw err;
   }
+}
+
+/**
+ * Where the server's own output goes: a file in the data dir (the terminal stays readable; the tail is shown
+ * if it fails), or, without one, the last few kilobytes in memory.
+ */
+function startOutput(dataDir: string | undefined): {
+  name: string;
+  stdio: number | 'pipe';
+  attach(child: ChildProcess): void;
+  tail(): string;
+} {
+  if (dataDir) {
+    const logFile = join(dataDir, LOG_FILE);
+    const fd = openSync(logFile, 'w');
+    return { name: logFile, stdio: fd, attach: () => closeSync(fd), tail: () => tailOf(logFile) };
+  }
+  let kept = '';
+  return {
+    name: 'its output',
+    stdio: 'pipe',
+    attach(child) {
+      const keep = (d: Buffer) => void (kept = (kept + d.toString()).slice(-4000));
+      child.stdout?.on('data', keep);
+      child.stderr?.on('data', keep);
+    },
+    tail: () => kept.trimEnd().split('\n').slice(-15).join('\n'),
+  };
 }

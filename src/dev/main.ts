@@ -24,37 +24,29 @@ import { fileURLToPath } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { z } from 'zod';
-import { ensureTemporalBinaries } from '../scripts/temporal-binaries.js';
-import { searchAttributeKeys } from '../workflows/search-attributes.js';
-import { startApi } from './api/main.js';
-import { createBatchControl } from './batch-control.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createSql, describeDbError } from './db.js';
-import { createCheckDependencies } from './dependencies.js';
-import { renderBanner } from './dev/banner.js';
-import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedProxies, seedSessions } from './dev/seed.js';
-import { installTemporalRuntime } from './dev/temporal-runtime.js';
-import {
-  ensureSearchAttributes,
-  portAnswers,
-  startDevTemporalServer,
-  tailOf,
-  waitForTemporal,
-  type DevTemporalServer,
-} from './dev/temporal-server.js';
-import { startForwardProxies } from './forward-proxies.js';
-import { createLogger, setLogLevel, type Logger } from './logger.js';
-import { migrate } from './migrate.js';
-import { redact } from './redact.js';
-import { startSimulator } from './simulator/app.js';
-import { ensureProxyHealthSchedule } from './health-schedule.js';
-import { watchQueue } from './queue-watch.js';
-import { createWorker } from './worker.js';
-
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
+import { searchAttributeKeys } from '../../workflows/search-attributes.js';
+import { startApi } from '../api/server.js';
+import { createBatchControl } from '../batch-control.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { createSql, describeDbError } from '../db.js';
+import { createCheckDependencies } from '../dependencies.js';
+import { ensureProxyHealthSchedule } from '../health-schedule.js';
+import { startForwardProxies } from '../local/forward-proxies.js';
+import { portAnswers } from '../local/ports.js';
+import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../local/shutdown.js';
+import { ensureTemporalBinaries } from '../local/temporal-binaries.js';
+import { ensureSearchAttributes, startDevTemporalServer, waitForTemporal, type DevTemporalServer } from '../local/temporal-server.js';
+import { createLogger } from '../logger.js';
+import { migrate } from '../migrate.js';
+import { watchQueue } from '../queue-watch.js';
+import { redact } from '../redact.js';
+import { runMain } from '../run-main.js';
+import { startSimulator } from '../simulator/app.js';
+import { createWorker } from '../worker.js';
+import { renderBanner } from './banner.js';
+import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedProxies, seedSessions } from './seed.js';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HOST = '127.0.0.1';
-/** A signal this soon after the first is the same Ctrl-C delivered twice, not a second one. */
-const DUPLICATE_SIGNAL_MS = 2_000;
 
 const port = (fallback: number) => z.coerce.number({ error: 'must be a number' }).int().min(0).max(65535).default(fallback);
 const devSchema = z.object({
@@ -81,40 +73,6 @@ function loadDevSettings(env: NodeJS.ProcessEnv): DevSettings {
   return result.data;
 }
 
-/** Things to stop, stopped in the reverse order of start, each with its own deadline. */
-class Shutdown {
-  readonly #steps: Array<{ name: string; timeoutMs: number; stop: () => Promise<void> }> = [];
-  #running: Promise<void> | null = null;
-
-  constructor(private readonly log: Logger) {}
-
-  get started(): boolean {
-    return this.#running !== null;
-  }
-
-  add(name: string, stop: () => Promise<void>, timeoutMs = 10_000): void {
-    this.#steps.push({ name, stop, timeoutMs });
-  }
-
-  run(): Promise<void> {
-    this.#running ??= (async () => {
-      for (const step of this.#steps.reverse()) {
-        let timer: NodeJS.Timeout | undefined;
-        const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), step.timeoutMs)));
-        try {
-          const outcome = await Promise.race([step.stop().then(() => 'ok' as const), deadline]);
-          if (outcome === 'timeout') this.log.warn(`${step.name} did not stop within ${step.timeoutMs / 1000} s; moving on`);
-        } catch (err) {
-          this.log.warn(`${step.name} did not stop cleanly`, { err });
-        } finally {
-          clearTimeout(timer);
-        }
-      }
-    })();
-    return this.#running;
-  }
-}
-
 function friendlyListenError(err: unknown, what: string, variable: string, p: number): Error {
   if ((err as { code?: string }).code === 'EADDRINUSE') {
     return new Error(`port ${p} (${what}) is already in use: stop what holds it or set ${variable} to another port`);
@@ -122,35 +80,34 @@ function friendlyListenError(err: unknown, what: string, variable: string, p: nu
   return err as Error;
 }
 
-async function main(): Promise<void> {
-  let config: Config;
-  let dev: DevSettings;
+interface DevStart {
+  config: Config;
+  dev: DevSettings;
+  /** TEMPORAL_ADDRESS when set: a server to use instead of starting one. */
+  externalTemporal: string | null;
+}
+
+function loadDevStart(): DevStart {
   const externalTemporal = set(process.env.TEMPORAL_ADDRESS) ? process.env.TEMPORAL_ADDRESS : null;
-  try {
-    dev = loadDevSettings(process.env);
-    config = loadConfig({
-      // the demo upstream's per-proxy rate is known: space requests to meet it (20 % margin for jitter)
-      ...(dev.DEV_SIM_RATE_PER_SECOND > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1200 / dev.DEV_SIM_RATE_PER_SECOND)) } : {}),
-      ...process.env,
-      TEMPORAL_ADDRESS: externalTemporal ?? `${HOST}:${dev.DEV_TEMPORAL_PORT}`,
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
-  setLogLevel(config.LOG_LEVEL);
-  installTemporalRuntime(config.LOG_LEVEL);
+  const dev = loadDevSettings(process.env);
+  const config = loadConfig({
+    // the demo upstream's per-proxy rate is known: space requests to meet it (20 % margin for jitter)
+    ...(dev.DEV_SIM_RATE_PER_SECOND > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1200 / dev.DEV_SIM_RATE_PER_SECOND)) } : {}),
+    ...process.env,
+    TEMPORAL_ADDRESS: externalTemporal ?? `${HOST}:${dev.DEV_TEMPORAL_PORT}`,
+  });
+  return { config, dev, externalTemporal };
+}
+
+async function main(start: DevStart): Promise<void> {
+  let { config } = start;
+  const { dev, externalTemporal } = start;
   const log = createLogger({ component: 'dev' });
   const shutdown = new Shutdown(log);
 
   let exitCode = 0;
-  let stoppingSince = 0;
   const stopAll = (reason: string, code: number) => {
     if (shutdown.started) return;
-    stoppingSince = Date.now();
     exitCode = Math.max(exitCode, code);
     log.info('stopping', { reason });
     void shutdown.run().then(() => {
@@ -158,19 +115,17 @@ async function main(): Promise<void> {
       process.exit(exitCode);
     });
   };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      if (shutdown.started) {
-        // The same Ctrl-C often arrives twice: from the terminal to the whole process group, and relayed by
-        // tsx's parent process. Only a later one means "no more waiting" (the exit hook still takes the
-        // Temporal server down).
-        if (Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
-        log.warn('stopping now', { signal });
-        process.exit(130);
-      }
-      stopAll(signal, 0);
-    });
-  }
+  onStopSignals(['SIGINT', 'SIGTERM', 'SIGHUP'], {
+    stopping: () => shutdown.started,
+    stoppingSince: () => shutdown.startedAt,
+    duplicateMs: DUPLICATE_SIGNAL_MS,
+    first: (signal) => stopAll(signal, 0),
+    // no more waiting (the exit hook still takes the Temporal server down)
+    again(signal) {
+      log.warn('stopping now', { signal });
+      process.exit(130);
+    },
+  });
 
   try {
     // nothing heavy starts if a port we need is taken
@@ -221,7 +176,7 @@ async function main(): Promise<void> {
       shutdown.add('Temporal dev server', () => running.stop(10_000), 15_000);
       void running.exited.then(({ code, signal }) => {
         if (shutdown.started) return;
-        log.error('the Temporal dev server exited', { code, signal, log_tail: tailOf(running.logFile) });
+        log.error('the Temporal dev server exited', { code, signal, log_tail: running.logTail() });
         stopAll('Temporal dev server exited', 1);
       });
       temporalConnection = server.connection;
@@ -332,7 +287,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(redact(String((err as Error)?.stack ?? err)));
-  process.exit(1);
+runMain(main, {
+  load: loadDevStart,
+  temporalRuntime: true,
+  failure: (err) => redact(String((err as Error)?.stack ?? err)),
 });

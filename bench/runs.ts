@@ -1,0 +1,140 @@
+/**
+ * How a scenario's batch is run. Each workflow scenario creates a batch (createBatch), claims it
+ * (claimNextBatch) and runs BatchWorkflow (workflows/batch.ts) to completion through the client, timed from
+ * start to result; the in-process ones run the same checker (`createChecker(...).checkChunk`) as a plain loop,
+ * without Temporal. Every run is bounded by its scenario's time limit.
+ */
+import { performance } from 'node:perf_hooks';
+import type { WorkflowHandle } from '@temporalio/client';
+import { batchSettings } from '../activities/index.js';
+import type { Checker } from '../src/checker.js';
+import { loadConfig } from '../src/config.js';
+import { checkChunkUntilDone } from '../src/local/check-until-done.js';
+import { nextChunks } from '../src/repos/batch-profiles.js';
+import { completeBatch } from '../src/repos/batches.js';
+import { withTimeout } from '../src/timeouts.js';
+import { batchWorkflow } from '../workflows/batch.js';
+import type { BatchResult } from '../workflows/types.js';
+import type { ScenarioSpec } from './scenarios.js';
+import { say, type World } from './world.js';
+
+export interface Run {
+  seconds: number;
+  runs: number | null;
+  historyLengths: number[] | null;
+  retryLater?: number;
+}
+
+/** `promise`, bounded by the scenario's time limit. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return withTimeout(promise, ms, `${what} did not finish within ${Math.round(ms / 1000)} s`);
+}
+
+/** Prints progress every 15 s while `promise` runs. */
+async function withProgress<T>(world: World, name: string, batchId: string, promise: Promise<T>): Promise<T> {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    world.db.sql<{ n: number }[]>`select (successful_checks + failed_checks)::int as n from batches where id = ${batchId}`
+      .then(([row]) => {
+        const s = (performance.now() - started) / 1000;
+        say(
+          `  ${name}: ${row?.n ?? 0}/${world.profileIds.length} checked after ${s.toFixed(0)} s; ` +
+            `${world.sim.stats.requests} requests, ${world.sim.stats.rateLimited} rate limited`,
+        );
+      })
+      .catch(() => {});
+  }, 15_000);
+  timer.unref();
+  try {
+    return await promise;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+
+/** Number of events of every run of a workflow chain (continue-as-new), in order. */
+async function historyLengths(world: World, workflowId: string, firstRunId: string): Promise<number[]> {
+  const lengths: number[] = [];
+  let runId: string | null | undefined = firstRunId;
+  for (let i = 0; runId && i < 10_000; i++) {
+    const history: History = await world.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const events: NonNullable<History['events']> = history.events ?? [];
+    lengths.push(events.length);
+    runId = events[events.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+  }
+  return lengths;
+}
+
+/** BatchWorkflow to completion through the client, bounded by `limitMs`. */
+export async function runWorkflow(world: World, spec: ScenarioSpec, batch: { batchId: string; workflowId: string }, limitMs: number): Promise<Run> {
+  // the settings the claim activity would record, with this scenario's CHECK_CHUNK_SIZE
+  const settings = batchSettings(loadConfig({ ...world.baseEnv, CHECK_CHUNK_SIZE: String(spec.chunkSize) }));
+  const started = performance.now();
+  const handle = await world.env.client.workflow.start(batchWorkflow, {
+    taskQueue: world.taskQueue,
+    workflowId: batch.workflowId,
+    args: [{ batchId: batch.batchId, settings }],
+  });
+  let result: BatchResult;
+  try {
+    result = await within(withProgress(world, spec.name, batch.batchId, Promise.race([handle.result(), world.workerDone])), limitMs, spec.name);
+  } catch (err) {
+    await handle.terminate('benchmark: time limit').catch(() => {});
+    throw err;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (result.outcome !== 'done') throw new Error(`the batch workflow ended ${result.outcome}`);
+  const lengths = await historyLengths(world, batch.workflowId, handle.firstExecutionRunId);
+  return { seconds, runs: result.totals.runs, historyLengths: lengths };
+}
+
+/**
+ * The same checker as the activity, as a plain loop: `concurrency` chunks at once, each retried after
+ * RetryLater's delay (or the configured backoff when it names none), as the activity's retry would.
+ */
+export async function runInProcess(
+  world: World,
+  name: string,
+  checker: Checker,
+  batch: { batchId: string },
+  chunkSize: number,
+  concurrency: number,
+  limitMs: number,
+): Promise<Run> {
+  const { config } = world;
+  const sql = world.db.sql;
+  const abort = new AbortController();
+  world.interrupted.addEventListener('abort', () => abort.abort(new Error('interrupted')), { once: true });
+  const started = performance.now();
+  const { chunks } = await nextChunks(sql, batch.batchId, 0, chunkSize, Math.ceil(world.profileIds.length / chunkSize) + 1);
+  let next = 0;
+  let retryLater = 0;
+  const backoffMs = (attempt: number) =>
+    Math.min(config.CHECK_MAX_INTERVAL_MS, config.CHECK_INITIAL_INTERVAL_MS * config.CHECK_BACKOFF ** (attempt - 1));
+
+  const lane = async (laneNo: number) => {
+    while (next < chunks.length && !abort.signal.aborted) {
+      const index = next++;
+      const chunk = chunks[index]!;
+      const result = await checkChunkUntilDone(checker, { batchId: batch.batchId, profileIds: chunk.profileIds }, {
+        holder: (attempt) => `bench/${laneNo}/${index}#${attempt}`,
+        backoffMs,
+        signal: abort.signal,
+        onRetryLater: () => retryLater++,
+      });
+      if (result.kind !== 'done') throw new Error(`chunk ${index}: ${result.kind}`);
+    }
+  };
+  const lanes = Array.from({ length: concurrency }, (_, i) => lane(i));
+  try {
+    await within(withProgress(world, name, batch.batchId, Promise.all(lanes)), limitMs, name);
+  } catch (err) {
+    abort.abort(err);
+    await Promise.allSettled(lanes);
+    throw err;
+  }
+  await completeBatch(sql, batch.batchId);
+  return { seconds: (performance.now() - started) / 1000, runs: null, historyLengths: null, retryLater };
+}

@@ -1,0 +1,59 @@
+/**
+ * Every closed set of values the service stores or shows, defined once: the zod schemas (z.enum), the
+ * repositories' row types and the code deciding on them read these. The SQL CHECK constraints repeat them
+ * (SQL cannot import TypeScript); tests/integration/enums.test.ts keeps both in step. Pure data, no imports.
+ */
+
+export const BATCH_STATUSES = ['queued', 'running', 'paused', 'done', 'error', 'cancelled'] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+export const BATCH_PROFILE_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
+export type BatchProfileStatus = (typeof BATCH_PROFILE_STATUSES)[number];
+
+export const PROXY_STATUSES = ['active', 'cooling_down', 'disabled'] as const;
+export type ProxyStatus = (typeof PROXY_STATUSES)[number];
+
+/** Who disabled a proxy: an operator (only an operator re-enables it) or its failures (the health schedule may). */
+export const DISABLED_REASONS = ['operator', 'failures'] as const;
+export type DisabledReason = (typeof DISABLED_REASONS)[number];
+
+/** Why a proxy rests: asked to slow down, or it could not reach the upstream. */
+export const REST_REASONS = ['rate_limited', 'upstream_unreachable'] as const;
+export type RestReason = (typeof REST_REASONS)[number];
+
+export const SESSION_STATUSES = ['valid', 'invalid'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+/** Why a running batch cannot send (batches.stalled_reason). */
+export const STALL_REASONS = ['no_usable_proxy', 'upstream_unreachable', 'no_valid_session', 'queue_held'] as const;
+export type StallReason = (typeof STALL_REASONS)[number];
+
+export const LOG_LEVELS = ['INFO', 'WARNING', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Every event type of API.md (the table checks only their shape, `^[A-Z][A-Z_]*$`). */
+export const EVENT_TYPES = [
+  'BATCH_QUEUED',
+  'BATCH_STARTED',
+  'BATCH_PAUSED',
+  'BATCH_RESUMED',
+  'BATCH_CANCELLED',
+  'BATCH_COMPLETED',
+  'BATCH_ERROR',
+  'PROFILE_CHECK_STARTED',
+  'STORY_CHECK_SUCCESS',
+  'CHECK_RETRY',
+  'RATE_LIMITED',
+  'CHECK_FAILED',
+  'PROXY_COOLDOWN',
+  'PROXY_DISABLED',
+  'PROXY_RECOVERED',
+  'SESSION_INVALIDATED',
+  'SESSION_RECOVERED',
+  'BATCH_STALLED',
+  'BATCH_STALL_CLEARED',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The longest session token stored (the sessions table's CHECK counts characters, as JSON Schema does). */
+export const MAX_TOKEN_LENGTH = 4096;

@@ -1,0 +1,18 @@
+/** `npm run migrate`: applies the pending migrations to DATABASE_URL (src/migrate.ts); exit 1 when that fails. */
+import { describeDbError } from '../db.js';
+import { migrate } from '../migrate.js';
+import { redact } from '../redact.js';
+import { runMain } from '../run-main.js';
+
+runMain(
+  async ({ config }) => {
+    try {
+      const { applied } = await migrate(config.DATABASE_URL);
+      console.log(applied.length ? `migrations applied: ${applied.join(', ')}` : 'migrations: up to date');
+    } catch (err) {
+      console.error(redact(`migrate failed: ${describeDbError(err)}`));
+      process.exit(1);
+    }
+  },
+  { failure: (err) => redact(String((err as Error)?.message ?? err)) },
+);

@@ -1,0 +1,366 @@
+/**
+ * The queue: every change of a batch's status or place in line. Which status may go to which, by which
+ * action, is read from TRANSITIONS below and nowhere else (it mirrors API.md). Every transition runs in one
+ * transaction that locks the batch row (and, where the queue changes, the queue_state row, which serialises
+ * queue edits) and finishes by renumbering the queue, so positions are dense (1..n) after every transition
+ * and at most one batch holds position 0.
+ *
+ * Lock order, the same in every transaction of the project that takes more than one of these locks:
+ *
+ *   queue_state → batches → batch_profiles (by profile_id) → profiles (by id) → batch_logs (inserts only)
+ *
+ * A transaction may skip a level but never goes back up one, and rows of one table are locked in key order
+ * (`order by ... for update` in a locking CTE), so two transactions can never wait on each other. The one
+ * exception is a batch being created: its own rows come before the queue lock, but no one else can see them
+ * until it commits. Strengths matter too: transitions lock the batch FOR UPDATE; writers of results take
+ * NO KEY UPDATE and `markRunning` KEY SHARE on it first, so they wait for a transition before touching any
+ * profile row, and never the other way round. The proxy pool locks only proxies rows and then inserts logs
+ * (KEY SHARE on the batch), which waits for a transition at most; it never waits on batch_profiles.
+ * Transactions still go through `transaction()` (src/db.ts), which runs one again should Postgres ever pick
+ * it as a deadlock victim or abort it as a serialization failure: the API never answers 500 for either.
+ */
+import { transaction, type Sql, type Tx } from '../db.js';
+import type { BatchStatus } from '../enums.js';
+import type { BatchRow } from './batches.js';
+import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
+import { insertLog } from './logs.js';
+
+export type QueueAction = 'start' | 'pause' | 'resume' | 'cancel' | 'claim' | 'complete' | 'fail';
+
+interface TransitionRule {
+  /** The statuses the action moves a batch out of. */
+  from: readonly BatchStatus[];
+  to: BatchStatus;
+  /** Statuses in which the action is already done: the batch is returned as it is. */
+  done: readonly BatchStatus[];
+  /** Any other status: refused with 409 (an operator's action) or left alone (the runner's bookkeeping). */
+  otherwise: 'refuse' | 'keep';
+  /** The participle of the refusal message ("cannot be started"). */
+  verb: string;
+}
+
+/** The legal transitions (API.md): an operator's start/pause/resume/cancel, the runner's claim/complete/fail. */
+export const TRANSITIONS: Readonly<Record<QueueAction, TransitionRule>> = {
+  start: { from: ['queued', 'paused', 'error'], to: 'queued', done: ['running'], otherwise: 'refuse', verb: 'started' },
+  pause: { from: ['queued', 'running'], to: 'paused', done: [], otherwise: 'refuse', verb: 'paused' },
+  resume: { from: ['paused', 'error'], to: 'queued', done: [], otherwise: 'refuse', verb: 'resumed' },
+  cancel: { from: ['queued', 'running', 'paused', 'error'], to: 'cancelled', done: ['cancelled'], otherwise: 'refuse', verb: 'cancelled' },
+  claim: { from: ['queued'], to: 'running', done: ['running'], otherwise: 'keep', verb: 'claimed' },
+  complete: { from: ['running'], to: 'done', done: [], otherwise: 'keep', verb: 'completed' },
+  fail: { from: ['running', 'queued'], to: 'error', done: [], otherwise: 'keep', verb: 'failed' },
+};
+
+/**
+ * What `action` does to a batch in `status`: 'apply' the transition, or 'keep' the batch as it is; an
+ * illegal operator action is a ConflictError naming the status.
+ */
+export function decideTransition(action: QueueAction, status: BatchStatus): 'apply' | 'keep' {
+  const rule = TRANSITIONS[action];
+  if (rule.from.includes(status)) return 'apply';
+  if (rule.done.includes(status) || rule.otherwise === 'keep') return 'keep';
+  throw new ConflictError(`batch is ${status} and cannot be ${rule.verb}`, { details: { status } });
+}
+
+/**
+ * One transition of batch `id` by `action`: the queue lock, the batch lock, then the table's verdict; `apply`
+ * runs only when the transition applies (in the same transaction), otherwise the batch comes back unchanged.
+ */
+function runTransition(
+  sql: Sql,
+  id: string,
+  action: QueueAction,
+  apply: (tx: Tx, batch: BatchRow) => Promise<BatchRow>,
+): Promise<BatchRow> {
+  return transaction(sql, async (tx) => {
+    await lockQueue(tx);
+    const batch = await lockBatch(tx, id);
+    if (decideTransition(action, batch.status) === 'keep') return batch;
+    return apply(tx, batch);
+  });
+}
+
+/** The end of an operator's transition: the queue renumbered, the change logged, the batch as it now is. */
+async function settleTransition(
+  tx: Tx,
+  batch: BatchRow,
+  eventType: 'BATCH_QUEUED' | 'BATCH_RESUMED' | 'BATCH_PAUSED' | 'BATCH_CANCELLED',
+  message: string,
+): Promise<BatchRow> {
+  await renumberQueue(tx);
+  await insertLog(tx, { batchId: batch.id, level: 'INFO', eventType, message, details: { previous_status: batch.status } });
+  return (await tx<BatchRow[]>`select * from batches where id = ${batch.id}`)[0]!;
+}
+
+/** Child workflow id of a batch: deterministic, so a signal can always find the running batch. */
+export const batchWorkflowId = (batchId: string) => `batch-${batchId}`;
+
+/** Locks the queue (all queue edits serialise on this row) and says whether it is paused. */
+async function lockQueue(tx: Tx): Promise<boolean> {
+  const [row] = await tx<{ paused: boolean }[]>`select paused from queue_state where singleton for update`;
+  return row?.paused ?? false;
+}
+
+/** Rewrites the queued batches' positions as 1..n in run order. Needs the deferred unique constraint. */
+async function renumberQueue(tx: Tx): Promise<void> {
+  await tx`
+    update batches b set position = q.rn, updated_at = now()
+    from (
+      select id, row_number() over (order by head_seq desc nulls last, priority desc, queue_seq asc) as rn
+      from batches where status = 'queued'
+    ) q
+    where b.id = q.id and b.position is distinct from q.rn`;
+}
+
+/**
+ * Puts the batch's `running` profiles back to `pending`: a batch that is not running shows none as being
+ * checked (results of in-flight checks still land: recording accepts pending rows too). Rows are locked in
+ * profile order, as everywhere else.
+ */
+async function releaseRunningProfiles(tx: Tx, id: string): Promise<void> {
+  await tx`
+    with held as (
+      select profile_id from batch_profiles
+      where batch_id = ${id} and status = 'running'
+      order by profile_id
+      for update
+    )
+    update batch_profiles bp set status = 'pending'
+    from held where bp.batch_id = ${id} and bp.profile_id = held.profile_id`;
+}
+
+/** Locks the batch row. FOR UPDATE (not NO KEY UPDATE) on purpose: a chunk's `markRunning` takes KEY SHARE on
+ * it, so a chunk cannot mark profiles running while a transition is deciding the batch's fate. */
+async function lockBatch(tx: Tx, id: string): Promise<BatchRow> {
+  if (!isUuid(id)) throw new NotFoundError(`batch ${id} not found`);
+  const [row] = await tx<BatchRow[]>`select * from batches where id = ${id} for update`;
+  if (!row) throw new NotFoundError(`batch ${id} not found`);
+  return row;
+}
+
+export interface QueueRows {
+  paused: boolean;
+  running: BatchRow | null;
+  queued: BatchRow[];
+}
+
+export async function getQueue(sql: Sql): Promise<QueueRows> {
+  const [state] = await sql<{ paused: boolean }[]>`select paused from queue_state where singleton`;
+  const rows = await sql<BatchRow[]>`select * from batches where position is not null order by position`;
+  const running = rows.find((r) => r.position === 0);
+  return {
+    paused: state?.paused ?? false,
+    running: running ?? null,
+    queued: rows.filter((r) => r.position !== 0),
+  };
+}
+
+export interface CreateBatchInput {
+  name?: string | null;
+  priority?: number;
+  hold?: boolean;
+  /** Profile ids in the order they should be checked. */
+  profileIds: string[];
+}
+
+/**
+ * Creates a batch over existing profiles (the caller resolves the source to ids, in order) and enters it into
+ * the queue, or holds it paused. Returns the batch as stored.
+ */
+export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<BatchRow> {
+  const ids = [...new Set(input.profileIds)];
+  if (ids.length === 0) throw new ValidationError('the selection holds no profiles');
+  return transaction(sql, async (tx) => {
+    // The heavy part (up to 100k profile rows, seconds) runs first, on a held batch no one else can see yet,
+    // without the queue lock: pauses, resumes and claims of other batches go on meanwhile. Only entering
+    // the queue, a few rows, happens under the lock, at the end.
+    const [batch] = await tx<BatchRow[]>`
+      insert into batches (name, status, position, priority, total_profiles)
+      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${ids.length})
+      returning *`;
+    await tx`
+      insert into batch_profiles (batch_id, profile_id, ordinal)
+      select ${batch!.id}, p.id, t.ord::int
+      from unnest(${ids}::uuid[]) with ordinality as t(pid, ord)
+      join profiles p on p.id = t.pid`;
+    if (!input.hold) {
+      await lockQueue(tx);
+      // its place in line is taken now, so batches enter the queue in the order their creation commits
+      await tx`
+        update batches set status = 'queued', position = 2000000000, queue_seq = nextval('batch_queue_seq')
+        where id = ${batch!.id}`;
+      await renumberQueue(tx);
+    }
+    await insertLog(tx, {
+      batchId: batch!.id,
+      level: 'INFO',
+      eventType: 'BATCH_QUEUED',
+      message: input.hold ? `batch created on hold with ${ids.length} profiles` : `batch queued with ${ids.length} profiles`,
+      details: { total_profiles: ids.length, priority: input.priority ?? 0, hold: Boolean(input.hold) },
+    });
+    const [row] = await tx<BatchRow[]>`select * from batches where id = ${batch!.id}`;
+    return row!;
+  });
+}
+
+/** Moves a batch to the head of the queue. */
+export async function startBatch(sql: Sql, id: string): Promise<BatchRow> {
+  return runTransition(sql, id, 'start', async (tx, batch) => {
+    const [running] = await tx<{ id: string }[]>`select id from batches where status = 'running'`;
+    if (running) {
+      throw new ConflictError('another batch is running', {
+        code: 'batch_running',
+        details: { running_batch_id: running.id },
+      });
+    }
+    const wasQueued = batch.status === 'queued';
+    await tx`
+      update batches set status = 'queued', error = null, head_seq = nextval('batch_queue_seq'),
+        position = coalesce(position, 2000000000), updated_at = now()
+      where id = ${id}`;
+    return settleTransition(tx, batch, wasQueued ? 'BATCH_QUEUED' : 'BATCH_RESUMED', 'batch moved to the head of the queue');
+  });
+}
+
+/** Takes a queued or running batch out of the queue. A running batch's workflow sees it and stops. */
+export async function pauseBatch(sql: Sql, id: string): Promise<BatchRow> {
+  return leaveQueue(sql, id, 'paused');
+}
+
+export async function cancelBatch(sql: Sql, id: string): Promise<BatchRow> {
+  return leaveQueue(sql, id, 'cancelled');
+}
+
+async function leaveQueue(sql: Sql, id: string, target: 'paused' | 'cancelled'): Promise<BatchRow> {
+  return runTransition(sql, id, target === 'paused' ? 'pause' : 'cancel', async (tx, batch) => {
+    await tx`
+      update batches set status = ${target}, position = null, head_seq = null, updated_at = now(),
+        completed_at = ${target === 'cancelled' ? tx`now()` : tx`completed_at`}
+      where id = ${id}`;
+    await releaseRunningProfiles(tx, id);
+    return settleTransition(
+      tx,
+      batch,
+      target === 'paused' ? 'BATCH_PAUSED' : 'BATCH_CANCELLED',
+      `batch ${target}${batch.status === 'running' ? ' while running; in-flight checks finish and are kept' : ''}`,
+    );
+  });
+}
+
+/** A paused (or failed) batch re-enters the queue at the end; only profiles not yet completed run again. */
+export async function resumeBatch(sql: Sql, id: string): Promise<BatchRow> {
+  return runTransition(sql, id, 'resume', async (tx, batch) => {
+    await tx`
+      update batches set status = 'queued', error = null, head_seq = null, queue_seq = nextval('batch_queue_seq'),
+        position = 2000000000, updated_at = now()
+      where id = ${id}`;
+    // checks abandoned by the stopped run are simply pending again
+    await releaseRunningProfiles(tx, id);
+    return settleTransition(tx, batch, 'BATCH_RESUMED', 'batch re-entered the queue');
+  });
+}
+
+export interface QueueChange {
+  paused: boolean;
+  /** Increases with every change, in commit order: the queuePaused signal carries it (see workflows/signals.ts). */
+  version: number;
+  running: BatchRow | null;
+}
+
+export async function setQueuePaused(sql: Sql, paused: boolean): Promise<QueueChange> {
+  return transaction(sql, async (tx) => {
+    await lockQueue(tx);
+    const [state] = await tx<{ version: number }[]>`
+      update queue_state set paused = ${paused}, version = version + 1, updated_at = now() where singleton
+      returning version`;
+    const [running] = await tx<BatchRow[]>`select * from batches where status = 'running'`;
+    if (running) {
+      await insertLog(tx, {
+        batchId: running.id,
+        level: 'INFO',
+        eventType: paused ? 'BATCH_PAUSED' : 'BATCH_RESUMED',
+        message: paused ? 'queue paused: no upstream request is sent until it resumes' : 'queue resumed',
+        details: { queue_paused: paused },
+      });
+    }
+    return { paused, version: state!.version, running: running ?? null };
+  });
+}
+
+/**
+ * Picks what runs next: the batch already running (a runner that restarted picks its batch up again),
+ * else the head of the queue, marked running at position 0. Nothing while the queue is paused.
+ */
+export async function claimNextBatch(sql: Sql): Promise<BatchRow | null> {
+  return transaction(sql, async (tx) => {
+    const paused = await lockQueue(tx);
+    const [running] = await tx<BatchRow[]>`select * from batches where status = 'running'`;
+    if (running) return running;
+    if (paused) return null;
+    // TRANSITIONS.claim: the running batch is already claimed; else the head of the queued ones
+    const [next] = await tx<BatchRow[]>`select * from batches where status = 'queued' order by position limit 1 for update`;
+    if (!next) return null;
+    const [claimed] = await tx<BatchRow[]>`
+      update batches set status = 'running', position = 0, head_seq = null, run_count = run_count + 1,
+        blocked_reason = null, blocked_since = null, stalled_reason = null, stalled_since = null,
+        started_at = coalesce(started_at, now()), workflow_id = ${batchWorkflowId(next.id)}, updated_at = now()
+      where id = ${next.id}
+      returning *`;
+    await renumberQueue(tx);
+    await insertLog(tx, {
+      batchId: next.id,
+      level: 'INFO',
+      eventType: 'BATCH_STARTED',
+      message: claimed!.run_count > 1 ? `batch started again (run ${claimed!.run_count})` : 'batch started',
+      details: { run: claimed!.run_count, total_profiles: claimed!.total_profiles },
+    });
+    return claimed!;
+  });
+}
+
+/** Marks a running batch done once no profile is left; a batch paused or cancelled meanwhile stays so. */
+export async function completeBatch(sql: Sql, id: string): Promise<BatchRow> {
+  return runTransition(sql, id, 'complete', async (tx, batch) => {
+    const [left] = await tx<{ n: number }[]>`
+      select count(*)::int as n from batch_profiles where batch_id = ${id} and status in ('pending', 'running')`;
+    if ((left?.n ?? 0) > 0) return batch;
+    const [done] = await tx<BatchRow[]>`
+      update batches set status = 'done', position = null, completed_at = now(), updated_at = now()
+      where id = ${id} returning *`;
+    await renumberQueue(tx);
+    const summary = {
+      total_profiles: done!.total_profiles,
+      completed_profiles: done!.successful_checks + done!.failed_checks,
+      successful_checks: done!.successful_checks,
+      failed_checks: done!.failed_checks,
+      stories_found: done!.stories_found,
+    };
+    const seconds = done!.started_at ? (done!.completed_at!.getTime() - done!.started_at.getTime()) / 1000 : null;
+    await insertLog(tx, {
+      batchId: id,
+      level: 'INFO',
+      eventType: 'BATCH_COMPLETED',
+      message: `batch completed: ${summary.successful_checks} checked, ${summary.failed_checks} failed, ${summary.stories_found} with a story`,
+      details: { ...summary, seconds },
+    });
+    return done!;
+  });
+}
+
+/** An unexpected failure: the batch ends as `error` and leaves the runner free. */
+export async function failBatch(sql: Sql, id: string, message: string): Promise<BatchRow> {
+  return runTransition(sql, id, 'fail', async (tx) => {
+    const [row] = await tx<BatchRow[]>`
+      update batches set status = 'error', error = ${message}, position = null, updated_at = now()
+      where id = ${id} returning *`;
+    await releaseRunningProfiles(tx, id);
+    await renumberQueue(tx);
+    await insertLog(tx, {
+      batchId: id,
+      level: 'ERROR',
+      eventType: 'BATCH_ERROR',
+      message: `batch failed: ${message}`,
+      details: { error: message },
+    });
+    return row!;
+  });
+}

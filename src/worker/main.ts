@@ -1,0 +1,52 @@
+/**
+ * `npm run worker`: one worker process polling the storycheck task queue for workflows and activities.
+ * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
+ * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
+ * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
+ * queue runner exists whenever Postgres holds work for it (src/queue-watch.ts), from the moment it starts.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { describeDbError } from '../db.js';
+import { createCheckDependencies, type CheckDependencies } from '../dependencies.js';
+import { ensureProxyHealthSchedule } from '../health-schedule.js';
+import { logger } from '../logger.js';
+import { watchQueue } from '../queue-watch.js';
+import { redact } from '../redact.js';
+import { runMain } from '../run-main.js';
+import { createWorker } from '../worker.js';
+
+runMain(
+  async ({ config }) => {
+    let deps: CheckDependencies;
+    try {
+      deps = await createCheckDependencies(config);
+      await deps.sql`select 1`;
+    } catch (err) {
+      console.error(redact(`worker cannot start: ${describeDbError(err)}`));
+      process.exit(1);
+    }
+    const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    const worker = await createWorker({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      config,
+      deps,
+    });
+    const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+    // the pool heals itself through a schedule: every worker makes sure it exists, with this interval
+    await ensureProxyHealthSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
+    logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+    const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
+    // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
+    await worker.run();
+    await queueWatch.stop();
+    await deps.close();
+    await clientConnection.close();
+    await connection.close();
+    logger.info('worker stopped');
+  },
+  { failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`) },
+);
