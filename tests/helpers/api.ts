@@ -52,6 +52,14 @@ export function unusedTemporal(): Client {
 /** Secrets shorter than this are too likely to occur by chance in an unrelated body. */
 const MIN_SECRET_LENGTH = 8;
 
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // not percent-encoded after all
+  }
+}
+
 /** The proxy passwords and session tokens a request body carries (fields and URL credentials). */
 function secretsIn(body: unknown): string[] {
   if (typeof body !== 'object' || body === null) return [];
@@ -61,7 +69,7 @@ function secretsIn(body: unknown): string[] {
     if (key === 'password' || key === 'token') found.push(value);
     if (key === 'url') {
       const password = /^[a-z0-9+.-]+:\/\/[^/:@]*:([^@/]*)@/i.exec(value)?.[1];
-      if (password) found.push(password, decodeURIComponent(password));
+      if (password) found.push(password, decoded(password));
     }
   }
   return found.filter((s) => s.trim().length >= MIN_SECRET_LENGTH);
