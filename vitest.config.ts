@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast unit tests, and integration tests that talk to real Postgres, real Temporal servers,
-// real sockets. Integration files run one at a time (each starts its own Temporal server; the machine is small).
+// Three projects: fast unit tests; workflow tests on Temporal's time-skipping server with stand-in activities
+// (no Postgres; the global setup only installs the Temporal binaries); and integration tests that talk to
+// real Postgres, real Temporal servers, real sockets. Integration files run one at a time (each starts its own
+// Temporal server; the machine is small).
 // The fault suite (tests/fault: processes killed, servers restarted mid-batch) runs with the integration settings.
 export default defineConfig({
   test: {
@@ -11,6 +13,15 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'workflow',
+          include: ['tests/workflow/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+          globalSetup: ['tests/helpers/global-setup.ts'],
         },
       },
       {

@@ -18,6 +18,7 @@ import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, portAnswers } from '../../src/local/ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -103,15 +104,15 @@ function processesMentioning(text: string): number[] {
   return pids;
 }
 
-async function waitFor<T>(run: DevRun, what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (run.done) throw new Error(`npm run dev exited while waiting for ${what}; its output:\n${run.output()}`);
-    const value = await fn().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; output so far:\n${run.output()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** Waits for `fn` while `npm run dev` runs; fails with its output when it exits or the time runs out. */
+function waitForDev<T>(run: DevRun, what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+  return waitFor(
+    async () => {
+      if (run.done) throw new Error(`npm run dev exited while waiting for ${what}; its output:\n${run.output()}`);
+      return fn().catch(() => null);
+    },
+    { timeoutMs, stepMs: 250, what: () => `${what}; output so far:\n${run.output()}\n` },
+  );
 }
 
 async function api(path: string): Promise<Json> {
@@ -121,7 +122,7 @@ async function api(path: string): Promise<Json> {
 }
 
 async function waitForDemoBatchDone(run: DevRun, except: Set<string> = new Set()): Promise<Json> {
-  return waitFor(
+  return waitForDev(
     run,
     'the demo batch to finish',
     async () => {
@@ -227,7 +228,7 @@ describe('npm run dev (e2e)', () => {
   it('starts everything, runs the demo batch to done, serves the Web UI and stops cleanly on SIGINT', async () => {
     const run = startDev();
     const started = Date.now();
-    const ready = await waitFor(
+    const ready = await waitForDev(
       run,
       '/readyz',
       async () => {
@@ -268,7 +269,7 @@ describe('npm run dev (e2e)', () => {
   it('a second run on the same data converges to the same demo data and still knows the first run', async () => {
     expect(firstDemoId).not.toBe('');
     const run = startDev();
-    await waitFor(run, '/readyz', async () => (await fetch(`http://127.0.0.1:${ports.api}/readyz`)).status === 200, 120_000);
+    await waitForDev(run, '/readyz', async () => (await fetch(`http://127.0.0.1:${ports.api}/readyz`)).status === 200, 120_000);
 
     // the first demo batch is done, so a new one runs; nothing else grows
     const second = await waitForDemoBatchDone(run, new Set([firstDemoId]));

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/logger.js';
 import { createWorker } from '../../src/worker.js';
 import { PROXY_PASSWORD, startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 
 const API_KEY = 'e2e-api-key-4b7d1f';
 
@@ -106,16 +107,6 @@ async function readEvents(path: string, timeoutMs = 60_000): Promise<SseEvent[]>
     if (fields.data !== undefined) events.push({ event: fields.event ?? 'message', id: fields.id, data: JSON.parse(fields.data) });
   }
   return events;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Truth {
@@ -256,11 +247,14 @@ describe('a batch from POST /batches to done (e2e)', () => {
 
     // Temporal: the batch's workflow is found by its search attributes
     const query = `BatchId = '${batchId}' AND BatchStatus = 'done'`;
-    const found = await waitFor('the workflow in Temporal visibility', async () => {
-      const list = [];
-      for await (const wf of env.client.workflow.list({ query })) list.push(wf);
-      return list.length > 0 && list;
-    });
+    const found = await waitFor(
+      async () => {
+        const list = [];
+        for await (const wf of env.client.workflow.list({ query })) list.push(wf);
+        return list.length > 0 && list;
+      },
+      { what: 'the workflow in Temporal visibility', timeoutMs: 30_000, stepMs: 200 },
+    );
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ workflowId: `batch-${batchId}`, type: 'batchWorkflow' });
     expect(found[0]!.status.name).toBe('COMPLETED');
@@ -275,10 +269,13 @@ describe('a batch from POST /batches to done (e2e)', () => {
     const created = await call('POST', '/batches', { name: 'e2e recheck', profile_ids: ids, priority: 5 });
     expect(created.status).toBe(201);
     const id = created.body.id;
-    const done = await waitFor('the re-check to finish', async () => {
-      const b = await get(`/batches/${id}`);
-      return b.status === 'done' && b;
-    });
+    const done = await waitFor(
+      async () => {
+        const b = await get(`/batches/${id}`);
+        return b.status === 'done' && b;
+      },
+      { what: 'the re-check to finish', timeoutMs: 30_000, stepMs: 200 },
+    );
     expect(done).toMatchObject({ total_profiles: ids.length, successful_checks: ids.length, failed_checks: 0, completion_rate: 1 });
     // user ids are cached on the profiles: only stories requests this time
     expect(present.map((u) => stack.sim.stats.lookupsByUsername[u] ?? 0)).toEqual(lookupsBefore);

@@ -137,3 +137,34 @@ export async function expectExactlyOnce(
   const { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found } = actual;
   return { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found };
 }
+
+/** What the queue looked like while it was sampled. */
+export interface QueueWatch {
+  samples: number;
+  maxRunning: number;
+  violations: string[];
+}
+
+/**
+ * Samples the queue's invariants until `until` settles (and then awaits it): at most one batch running, queued
+ * positions dense, no batch with more results than profiles.
+ */
+export async function watchQueueInvariants(sql: Sql, until: Promise<unknown>, stepMs = 15): Promise<QueueWatch> {
+  let done = false;
+  void until.finally(() => (done = true)).catch(() => {});
+  const violations: string[] = [];
+  let samples = 0;
+  let maxRunning = 0;
+  while (!done) {
+    const rows = await sql<{ status: string; position: number | null; successful_checks: number; failed_checks: number; total_profiles: number }[]>`
+      select status, position, successful_checks, failed_checks, total_profiles from batches`;
+    samples++;
+    maxRunning = Math.max(maxRunning, rows.filter((r) => r.status === 'running').length);
+    const queued = rows.filter((r) => r.status === 'queued').map((r) => r.position!).sort((a, b) => a - b);
+    if (queued.some((p, i) => p !== i + 1)) violations.push(`positions not dense: ${queued.join(',')}`);
+    if (rows.some((r) => r.successful_checks + r.failed_checks > r.total_profiles)) violations.push('completed beyond total');
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  await until;
+  return { samples, maxRunning, violations };
+}

@@ -9,12 +9,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { pauseBatch, resumeBatch, claimNextBatch, setQueuePaused } from '../../src/repos/batches.js';
-import { batchWorkflow } from '../../workflows/batch.js';
 import { pauseSignal, progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { batchCounters, eventCounts, makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
 import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
 import { createTimeSkippingEnv } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
+import { executeBatch, startBatch } from '../helpers/workflow.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -39,11 +39,7 @@ describe('BatchWorkflow (time-skipping)', () => {
   it('checks every profile in chunks of up to 50 and completes with exact counters', async () => {
     await withWorker({ proxies: 2 }, async (stack, taskQueue) => {
       const batch = await makeRunningBatch(stack, usernames(120));
-      const result = await env.client.workflow.execute(batchWorkflow, {
-        taskQueue,
-        workflowId: `batch-${batch.id}`,
-        args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
-      });
+      const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
       expect(result.outcome).toBe('done');
       const counters = await batchCounters(stack, batch.id);
       expect(counters).toMatchObject({ status: 'done', total_profiles: 120, successful_checks: 120, failed_checks: 0 });
@@ -67,11 +63,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         const batch = await makeRunningBatch(stack, usernames(12));
         const startedAt = await env.currentTimeMs();
         const realStart = Date.now();
-        const result = await env.client.workflow.execute(batchWorkflow, {
-          taskQueue,
-          workflowId: `batch-${batch.id}`,
-          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
-        });
+        const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         expect(result.outcome).toBe('done');
         expect(await batchCounters(stack, batch.id)).toMatchObject({ successful_checks: 12, failed_checks: 0 });
         const events = await eventCounts(stack, batch.id);
@@ -106,11 +98,7 @@ describe('BatchWorkflow (time-skipping)', () => {
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(4));
         const startedAt = await env.currentTimeMs();
-        const result = await env.client.workflow.execute(batchWorkflow, {
-          taskQueue,
-          workflowId: `batch-${batch.id}`,
-          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
-        });
+        const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         expect(result.outcome).toBe('done');
         expect(await batchCounters(stack, batch.id)).toMatchObject({ status: 'done', successful_checks: 0, failed_checks: 4 });
         const failures = await stack.db.sql<{ details: { error_type: string; error_message: string } }[]>`
@@ -138,11 +126,7 @@ describe('BatchWorkflow (time-skipping)', () => {
       { proxies: 1, sim: { ratePerSecond: 5, burst: 2, retryAfter: 3600 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(30));
-        const handle = await env.client.workflow.start(batchWorkflow, {
-          taskQueue,
-          workflowId: `batch-${batch.id}`,
-          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
-        });
+        const handle = await startBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         // wait for the first rest to begin, then pause as the API does: Postgres first, then the signal
         await waitFor(async () => (await eventCounts(stack, batch.id)).RATE_LIMITED! >= 1);
         await pauseBatch(stack.db.sql, batch.id);
@@ -165,11 +149,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         await resumeBatch(stack.db.sql, batch.id);
         const again = await claimNextBatch(stack.db.sql);
         expect(again?.id).toBe(batch.id);
-        const second = await env.client.workflow.execute(batchWorkflow, {
-          taskQueue,
-          workflowId: `batch-${batch.id}`,
-          args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],
-        });
+        const second = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         expect(second.outcome).toBe('done');
         expect(await batchCounters(stack, batch.id)).toMatchObject({ status: 'done', successful_checks: 30, failed_checks: 0 });
         // nobody was counted twice: every profile has exactly one successful check
@@ -189,11 +169,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         // each history does not depend on the interval
         const settings = { ...batchSettings(stack.config), heldRecheckMs: 3_600_000 };
         const batch = await makeRunningBatch(stack, usernames(30));
-        const handle = await env.client.workflow.start(batchWorkflow, {
-          taskQueue,
-          workflowId: `batch-${batch.id}`,
-          args: [{ batchId: batch.id, settings }],
-        });
+        const handle = await startBatch(env, taskQueue, { batchId: batch.id, settings });
         await waitFor(async () => ((await eventCounts(stack, batch.id)).STORY_CHECK_SUCCESS ?? 0) >= 5);
         // held in Postgres with the signal lost: the next chunk sent comes back deferred, unchecked
         await setQueuePaused(stack.db.sql, true);

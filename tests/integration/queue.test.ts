@@ -14,6 +14,7 @@ import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createWorker } from '../../src/worker.js';
 import { batchCounters, startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { watchQueueInvariants } from '../helpers/invariants.js';
 import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
@@ -62,28 +63,6 @@ const statusOf = async (id: string) => (await getBatch(stack.db.sql, id)).status
 const waitStatus = (id: string, status: string, timeoutMs?: number) =>
   waitFor(async () => (await statusOf(id)) === status, timeoutMs);
 
-/** Samples the queue's invariants until `until` resolves: at most one running, positions dense. */
-async function watchInvariants(until: Promise<unknown>): Promise<{ samples: number; maxRunning: number; violations: string[] }> {
-  let done = false;
-  void until.finally(() => (done = true));
-  const violations: string[] = [];
-  let samples = 0;
-  let maxRunning = 0;
-  while (!done) {
-    const rows = await stack.db.sql<{ status: string; position: number | null; successful_checks: number; failed_checks: number; total_profiles: number }[]>`
-      select status, position, successful_checks, failed_checks, total_profiles from batches`;
-    samples++;
-    const runningNow = rows.filter((r) => r.status === 'running').length;
-    maxRunning = Math.max(maxRunning, runningNow);
-    const queued = rows.filter((r) => r.status === 'queued').map((r) => r.position!).sort((a, b) => a - b);
-    if (queued.some((p, i) => p !== i + 1)) violations.push(`positions not dense: ${queued.join(',')}`);
-    if (rows.some((r) => r.successful_checks + r.failed_checks > r.total_profiles)) violations.push('completed beyond total');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await until;
-  return { samples, maxRunning, violations };
-}
-
 describe('batch queue (dev server)', () => {
   it('runs batches strictly one at a time, by priority then position, a started one first', async () => {
     await control.setQueuePaused(true);
@@ -98,7 +77,7 @@ describe('batch queue (dev server)', () => {
     await control.setQueuePaused(false);
 
     const all = Promise.all([a, b, c, d].map((x) => waitStatus(x.id, 'done', 90_000)));
-    const watched = await watchInvariants(all);
+    const watched = await watchQueueInvariants(stack.db.sql, all);
     expect(watched.violations).toEqual([]);
     expect(watched.maxRunning).toBe(1);
 

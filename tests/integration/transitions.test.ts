@@ -19,6 +19,7 @@ import { progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { startWorkerProcess } from '../helpers/processes.js';
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { watchQueueInvariants } from '../helpers/invariants.js';
 import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
@@ -176,24 +177,6 @@ describe('queue-wide pause and resume', () => {
   });
 });
 
-/** Samples the queue's invariants until `until` settles: at most one batch running, queued positions dense. */
-async function watchInvariants(until: Promise<unknown>): Promise<{ samples: number; maxRunning: number; violations: string[] }> {
-  let done = false;
-  void until.finally(() => (done = true)).catch(() => {});
-  const violations: string[] = [];
-  let samples = 0;
-  let maxRunning = 0;
-  while (!done) {
-    const rows = await stack.db.sql<{ status: string; position: number | null }[]>`select status, position from batches`;
-    samples++;
-    maxRunning = Math.max(maxRunning, rows.filter((r) => r.status === 'running').length);
-    const queued = rows.filter((r) => r.status === 'queued').map((r) => r.position!).sort((a, b) => a - b);
-    if (queued.some((p, i) => p !== i + 1)) violations.push(`positions not dense: ${queued.join(',')}`);
-    await new Promise((r) => setTimeout(r, 15));
-  }
-  return { samples, maxRunning, violations };
-}
-
 /** A small seeded generator, so a failing storm can be replayed. */
 function random(seed: number): () => number {
   let s = seed >>> 0;
@@ -243,7 +226,7 @@ describe('a storm of concurrent transitions', () => {
           return { ...c, status: res.status, body: res.body };
         }),
       );
-      const watched = await watchInvariants(storm);
+      const watched = await watchQueueInvariants(stack.db.sql, storm);
       const results = await storm;
       const byStatus = results.reduce<Record<number, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
       const unexpected = results.filter((r) => r.status !== 202 && r.status !== 409);
@@ -260,7 +243,7 @@ describe('a storm of concurrent transitions', () => {
       const finished = Promise.all(
         batches.map((id) => waitFor(async () => ['done', 'cancelled'].includes(await statusOf(id)), 120_000, 100)),
       );
-      const settled = await watchInvariants(finished);
+      const settled = await watchQueueInvariants(stack.db.sql, finished);
       await finished;
       expect(settled.violations).toEqual([]);
       expect(settled.maxRunning).toBeLessThanOrEqual(1);
