@@ -11,7 +11,7 @@ import type { Checker } from '../src/checker.js';
 import { loadConfig } from '../src/config.js';
 import { checkChunkUntilDone } from '../src/local/check-until-done.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
-import { completeBatch } from '../src/repos/batches.js';
+import { completeBatch } from '../src/repos/queue.js';
 import { withTimeout } from '../src/timeouts.js';
 import { batchWorkflow } from '../workflows/batch.js';
 import type { BatchResult } from '../workflows/types.js';

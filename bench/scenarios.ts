@@ -35,7 +35,7 @@
  * simulator and proxies together; the Temporal server is a separate process).
  */
 import type { Sql } from '../src/db.js';
-import { failBatch } from '../src/repos/batches.js';
+import { failBatch } from '../src/repos/queue.js';
 import type { SimulatorStats } from '../src/simulator/app.js';
 import {
   idealChecksPerSecond,

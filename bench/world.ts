@@ -26,7 +26,7 @@ import type { Shutdown } from '../src/local/shutdown.js';
 import { ensureTemporalBinaries } from '../src/local/temporal-binaries.js';
 import { startDevTemporalServer } from '../src/local/temporal-server.js';
 import { createLogger } from '../src/logger.js';
-import { claimNextBatch, createBatch } from '../src/repos/batches.js';
+import { claimNextBatch, createBatch } from '../src/repos/queue.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/app.js';
 import { createWorker, WORKFLOWS_PATH } from '../src/worker.js';

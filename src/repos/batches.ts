@@ -1,28 +1,11 @@
 /**
  * Batches as stored, and the reads of them. Everything that changes a batch's status or place in the queue
- * lives in queue.ts, under the queue's lock order; it is re-exported here for the callers that know batches.
+ * lives in queue.ts, under the queue's lock order.
  */
 import type { Sql } from '../db.js';
 import type { BatchStatus, StallReason } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
-
-export {
-  batchWorkflowId,
-  cancelBatch,
-  claimNextBatch,
-  completeBatch,
-  createBatch,
-  failBatch,
-  getQueue,
-  pauseBatch,
-  resumeBatch,
-  setQueuePaused,
-  startBatch,
-  type CreateBatchInput,
-  type QueueChange,
-  type QueueRows,
-} from './queue.js';
 
 export interface BatchRow {
   id: string;

@@ -8,7 +8,8 @@ import { createCheckDependencies, type CheckDependencies } from '../../src/depen
 import type { ForwardProxies } from '../../src/local/forward-proxies.js';
 import { startPoolProxies } from '../../src/local/pool-proxies.js';
 import { createLogger, setLogLevel } from '../../src/logger.js';
-import { createBatch, claimNextBatch, type BatchRow } from '../../src/repos/batches.js';
+import { type BatchRow } from '../../src/repos/batches.js';
+import { createBatch, claimNextBatch } from '../../src/repos/queue.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/app.js';
 import { createTestDatabase, type TestDatabase } from './db.js';

@@ -8,7 +8,7 @@ import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
-import { pauseBatch, resumeBatch, claimNextBatch, setQueuePaused } from '../../src/repos/batches.js';
+import { pauseBatch, resumeBatch, claimNextBatch, setQueuePaused } from '../../src/repos/queue.js';
 import { pauseSignal, progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { batchCounters, eventCounts, makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
 import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';

@@ -4,7 +4,7 @@
  * runner's claims are made here.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { claimNextBatch } from '../../../src/repos/batches.js';
+import { claimNextBatch } from '../../../src/repos/queue.js';
 import { startApiUnderTest } from '../../helpers/api.js';
 import { batchFixtures } from './fixtures.js';
 

@@ -11,7 +11,7 @@ import { settleTemporalCalls } from '../../../src/api/readiness.js';
 import { createBatchControl } from '../../../src/batch-control.js';
 import { createSql } from '../../../src/db.js';
 import { createLogger } from '../../../src/logger.js';
-import { claimNextBatch } from '../../../src/repos/batches.js';
+import { claimNextBatch } from '../../../src/repos/queue.js';
 import { API_KEY, expectError, startApiUnderTest } from '../../helpers/api.js';
 import { batchFixtures, closedPort, SECRETS, timed } from './fixtures.js';
 
