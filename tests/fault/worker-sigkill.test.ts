@@ -6,7 +6,10 @@
  * upstream: the batch ends `done` with 300 completed rows, successful_checks = completed_profiles = 300,
  * failed_checks = 0, 300 STORY_CHECK_SUCCESS logs (one per profile), and total_checks = 1 on every profile.
  *
- * Real worker processes, a Temporal dev server, Postgres, the upstream simulator and forward proxies.
+ * Also: one kill, then a graceful stop (SIGTERM) of the worker that finished the batch, which exits 0.
+ *
+ * Real worker processes (`src/worker/main.ts`), a Temporal dev server, Postgres, the upstream simulator and
+ * forward proxies.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -31,6 +34,14 @@ beforeAll(async () => {
   stack = await startStack({ proxies: 2, sim: { latencyMs: 40 } });
 });
 
+/** What every worker process of this file runs against. */
+const workerEnv = () => ({
+  DATABASE_URL: stack.db.url,
+  TEMPORAL_ADDRESS: env.address,
+  TEMPORAL_TASK_QUEUE: taskQueue,
+  STORY_API_BASE_URL: stack.sim.url,
+});
+
 afterAll(async () => {
   await killAllChildren();
   await stack?.close();
@@ -38,15 +49,9 @@ afterAll(async () => {
 });
 
 it('a batch survives its worker being killed with SIGKILL three times and counts every profile exactly once', async () => {
-  const workerEnv = {
-    DATABASE_URL: stack.db.url,
-    TEMPORAL_ADDRESS: env.address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    STORY_API_BASE_URL: stack.sim.url,
-  };
   const control = createBatchControl({ sql: stack.db.sql, temporal: env.client, taskQueue, logger: createLogger({ test: 'sigkill' }) });
   const { items } = await upsertProfiles(stack.db.sql, usernames(PROFILES, 'sigkill'));
-  let worker = await startWorkerProcess(workerEnv);
+  let worker = await startWorkerProcess(workerEnv());
   const batch = await control.create({ profileIds: items.map((p) => p.id) });
 
   for (const fraction of KILL_AT) {
@@ -57,9 +62,30 @@ it('a batch survives its worker being killed with SIGKILL three times and counts
     // the kill really lands mid-batch
     expect(atKill.status).toBe('running');
     expect(atKill.successful_checks).toBeLessThan(PROFILES);
-    worker = await startWorkerProcess(workerEnv);
+    worker = await startWorkerProcess(workerEnv());
   }
 
   await waitFor('batch done', async () => (await getBatch(stack.db.sql, batch.id)).status === 'done', 120_000);
   await expectExactlyOnce(stack.db.sql, batch.id, PROFILES);
+}, 240_000);
+
+it('a worker killed mid-batch and started again finishes the batch exactly once, and stops gracefully on SIGTERM', async () => {
+  const control = createBatchControl({ sql: stack.db.sql, temporal: env.client, taskQueue, logger: createLogger({ test: 'crash' }) });
+  const { items } = await upsertProfiles(stack.db.sql, usernames(400, 'crash'));
+  const first = await startWorkerProcess(workerEnv());
+  const batch = await control.create({ profileIds: items.map((p) => p.id) });
+
+  await waitFor('60 profiles checked', async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= 60, 60_000);
+  await killHard(first.child);
+  const atCrash = await getBatch(stack.db.sql, batch.id);
+  expect(atCrash.status).toBe('running');
+  expect(atCrash.successful_checks).toBeLessThan(400);
+
+  const second = await startWorkerProcess(workerEnv());
+  await waitFor('batch done', async () => (await getBatch(stack.db.sql, batch.id)).status === 'done', 120_000);
+  await expectExactlyOnce(stack.db.sql, batch.id, 400);
+
+  const exited = new Promise<number | null>((resolve) => second.child.once('exit', (code) => resolve(code)));
+  second.child.kill('SIGTERM');
+  expect(await exited).toBe(0);
 }, 240_000);

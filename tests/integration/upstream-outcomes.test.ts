@@ -13,7 +13,7 @@ import {
   UpstreamError,
   UpstreamUnreachable,
 } from '../../src/upstream/errors.js';
-import { closedPort } from '../helpers/ports.js';
+import { freePort as closedPort } from '../../src/local/ports.js';
 import { SECRETS, SESSION, startUpstreamUnderTest } from '../helpers/upstream.js';
 
 const up = startUpstreamUnderTest();

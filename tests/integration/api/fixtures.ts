@@ -3,11 +3,11 @@
  * completing) written straight to Postgres, so that these tests depend only on the queue transitions.
  */
 import { expect } from 'vitest';
-import { claimNextBatch, completeBatch } from '../../../src/repos/batches.js';
+import { claimNextBatch, completeBatch } from '../../../src/repos/queue.js';
 import { insertLog } from '../../../src/repos/logs.js';
 import type { ApiUnderTest } from '../../helpers/api.js';
 
-export { closedPort } from '../../helpers/ports.js';
+export { freePort as closedPort } from '../../../src/local/ports.js';
 
 /** Proxy passwords and session tokens the files send; the sweep of each file looks for them. */
 export const SECRETS = ['proxy-pass-A1b2C3', 'proxy-pass-D4e5F6', 'proxy-pass-G7h8I9', 'session-token-J1k2L3', 'session-token-M4n5O6'];
