@@ -301,3 +301,8 @@ export class SseReader {
     return `got ${got}, the last: ${JSON.stringify(this.events.at(-1))}`;
   }
 }
+
+/** The fields an API schema documents, sorted: what a shown item must carry, and nothing more. */
+export function fieldsOf(schema: { shape: Record<string, unknown> }): string[] {
+  return Object.keys(schema.shape).sort();
+}

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { presentPage, toApiLog, toApiProfile, toApiProxy, toApiSession } from '../../src/api/present.js';
+import { LogItem, Profile, Proxy, Session } from '../../src/api/schemas.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/repos/errors.js';
 import { insertLog, insertLogs, listLogs } from '../../src/repos/logs.js';
 import { createNiche, getNiche, listNiches } from '../../src/repos/niches.js';
@@ -19,6 +20,7 @@ import {
   setProxyStatus,
 } from '../../src/repos/proxies.js';
 import { createSession, deleteSession, getSession, listSessions } from '../../src/repos/sessions.js';
+import { fieldsOf } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 let db: TestDatabase;
@@ -121,19 +123,7 @@ describe('profiles', () => {
     const { items } = await upsertProfiles(db.sql, ['shape']);
     const profile = await getProfile(db.sql, items[0]!.id);
     const api = toApiProfile(profile);
-    expect(Object.keys(api).sort()).toEqual(
-      [
-        'active_story',
-        'created_at',
-        'id',
-        'last_checked_at',
-        'last_story_detected',
-        'niche_id',
-        'total_checks',
-        'total_detections',
-        'username',
-      ].sort(),
-    );
+    expect(Object.keys(api).sort()).toEqual(fieldsOf(Profile));
     expect(api).toMatchObject({ active_story: false, total_checks: 0, last_checked_at: null, niche_id: null });
     expect(api.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(toApiProfile(items[0]!)).toEqual(api);
@@ -209,22 +199,7 @@ describe('proxies', () => {
     const row = await createProxy(db.sql, { url: 'http://alice:s3cr3t-pass@10.0.0.1:3128' });
     expect(row.url).toBe('http://10.0.0.1:3128');
     const api = toApiProxy(row);
-    expect(Object.keys(api).sort()).toEqual(
-      [
-        'consecutive_failures',
-        'created_at',
-        'disabled_reason',
-        'failure_count',
-        'id',
-        'last_checked_at',
-        'last_error',
-        'last_used_at',
-        'rate_limited_until',
-        'status',
-        'success_count',
-        'url',
-      ].sort(),
-    );
+    expect(Object.keys(api).sort()).toEqual(fieldsOf(Proxy));
     expect(api.status).toBe('active');
     for (const shown of [row, api, await getProxy(db.sql, row.id), await listProxies(db.sql, { limit: 10 })]) {
       const text = JSON.stringify(shown);
@@ -302,7 +277,7 @@ describe('sessions', () => {
     const proxy = await createProxy(db.sql, { url: 'http://10.0.2.1:3128' });
     const row = await createSession(db.sql, { token: ' sess-token-value-1\n', proxyId: proxy.id });
     const api = toApiSession(row);
-    expect(Object.keys(api).sort()).toEqual(['created_at', 'id', 'last_used_at', 'proxy_id', 'status']);
+    expect(Object.keys(api).sort()).toEqual(fieldsOf(Session));
     expect(api).toMatchObject({ proxy_id: proxy.id, status: 'valid', last_used_at: null });
     const [stored] = await db.sql<{ token: string }[]>`select token from sessions`;
     expect(stored!.token).toBe('sess-token-value-1');
@@ -357,9 +332,7 @@ describe('batch logs', () => {
 
     const all = await collect(async (cursor) => presentPage(await listLogs(db.sql, batchId, { limit: 2, cursor }), toApiLog));
     expect(all.items.map((l) => l.message)).toEqual(['queued', 'one', 'two', 'three', 'four']);
-    expect(Object.keys(all.items[2]!).sort()).toEqual(
-      ['batch_id', 'created_at', 'details', 'duration_ms', 'event_type', 'id', 'level', 'message', 'profile_id', 'proxy_id'].sort(),
-    );
+    expect(Object.keys(all.items[2]!).sort()).toEqual(fieldsOf(LogItem));
     expect(all.items[2]).toMatchObject({
       batch_id: batchId,
       level: 'WARNING',

@@ -3,7 +3,8 @@
  * The batch routes are not used, so no Temporal server is started.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { API_KEY, expectError, startApiUnderTest, type Res } from '../../helpers/api.js';
+import { Profile, Session } from '../../../src/api/schemas.js';
+import { API_KEY, expectError, fieldsOf, startApiUnderTest, type Res } from '../../helpers/api.js';
 import { SECRETS } from './fixtures.js';
 
 const api = startApiUnderTest({ temporal: false });
@@ -21,9 +22,7 @@ describe('resources', () => {
     const again = await call('POST', '/profiles', { usernames: ['chef_two', 'chef_three'] });
     expect(again.body).toMatchObject({ created: 1, existing: 1 });
     const profile = created.body.items[0];
-    expect(Object.keys(profile).sort()).toEqual(
-      ['active_story', 'created_at', 'id', 'last_checked_at', 'last_story_detected', 'niche_id', 'total_checks', 'total_detections', 'username'],
-    );
+    expect(Object.keys(profile).sort()).toEqual(fieldsOf(Profile));
     expect((await call('GET', `/profiles/${profile.id}`)).body).toEqual(profile);
     expect((await call('GET', `/profiles?niche_id=${niche.id}`)).body.items).toHaveLength(2);
     expect((await call('GET', '/profiles?active_story=true')).body.items).toHaveLength(0);
@@ -51,7 +50,7 @@ describe('resources', () => {
 
     const session = await call('POST', '/sessions', { token: SECRETS[4], proxy_id: proxy.body.id });
     expect(session.status).toBe(201);
-    expect(Object.keys(session.body).sort()).toEqual(['created_at', 'id', 'last_used_at', 'proxy_id', 'status']);
+    expect(Object.keys(session.body).sort()).toEqual(fieldsOf(Session));
     expect((await call('GET', '/sessions')).body.items).toHaveLength(1);
     expect((await call('GET', `/sessions/${session.body.id}`)).body.status).toBe('valid');
 
