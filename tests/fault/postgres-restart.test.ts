@@ -24,7 +24,8 @@ import { createProxy } from '../../src/repos/proxies.js';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/app.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../helpers/embedded-postgres.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
-import { killAllChildren, startWorkerProcess, waitFor } from '../helpers/processes.js';
+import { killAllChildren, startWorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { PROXY_PASSWORD, PROXY_USERNAME, usernames } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 
@@ -84,7 +85,7 @@ it('a batch survives a Postgres restart mid-way and counts every profile exactly
   const { items } = await upsertProfiles(sql, usernames(PROFILES, 'pgrestart'));
   const batch = await control.create({ profileIds: items.map((p) => p.id) });
 
-  await waitFor('half the profiles checked', async () => ((await readBatch(batch.id))?.successful_checks ?? 0) >= PROFILES / 2, 90_000);
+  await waitFor(async () => ((await readBatch(batch.id))?.successful_checks ?? 0) >= PROFILES / 2, { what: 'half the profiles checked', timeoutMs: 90_000 });
   await pg.stop();
   // every connection is gone: the test's own client fails too while the server is down
   await expect(sql`select 1`).rejects.toThrow();
@@ -96,7 +97,7 @@ it('a batch survives a Postgres restart mid-way and counts every profile exactly
   expect(afterRestart.status).toBe('running');
   expect(afterRestart.successful_checks).toBeLessThan(PROFILES);
 
-  await waitFor('batch done', async () => (await readBatch(batch.id))?.status === 'done', 120_000);
+  await waitFor(async () => (await readBatch(batch.id))?.status === 'done', { what: 'batch done', timeoutMs: 120_000 });
   await expectExactlyOnce(sql, batch.id, PROFILES);
   // the same worker process did all of it: its pool reconnected rather than the process crashing
   expect(worker.child.exitCode).toBeNull();

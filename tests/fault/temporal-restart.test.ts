@@ -28,7 +28,9 @@ import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
 import { cleanUpOnExit } from '../helpers/last-resort.js';
-import { freePort, killAllChildren, startWorkerProcess, waitFor } from '../helpers/processes.js';
+import { freePort } from '../../src/local/ports.js';
+import { killAllChildren, startWorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { quietTemporalRuntime, uniqueIds } from '../helpers/temporal.js';
 
@@ -95,7 +97,7 @@ it('a batch survives the Temporal server being killed and restarted on its SQLit
   });
   const batch = await newBatch(PROFILES, 'tmprestart');
 
-  await waitFor('half the profiles checked', async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= PROFILES / 2, 90_000);
+  await waitFor(async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= PROFILES / 2, { what: 'half the profiles checked', timeoutMs: 90_000 });
   const killed = server!;
   signalGroup(killed.pid, 'SIGKILL');
   expect(await killed.exited).toMatchObject({ signal: 'SIGKILL' });
@@ -116,10 +118,10 @@ it('a batch survives the Temporal server being killed and restarted on its SQLit
   expect(['RUNNING', 'COMPLETED']).toContain((await client.workflow.getHandle(batchWorkflowId(batch.id)).describe()).status.name);
 
   const second = await newBatch(SECOND_BATCH, 'tmprestart2');
-  await waitFor('both batches done', async () => {
+  await waitFor(async () => {
     const [a, b] = await Promise.all([getBatch(stack.db.sql, batch.id), getBatch(stack.db.sql, second.id)]);
     return a.status === 'done' && b.status === 'done';
-  }, 150_000);
+  }, { what: 'both batches done', timeoutMs: 150_000 });
   await expectExactlyOnce(stack.db.sql, batch.id, PROFILES);
   await expectExactlyOnce(stack.db.sql, second.id, SECOND_BATCH);
   // the same worker process did all of it: it reconnected rather than crashing

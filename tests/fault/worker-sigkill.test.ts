@@ -18,7 +18,8 @@ import { createLogger } from '../../src/logger.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
-import { killAllChildren, killHard, startWorkerProcess, waitFor } from '../helpers/processes.js';
+import { killAllChildren, killHard, startWorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 
@@ -56,7 +57,7 @@ it('a batch survives its worker being killed with SIGKILL three times and counts
 
   for (const fraction of KILL_AT) {
     const target = Math.round(PROFILES * fraction);
-    await waitFor(`${target} profiles checked`, async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= target, 90_000);
+    await waitFor(async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= target, { what: `${target} profiles checked`, timeoutMs: 90_000 });
     await killHard(worker.child);
     const atKill = await getBatch(stack.db.sql, batch.id);
     // the kill really lands mid-batch
@@ -65,7 +66,7 @@ it('a batch survives its worker being killed with SIGKILL three times and counts
     worker = await startWorkerProcess(workerEnv());
   }
 
-  await waitFor('batch done', async () => (await getBatch(stack.db.sql, batch.id)).status === 'done', 120_000);
+  await waitFor(async () => (await getBatch(stack.db.sql, batch.id)).status === 'done', { what: 'batch done', timeoutMs: 120_000 });
   await expectExactlyOnce(stack.db.sql, batch.id, PROFILES);
 }, 240_000);
 
@@ -75,14 +76,14 @@ it('a worker killed mid-batch and started again finishes the batch exactly once,
   const first = await startWorkerProcess(workerEnv());
   const batch = await control.create({ profileIds: items.map((p) => p.id) });
 
-  await waitFor('60 profiles checked', async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= 60, 60_000);
+  await waitFor(async () => (await getBatch(stack.db.sql, batch.id)).successful_checks >= 60, { what: '60 profiles checked', timeoutMs: 60_000 });
   await killHard(first.child);
   const atCrash = await getBatch(stack.db.sql, batch.id);
   expect(atCrash.status).toBe('running');
   expect(atCrash.successful_checks).toBeLessThan(400);
 
   const second = await startWorkerProcess(workerEnv());
-  await waitFor('batch done', async () => (await getBatch(stack.db.sql, batch.id)).status === 'done', 120_000);
+  await waitFor(async () => (await getBatch(stack.db.sql, batch.id)).status === 'done', { what: 'batch done', timeoutMs: 120_000 });
   await expectExactlyOnce(stack.db.sql, batch.id, 400);
 
   const exited = new Promise<number | null>((resolve) => second.child.once('exit', (code) => resolve(code)));

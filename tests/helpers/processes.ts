@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cleanUpOnExit } from './last-resort.js';
-import { waitFor as poll } from './wait.js';
 
 const children = new Set<ChildProcess>();
 let exitGuardInstalled = false;
@@ -106,12 +105,3 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
   });
   return { child, output: () => output };
 }
-
-/** Polls `probe` every 50 ms until it is true; fails after `timeoutMs` with `what` in the message. */
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  await poll(probe, timeoutMs).catch(() => {
-    throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
-  });
-}
-
-export { freePort } from '../../src/local/ports.js';
