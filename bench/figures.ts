@@ -31,6 +31,21 @@ export const EXPERIMENT_NAMES = [
 
 export type ScenarioName = (typeof SCENARIO_NAMES)[number] | (typeof EXPERIMENT_NAMES)[number];
 
+/** What one scenario runs: its workload, the simulator's behaviour, and how the checks are driven. */
+export interface ScenarioSpec {
+  name: ScenarioName;
+  latencyMs: number;
+  /** 0 = no rate limit (ideal is then null). */
+  rate: number;
+  chunkSize: number;
+  lookups: boolean;
+  mode: 'workflow' | 'in_process';
+  /** Requests spaced 1/rate apart per proxy by the bench's client (experiments only). */
+  paced: boolean;
+  /** The source rate limits 30% (Retry-After: 1) and fails 5% of all requests at random. */
+  storm?: boolean;
+}
+
 export interface BenchOptions {
   profiles: number;
   proxies: number;

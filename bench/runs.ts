@@ -15,7 +15,7 @@ import { completeBatch } from '../src/repos/queue.js';
 import { withTimeout } from '../src/timeouts.js';
 import { batchWorkflow } from '../workflows/batch.js';
 import type { BatchResult } from '../workflows/types.js';
-import type { ScenarioSpec } from './scenarios.js';
+import type { ScenarioSpec } from './figures.js';
 import { say, type World } from './world.js';
 
 export interface Run {

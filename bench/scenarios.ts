@@ -47,6 +47,7 @@ import {
   type BenchOptions,
   type ScenarioFigures,
   type ScenarioName,
+  type ScenarioSpec,
   type Workload,
 } from './figures.js';
 import { runInProcess, runWorkflow, type Run } from './runs.js';
@@ -54,19 +55,6 @@ import { cacheUserIds, clearUserIds, resetWorld, runningBatch, say, type World }
 
 const MAX_CHUNK = 50;
 
-export interface ScenarioSpec {
-  name: ScenarioName;
-  latencyMs: number;
-  /** 0 = no rate limit (ideal is then null). */
-  rate: number;
-  chunkSize: number;
-  lookups: boolean;
-  mode: 'workflow' | 'in_process';
-  /** Requests spaced 1/rate apart per proxy by the bench's client (experiments only). */
-  paced: boolean;
-  /** The source rate limits 30% (Retry-After: 1) and fails 5% of all requests at random. */
-  storm?: boolean;
-}
 
 export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
   const base = { latencyMs: o.latencyMs, rate: o.rate, chunkSize: MAX_CHUNK, lookups: false, mode: 'workflow' as const, paced: false };

@@ -30,9 +30,8 @@ import { claimNextBatch, createBatch } from '../src/repos/queue.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/app.js';
 import { createWorker, WORKFLOWS_PATH } from '../src/worker.js';
-import type { BenchOptions } from './figures.js';
+import type { BenchOptions, ScenarioSpec } from './figures.js';
 import { BenchStoryClient, Probe, timedPool } from './probe.js';
-import type { ScenarioSpec } from './scenarios.js';
 
 const PROXY_USERNAME = 'bench-user';
 const PROXY_PASSWORD = `bench-${randomBytes(6).toString('hex')}`;
