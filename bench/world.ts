@@ -29,7 +29,7 @@ import { createLogger } from '../src/logger.js';
 import { claimNextBatch, createBatch } from '../src/repos/queue.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/app.js';
-import { createWorker, WORKFLOWS_PATH } from '../src/worker.js';
+import { createWorker, WORKFLOWS_PATH } from '../src/worker/worker.js';
 import type { BenchOptions, ScenarioSpec } from './figures.js';
 import { BenchStoryClient, Probe, timedPool } from './probe.js';
 

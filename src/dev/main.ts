@@ -37,12 +37,12 @@ import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../local/shutdown.
 import { ensureTemporalBinaries } from '../local/temporal-binaries.js';
 import { ensureSearchAttributes, startDevTemporalServer, waitForTemporal, type DevTemporalServer } from '../local/temporal-server.js';
 import { createLogger } from '../logger.js';
-import { migrate } from '../migrate.js';
+import { migrate } from '../migrate/migrate.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
 import { runMain } from '../run-main.js';
 import { startSimulator } from '../simulator/app.js';
-import { createWorker } from '../worker.js';
+import { createWorker } from '../worker/worker.js';
 import { renderBanner } from './banner.js';
 import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedProxies, seedSessions } from './seed.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createDatabase, dropDatabase, withDatabase } from '../db-admin.js';
 import { createSql, type Sql } from '../db.js';
-import { migrate } from '../migrate.js';
+import { migrate } from '../migrate/migrate.js';
 
 export interface ScratchDatabase {
   url: string;

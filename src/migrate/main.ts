@@ -1,6 +1,6 @@
-/** `npm run migrate`: applies the pending migrations to DATABASE_URL (src/migrate.ts); exit 1 when that fails. */
+/** `npm run migrate`: applies the pending migrations to DATABASE_URL (migrate.ts); exit 1 when that fails. */
 import { describeDbError } from '../db.js';
-import { migrate } from '../migrate.js';
+import { migrate } from './migrate.js';
 import { redact } from '../redact.js';
 import { runMain } from '../run-main.js';
 

@@ -14,7 +14,7 @@ import { logger } from '../logger.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
 import { runMain } from '../run-main.js';
-import { createWorker } from '../worker.js';
+import { createWorker } from './worker.js';
 
 runMain(
   async ({ config }) => {

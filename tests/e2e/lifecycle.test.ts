@@ -9,7 +9,7 @@ import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../../src/api/server.js';
 import { createLogger } from '../../src/logger.js';
-import { createWorker } from '../../src/worker.js';
+import { createWorker } from '../../src/worker/worker.js';
 import { PROXY_PASSWORD, startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';

@@ -17,7 +17,7 @@ import { createBatchControl } from '../../src/batch-control.js';
 import { createSql, type Sql } from '../../src/db.js';
 import { startForwardProxies, type ForwardProxies } from '../../src/local/forward-proxies.js';
 import { createLogger, setLogLevel } from '../../src/logger.js';
-import { migrate } from '../../src/migrate.js';
+import { migrate } from '../../src/migrate/migrate.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createProxy } from '../../src/repos/proxies.js';

@@ -5,7 +5,7 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
+import { createWorker, WORKFLOWS_PATH } from '../../src/worker/worker.js';
 import { startStack, type Stack, type StackOptions } from './stack.js';
 import { uniqueIds } from './temporal.js';
 

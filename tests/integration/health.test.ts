@@ -8,7 +8,7 @@ import { createApp } from '../../src/api/app.js';
 import { toApiProxy } from '../../src/api/present.js';
 import { createProxy, getProxy, setProxyStatus } from '../../src/repos/proxies.js';
 import { createSession } from '../../src/repos/sessions.js';
-import { createWorker } from '../../src/worker.js';
+import { createWorker } from '../../src/worker/worker.js';
 import { createLogger } from '../../src/logger.js';
 import { PROXY_PASSWORD, PROXY_USERNAME, startStack, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';

@@ -11,7 +11,7 @@ import { createBatchControl, type BatchControl } from '../../src/batch-control.j
 import { createLogger } from '../../src/logger.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
-import { createWorker } from '../../src/worker.js';
+import { createWorker } from '../../src/worker/worker.js';
 import { batchCounters, startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 import { watchQueueInvariants } from '../helpers/invariants.js';

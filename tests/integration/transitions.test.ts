@@ -13,7 +13,7 @@ import { watchQueue } from '../../src/queue-watch.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { createBatch, setQueuePaused } from '../../src/repos/queue.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
-import { createWorker } from '../../src/worker.js';
+import { createWorker } from '../../src/worker/worker.js';
 import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
 import { progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { startWorkerProcess } from '../helpers/processes.js';

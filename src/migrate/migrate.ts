@@ -5,10 +5,10 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { createDatabase, databaseName } from './db-admin.js';
-import { createSql, type Sql } from './db.js';
+import { createDatabase, databaseName } from '../db-admin.js';
+import { createSql, type Sql } from '../db.js';
 
-const SQL_DIR = fileURLToPath(new URL('../sql/', import.meta.url));
+const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 // arbitrary constant shared by all migration runs
 const MIGRATION_LOCK_KEY = 724_001_917;
 

@@ -5,11 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { createActivities } from '../activities/index.js';
-import type { Config } from './config.js';
-import type { CheckDependencies } from './dependencies.js';
+import { createActivities } from '../../activities/index.js';
+import type { Config } from '../config.js';
+import type { CheckDependencies } from '../dependencies.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
 export interface WorkerOptions {
   connection: NativeConnection;
