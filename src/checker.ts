@@ -1,7 +1,7 @@
 /**
  * The story check of one chunk of a batch (up to 50 profiles): resolve the user ids not yet cached (one
  * lookup each), then ask for all their stories in one upstream request, each request through a proxy (and
- * session) leased from the pool for that request alone.
+ * session) leased from the pool for that request alone (src/proxied-request.ts).
  *
  * It is plain code with no Temporal in it, so the same function runs inside the `checkChunk` activity and in
  * the benchmark's plain loop. Whatever must be retried is signalled by throwing `RetryLater` with the wait
@@ -22,8 +22,9 @@
  */
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
-import { backoffMs, failurePolicy, type FailurePolicy } from './failure-policy.js';
-import type { Lease, ProxyPool, ReleaseOutcome } from './pool.js';
+import { backoffMs } from './failure-policy.js';
+import type { ProxyPool } from './pool.js';
+import { createSender, type Blocked, type RequestHooks, type Sent } from './proxied-request.js';
 import { redact } from './redact.js';
 import {
   addAttempt,
@@ -38,17 +39,10 @@ import {
 import { readRunState } from './repos/batches.js';
 import { insertLog } from './repos/logs.js';
 import { setUpstreamUserId } from './repos/profiles.js';
-import type { StallReason } from './enums.js';
 import { clearBlocked, noteBlocked } from './repos/stalls.js';
 import { storableText } from './storable-text.js';
-import { ProfileNotFound, UpstreamFailure } from './upstream/errors.js';
-import type { StoryClient, UpstreamTarget } from './upstream/story-client.js';
-
-/** Longest wait inside a check for a proxy that is only busy, or rests for a moment. */
-const BUSY_WAIT_MS = 10_000;
-
-/** Sends of one request through one proxy after another within an attempt, before the attempt gives up. */
-const MAX_SENDS_PER_REQUEST = 8;
+import { ProfileNotFound, type UpstreamFailure } from './upstream/errors.js';
+import type { StoryClient } from './upstream/story-client.js';
 
 export interface CheckChunkInput {
   batchId: string;
@@ -94,28 +88,7 @@ export interface CheckerDeps {
   clock?: () => Date | Promise<Date>;
 }
 
-export interface CheckHooks {
-  signal?: AbortSignal;
-  /** Called after every upstream request and while waiting (activity heartbeat). */
-  heartbeat?: () => void;
-}
-
-const targetOf = (lease: Lease): UpstreamTarget => ({
-  proxyId: lease.proxyId,
-  proxyUrl: lease.proxyUrl,
-  proxyUsername: lease.proxyUsername,
-  proxyPassword: lease.proxyPassword,
-  sessionToken: lease.sessionToken,
-});
-
-/** How a request ended after every send it was allowed. */
-type Sent<T> =
-  | { ok: true; value: T; proxyId: string }
-  /** The source answered with a failure the policy does not send elsewhere, or every send failed. */
-  | { ok: false; err: UpstreamFailure; policy: FailurePolicy; proxyId: string }
-  /** Nothing could be sent: why, and how long until it may be tried again. */
-  | { ok: false; blocked: StallReason | null; delayMs: number; message: string }
-  | { ok: false; held: CheckChunkResult };
+export type CheckHooks = RequestHooks;
 
 /** The type part of a stored `type: message` error. */
 const errorTypeOf = (error: string | null) => (error ? (/^([a-z_]+):/.exec(error)?.[1] ?? 'check_error') : 'check_error');
@@ -123,7 +96,6 @@ const errorTypeOf = (error: string | null) => (error ? (/^([a-z_]+):/.exec(error
 export function createChecker(deps: CheckerDeps) {
   const { sql, pool, client, config } = deps;
   const now = async () => (deps.clock ?? (() => new Date()))();
-  const nowMs = async () => (await now()).getTime();
   /** While blocked, look again this often, so a stall is noticed and its end is picked up promptly. */
   const blockedRecheckMs = Math.max(1_000, Math.min(config.CHECK_MAX_INTERVAL_MS, Math.floor(config.BATCH_STALL_AFTER_MS / 2)));
   const retry = { initialMs: config.CHECK_INITIAL_INTERVAL_MS, maxMs: config.CHECK_MAX_INTERVAL_MS, coefficient: config.CHECK_BACKOFF };
@@ -144,12 +116,10 @@ export function createChecker(deps: CheckerDeps) {
     let profiles = await unfinishedProfiles(sql, batchId, input.profileIds);
     if (profiles.length === 0) return { kind: 'done', successful: 0, failed: 0, storiesFound: 0, requests: 0 };
 
-    let requests = 0;
     let successful = 0;
     let failed = 0;
     let storiesFound = 0;
     let progressed = false;
-    let markedRunning = false;
     const started = Date.now();
 
     /** Persists final failures; the first result of the attempt also ends any stall of the batch. */
@@ -195,84 +165,20 @@ export function createChecker(deps: CheckerDeps) {
       profiles = profiles.filter((p) => !spent.includes(p));
     }
 
-    /** Leases a proxy for one request: at once, or after a short wait for one that is busy or resting briefly. */
-    const leaseProxy = async (): Promise<Lease | { blocked: StallReason | null; delayMs: number; message: string }> => {
-      const leaseMs = config.PROXY_LEASE_MS;
-      let leased = await pool.lease(input.holder, { leaseMs });
-      if (!leased.ok && leased.retryAt && leased.retryAt.getTime() - (await nowMs()) <= BUSY_WAIT_MS) {
-        hooks.heartbeat?.();
-        leased = await pool.acquire(input.holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal, leaseMs });
-        hooks.heartbeat?.();
-      }
-      if (leased.ok) return leased.lease;
-      if (leased.reason === 'all_busy') {
-        return { blocked: null, delayMs: 0, message: 'every usable proxy is busy' };
-      }
-      const blocked: StallReason =
-        leased.reason === 'all_cooling_down' && leased.restReason === 'upstream_unreachable' ? 'upstream_unreachable' : 'no_usable_proxy';
-      // a rate-limit rest is the source's request: waited out whole. Otherwise look again now and then: the
-      // health schedule or an operator may bring a proxy back long before its rest would end
-      const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
-      return {
-        blocked,
-        delayMs: blocked === 'no_usable_proxy' && leased.restReason === 'rate_limited' ? untilFree : Math.min(untilFree, blockedRecheckMs),
-        message: leased.reason === 'none_usable' ? 'no proxy is usable (none enabled)' : `every proxy is resting (${leased.restReason ?? 'rate limited'})`,
-      };
-    };
-
-    /**
-     * A lease for one request, released exactly once: the first release that succeeds records the outcome,
-     * later ones (the `finally` of every path) do nothing.
-     */
-    const leaseScope = (lease: Lease) => {
-      let released = false;
-      return {
-        async release(outcome: ReleaseOutcome): Promise<void> {
-          if (released) return;
-          await pool.release(lease, outcome, { batchId, minIntervalMs: config.PROXY_MIN_INTERVAL_MS });
-          // only once it worked: a release that failed is tried again, as neutral, on the way out
-          released = true;
-        },
-      };
-    };
-
-    /** One upstream request about `about`, sent through one proxy after another while the policy says so. */
-    const send = async <T>(about: ChunkProfile[], call: (target: UpstreamTarget) => Promise<T>): Promise<Sent<T>> => {
-      for (let sends = 1; ; sends++) {
-        hooks.signal?.throwIfAborted();
-        const held = await gate(batchId);
-        if (held) return { ok: false, held };
-        const lease = await leaseProxy();
-        if (!('proxyId' in lease)) return { ok: false, ...lease };
-        if (!markedRunning) {
-          markedRunning = true;
-          await markRunning(sql, batchId, profiles.map((p) => p.profileId), lease.proxyId);
-        }
-        const scope = leaseScope(lease);
-        requests++;
-        try {
-          let value: T;
-          try {
-            value = await call(targetOf(lease));
-          } catch (err) {
-            hooks.heartbeat?.();
-            if (!(err instanceof UpstreamFailure)) throw err;
-            const policy = failurePolicy(err, { hadSession: lease.sessionId !== null });
-            await scope.release(policy.release);
-            if (err.kind === 'rate_limited') await logRateLimited(batchId, lease.proxyId, err, about.length);
-            if (policy.next === 'retry_elsewhere' && sends < MAX_SENDS_PER_REQUEST) continue;
-            return { ok: false, err, policy, proxyId: lease.proxyId };
-          }
-          hooks.heartbeat?.();
-          // the proxy's part is over: hand it on before writing to Postgres
-          await scope.release({ kind: 'success' });
-          return { ok: true, value, proxyId: lease.proxyId };
-        } finally {
-          // whatever else ended the request (an abort, a bug): the proxy is not the cause
-          await scope.release({ kind: 'neutral' }).catch(() => {});
-        }
-      }
-    };
+    const sender = createSender({
+      sql,
+      pool,
+      config,
+      batchId,
+      holder: input.holder,
+      hooks,
+      now,
+      blockedRecheckMs,
+      gate: () => gate(batchId),
+      onFirstLease: async (proxyId) => {
+        await markRunning(sql, batchId, profiles.map((p) => p.profileId), proxyId);
+      },
+    });
 
     /** Runs `persist` for an answer about `about`; if it throws, the try still counts (and the error is kept). */
     const persisting = async (about: ChunkProfile[], proxyId: string, persist: () => Promise<void>) => {
@@ -286,13 +192,13 @@ export function createChecker(deps: CheckerDeps) {
     };
 
     // What ends this attempt early, and the profiles left for a later one.
-    type Stop = { blocked: StallReason | null; delayMs: number; message: string } | { held: CheckChunkResult };
+    type Stop = Blocked | { held: CheckChunkResult };
     let stop = null as Stop | null;
     const later: ChunkProfile[] = [];
     let laterReason: { kind: string; message: string } | null = null;
 
     /** A failed request: charge, fail or keep its profiles as the policy says; false when the attempt must stop. */
-    const onFailure = async (about: ChunkProfile[], sent: Exclude<Sent<unknown>, { ok: true }>): Promise<boolean> => {
+    const onFailure = async (about: ChunkProfile[], sent: Exclude<Sent<unknown, CheckChunkResult>, { ok: true }>): Promise<boolean> => {
       if ('held' in sent) {
         stop = { held: sent.held };
         return false;
@@ -320,7 +226,7 @@ export function createChecker(deps: CheckerDeps) {
     // 1. user ids not cached yet: one lookup each, each answer persisted as it arrives
     for (const p of profiles) {
       if (p.upstreamUserId) continue;
-      const sent = await send([p], (target) =>
+      const sent = await sender.send(1, (target) =>
         client.resolveUserId(target, p.username, hooks.signal).catch((err: unknown) => {
           if (err instanceof ProfileNotFound) return null;
           throw err;
@@ -346,7 +252,7 @@ export function createChecker(deps: CheckerDeps) {
     const ready = stop ? [] : profiles.filter((p) => p.upstreamUserId && !later.includes(p));
     const finishedHere = new Set<string>();
     if (ready.length > 0) {
-      const sent = await send(ready, (target) => client.fetchStories(target, ready.map((p) => p.upstreamUserId!), hooks.signal));
+      const sent = await sender.send(ready.length, (target) => client.fetchStories(target, ready.map((p) => p.upstreamUserId!), hooks.signal));
       if (!sent.ok) {
         await onFailure(ready, sent);
       } else {
@@ -404,19 +310,7 @@ export function createChecker(deps: CheckerDeps) {
       });
       throw new RetryLater(reason.kind === 'malformed_response' ? 'MalformedResponse' : 'UpstreamError', reason.message, delayMs);
     }
-    return { kind: 'done', successful, failed, storiesFound, requests };
-  }
-
-  async function logRateLimited(batchId: string, proxyId: string, err: UpstreamFailure, profiles: number) {
-    const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
-    await insertLog(sql, {
-      batchId,
-      proxyId,
-      level: 'WARNING',
-      eventType: 'RATE_LIMITED',
-      message: `rate limited by the story source${retryAfterMs !== undefined ? `; proxy rests ${Math.round(retryAfterMs / 1000)} s` : ''}; the request goes on through another proxy`,
-      details: { retry_after_ms: retryAfterMs ?? null, profiles },
-    });
+    return { kind: 'done', successful, failed, storiesFound, requests: sender.requests() };
   }
 
   return { checkChunk };

@@ -1,0 +1,167 @@
+/**
+ * One upstream request of a chunk, sent through a proxy (and session) leased from the pool for that request
+ * alone. A failure the policy sends elsewhere (a rate limit, a proxy fault, an unreachable upstream) is sent
+ * again at once through another proxy, up to MAX_SENDS_PER_REQUEST times. Every lease is released exactly
+ * once, with the outcome its request had; the proxy is handed on before anything is written to Postgres.
+ */
+import type { Config } from './config.js';
+import type { Sql } from './db.js';
+import type { StallReason } from './enums.js';
+import { failurePolicy, type FailurePolicy } from './failure-policy.js';
+import type { Lease, ProxyPool, ReleaseOutcome } from './pool.js';
+import { insertLog } from './repos/logs.js';
+import { UpstreamFailure } from './upstream/errors.js';
+import type { UpstreamTarget } from './upstream/story-client.js';
+
+/** Longest wait inside a check for a proxy that is only busy, or rests for a moment. */
+const BUSY_WAIT_MS = 10_000;
+
+/** Sends of one request through one proxy after another within an attempt, before the attempt gives up. */
+const MAX_SENDS_PER_REQUEST = 8;
+
+/** Nothing could be sent: why (null: every usable proxy is only busy), and how long until it may be tried again. */
+export interface Blocked {
+  blocked: StallReason | null;
+  delayMs: number;
+  message: string;
+}
+
+/** How a request ended after every send it was allowed. `Held` is what the gate answered when it held it back. */
+export type Sent<T, Held> =
+  | { ok: true; value: T; proxyId: string }
+  /** The source answered with a failure the policy does not send elsewhere, or every send failed. */
+  | { ok: false; err: UpstreamFailure; policy: FailurePolicy; proxyId: string }
+  | ({ ok: false } & Blocked)
+  | { ok: false; held: Held };
+
+export interface RequestHooks {
+  signal?: AbortSignal;
+  /** Called after every upstream request and while waiting (activity heartbeat). */
+  heartbeat?: () => void;
+}
+
+export interface SenderOptions<Held> {
+  sql: Sql;
+  pool: ProxyPool;
+  config: Pick<Config, 'PROXY_MIN_INTERVAL_MS' | 'PROXY_LEASE_MS'>;
+  batchId: string;
+  /** Who holds the leases (activity id and attempt). */
+  holder: string;
+  hooks: RequestHooks;
+  /** The pool's clock. */
+  now: () => Promise<Date>;
+  /** While blocked other than by a rate-limit rest, look again this often. */
+  blockedRecheckMs: number;
+  /** Asked before every send: a reason to send nothing more, or null. */
+  gate: () => Promise<Held | null>;
+  /** Called once, with the first proxy leased, before its request is sent. */
+  onFirstLease: (proxyId: string) => Promise<void>;
+}
+
+const targetOf = (lease: Lease): UpstreamTarget => ({
+  proxyId: lease.proxyId,
+  proxyUrl: lease.proxyUrl,
+  proxyUsername: lease.proxyUsername,
+  proxyPassword: lease.proxyPassword,
+  sessionToken: lease.sessionToken,
+});
+
+export function createSender<Held>(options: SenderOptions<Held>) {
+  const { sql, pool, config, batchId, holder, hooks, now, blockedRecheckMs } = options;
+  const nowMs = async () => (await now()).getTime();
+  let requests = 0;
+  let leasedBefore = false;
+
+  /** Leases a proxy for one request: at once, or after a short wait for one that is busy or resting briefly. */
+  const leaseProxy = async (): Promise<Lease | Blocked> => {
+    const leaseMs = config.PROXY_LEASE_MS;
+    let leased = await pool.lease(holder, { leaseMs });
+    if (!leased.ok && leased.retryAt && leased.retryAt.getTime() - (await nowMs()) <= BUSY_WAIT_MS) {
+      hooks.heartbeat?.();
+      leased = await pool.acquire(holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal, leaseMs });
+      hooks.heartbeat?.();
+    }
+    if (leased.ok) return leased.lease;
+    if (leased.reason === 'all_busy') {
+      return { blocked: null, delayMs: 0, message: 'every usable proxy is busy' };
+    }
+    const blocked: StallReason =
+      leased.reason === 'all_cooling_down' && leased.restReason === 'upstream_unreachable' ? 'upstream_unreachable' : 'no_usable_proxy';
+    // a rate-limit rest is the source's request: waited out whole. Otherwise look again now and then: the
+    // health schedule or an operator may bring a proxy back long before its rest would end
+    const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
+    return {
+      blocked,
+      delayMs: blocked === 'no_usable_proxy' && leased.restReason === 'rate_limited' ? untilFree : Math.min(untilFree, blockedRecheckMs),
+      message: leased.reason === 'none_usable' ? 'no proxy is usable (none enabled)' : `every proxy is resting (${leased.restReason ?? 'rate limited'})`,
+    };
+  };
+
+  /**
+   * A lease for one request, released exactly once: the first release that succeeds records the outcome,
+   * later ones (the `finally` of every path) do nothing.
+   */
+  const leaseScope = (lease: Lease) => {
+    let released = false;
+    return {
+      async release(outcome: ReleaseOutcome): Promise<void> {
+        if (released) return;
+        await pool.release(lease, outcome, { batchId, minIntervalMs: config.PROXY_MIN_INTERVAL_MS });
+        // only once it worked: a release that failed is tried again, as neutral, on the way out
+        released = true;
+      },
+    };
+  };
+
+  const logRateLimited = async (proxyId: string, err: UpstreamFailure, profiles: number) => {
+    const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
+    await insertLog(sql, {
+      batchId,
+      proxyId,
+      level: 'WARNING',
+      eventType: 'RATE_LIMITED',
+      message: `rate limited by the story source${retryAfterMs !== undefined ? `; proxy rests ${Math.round(retryAfterMs / 1000)} s` : ''}; the request goes on through another proxy`,
+      details: { retry_after_ms: retryAfterMs ?? null, profiles },
+    });
+  };
+
+  /** One upstream request about `profiles` of them, sent through one proxy after another while the policy says so. */
+  const send = async <T>(profiles: number, call: (target: UpstreamTarget) => Promise<T>): Promise<Sent<T, Held>> => {
+    for (let sends = 1; ; sends++) {
+      hooks.signal?.throwIfAborted();
+      const held = await options.gate();
+      if (held) return { ok: false, held };
+      const lease = await leaseProxy();
+      if (!('proxyId' in lease)) return { ok: false, ...lease };
+      if (!leasedBefore) {
+        leasedBefore = true;
+        await options.onFirstLease(lease.proxyId);
+      }
+      const scope = leaseScope(lease);
+      requests++;
+      try {
+        let value: T;
+        try {
+          value = await call(targetOf(lease));
+        } catch (err) {
+          hooks.heartbeat?.();
+          if (!(err instanceof UpstreamFailure)) throw err;
+          const policy = failurePolicy(err, { hadSession: lease.sessionId !== null });
+          await scope.release(policy.release);
+          if (err.kind === 'rate_limited') await logRateLimited(lease.proxyId, err, profiles);
+          if (policy.next === 'retry_elsewhere' && sends < MAX_SENDS_PER_REQUEST) continue;
+          return { ok: false, err, policy, proxyId: lease.proxyId };
+        }
+        hooks.heartbeat?.();
+        // the proxy's part is over: hand it on before writing to Postgres
+        await scope.release({ kind: 'success' });
+        return { ok: true, value, proxyId: lease.proxyId };
+      } finally {
+        // whatever else ended the request (an abort, a bug): the proxy is not the cause
+        await scope.release({ kind: 'neutral' }).catch(() => {});
+      }
+    }
+  };
+
+  return { send, requests: () => requests };
+}
