@@ -22,7 +22,7 @@ import type { ForwardProxies } from '../src/local/forward-proxies.js';
 import { startPoolProxies } from '../src/local/pool-proxies.js';
 import { freePort } from '../src/local/ports.js';
 import { createScratchDatabase, type ScratchDatabase } from '../src/local/scratch-database.js';
-import type { Shutdown } from '../src/local/shutdown.js';
+import type { Shutdown } from '../src/process/shutdown.js';
 import { ensureTemporalBinaries } from '../src/local/temporal-binaries.js';
 import { startDevTemporalServer } from '../src/local/temporal-server.js';
 import { createLogger } from '../src/logger.js';

@@ -4,7 +4,7 @@
  * Temporal connection close (exit 0; 1 if that fails). A second signal exits at once.
  */
 import { createLogger } from '../logger.js';
-import { runMain } from '../run-main.js';
+import { runMain } from '../process/run-main.js';
 import { startApi } from './server.js';
 
 runMain(async ({ config }) => {

@@ -2,7 +2,7 @@
 import { describeDbError } from '../db.js';
 import { migrate } from './migrate.js';
 import { redact } from '../redact.js';
-import { runMain } from '../run-main.js';
+import { runMain } from '../process/run-main.js';
 
 runMain(
   async ({ config }) => {

@@ -13,7 +13,7 @@ import { ensureProxyHealthSchedule } from '../health-schedule.js';
 import { logger } from '../logger.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
-import { runMain } from '../run-main.js';
+import { runMain } from '../process/run-main.js';
 import { createWorker } from './worker.js';
 
 runMain(

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { findTemporalBinaries } from '../../src/local/temporal-binaries.js';
-import { installTemporalRuntime } from '../../src/local/temporal-runtime.js';
+import { installTemporalRuntime } from '../../src/process/temporal-runtime.js';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 
 /** Keeps the SDK's own logs to warnings and errors (once per process, before any worker or server). */

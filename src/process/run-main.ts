@@ -7,9 +7,9 @@
  * failed); a second signal exits 1 at once. An entry that returns nothing keeps the process while it has
  * work and handles signals itself, if at all (the Temporal worker does).
  */
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { onStopSignals } from './local/shutdown.js';
-import { setLogLevel } from './logger.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { onStopSignals } from './shutdown.js';
+import { setLogLevel } from '../logger.js';
 
 export type Stop = (signal: NodeJS.Signals) => Promise<void>;
 
@@ -39,7 +39,7 @@ export function runMain<S extends { config: Config } = { config: Config }>(
   const started = (async () => {
     if (options.temporalRuntime) {
       // imported only here: the SDK's native worker module is heavy, and only a worker process needs it
-      const { installTemporalRuntime, sdkLogLevel } = await import('./local/temporal-runtime.js');
+      const { installTemporalRuntime, sdkLogLevel } = await import('./temporal-runtime.js');
       installTemporalRuntime({ level: sdkLogLevel(LOG_LEVEL), to: 'logger', signals: false });
     }
     return main(settings);
