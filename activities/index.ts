@@ -73,7 +73,7 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
           ? await nextChunks(sql, input.batchId, input.afterOrdinal, input.chunkSize, input.maxChunks)
           : { chunks: [] };
       const { usable } = await pool.stats();
-      return { chunks: page.chunks, status: status ?? 'missing', queuePaused, usableProxies: usable };
+      return { chunks: page.chunks, status: status ?? 'missing', queuePaused, usableProxies: usable, sendSlots: usable * config.PROXY_MAX_IN_FLIGHT };
     },
 
     async checkChunk(input: Omit<CheckChunkInput, 'holder'>) {

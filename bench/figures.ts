@@ -44,6 +44,8 @@ export interface ScenarioSpec {
   paced: boolean;
   /** The source rate limits 30% (Retry-After: 1) and fails 5% of all requests at random. */
   storm?: boolean;
+  /** The proxies forget what they learned of the source's rate before this scenario. */
+  coldStart?: boolean;
 }
 
 export interface BenchOptions {
@@ -139,7 +141,8 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     rate,
     burst: number('BENCH_BURST', values.BENCH_BURST, Math.max(1, Math.ceil(rate)), { min: 1 }),
     latencyMs: number('BENCH_LATENCY_MS', values.BENCH_LATENCY_MS, DEFAULTS.latencyMs, { min: 0, max: 60_000 }),
-    concurrency: number('BENCH_CONCURRENCY', values.BENCH_CONCURRENCY, proxies, { min: 1, max: 256 }),
+    // every request the proxies may carry at once (PROXY_MAX_IN_FLIGHT, default 4, per proxy) has a chunk ready
+    concurrency: number('BENCH_CONCURRENCY', values.BENCH_CONCURRENCY, proxies * 4, { min: 1, max: 256 }),
     scenarios,
     quick,
     timeLimitS: timeLimit === undefined || timeLimit === '' ? null : number('BENCH_TIME_LIMIT_S', timeLimit, 0, { min: 1 }),

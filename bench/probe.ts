@@ -15,6 +15,8 @@ export class Probe {
   leaseCallMs = 0;
   holdMs = 0;
   releaseCallMs = 0;
+  /** Time requests waited for the send time their proxy's schedule gave them. */
+  sendWaitMs = 0;
   readonly #leasedAt = new Map<string, number>();
 
   leased(holder: string) {
@@ -29,7 +31,7 @@ export class Probe {
   }
 
   reset() {
-    Object.assign(this, { requests: 0, requestMs: 0, leases: 0, leaseCallMs: 0, holdMs: 0, releaseCallMs: 0 });
+    Object.assign(this, { requests: 0, requestMs: 0, leases: 0, leaseCallMs: 0, holdMs: 0, releaseCallMs: 0, sendWaitMs: 0 });
     this.#leasedAt.clear();
   }
 }
@@ -74,6 +76,14 @@ export function timedPool(pool: ProxyPool, probe: Probe): ProxyPool {
   return {
     lease: (holder, opts) => timed(() => pool.lease(holder, opts), holder),
     acquire: (holder, opts) => timed(() => pool.acquire(holder, opts), holder),
+    async awaitSendTime(lease, signal) {
+      const started = performance.now();
+      try {
+        await pool.awaitSendTime(lease, signal);
+      } finally {
+        probe.sendWaitMs += performance.now() - started;
+      }
+    },
     async release(lease, outcome, context) {
       probe.released(lease.holder);
       const started = performance.now();

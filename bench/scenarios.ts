@@ -6,7 +6,7 @@
  * - recheck          the same profiles again, ids cached: stories requests only, 50 ids each.
  * - zero_latency     recheck with the simulator's latency at 0: what is left is the system's own overhead.
  * - in_process       recheck through the same checker (`createChecker(...).checkChunk`) as a plain loop,
- *                    without Temporal: concurrency = proxies, `RetryLater` handled by waiting its delay (or
+ *                    without Temporal: concurrency = BATCH_CONCURRENCY, `RetryLater` handled by waiting its delay (or
  *                    the configured backoff). The difference to `recheck` is what Temporal costs.
  * - one_per_request  recheck with CHECK_CHUNK_SIZE=1: one profile per stories request (what batching buys).
  * With `--experiments`, also (not contract; they explain the gap):
@@ -119,7 +119,7 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
   try {
     run =
       spec.mode === 'in_process'
-        ? await runInProcess(world, spec.name, world.deps.checker, batch, spec.chunkSize, o.proxies, limitS * 1000)
+        ? await runInProcess(world, spec.name, world.deps.checker, batch, spec.chunkSize, o.concurrency, limitS * 1000)
         : await runWorkflow(world, spec, batch, limitS * 1000);
   } catch (err) {
     // frees the runner for the next scenario (claimNextBatch would hand this batch out again)
@@ -156,7 +156,7 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
     paced: spec.paced,
     burst: limited ? o.burst : null,
     chunk_size: spec.chunkSize,
-    concurrency: spec.mode === 'in_process' ? o.proxies : o.concurrency,
+    concurrency: o.concurrency,
     ideal_seconds: limited ? round(idealSeconds(workload, o.proxies, spec.rate), 2) : null,
     ideal_with_burst_checks_per_s: limited ? roundOrNull(idealWithBurst(workload, o.proxies, spec.rate, o.burst), 1) : null,
     requests_needed: needed,

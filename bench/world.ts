@@ -6,7 +6,7 @@
  * latency, N forward proxies (Basic auth, each leaving from its own loopback address, so each has its own
  * bucket) registered in the proxies table, a Temporal dev server (a child process: the `temporal` CLI of
  * .temporal/venv, in memory, search attributes off) and a worker (`createWorker`, the product's workflows and
- * activities; BATCH_CONCURRENCY = proxies unless told), whose story client and pool carry the stopwatch of
+ * activities; BATCH_CONCURRENCY = proxies × 4, the default PROXY_MAX_IN_FLIGHT, unless told), whose story client and pool carry the stopwatch of
  * bench/probe.ts.
  *
  * Everything started here registers how to stop it with the run's Shutdown.
@@ -58,6 +58,8 @@ export interface World {
   workerDone: Promise<never>;
   profileIds: string[];
   usernames: string[];
+  /** The simulator rate the proxies' learned rates were learned at (they are forgotten when it changes). */
+  learnedForRate?: number;
   /** Aborted by Ctrl-C / SIGTERM: no further scenario starts and no results are written. */
   interrupted: AbortSignal;
 }
@@ -174,9 +176,15 @@ export async function resetWorld(world: World, spec: ScenarioSpec): Promise<void
   // the product's pacing (PROXY_MIN_INTERVAL_MS, read by the checker on every chunk), with a margin:
   // requests through a proxy hop do not arrive exactly as spaced
   world.config.PROXY_MIN_INTERVAL_MS = spec.paced && spec.rate > 0 ? Math.ceil(1000 / spec.rate + PACING_MARGIN_MS) : 0;
+  // Learned rates carry over from one scenario to the next, as from one batch to the next in production,
+  // unless the source's limit changed (or the scenario measures learning from nothing).
+  const forget = spec.rate !== world.learnedForRate || spec.coldStart === true;
+  world.learnedForRate = spec.rate;
+  await world.db.sql`delete from proxy_slots`;
   await world.db.sql`
-    update proxies set status = 'active', rate_limited_until = null, next_free_at = null, lease_holder = null,
-      lease_expires_at = null, consecutive_failures = 0`;
+    update proxies set status = 'active', rate_limited_until = null, next_free_at = null, in_flight = 0,
+      consecutive_failures = 0
+      ${forget ? world.db.sql`, learned_rate_per_s = null, rate_ceiling_per_s = null, send_gap_ms = null, successes_since_backoff = 0` : world.db.sql``}`;
 }
 
 /** Caches every profile's user id as a first check would (when first_check itself did not). */

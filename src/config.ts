@@ -46,10 +46,13 @@ const schema = z.object({
   PROXY_MAX_CONSECUTIVE_FAILURES: int(1).default(5),
   PROXY_LEASE_MS: int(1_000).default(120_000),
   /**
-   * Pacing: the least time between two requests through one proxy (0 = off). Set it to 1000 / the upstream's
-   * per-address rate and a rate limit is met by spacing requests instead of being discovered by 429s.
+   * Pacing floor: the least time between two requests through one proxy (0 = none). Each proxy's rate is
+   * learned from its 429s anyway; set this to 1000 / the upstream's per-address rate when it is known, and
+   * the limit is met by spacing requests from the first one on instead of being discovered.
    */
   PROXY_MIN_INTERVAL_MS: int(0, 3_600_000).default(0),
+  /** Requests through one proxy at once: they overlap, paced by the proxy's rate (a proxy is a rate, not a lock). */
+  PROXY_MAX_IN_FLIGHT: int(1, 64).default(4),
   UPSTREAM_APP_ID: z.string().min(1).default('936619743392459'),
   UPSTREAM_USER_AGENT: z.string().min(1).default('storycheck/0.1 (+https://github.com/storycheck)'),
   /** Whether the server has the BatchId/BatchStatus search attributes (`npm run dev` registers them). */

@@ -1,21 +1,29 @@
 /**
- * The proxy pool: hands each upstream request a proxy (and a session) that nobody else is using, and
- * learns from how the request went. All state lives in Postgres, so any number of worker processes share
- * one pool, and a crashed holder's lease simply expires and is reclaimed.
+ * The proxy pool: hands each upstream request a send slot on a proxy (and a session), and learns from how the
+ * request went. All state lives in Postgres, so any number of worker processes share one pool, one schedule
+ * of send times per proxy and one learned rate per proxy; a crashed holder's slot simply expires and is
+ * reclaimed.
  *
- * A proxy is leasable when it is not disabled, not cooling down after a rate limit (rate_limited_until),
- * not paced (next_free_at) and not leased (or its lease has expired). Among those, the least recently used
- * one wins, which spreads requests evenly and gives each proxy the longest rest. `FOR UPDATE SKIP LOCKED`
- * lets concurrent leases pick different proxies without waiting on each other.
- *
- * What each outcome of a request does to its proxy is in src/repos/leases.ts, beside the SQL that does it.
- * This module never puts a lease's secrets in a log line.
+ * A proxy is a rate, not a lock: up to PROXY_MAX_IN_FLIGHT requests go through it at once, their send times
+ * spaced by its rate (PROXY_MIN_INTERVAL_MS, or what its 429s taught). A request takes a slot (`lease`),
+ * waits for the slot's send time (`awaitSendTime`), sends, and hands the slot back with the outcome
+ * (`release`). How slots are chosen and what each outcome does to a proxy is in src/repos/leases.ts,
+ * beside the SQL that does it. This module never puts a lease's secrets in a log line.
  */
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import { createLogger, type Logger } from './logger.js';
 import { redact } from './redact.js';
-import { readStats, releaseLease, takeLease, type Lease, type LeaseResult, type ReleaseOutcome } from './repos/leases.js';
+import {
+  readStats,
+  reclaimExpiredSlots,
+  releaseLease,
+  takeLease,
+  type Lease,
+  type LeaseResult,
+  type ReleaseOutcome,
+  type SlotRules,
+} from './repos/leases.js';
 import { storableText } from './storable-text.js';
 
 export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './repos/leases.js';
@@ -23,16 +31,6 @@ export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './r
 export interface ReleaseContext {
   batchId?: string | null;
   profileId?: string | null;
-  /**
-   * Pacing: the proxy is not leased again before `minIntervalMs` after this request started (its lease
-   * time), so request starts through one proxy are spaced at least that far apart.
-   */
-  minIntervalMs?: number;
-  /**
-   * Pacing for a lease that sent several requests: not leased again before this moment (the last request's
-   * start plus the interval). Wins over `minIntervalMs` when later.
-   */
-  nextFreeAt?: Date;
 }
 
 export interface ReleaseResult {
@@ -48,12 +46,13 @@ export interface PoolStats {
   total: number;
   /** Not disabled and not cooling down (leased or paced ones count: they free up shortly). */
   usable: number;
-  /** Leasable right now. */
+  /** With room for one more request now (not full, schedule within reach). */
   available: number;
+  /** With at least one request in flight. */
   leased: number;
   coolingDown: number;
   disabled: number;
-  /** When a proxy is next leasable (now or earlier when one is available now); null when none is usable. */
+  /** When a proxy may next have a slot (now or earlier when one is available now); null when none is usable. */
   nextFreeAt: Date | null;
 }
 
@@ -71,11 +70,17 @@ export interface ProxyPool {
   lease(holder: string, opts?: { leaseMs?: number }): Promise<LeaseResult>;
   /** Leases, waiting (without spinning) until a proxy frees up or `timeoutMs` passes. Returns at once when none is usable. */
   acquire(holder: string, opts: AcquireOptions): Promise<LeaseResult>;
+  /** Resolves at the lease's send time (at once when it has come), or when `signal` aborts. */
+  awaitSendTime(lease: Lease, signal?: AbortSignal): Promise<void>;
   release(lease: Lease, outcome: ReleaseOutcome, context?: ReleaseContext): Promise<ReleaseResult>;
   stats(): Promise<PoolStats>;
 }
 
-export type PoolConfig = Pick<Config, 'PROXY_COOLDOWN_MS' | 'PROXY_MAX_CONSECUTIVE_FAILURES' | 'PROXY_LEASE_MS'>;
+/** Read on every call, so a caller that changes its config object (the benchmark, between scenarios) is followed. */
+export type PoolConfig = Pick<
+  Config,
+  'PROXY_COOLDOWN_MS' | 'PROXY_MAX_CONSECUTIVE_FAILURES' | 'PROXY_LEASE_MS' | 'PROXY_MIN_INTERVAL_MS' | 'PROXY_MAX_IN_FLIGHT'
+>;
 
 export interface ProxyPoolOptions {
   sql: Sql;
@@ -86,14 +91,21 @@ export interface ProxyPoolOptions {
    * Temporal's time-skipping server pass the server's clock, so an hour-long rest ends when that hour is skipped.
    */
   clock?: () => Date | Promise<Date>;
-  /** Default pacing for every release that does not name its own. */
-  minIntervalMs?: number;
 }
 // A Retry-After longer than a day is a misbehaving upstream, not advice worth following.
 const MAX_COOLDOWN_MS = 24 * 60 * 60 * 1000;
 // Attempts within one lease() when a free proxy was only skipped because a concurrent lease held its row lock.
 const LOCK_RACE_ATTEMPTS = 3;
 const LOCK_RACE_RETRY_MS = 20;
+/**
+ * Longest wait for a send time a slot may be given: a proxy whose schedule is further out is not offered,
+ * so a request never sits on a slot far ahead while another proxy would take it sooner.
+ */
+const MAX_SEND_WAIT_MS = 5_000;
+/** Slots of crashed holders are looked for at most this often (their leases last PROXY_LEASE_MS anyway). */
+const RECLAIM_EVERY_MS = 1_000;
+
+const round2 = (n: number | null) => (n === null ? null : Math.round(n * 100) / 100);
 
 function clampMs(ms: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (ms === undefined || !Number.isFinite(ms)) return fallback;
@@ -107,6 +119,13 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
   const log = options.logger ?? createLogger({ component: 'proxy-pool' });
   // Waiters in acquire() of this process, woken by any release here (other processes' releases are seen by polling).
   const waiters = new Set<() => void>();
+
+  let lastReclaim = 0;
+  const rules = (): SlotRules => ({
+    maxInFlight: config.PROXY_MAX_IN_FLIGHT,
+    minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
+    maxWaitMs: MAX_SEND_WAIT_MS,
+  });
 
   const wakeWaiters = () => {
     for (const wake of [...waiters]) wake();
@@ -129,10 +148,15 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
   async function lease(holder: string, opts: { leaseMs?: number } = {}): Promise<LeaseResult> {
     if (!holder) throw new Error('a lease needs a holder');
     const leaseMs = Math.max(1, clampMs(opts.leaseMs, config.PROXY_LEASE_MS));
+    if (Date.now() - lastReclaim >= RECLAIM_EVERY_MS) {
+      lastReclaim = Date.now();
+      const freed = await reclaimExpiredSlots(sql, await clock());
+      if (freed > 0) log.warn('expired proxy slots reclaimed: their holders never released them', { slots: freed });
+    }
     for (let attempt = 1; ; attempt++) {
-      const result = await takeLease(sql, holder, leaseMs, await clock());
+      const result = await takeLease(sql, holder, leaseMs, await clock(), rules());
       if (result.ok) {
-        log.debug('proxy leased', { proxy_id: result.lease.proxyId, holder, session_id: result.lease.sessionId });
+        log.debug('proxy slot taken', { proxy_id: result.lease.proxyId, holder, session_id: result.lease.sessionId });
         return result;
       }
       const { freeNow, ...failure } = result;
@@ -156,7 +180,6 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
   }
 
   async function release(l: Lease, outcome: ReleaseOutcome, context: ReleaseContext = {}): Promise<ReleaseResult> {
-    const minIntervalMs = clampMs(context.minIntervalMs ?? options.minIntervalMs, 0);
     const cooldownMs =
       outcome.kind === 'rate_limited'
         ? clampMs(outcome.retryAfterMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
@@ -172,8 +195,6 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
       batchId: context.batchId ?? null,
       profileId: context.profileId ?? null,
       cooldownMs,
-      minIntervalMs,
-      nextFreeAt: context.nextFreeAt,
       lastError,
       maxConsecutiveFailures: config.PROXY_MAX_CONSECUTIVE_FAILURES,
     });
@@ -182,7 +203,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     const { row, disabled, sessionInvalidated } = result;
     const fields = { proxy_id: l.proxyId, batch_id: context.batchId ?? undefined, holder: l.holder };
     if (!row) {
-      log.warn('stale lease release ignored: the lease expired and may belong to another holder', {
+      log.warn('stale slot release ignored: the slot expired and was reclaimed', {
         ...fields,
         outcome: outcome.kind,
       });
@@ -192,6 +213,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
         url: row.url,
         retry_after_ms: cooldownMs,
         until: row.rate_limited_until?.toISOString(),
+        ...(row.backed_off ? { learned_rate_per_s: round2(row.learned_rate_per_s) } : {}),
       });
     } else if (disabled) {
       log.error('proxy disabled after consecutive failures', {
@@ -207,8 +229,22 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     return { released: row !== undefined, disabled, sessionInvalidated };
   }
 
+  async function awaitSendTime(l: Lease, signal?: AbortSignal): Promise<void> {
+    const waitMs = l.sendAt.getTime() - (await clock()).getTime();
+    if (waitMs <= 0 || signal?.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
   async function stats(): Promise<PoolStats> {
-    const s = await readStats(sql, await clock());
+    const s = await readStats(sql, await clock(), rules());
     return {
       total: s.total,
       usable: s.total - s.disabled - s.cooling_down,
@@ -220,5 +256,5 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     };
   }
 
-  return { lease, acquire, release, stats };
+  return { lease, acquire, awaitSendTime, release, stats };
 }

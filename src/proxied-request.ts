@@ -1,8 +1,9 @@
 /**
- * One upstream request of a chunk, sent through a proxy (and session) leased from the pool for that request
- * alone. A failure the policy sends elsewhere (a rate limit, a proxy fault, an unreachable upstream) is sent
- * again at once through another proxy, up to MAX_SENDS_PER_REQUEST times. Every lease is released exactly
- * once, with the outcome its request had; the proxy is handed on before anything is written to Postgres.
+ * One upstream request of a chunk, sent through a send slot on a proxy (and a session) taken from the pool for
+ * that request alone, at the send time the proxy's schedule gave it. A failure the policy sends elsewhere (a
+ * rate limit, a proxy fault, an unreachable upstream) is sent again at once through another proxy, up to
+ * MAX_SENDS_PER_REQUEST times. Every slot is released exactly once, with the outcome its request had; the
+ * slot is handed back before anything is written to Postgres.
  */
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
@@ -43,7 +44,7 @@ export interface RequestHooks {
 export interface SenderOptions<Held> {
   sql: Sql;
   pool: ProxyPool;
-  config: Pick<Config, 'PROXY_MIN_INTERVAL_MS' | 'PROXY_LEASE_MS'>;
+  config: Pick<Config, 'PROXY_LEASE_MS'>;
   batchId: string;
   /** Who holds the leases (activity id and attempt). */
   holder: string;
@@ -106,7 +107,7 @@ export function createSender<Held>(options: SenderOptions<Held>) {
     return {
       async release(outcome: ReleaseOutcome): Promise<void> {
         if (released) return;
-        await pool.release(lease, outcome, { batchId, minIntervalMs: config.PROXY_MIN_INTERVAL_MS });
+        await pool.release(lease, outcome, { batchId });
         // only once it worked: a release that failed is tried again, as neutral, on the way out
         released = true;
       },
@@ -138,8 +139,11 @@ export function createSender<Held>(options: SenderOptions<Held>) {
         await options.onFirstLease(lease.proxyId);
       }
       const scope = leaseScope(lease);
-      requests++;
       try {
+        // the proxy's schedule gave this request a send time: keep to it, so its rate holds whoever sends
+        await pool.awaitSendTime(lease, hooks.signal);
+        hooks.signal?.throwIfAborted();
+        requests++;
         let value: T;
         try {
           value = await call(targetOf(lease));

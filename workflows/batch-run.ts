@@ -147,7 +147,8 @@ export class BatchRun {
       if (!window.hasReady && !state.exhausted) {
         if (this.handedOutEnough()) return;
         const page = await this.loadPage(Math.max(this.input.settings.concurrency * 2, 4));
-        window.size = Math.max(1, Math.min(this.input.settings.concurrency, page.usableProxies || 1));
+        // a chunk in flight for every request the usable proxies may carry, so one is ready when a slot opens
+        window.size = Math.max(1, Math.min(this.input.settings.concurrency, page.sendSlots ?? page.usableProxies ?? 1));
         window.addPage(page.chunks, state.cursor);
         if (page.chunks.length === 0) state.exhausted = true;
         continue;

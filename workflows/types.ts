@@ -35,6 +35,11 @@ export interface ChunkPage {
   status: BatchStatus | 'missing';
   queuePaused: boolean;
   usableProxies: number;
+  /**
+   * Requests the usable proxies may carry at once (usable proxies × PROXY_MAX_IN_FLIGHT): how many chunks may
+   * be in flight. Absent from pages recorded before proxies carried overlapping requests.
+   */
+  sendSlots?: number;
 }
 
 export interface BatchRunTotals {

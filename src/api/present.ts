@@ -74,6 +74,7 @@ export function toApiProxy(row: ProxyRow, now: Date = new Date()): ApiProxy {
     last_error: row.last_error,
     last_checked_at: iso(row.last_checked_at),
     rate_limited_until: iso(row.rate_limited_until),
+    learned_rate_per_s: row.learned_rate_per_s === null ? null : Math.round(row.learned_rate_per_s * 100) / 100,
     last_used_at: iso(row.last_used_at),
     success_count: row.success_count,
     failure_count: row.failure_count,

@@ -182,6 +182,10 @@ export const Proxy = z
     last_error: z.string().nullable().openapi({ description: 'the last failure through this proxy, or of its last probe' }),
     last_checked_at: NullableTimestamp.openapi({ description: 'when the proxy-health schedule last probed it' }),
     rate_limited_until: NullableTimestamp,
+    learned_rate_per_s: z
+      .number()
+      .nullable()
+      .openapi({ description: 'requests per second this proxy sustains without 429s, learned from its answers; null until its first 429' }),
     last_used_at: NullableTimestamp,
     success_count: z.number().int(),
     failure_count: z.number().int(),

@@ -1,20 +1,43 @@
 /**
- * The proxy pool's rows: a lease taken on a proxy (with a session), released with what the request's outcome
- * does to the proxy, and the counts the pool waits on. src/pool.ts decides when to lease and how long to wait.
+ * The proxy pool's rows. A proxy is a rate, not a lock: a request reserves a send slot on a proxy (a row in
+ * proxy_slots, counted in proxies.in_flight), waits for the slot's send time, sends, and hands the slot back
+ * with the outcome. src/pool.ts decides when to take a slot and how long to wait; this module holds the SQL.
  *
- * Outcomes on release:
- * - success: success_count + 1, failure streak reset.
- * - rate_limited: the proxy rests until now + Retry-After (or PROXY_COOLDOWN_MS); PROXY_COOLDOWN logged.
- *   Not counted as a failure: the proxy works, it is only asked to slow down.
+ * Taking a slot:
+ * - Candidates are proxies not disabled, not resting (rate_limited_until), with fewer than PROXY_MAX_IN_FLIGHT
+ *   requests in flight and a next send time within the wait the caller accepts. The one whose next send time
+ *   comes first wins (then the emptiest, then the least recently used), so requests spread over the pool and
+ *   each proxy's schedule stays full.
+ * - The slot's send time is the proxy's next_free_at (or now); next_free_at then advances by the proxy's send
+ *   interval: the larger of PROXY_MIN_INTERVAL_MS and 1 / learned_rate_per_s. Send times through one proxy are
+ *   therefore spaced by its rate whoever sends, in every worker process.
+ * - `FOR UPDATE SKIP LOCKED` lets concurrent takers pick different proxies without waiting on each other, and
+ *   the locked row's own in_flight decides exactly whether it has room.
+ *
+ * Outcomes on release (the slot row is deleted and in_flight lowered in the same statement):
+ * - success: success_count + 1, failure streak reset; the learned rate recovers (see Learning below).
+ * - rate_limited: the proxy rests until now + Retry-After (or PROXY_COOLDOWN_MS); PROXY_COOLDOWN logged; the
+ *   learned rate backs off. Not counted as a failure: the proxy works, it is only asked to slow down.
  * - upstream_unreachable: the proxy answered the CONNECT with a 5xx: it works, the upstream is down. It rests
  *   (PROXY_COOLDOWN_MS, PROXY_COOLDOWN logged) without a failure counted, so an outage never disables a pool.
  * - proxy_failure: failure_count + 1, streak + 1; at PROXY_MAX_CONSECUTIVE_FAILURES the proxy is disabled
  *   (disabled_reason 'failures') and PROXY_DISABLED logged. The proxy-health schedule probes it and
  *   re-enables it once it answers; one an operator disabled stays disabled.
  * - session_invalid: the session is marked invalid and SESSION_INVALIDATED logged; the proxy is not blamed.
- * - neutral: the request failed for a reason that is not the proxy's (upstream 5xx, profile not found):
- *   the lease is cleared and nothing is counted. Counting those would disable healthy proxies during an
- *   upstream outage; resetting the streak would hide a proxy that fails only sometimes.
+ * - neutral: the request failed for a reason that is not the proxy's (upstream 5xx, profile not found), or was
+ *   never sent: the slot is freed and nothing is counted. Counting those would disable healthy proxies during
+ *   an upstream outage; resetting the streak would hide a proxy that fails only sometimes.
+ *
+ * Learning (learned_rate_per_s, AIMD with a memory of where the limit was):
+ * - Nothing is learned until the first 429: the proxy sends as fast as its slots allow.
+ * - A 429 on a proxy that is not already resting from one, and that has had a few successes since it last
+ *   backed off: the rate it was sending at (the smaller of its learned rate and its measured send rate) is
+ *   remembered as the ceiling, and the learned rate drops to a fraction of it (a half the first time, when
+ *   the measured rate is all there is; 0.85 after). 429s of requests already in flight when the rest began
+ *   teach nothing more, and neither do 429s a source gives at random whatever the rate (a storm): without
+ *   successes in between, slowing down is not what helps.
+ * - A success raises the learned rate by 2% up to 95% of the ceiling (a quick recovery to where it worked),
+ *   and by 0.1% beyond it (a slow probe, so a limit that rises is found, and 429s stay rare).
  *
  * Secrets: a Lease carries the proxy password and session token for the request only. Nothing here puts them
  * in a batch log, and both are registered with `redact` as they are read.
@@ -26,6 +49,8 @@ import { insertLog, type Queryable } from './logs.js';
 
 export interface Lease {
   proxyId: string;
+  /** The reserved slot (a proxy_slots row): released exactly once, by its holder. */
+  slotId: string;
   /** `scheme://host:port`, without credentials. */
   proxyUrl: string;
   proxyUsername: string | null;
@@ -33,6 +58,8 @@ export interface Lease {
   sessionId: string | null;
   sessionToken: string | null;
   holder: string;
+  /** When the request may leave: the proxy's schedule gave it this send time (now, or shortly after). */
+  sendAt: Date;
   expiresAt: Date;
 }
 
@@ -42,9 +69,9 @@ export type LeaseResult =
   | { ok: true; lease: Lease }
   | {
       ok: false;
-      /** When the first proxy frees up (cooldown, pacing or lease expiry); null when no proxy is usable at all. */
+      /** When a proxy may next have a slot (rest over, schedule within reach); null when no proxy is usable at all. */
       retryAt: Date | null;
-      /** none_usable: all disabled or none exist; all_busy: some proxy is merely leased; all_cooling_down: every one is resting. */
+      /** none_usable: all disabled or none exist; all_busy: some proxy is merely full or paced; all_cooling_down: every one is resting. */
       reason: LeaseFailureReason;
       /** With all_cooling_down: 'upstream_unreachable' when every resting proxy rests because it could not reach the upstream. */
       restReason?: RestReason;
@@ -59,12 +86,39 @@ export type ReleaseOutcome =
   | { kind: 'session_invalid'; message?: string }
   | { kind: 'neutral' };
 
-interface LeasedProxyRow {
+/** How slots are handed out: the pool's settings. */
+export interface SlotRules {
+  /** Requests through one proxy at once (PROXY_MAX_IN_FLIGHT). */
+  maxInFlight: number;
+  /** The least interval between two sends through one proxy (PROXY_MIN_INTERVAL_MS; 0 = learned only). */
+  minIntervalMs: number;
+  /** Longest wait for a send time the taker accepts: a proxy whose schedule is further out is not a candidate. */
+  maxWaitMs: number;
+}
+
+/** Learning constants (see the header). */
+const LEARN = {
+  firstBackoff: 0.5,
+  backoff: 0.85,
+  approach: 0.95,
+  recover: 1.02,
+  probe: 1.001,
+  minRate: 0.05,
+  maxRate: 10_000,
+  /** Successes a proxy needs after backing off before a 429 backs it off again. */
+  successesBetweenBackoffs: 10,
+  /** Weight of the newest gap in the moving average of send gaps. */
+  gapWeight: 0.2,
+} as const;
+
+interface TakenRow {
   id: string;
   url: string;
   username: string | null;
   password: string | null;
-  lease_expires_at: Date;
+  send_at: Date;
+  slot_id: string;
+  expires_at: Date;
 }
 
 interface StatsRow {
@@ -86,21 +140,26 @@ export interface ReleasedRow {
   old_status: ProxyStatus;
   consecutive_failures: number;
   rate_limited_until: Date | null;
+  learned_rate_per_s: number | null;
+  /** This release's 429 taught the proxy a lower rate. */
+  backed_off: boolean;
 }
 
 const interval = (sql: Queryable, ms: number) => sql`(${ms}::float8 * interval '1 millisecond')`;
 
-/** Counts by state and the earliest moment any usable proxy frees up, all against the pool's clock. */
-export async function readStats(sql: Queryable, now: Date): Promise<StatsRow> {
+/** Counts by state and the earliest moment any usable proxy may have a slot, all against the pool's clock. */
+export async function readStats(sql: Queryable, now: Date, rules: Pick<SlotRules, 'maxInFlight' | 'maxWaitMs'>): Promise<StatsRow> {
+  const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
   const [row] = await sql<StatsRow[]>`
     with p as (
       select *,
         status = 'disabled' as is_disabled,
         coalesce(rate_limited_until > ${now}::timestamptz, false) as is_cooling,
-        coalesce(next_free_at > ${now}::timestamptz, false) as is_paced,
-        coalesce(lease_expires_at > ${now}::timestamptz, false) as is_leased,
-        greatest(coalesce(rate_limited_until, ${now}::timestamptz), coalesce(next_free_at, ${now}::timestamptz), coalesce(lease_expires_at, ${now}::timestamptz))
-          as free_at
+        coalesce(next_free_at > ${horizon}, false) as is_paced,
+        in_flight >= ${rules.maxInFlight} as is_full,
+        -- a full proxy has room again as soon as one of its requests ends: that moment is not known, so now
+        greatest(coalesce(rate_limited_until, ${now}::timestamptz),
+          coalesce(next_free_at - ${interval(sql, rules.maxWaitMs)}, ${now}::timestamptz)) as free_at
       from proxies
     ), s as (
       select
@@ -109,8 +168,8 @@ export async function readStats(sql: Queryable, now: Date): Promise<StatsRow> {
         count(*) filter (where not is_disabled and is_cooling)::int as cooling_down,
         count(*) filter (where not is_disabled and (is_cooling or is_paced))::int as resting,
         count(*) filter (where not is_disabled and is_cooling and rest_reason = 'upstream_unreachable')::int as unreachable,
-        count(*) filter (where not is_disabled and is_leased)::int as leased,
-        count(*) filter (where not is_disabled and not is_cooling and not is_paced and not is_leased)::int as available,
+        count(*) filter (where not is_disabled and in_flight > 0)::int as leased,
+        count(*) filter (where not is_disabled and not is_cooling and not is_paced and not is_full)::int as available,
         min(free_at) filter (where not is_disabled) as next_free_at
       from p
     )
@@ -119,42 +178,78 @@ export async function readStats(sql: Queryable, now: Date): Promise<StatsRow> {
   return row;
 }
 
-/** One attempt to lease the least recently used leasable proxy, and a session for it, at `now`. */
-export async function takeLease(sql: Sql, holder: string, leaseMs: number, now: Date): Promise<LeaseResult & { freeNow?: boolean }> {
+/** Frees the slots of holders that never released them (a crash): they count as in flight no more. */
+export async function reclaimExpiredSlots(sql: Queryable, now: Date): Promise<number> {
+  const rows = await sql<{ n: number }[]>`
+    with expired as (
+      delete from proxy_slots where expires_at <= ${now}::timestamptz returning proxy_id
+    ), counts as (
+      select proxy_id, count(*)::int as n from expired group by proxy_id
+    ), freed as (
+      update proxies p set in_flight = greatest(0, p.in_flight - counts.n)
+      from counts where p.id = counts.proxy_id
+      returning counts.n
+    )
+    select coalesce(sum(n), 0)::int as n from freed`;
+  return rows[0]?.n ?? 0;
+}
+
+/** One attempt to reserve a send slot on the proxy whose schedule frees first, and a session for it, at `now`. */
+export async function takeLease(
+  sql: Sql,
+  holder: string,
+  leaseMs: number,
+  now: Date,
+  rules: SlotRules,
+): Promise<LeaseResult & { freeNow?: boolean }> {
+  const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
+  const nextSend = sql`greatest(coalesce(p.next_free_at, ${now}::timestamptz), ${now}::timestamptz)`;
+  const gapMs = sql`(extract(epoch from (${nextSend} - p.last_used_at)) * 1000)`;
+  const intervalMs = sql`greatest(${rules.minIntervalMs}::float8, coalesce(1000.0 / p.learned_rate_per_s, 0))`;
   return inTx(sql, async (tx) => {
-    const [proxy] = await tx<LeasedProxyRow[]>`
+    const [proxy] = await tx<TakenRow[]>`
       with candidate as (
         select id from proxies
         where status <> 'disabled'
           and (rate_limited_until is null or rate_limited_until <= ${now}::timestamptz)
-          and (next_free_at is null or next_free_at <= ${now}::timestamptz)
-          and (lease_expires_at is null or lease_expires_at <= ${now}::timestamptz)
-        order by last_used_at asc nulls first, id
+          and in_flight < ${rules.maxInFlight}
+          and (next_free_at is null or next_free_at <= ${horizon})
+        order by greatest(coalesce(next_free_at, ${now}::timestamptz), ${now}::timestamptz), in_flight,
+          last_used_at asc nulls first, id
         limit 1
         for update skip locked
+      ), taken as (
+        -- p is the locked row's current version: the send time is computed from it, not from the snapshot
+        update proxies p set
+          in_flight = p.in_flight + 1,
+          next_free_at = ${nextSend} + (${intervalMs} * interval '1 millisecond'),
+          send_gap_ms = case when p.last_used_at is null then p.send_gap_ms
+            else greatest(0, coalesce((1 - ${LEARN.gapWeight}::float8) * p.send_gap_ms + ${LEARN.gapWeight}::float8 * ${gapMs}, ${gapMs})) end,
+          last_used_at = ${nextSend},
+          -- the cooldown has passed (the candidate filter says so): it reads as active again
+          status = case when p.status = 'cooling_down' then 'active' else p.status end,
+          rest_reason = null
+        from candidate
+        where p.id = candidate.id
+        returning p.id, p.url, p.username, p.password, p.last_used_at as send_at
+      ), slot as (
+        insert into proxy_slots (proxy_id, holder, expires_at)
+        select id, ${holder}, send_at + ${interval(tx, leaseMs)} from taken
+        returning id, expires_at
       )
-      update proxies p set
-        lease_holder = ${holder},
-        lease_expires_at = ${now}::timestamptz + ${interval(tx, leaseMs)},
-        last_used_at = ${now}::timestamptz,
-        -- the cooldown has passed (the candidate filter says so): it reads as active again
-        status = case when p.status = 'cooling_down' then 'active' else p.status end,
-        rest_reason = null
-      from candidate
-      where p.id = candidate.id
-      returning p.id, p.url, p.username, p.password, p.lease_expires_at`;
+      select taken.*, slot.id::text as slot_id, slot.expires_at from taken, slot`;
 
     if (!proxy) {
-      const s = await readStats(tx, now);
+      const s = await readStats(tx, now, rules);
       const enabled = s.total - s.disabled;
       if (enabled === 0) return { ok: false as const, retryAt: null, reason: 'none_usable' as const };
-      const allResting = s.resting === enabled;
+      const allResting = s.cooling_down === enabled;
       return {
         ok: false as const,
         retryAt: s.next_free_at,
         reason: allResting ? ('all_cooling_down' as const) : ('all_busy' as const),
         ...(allResting ? { restReason: s.unreachable === enabled ? ('upstream_unreachable' as const) : ('rate_limited' as const) } : {}),
-        freeNow: s.free_now === true,
+        freeNow: s.available > 0,
       };
     }
 
@@ -176,13 +271,15 @@ export async function takeLease(sql: Sql, holder: string, leaseMs: number, now: 
     registerSecret(session?.token);
     const lease: Lease = {
       proxyId: proxy.id,
+      slotId: proxy.slot_id,
       proxyUrl: proxy.url,
       proxyUsername: proxy.username,
       proxyPassword: proxy.password,
       sessionId: session?.id ?? null,
       sessionToken: session?.token ?? null,
       holder,
-      expiresAt: proxy.lease_expires_at,
+      sendAt: proxy.send_at,
+      expiresAt: proxy.expires_at,
     };
     return { ok: true as const, lease };
   });
@@ -194,33 +291,48 @@ export interface ReleaseRowOptions {
   profileId: string | null;
   /** How long a rate-limited or unreachable proxy rests. */
   cooldownMs: number;
-  minIntervalMs: number;
-  nextFreeAt: Date | undefined;
   /** The failure to store on the proxy, already redacted and storable. */
   lastError: string | null;
   maxConsecutiveFailures: number;
 }
 
-/** Ends the lease with the outcome's effect on the proxy (and session), and its batch logs, in one transaction. */
+/** Ends the slot with the outcome's effect on the proxy (and session), and its batch logs, in one transaction. */
 export async function releaseLease(
   sql: Sql,
   l: Lease,
   outcome: ReleaseOutcome,
   options: ReleaseRowOptions,
 ): Promise<{ row: ReleasedRow | undefined; disabled: boolean; sessionInvalidated: boolean }> {
-  const { now, cooldownMs, minIntervalMs, nextFreeAt, lastError, maxConsecutiveFailures } = options;
+  const { now, cooldownMs, lastError, maxConsecutiveFailures } = options;
   const logBase = { batchId: options.batchId, profileId: options.profileId, proxyId: l.proxyId };
   return inTx(sql, async (tx) => {
+    const resting = tx`coalesce(p.rate_limited_until > ${now}::timestamptz, false)`;
+    // whether this 429 teaches a lower rate (see Learning in the header)
+    const learns = tx`(not ${resting} and (p.learned_rate_per_s is null or p.successes_since_backoff >= ${LEARN.successesBetweenBackoffs}::float8))`;
+    // the rate this proxy was sending at: what it was allowed, or what it measurably sent when that was less
+    const sendingAt = tx`least(coalesce(p.learned_rate_per_s, ${LEARN.maxRate}::float8), coalesce(1000.0 / nullif(p.send_gap_ms, 0), p.learned_rate_per_s, ${LEARN.maxRate}::float8))`;
+    const rest = (reason: RestReason) => tx`
+      status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
+      rate_limited_until = greatest(p.rate_limited_until, ${now}::timestamptz + ${interval(tx, cooldownMs)}),
+      rest_reason = ${reason}`;
     const effect =
       outcome.kind === 'success'
-        ? tx`, success_count = p.success_count + 1, consecutive_failures = 0`
+        ? tx`, success_count = p.success_count + 1, consecutive_failures = 0,
+             successes_since_backoff = least(p.successes_since_backoff + 1, 1000000),
+             learned_rate_per_s = case
+               when p.learned_rate_per_s is null then null
+               when p.rate_ceiling_per_s is not null and p.learned_rate_per_s < ${LEARN.approach}::float8 * p.rate_ceiling_per_s
+                 then least(${LEARN.approach}::float8 * p.rate_ceiling_per_s, p.learned_rate_per_s * ${LEARN.recover}::float8)
+               else least(${LEARN.maxRate}::float8, p.learned_rate_per_s * ${LEARN.probe}::float8) end`
         : outcome.kind === 'rate_limited'
-          ? tx`, status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
-               rate_limited_until = ${now}::timestamptz + ${interval(tx, cooldownMs)}, rest_reason = 'rate_limited'`
+          ? tx`, ${rest('rate_limited')},
+               rate_ceiling_per_s = case when ${learns} then ${sendingAt} else p.rate_ceiling_per_s end,
+               successes_since_backoff = case when ${learns} then 0 else p.successes_since_backoff end,
+               learned_rate_per_s = case when not ${learns} then p.learned_rate_per_s
+                 else greatest(${LEARN.minRate}::float8, ${sendingAt} * case when p.learned_rate_per_s is null
+                   then ${LEARN.firstBackoff}::float8 else ${LEARN.backoff}::float8 end) end`
           : outcome.kind === 'upstream_unreachable'
-            ? tx`, status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
-                 rate_limited_until = ${now}::timestamptz + ${interval(tx, cooldownMs)},
-                 rest_reason = 'upstream_unreachable', last_error = ${lastError}`
+            ? tx`, ${rest('upstream_unreachable')}, last_error = ${lastError}`
             : outcome.kind === 'proxy_failure'
               ? tx`, failure_count = p.failure_count + 1,
                    consecutive_failures = p.consecutive_failures + 1, last_error = ${lastError},
@@ -230,23 +342,22 @@ export async function releaseLease(
                             when p.consecutive_failures + 1 >= ${maxConsecutiveFailures}
                             then 'failures' end`
               : tx``;
-    const pacedFrom = minIntervalMs > 0 ? tx`p.last_used_at + ${interval(tx, minIntervalMs)}` : tx`null::timestamptz`;
-    const pacing =
-      minIntervalMs > 0 || nextFreeAt
-        ? tx`, next_free_at = greatest(${pacedFrom}, ${nextFreeAt ?? null}::timestamptz)`
-        : tx``;
 
-    // Only the current holder releases: a lease that expired and was reclaimed belongs to someone else now.
+    // Only the slot's holder releases it, once: a slot that expired and was reclaimed is gone.
     const [row] = await tx<ReleasedRow[]>`
-      with mine as (
-        select id, status from proxies
-        where id = ${l.proxyId} and lease_holder = ${l.holder}
+      with gone as (
+        delete from proxy_slots where id = ${l.slotId} and holder = ${l.holder} returning proxy_id
+      ), mine as (
+        select id, status, ${learns} as learns
+        from proxies p where id in (select proxy_id from gone)
         for update
       )
-      update proxies p set lease_holder = null, lease_expires_at = null ${effect} ${pacing}
+      update proxies p set in_flight = greatest(0, p.in_flight - 1) ${effect}
       from mine
       where p.id = mine.id
-      returning p.id, p.url, p.status, mine.status as old_status, p.consecutive_failures, p.rate_limited_until`;
+      returning p.id, p.url, p.status, mine.status as old_status, p.consecutive_failures, p.rate_limited_until,
+        p.learned_rate_per_s, ${outcome.kind === 'rate_limited'}::boolean and mine.learns as backed_off`;
+
 
     let disabled = false;
     if (row && (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable') && row.rate_limited_until) {
@@ -261,6 +372,7 @@ export async function releaseLease(
           retry_after_ms: cooldownMs,
           until: row.rate_limited_until.toISOString(),
           from_retry_after: outcome.kind === 'rate_limited' && outcome.retryAfterMs !== undefined,
+          ...(outcome.kind === 'rate_limited' ? { learned_rate_per_s: row.learned_rate_per_s } : {}),
         },
       });
     }

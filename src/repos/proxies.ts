@@ -25,8 +25,10 @@ export interface ProxyRow {
   success_count: number;
   failure_count: number;
   consecutive_failures: number;
-  lease_holder: string | null;
-  lease_expires_at: Date | null;
+  /** Requests through it right now (sent, or reserved and waiting for their send time). */
+  in_flight: number;
+  /** The rate it sustains without 429s, learned from its answers; null until its first 429. */
+  learned_rate_per_s: number | null;
   created_at: Date;
 }
 
@@ -38,7 +40,7 @@ export interface CreateProxyInput {
 
 const PUBLIC_COLUMNS = (sql: Queryable) =>
   sql`id, url, status, disabled_reason, rest_reason, last_error, last_checked_at, rate_limited_until, next_free_at, last_used_at, success_count, failure_count,
-      consecutive_failures, lease_holder, lease_expires_at, created_at`;
+      consecutive_failures, in_flight, learned_rate_per_s, created_at`;
 
 /**
  * The status a reader should see: the stored 'cooling_down' lapses by itself once rate_limited_until has

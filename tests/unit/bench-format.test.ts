@@ -49,16 +49,16 @@ describe('bench: the ideal (physical limit)', () => {
 });
 
 describe('bench: options', () => {
-  it('defaults: 5,000 profiles, 4 proxies, 10/s with a one-second burst, 50 ms, concurrency = proxies', () => {
+  it('defaults: 5,000 profiles, 4 proxies, 10/s with a one-second burst, 50 ms, concurrency = a chunk per request the proxies may carry', () => {
     const o = parseOptions([], {});
-    expect(o).toMatchObject({ profiles: 5_000, proxies: 4, rate: 10, burst: 10, latencyMs: 50, concurrency: 4, quick: false });
+    expect(o).toMatchObject({ profiles: 5_000, proxies: 4, rate: 10, burst: 10, latencyMs: 50, concurrency: 16, quick: false });
     expect(o.scenarios).toEqual([...SCENARIO_NAMES]);
   });
 
   it('--quick, flags over environment over defaults', () => {
     expect(parseOptions(['--quick'], {}).profiles).toBe(500);
     const o = parseOptions(['--proxies', '8', '--latency=0'], { BENCH_PROXIES: '2', BENCH_RATE: '2.5', BENCH_PROFILES: '300' });
-    expect(o).toMatchObject({ proxies: 8, latencyMs: 0, rate: 2.5, burst: 3, profiles: 300, concurrency: 8 });
+    expect(o).toMatchObject({ proxies: 8, latencyMs: 0, rate: 2.5, burst: 3, profiles: 300, concurrency: 32 });
   });
 
   it('--only keeps the canonical order; --experiments adds the extra scenarios', () => {
