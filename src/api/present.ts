@@ -106,6 +106,7 @@ export function toApiBatch(row: BatchRow): ApiBatch {
     status: row.status,
     position: row.position,
     priority: row.priority,
+    max_age_s: row.max_age_s,
     total_profiles: row.total_profiles,
     completed_profiles: completed,
     successful_checks: row.successful_checks,
@@ -143,6 +144,7 @@ export function toApiBatchProfile(row: BatchProfileRow): ApiBatchProfile {
     proxy_id: row.proxy_id,
     duration_ms: row.duration_ms,
     checked_at: iso(row.checked_at),
+    source: row.source,
   };
 }
 

@@ -8,8 +8,10 @@ import {
   BATCH_STATUSES,
   DISABLED_REASONS,
   LOG_LEVELS,
+  MAX_AGE_S,
   MAX_TOKEN_LENGTH,
   PROXY_STATUSES,
+  RESULT_SOURCES,
   SESSION_STATUSES,
   STALL_REASONS,
 } from '../enums.js';
@@ -266,6 +268,7 @@ export const Batch = z
       .nullable()
       .openapi({ description: '0 = running, 1..n = place in the queue, null = not in the queue' }),
     priority: z.number().int(),
+    max_age_s: z.number().int().openapi({ description: 'results younger than this many seconds answer a profile from the cache (0 = never)' }),
     total_profiles: z.number().int(),
     completed_profiles: z.number().int(),
     successful_checks: z.number().int(),
@@ -302,6 +305,17 @@ export const CreateBatch = z
       description: 'create paused, outside the queue',
       default: false,
     }),
+    max_age_s: z
+      .number({ error: 'max_age_s must be a number' })
+      .int('max_age_s must be a whole number')
+      .min(0, 'max_age_s must be at least 0')
+      .max(MAX_AGE_S, `max_age_s must be at most ${MAX_AGE_S}`)
+      .optional()
+      .openapi({
+        description:
+          'a profile whose last successful upstream check is younger than this many seconds is answered from it, ' +
+          'with no request (source "cache"); 0 = always ask. Default: CHECK_MAX_AGE_S',
+      }),
     profile_ids: z
       .array(Uuid)
       .min(1, 'the selection holds no profiles')
@@ -333,7 +347,11 @@ export const BatchProfile = z
     attempts: z.number().int(),
     proxy_id: Uuid.nullable(),
     duration_ms: z.number().int().nullable(),
-    checked_at: NullableTimestamp,
+    checked_at: NullableTimestamp.openapi({ description: 'when the result was checked upstream (for a cached one: the original check)' }),
+    source: z
+      .enum(RESULT_SOURCES)
+      .nullable()
+      .openapi({ description: 'upstream: checked in this batch; cache: copied from a recent upstream check; null until completed' }),
   })
   .openapi('BatchProfile');
 export const BatchProfilePage = pageOf(BatchProfile, 'BatchProfilePage', positionCursor);
