@@ -16,6 +16,7 @@ export const SCENARIO_NAMES = [
   'zero_latency',
   'in_process',
   'one_per_request',
+  'recheck_cached',
 ] as const;
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
@@ -44,6 +45,8 @@ export interface ScenarioSpec {
   paced: boolean;
   /** The source rate limits 30% (Retry-After: 1) and fails 5% of all requests at random. */
   storm?: boolean;
+  /** The batch's max_age_s: results younger than this answer their profiles with no request. */
+  maxAgeS?: number;
 }
 
 export interface BenchOptions {
