@@ -106,7 +106,6 @@ export function toApiBatch(row: BatchRow): ApiBatch {
     status: row.status,
     position: row.position,
     priority: row.priority,
-    max_age_s: row.max_age_s,
     total_profiles: row.total_profiles,
     completed_profiles: completed,
     successful_checks: row.successful_checks,
@@ -117,6 +116,7 @@ export function toApiBatch(row: BatchRow): ApiBatch {
     // a stall is about a running batch: once it stops, whatever held it no longer matters
     stalled_reason: row.status === 'running' ? row.stalled_reason : null,
     stalled_since: row.status === 'running' ? iso(row.stalled_since) : null,
+    max_age_s: row.max_age_s,
     created_at: row.created_at.toISOString(),
     started_at: iso(row.started_at),
     completed_at: iso(row.completed_at),

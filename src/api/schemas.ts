@@ -268,7 +268,6 @@ export const Batch = z
       .nullable()
       .openapi({ description: '0 = running, 1..n = place in the queue, null = not in the queue' }),
     priority: z.number().int(),
-    max_age_s: z.number().int().openapi({ description: 'results younger than this many seconds answer a profile from the cache (0 = never)' }),
     total_profiles: z.number().int(),
     completed_profiles: z.number().int(),
     successful_checks: z.number().int(),
@@ -281,6 +280,7 @@ export const Batch = z
       .nullable()
       .openapi({ description: 'why a running batch has made no progress for BATCH_STALL_AFTER_MS; null while work flows' }),
     stalled_since: NullableTimestamp,
+    max_age_s: z.number().int().openapi({ description: 'results younger than this many seconds answer a profile from the cache (0 = never)' }),
     created_at: Timestamp,
     started_at: NullableTimestamp,
     completed_at: NullableTimestamp,
