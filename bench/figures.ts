@@ -16,6 +16,7 @@ export const SCENARIO_NAMES = [
   'zero_latency',
   'in_process',
   'one_per_request',
+  'recheck_cached',
 ] as const;
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
@@ -46,6 +47,8 @@ export interface ScenarioSpec {
   storm?: boolean;
   /** The proxies forget what they learned of the source's rate before this scenario. */
   coldStart?: boolean;
+  /** The batch's max_age_s: results younger than this answer their profiles with no request. */
+  maxAgeS?: number;
 }
 
 export interface BenchOptions {

@@ -9,6 +9,9 @@
  *                    without Temporal: concurrency = BATCH_CONCURRENCY, `RetryLater` handled by waiting its delay (or
  *                    the configured backoff). The difference to `recheck` is what Temporal costs.
  * - one_per_request  recheck with CHECK_CHUNK_SIZE=1: one profile per stories request (what batching buys).
+ * - recheck_cached   recheck with max_age_s covering the previous check: every profile is answered from its
+ *                    recent result, so no upstream request is sent (when no scenario before it checked the
+ *                    profiles, an untimed in-process recheck does first). No rate limit bounds it: no ideal.
  * With `--experiments`, also (not contract; they explain the gap):
  * - unlimited, unlimited_one_per_request: no rate limit, no latency: the system's own ceiling.
  * - in_process_one_per_request: one_per_request without Temporal (Temporal's cost per chunk).
@@ -54,6 +57,8 @@ import { runInProcess, runWorkflow, type Run } from './runs.js';
 import { cacheUserIds, clearUserIds, resetWorld, runningBatch, say, type World } from './world.js';
 
 const MAX_CHUNK = 50;
+/** recheck_cached's max_age_s: covers any previous scenario of the same run. */
+const RECENT_S = 3600;
 
 
 export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
@@ -65,6 +70,7 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     zero_latency: { ...base, name: 'zero_latency', latencyMs: 0 },
     in_process: { ...base, name: 'in_process', mode: 'in_process' },
     one_per_request: { ...base, name: 'one_per_request', chunkSize: 1 },
+    recheck_cached: { ...base, name: 'recheck_cached', maxAgeS: RECENT_S },
     unlimited: { ...base, ...unlimited, name: 'unlimited' },
     unlimited_one_per_request: { ...base, ...unlimited, name: 'unlimited_one_per_request', chunkSize: 1 },
     in_process_one_per_request: { ...base, name: 'in_process_one_per_request', chunkSize: 1, mode: 'in_process' },
@@ -103,7 +109,8 @@ async function batchFacts(sql: Sql, batchId: string): Promise<BatchFacts> {
 export async function runScenario(world: World, spec: ScenarioSpec): Promise<ScenarioFigures> {
   const o = world.options;
   const workload: Workload = { profiles: world.profileIds.length, chunkSize: spec.chunkSize, lookups: spec.lookups };
-  const limited = spec.rate > 0;
+  // answers from the cache cost no request, so no rate limit bounds them
+  const limited = spec.rate > 0 && !spec.maxAgeS;
   const ideal = limited ? idealChecksPerSecond(workload, o.proxies, spec.rate) : null;
   const limitS = scenarioTimeLimitS(limited ? idealSeconds(workload, o.proxies, spec.rate) : 20, o.timeLimitS);
   say(
@@ -113,8 +120,9 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
   );
 
   if (spec.lookups) await clearUserIds(world);
+  if (spec.maxAgeS) await ensureRecentResults(world, spec, limitS * 1000);
   await resetWorld(world, spec);
-  const batch = await runningBatch(world, spec.name);
+  const batch = await runningBatch(world, spec.name, spec.maxAgeS);
   let run: Run;
   try {
     run =
@@ -181,6 +189,7 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
     workflow_runs: run.runs,
     history_events_per_run: run.historyLengths,
     ...(run.retryLater !== undefined ? { retry_later: run.retryLater } : {}),
+    ...(spec.maxAgeS ? { max_age_s: spec.maxAgeS, from_cache: await fromCache(world.db.sql, batch.batchId) } : {}),
   };
   say(
     `  ${spec.name}: ${figures.seconds} s, ${figures.checks_per_s} checks/s` +
@@ -189,6 +198,27 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
       `lease held ${figures.lease_hold_ms_avg} ms avg (upstream ${figures.upstream_ms_avg} ms avg)`,
   );
   return figures;
+}
+
+/** Gives every profile an upstream result younger than the spec's max_age_s: an untimed recheck of those without. */
+async function ensureRecentResults(world: World, spec: ScenarioSpec, limitMs: number): Promise<void> {
+  const [row] = await world.db.sql<{ n: number }[]>`
+    select count(*)::int as n from profiles p
+    where p.id = any(${world.profileIds}::uuid[]) and not exists (
+      select 1 from batch_profiles bp
+      where bp.profile_id = p.id and bp.status = 'completed' and bp.source = 'upstream'
+        and bp.checked_at > now() - ${spec.maxAgeS!}::int * interval '1 second')`;
+  if (!row || row.n === 0) return;
+  say(`  ${spec.name}: ${row.n} profiles have no recent result; an untimed recheck first`);
+  await resetWorld(world, spec);
+  const warmUp = await runningBatch(world, `${spec.name} (warm-up)`);
+  await runInProcess(world, `${spec.name} (warm-up)`, world.deps.checker, warmUp, spec.chunkSize, world.options.proxies, limitMs);
+}
+
+async function fromCache(sql: Sql, batchId: string): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from batch_profiles where batch_id = ${batchId} and source = 'cache'`;
+  return row?.n ?? 0;
 }
 
 function roundOrNull(value: number | null, digits: number): number | null {

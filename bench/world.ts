@@ -201,8 +201,8 @@ export async function clearUserIds(world: World): Promise<void> {
 }
 
 /** A running batch over every profile, as the queue runner would claim it. */
-export async function runningBatch(world: World, name: string): Promise<{ batchId: string; workflowId: string }> {
-  const created = await createBatch(world.db.sql, { profileIds: world.profileIds, name: `bench ${name}` });
+export async function runningBatch(world: World, name: string, maxAgeS = 0): Promise<{ batchId: string; workflowId: string }> {
+  const created = await createBatch(world.db.sql, { profileIds: world.profileIds, name: `bench ${name}`, maxAgeS });
   const claimed = await claimNextBatch(world.db.sql);
   if (!claimed || claimed.id !== created.id) throw new Error(`claimNextBatch did not pick the ${name} batch (another is running)`);
   return { batchId: claimed.id, workflowId: claimed.workflow_id! };

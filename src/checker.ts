@@ -17,6 +17,9 @@
  * - A try is counted whatever fails after the answer (a store that refuses the text, say): a profile whose
  *   CHECK_MAX_ATTEMPTS tries are spent is recorded CHECK_FAILED at the start of the next attempt.
  *
+ * Profiles with an upstream result younger than the batch's max_age_s are answered from it first, with no
+ * request at all (src/repos/result-cache.ts).
+ *
  * When nothing can be sent (no usable proxy, every proxy unable to reach the upstream, no valid session) the
  * batch is noted blocked, which becomes a visible stall after BATCH_STALL_AFTER_MS (src/repos/stalls.ts).
  */
@@ -39,6 +42,7 @@ import {
 import { readRunState } from './repos/batches.js';
 import { insertLog } from './repos/logs.js';
 import { setUpstreamUserId } from './repos/profiles.js';
+import { answerFromCache } from './repos/result-cache.js';
 import { clearBlocked, noteBlocked } from './repos/stalls.js';
 import { storableText } from './storable-text.js';
 import { ProfileNotFound, type UpstreamFailure } from './upstream/errors.js';
@@ -133,6 +137,14 @@ export function createChecker(deps: CheckerDeps) {
       progressed = true;
       await clearBlocked(sql, batchId, await now());
     };
+
+    // results younger than the batch's max_age_s answer their profiles now, when the chunk runs, before anything is sent
+    const cached = await answerFromCache(sql, batchId, profiles.map((p) => p.profileId));
+    successful += cached.answered.size;
+    storiesFound += cached.storiesFound;
+    await progress(cached.answered.size);
+    profiles = profiles.filter((p) => !cached.answered.has(p.profileId));
+    if (profiles.length === 0) return { kind: 'done', successful, failed, storiesFound, requests: 0 };
 
     /**
      * Counts a try for `tried` (the answer was about them), remembering why; those whose tries are now spent

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_AGE_S } from './enums.js';
 
 /**
  * The one place that reads the environment (OPERATIONS.md). Everything else receives a Config object,
@@ -28,6 +29,11 @@ const schema = z.object({
   /** Profiles per upstream stories request: UPSTREAM.md allows at most 50. */
   CHECK_CHUNK_SIZE: int(1, 50).default(50),
   CHECK_MAX_ATTEMPTS: int(1, 100).default(5),
+  /**
+   * The default max_age_s of a new batch: a profile whose last successful upstream check is younger than this
+   * many seconds is answered from it, with no request (0 = always ask the upstream).
+   */
+  CHECK_MAX_AGE_S: int(0, MAX_AGE_S).default(0),
   CHECK_INITIAL_INTERVAL_MS: int(1).default(1_000),
   CHECK_MAX_INTERVAL_MS: int(1).default(60_000),
   CHECK_BACKOFF: z.coerce.number().min(1).max(100).default(2),

@@ -10,6 +10,10 @@ export type BatchStatus = (typeof BATCH_STATUSES)[number];
 export const BATCH_PROFILE_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
 export type BatchProfileStatus = (typeof BATCH_PROFILE_STATUSES)[number];
 
+/** Where a completed batch profile's result came from: asked upstream, or copied from a recent upstream result. */
+export const RESULT_SOURCES = ['upstream', 'cache'] as const;
+export type ResultSource = (typeof RESULT_SOURCES)[number];
+
 export const PROXY_STATUSES = ['active', 'cooling_down', 'disabled'] as const;
 export type ProxyStatus = (typeof PROXY_STATUSES)[number];
 
@@ -42,6 +46,7 @@ export const EVENT_TYPES = [
   'BATCH_ERROR',
   'PROFILE_CHECK_STARTED',
   'STORY_CHECK_SUCCESS',
+  'RESULTS_FROM_CACHE',
   'CHECK_RETRY',
   'RATE_LIMITED',
   'CHECK_FAILED',
@@ -54,6 +59,9 @@ export const EVENT_TYPES = [
   'BATCH_STALL_CLEARED',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The longest a recent result may answer a profile for (max_age_s, CHECK_MAX_AGE_S): one year, in seconds. */
+export const MAX_AGE_S = 365 * 24 * 3600;
 
 /** The longest session token stored (the sessions table's CHECK counts characters, as JSON Schema does). */
 export const MAX_TOKEN_LENGTH = 4096;

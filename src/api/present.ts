@@ -117,6 +117,7 @@ export function toApiBatch(row: BatchRow): ApiBatch {
     // a stall is about a running batch: once it stops, whatever held it no longer matters
     stalled_reason: row.status === 'running' ? row.stalled_reason : null,
     stalled_since: row.status === 'running' ? iso(row.stalled_since) : null,
+    max_age_s: row.max_age_s,
     created_at: row.created_at.toISOString(),
     started_at: iso(row.started_at),
     completed_at: iso(row.completed_at),
@@ -144,6 +145,7 @@ export function toApiBatchProfile(row: BatchProfileRow): ApiBatchProfile {
     proxy_id: row.proxy_id,
     duration_ms: row.duration_ms,
     checked_at: iso(row.checked_at),
+    source: row.source,
   };
 }
 

@@ -8,8 +8,10 @@ import {
   BATCH_STATUSES,
   DISABLED_REASONS,
   LOG_LEVELS,
+  MAX_AGE_S,
   MAX_TOKEN_LENGTH,
   PROXY_STATUSES,
+  RESULT_SOURCES,
   SESSION_STATUSES,
   STALL_REASONS,
 } from '../enums.js';
@@ -282,6 +284,7 @@ export const Batch = z
       .nullable()
       .openapi({ description: 'why a running batch has made no progress for BATCH_STALL_AFTER_MS; null while work flows' }),
     stalled_since: NullableTimestamp,
+    max_age_s: z.number().int().openapi({ description: 'results younger than this many seconds answer a profile from the cache (0 = never)' }),
     created_at: Timestamp,
     started_at: NullableTimestamp,
     completed_at: NullableTimestamp,
@@ -306,6 +309,17 @@ export const CreateBatch = z
       description: 'create paused, outside the queue',
       default: false,
     }),
+    max_age_s: z
+      .number({ error: 'max_age_s must be a number' })
+      .int('max_age_s must be a whole number')
+      .min(0, 'max_age_s must be at least 0')
+      .max(MAX_AGE_S, `max_age_s must be at most ${MAX_AGE_S}`)
+      .optional()
+      .openapi({
+        description:
+          'a profile whose last successful upstream check is younger than this many seconds is answered from it, ' +
+          'with no request (source "cache"); 0 = always ask. Default: CHECK_MAX_AGE_S',
+      }),
     profile_ids: z
       .array(Uuid)
       .min(1, 'the selection holds no profiles')
@@ -337,7 +351,11 @@ export const BatchProfile = z
     attempts: z.number().int(),
     proxy_id: Uuid.nullable(),
     duration_ms: z.number().int().nullable(),
-    checked_at: NullableTimestamp,
+    checked_at: NullableTimestamp.openapi({ description: 'when the result was checked upstream (for a cached one: the original check)' }),
+    source: z
+      .enum(RESULT_SOURCES)
+      .nullable()
+      .openapi({ description: 'upstream: checked in this batch; cache: copied from a recent upstream check; null until completed' }),
   })
   .openapi('BatchProfile');
 export const BatchProfilePage = pageOf(BatchProfile, 'BatchProfilePage', positionCursor);

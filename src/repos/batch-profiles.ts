@@ -8,7 +8,7 @@
  * or a chunk and an API transition, therefore queue behind each other instead of deadlocking.
  */
 import { transaction, withRetry, type Sql, type Tx } from '../db.js';
-import type { BatchProfileStatus } from '../enums.js';
+import type { BatchProfileStatus, ResultSource } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
 import { insertLogs, type LogEntry } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
@@ -129,7 +129,7 @@ export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: Che
       )
       update batch_profiles bp set status = 'completed', has_story = i.has_story, story_count = i.story_count,
         error = null, attempts = bp.attempts + ${ctx.countAttempt ? 1 : 0}, proxy_id = ${ctx.proxyId},
-        duration_ms = ${ctx.durationMs}, checked_at = now()
+        duration_ms = ${ctx.durationMs}, checked_at = now(), source = 'upstream'
       from target t join input i on i.profile_id = t.profile_id
       where bp.batch_id = ${ctx.batchId} and bp.profile_id = t.profile_id
       returning bp.profile_id, bp.has_story, bp.story_count,
@@ -240,6 +240,8 @@ export interface BatchProfileRow {
   proxy_id: string | null;
   duration_ms: number | null;
   checked_at: Date | null;
+  /** Null until completed. */
+  source: ResultSource | null;
   ordinal: number;
 }
 
@@ -257,7 +259,7 @@ export async function listBatchProfiles(
   }
   const rows = await sql<BatchProfileRow[]>`
     select bp.profile_id, p.username, bp.status, bp.has_story, bp.story_count, bp.error, bp.attempts, bp.proxy_id,
-      bp.duration_ms, bp.checked_at, bp.ordinal
+      bp.duration_ms, bp.checked_at, bp.source, bp.ordinal
     from batch_profiles bp join profiles p on p.id = bp.profile_id
     where bp.batch_id = ${batchId}
       ${options.status ? sql`and bp.status = ${options.status}` : sql``}

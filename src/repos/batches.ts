@@ -13,6 +13,8 @@ export interface BatchRow {
   status: BatchStatus;
   position: number | null;
   priority: number;
+  /** Results younger than this many seconds answer a profile without a request (0 = never). */
+  max_age_s: number;
   total_profiles: number;
   successful_checks: number;
   failed_checks: number;

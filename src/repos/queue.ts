@@ -158,6 +158,8 @@ export interface CreateBatchInput {
   name?: string | null;
   priority?: number;
   hold?: boolean;
+  /** Seconds a profile's last upstream result may be old and still answer it (0, the default, = never). */
+  maxAgeS?: number;
   /** Profile ids in the order they should be checked. */
   profileIds: string[];
 }
@@ -174,8 +176,8 @@ export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<Ba
     // without the queue lock: pauses, resumes and claims of other batches go on meanwhile. Only entering
     // the queue, a few rows, happens under the lock, at the end.
     const [batch] = await tx<BatchRow[]>`
-      insert into batches (name, status, position, priority, total_profiles)
-      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${ids.length})
+      insert into batches (name, status, position, priority, max_age_s, total_profiles)
+      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${input.maxAgeS ?? 0}, ${ids.length})
       returning *`;
     await tx`
       insert into batch_profiles (batch_id, profile_id, ordinal)
@@ -195,7 +197,7 @@ export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<Ba
       level: 'INFO',
       eventType: 'BATCH_QUEUED',
       message: input.hold ? `batch created on hold with ${ids.length} profiles` : `batch queued with ${ids.length} profiles`,
-      details: { total_profiles: ids.length, priority: input.priority ?? 0, hold: Boolean(input.hold) },
+      details: { total_profiles: ids.length, priority: input.priority ?? 0, hold: Boolean(input.hold), max_age_s: input.maxAgeS ?? 0 },
     });
     const [row] = await tx<BatchRow[]>`select * from batches where id = ${batch!.id}`;
     return row!;
@@ -327,12 +329,15 @@ export async function completeBatch(sql: Sql, id: string): Promise<BatchRow> {
       update batches set status = 'done', position = null, completed_at = now(), updated_at = now()
       where id = ${id} returning *`;
     await renumberQueue(tx);
+    const [cached] = await tx<{ n: number }[]>`
+      select count(*)::int as n from batch_profiles where batch_id = ${id} and source = 'cache'`;
     const summary = {
       total_profiles: done!.total_profiles,
       completed_profiles: done!.successful_checks + done!.failed_checks,
       successful_checks: done!.successful_checks,
       failed_checks: done!.failed_checks,
       stories_found: done!.stories_found,
+      from_cache: cached?.n ?? 0,
     };
     const seconds = done!.started_at ? (done!.completed_at!.getTime() - done!.started_at.getTime()) / 1000 : null;
     await insertLog(tx, {

@@ -172,8 +172,8 @@ export class ApiUnderTest extends ApiRecorder {
  * the app in beforeAll; every table emptied and the queue running before each test; all torn down in afterAll.
  * Log lines are captured for the secret sweep.
  */
-export function startApiUnderTest(options: { temporal: boolean; eventsIntervalMs?: number }): ApiUnderTest {
-  const api = new ApiUnderTest(loadConfig({ API_KEY, TEMPORAL_TASK_QUEUE: uniqueIds('api').taskQueue }));
+export function startApiUnderTest(options: { temporal: boolean; eventsIntervalMs?: number; env?: Record<string, string> }): ApiUnderTest {
+  const api = new ApiUnderTest(loadConfig({ API_KEY, TEMPORAL_TASK_QUEUE: uniqueIds('api').taskQueue, ...options.env }));
   let db: TestDatabase | undefined;
   let env: TestWorkflowEnvironment | undefined;
   let previousSink: LogSink | undefined;

@@ -74,7 +74,7 @@ export function usernames(n: number, prefix = 'user'): string[] {
 export async function makeBatch(
   stack: Stack,
   names: string[],
-  options: { name?: string; priority?: number; hold?: boolean } = {},
+  options: { name?: string; priority?: number; hold?: boolean; maxAgeS?: number } = {},
 ): Promise<BatchRow> {
   const { items } = await upsertProfiles(stack.db.sql, names);
   return createBatch(stack.db.sql, { ...options, profileIds: items.map((p) => p.id) });

@@ -10,6 +10,7 @@ import {
   LOG_LEVELS,
   PROXY_STATUSES,
   REST_REASONS,
+  RESULT_SOURCES,
   SESSION_STATUSES,
   STALL_REASONS,
 } from '../../src/enums.js';
@@ -19,6 +20,7 @@ const CHECKED: Array<[table: string, column: string, values: readonly string[]]>
   ['batches', 'status', BATCH_STATUSES],
   ['batches', 'stalled_reason', STALL_REASONS],
   ['batch_profiles', 'status', BATCH_PROFILE_STATUSES],
+  ['batch_profiles', 'source', RESULT_SOURCES],
   ['proxies', 'status', PROXY_STATUSES],
   ['proxies', 'disabled_reason', DISABLED_REASONS],
   ['proxies', 'rest_reason', REST_REASONS],

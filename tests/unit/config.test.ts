@@ -14,6 +14,7 @@ describe('configuration', () => {
     expect(config.PORT).toBe(3000);
     expect(config.CHECK_CHUNK_SIZE).toBeLessThanOrEqual(50);
     expect(config.API_KEY).toBeUndefined();
+    expect(config.CHECK_MAX_AGE_S).toBe(0);
   });
 
   it('coerces numbers and treats empty values as unset', () => {
@@ -30,6 +31,9 @@ describe('configuration', () => {
     ['CHECK_CHUNK_SIZE', '51'],
     ['TEMPORAL_ADDRESS', 'no port'],
     ['LOG_LEVEL', 'loud'],
+    ['CHECK_MAX_AGE_S', '-1'],
+    ['CHECK_MAX_AGE_S', '1.5'],
+    ['CHECK_MAX_AGE_S', String(366 * 24 * 3600)],
   ])('names the bad variable %s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));

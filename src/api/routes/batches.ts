@@ -118,7 +118,7 @@ const events = createRoute({
 });
 
 export function batchesRouter(deps: RouterDeps) {
-  const { sql, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
+  const { sql, config, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
 
   // one reader per followed batch, shared by all of this app's event streams
   const feeds = createBatchFeeds({ sql, intervalMs: eventsIntervalMs, shutdown });
@@ -142,7 +142,13 @@ export function batchesRouter(deps: RouterDeps) {
       if (!body.hold) await temporalGate.require();
       const profileIds = await resolveBatchSource(sql, body);
       const row = await withSignalDeadline(() =>
-        batchControl.create({ name: body.name || null, priority: body.priority ?? 0, hold: body.hold ?? false, profileIds }),
+        batchControl.create({
+          name: body.name || null,
+          priority: body.priority ?? 0,
+          hold: body.hold ?? false,
+          maxAgeS: body.max_age_s ?? config.CHECK_MAX_AGE_S,
+          profileIds,
+        }),
       );
       return c.json(toApiBatch(row), 201);
     })

@@ -93,7 +93,7 @@ describe('batch lifecycle', () => {
     expect(page.items.map((p: { profile_id: string }) => p.profile_id)).toEqual([inNiche[2], inNiche[0]]);
     expect(page.items[0]).toEqual({
       profile_id: inNiche[2], username: 'm3', status: 'pending', has_story: null, story_count: null, error: null,
-      attempts: 0, proxy_id: null, duration_ms: null, checked_at: null,
+      attempts: 0, proxy_id: null, duration_ms: null, checked_at: null, source: null,
     });
     const firstOnly = (await call('GET', `/batches/${fromIds.id}/profiles?limit=1`)).body;
     const second = (await call('GET', `/batches/${fromIds.id}/profiles?limit=1&cursor=${firstOnly.next_cursor}`)).body;

@@ -41,7 +41,7 @@ export function batchFixtures(api: ApiUnderTest) {
       for (const r of results) {
         await tx`
           update batch_profiles set status = 'completed', has_story = ${r.hasStory}, story_count = ${r.hasStory ? 1 : 0},
-            attempts = 1, duration_ms = 5, checked_at = now()
+            attempts = 1, duration_ms = 5, checked_at = now(), source = 'upstream'
           where batch_id = ${batchId} and profile_id = ${r.profileId}`;
         await insertLog(tx, {
           batchId,
