@@ -17,6 +17,8 @@ export const SCENARIO_NAMES = [
   'in_process',
   'one_per_request',
   'recheck_cached',
+  'learned_pacing',
+  'where_the_time_goes',
 ] as const;
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
@@ -49,6 +51,11 @@ export interface ScenarioSpec {
   coldStart?: boolean;
   /** The batch's max_age_s: results younger than this answer their profiles with no request. */
   maxAgeS?: number;
+  /**
+   * Run the workload again and again: passes for `warmUpS` seconds first (not measured), then for `measureS`
+   * seconds, measured as one (learned_pacing: the steady state after the proxies learned the source's rate).
+   */
+  passes?: { warmUpS: number; measureS: number };
 }
 
 export interface BenchOptions {
@@ -61,6 +68,8 @@ export interface BenchOptions {
   latencyMs: number;
   /** BATCH_CONCURRENCY of the workflow scenarios (chunks in flight). */
   concurrency: number;
+  /** Eager activity execution on the dev server (`--no-eager` turns it off, to measure what it buys). */
+  eager: boolean;
   scenarios: ScenarioName[];
   quick: boolean;
   /** Upper bound of one scenario, seconds; null = derived from its ideal. */
@@ -75,10 +84,10 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--profiles N] [--proxies N] [--rate R] [--burst B] [--latency MS]
+export const USAGE = `usage: npm run bench -- [--quick] [--no-eager] [--profiles N] [--proxies N] [--rate R] [--burst B] [--latency MS]
                           [--concurrency N] [--only a,b,...] [--experiments] [--time-limit S] [--out FILE]
 environment: BENCH_PROFILES, BENCH_PROXIES, BENCH_RATE, BENCH_BURST, BENCH_LATENCY_MS, BENCH_CONCURRENCY,
-             BENCH_SCENARIOS, BENCH_TIME_LIMIT_S, BENCH_DATABASE_ADMIN_URL (flags win over the environment)
+             BENCH_SCENARIOS, BENCH_TIME_LIMIT_S, BENCH_EAGER (1/0), BENCH_DATABASE_ADMIN_URL (flags win over the environment)
 scenarios: ${SCENARIO_NAMES.join(', ')}; with --experiments also ${EXPERIMENT_NAMES.join(', ')}`;
 
 const FLAG_TO_ENV: Record<string, string> = {
@@ -107,6 +116,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   const values: Record<string, string | undefined> = { ...env };
   let quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
   let experiments = env.BENCH_EXPERIMENTS === '1' || env.BENCH_EXPERIMENTS === 'true';
+  let eager = !(env.BENCH_EAGER === '0' || env.BENCH_EAGER === 'false');
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') {
@@ -115,6 +125,10 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     }
     if (arg === '--experiments') {
       experiments = true;
+      continue;
+    }
+    if (arg === '--no-eager') {
+      eager = false;
       continue;
     }
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -146,6 +160,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     latencyMs: number('BENCH_LATENCY_MS', values.BENCH_LATENCY_MS, DEFAULTS.latencyMs, { min: 0, max: 60_000 }),
     // every request the proxies may carry at once (PROXY_MAX_IN_FLIGHT, default 4, per proxy) has a chunk ready
     concurrency: number('BENCH_CONCURRENCY', values.BENCH_CONCURRENCY, proxies * 4, { min: 1, max: 256 }),
+    eager,
     scenarios,
     quick,
     timeLimitS: timeLimit === undefined || timeLimit === '' ? null : number('BENCH_TIME_LIMIT_S', timeLimit, 0, { min: 1 }),

@@ -93,6 +93,7 @@ async function main(): Promise<number> {
       burst: options.burst,
       latency_ms: options.latencyMs,
       batch_concurrency: options.concurrency,
+      eager_activities: options.eager,
       batch_profiles_per_run: world.config.BATCH_PROFILES_PER_RUN,
       quick: options.quick,
       total_seconds: round((performance.now() - started) / 1000, 1),
@@ -107,7 +108,7 @@ async function main(): Promise<number> {
   console.log(formatTable(scenarios));
   console.log(
     `\n${options.proxies} proxies × ${options.rate} requests/s (burst ${options.burst}), latency ${options.latencyMs} ms, ` +
-      `BATCH_CONCURRENCY ${options.concurrency}; ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${process.version}`,
+      `BATCH_CONCURRENCY ${options.concurrency}, eager activities ${options.eager ? 'on' : 'off'}; ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${process.version}`,
   );
   console.log(`figures written to ${options.out}`);
   for (const f of failures) console.log(`FAILED ${f}`);

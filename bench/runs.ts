@@ -22,6 +22,8 @@ export interface Run {
   seconds: number;
   runs: number | null;
   historyLengths: number[] | null;
+  /** The chunk activities' times from the workflow histories (workflow runs only). */
+  chunkTimings?: ChunkTimings;
   retryLater?: number;
 }
 
@@ -54,17 +56,61 @@ async function withProgress<T>(world: World, name: string, batchId: string, prom
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
-/** Number of events of every run of a workflow chain (continue-as-new), in order. */
-async function historyLengths(world: World, workflowId: string, firstRunId: string): Promise<number[]> {
-  const lengths: number[] = [];
+/** The events of every run of a workflow chain (continue-as-new), in order. */
+async function chainHistories(world: World, workflowId: string, firstRunId: string): Promise<HistoryEvent[][]> {
+  const runs: HistoryEvent[][] = [];
   let runId: string | null | undefined = firstRunId;
   for (let i = 0; runId && i < 10_000; i++) {
     const history: History = await world.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
-    const events: NonNullable<History['events']> = history.events ?? [];
-    lengths.push(events.length);
+    const events: HistoryEvent[] = history.events ?? [];
+    runs.push(events);
     runId = events[events.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
   }
-  return lengths;
+  return runs;
+}
+
+type HistoryEvent = NonNullable<History['events']>[number];
+
+const eventMs = (e: HistoryEvent | undefined): number | null => {
+  const t = e?.eventTime;
+  return t ? Number(t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6) : null;
+};
+
+/** Per chunk activity, as the server recorded it: waiting for a worker to pick it up, and running. */
+export interface ChunkTimings {
+  chunks: number;
+  /** Scheduled → started: the activity task's way through the server to a worker. */
+  scheduleToStartMs: number;
+  /** Started → completed: the activity itself, as the server saw it. */
+  startToCloseMs: number;
+  /** Completed → the next workflow task completed: the workflow's turn to react (and send the next chunk). */
+  completionToNextTaskMs: number;
+}
+
+function chunkTimings(runs: HistoryEvent[][]): ChunkTimings {
+  let chunks = 0;
+  let toStart = 0;
+  let toClose = 0;
+  let toNext = 0;
+  for (const events of runs) {
+    const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+    events.forEach((e, i) => {
+      const done = e.activityTaskCompletedEventAttributes;
+      if (!done) return;
+      const scheduled = byId.get(Number(done.scheduledEventId));
+      if (scheduled?.activityTaskScheduledEventAttributes?.activityType?.name !== 'checkChunk') return;
+      const started = byId.get(Number(done.startedEventId));
+      const next = events.slice(i + 1).find((later) => later.workflowTaskCompletedEventAttributes);
+      const [s, st, c, n] = [eventMs(scheduled), eventMs(started), eventMs(e), eventMs(next)];
+      if (s === null || st === null || c === null) return;
+      chunks++;
+      toStart += st - s;
+      toClose += c - st;
+      toNext += n === null ? 0 : n - c;
+    });
+  }
+  const avg = (ms: number) => (chunks ? Math.round((ms / chunks) * 10) / 10 : 0);
+  return { chunks, scheduleToStartMs: avg(toStart), startToCloseMs: avg(toClose), completionToNextTaskMs: avg(toNext) };
 }
 
 /** BatchWorkflow to completion through the client, bounded by `limitMs`. */
@@ -86,8 +132,8 @@ export async function runWorkflow(world: World, spec: ScenarioSpec, batch: { bat
   }
   const seconds = (performance.now() - started) / 1000;
   if (result.outcome !== 'done') throw new Error(`the batch workflow ended ${result.outcome}`);
-  const lengths = await historyLengths(world, batch.workflowId, handle.firstExecutionRunId);
-  return { seconds, runs: result.totals.runs, historyLengths: lengths };
+  const histories = await chainHistories(world, batch.workflowId, handle.firstExecutionRunId);
+  return { seconds, runs: result.totals.runs, historyLengths: histories.map((h) => h.length), chunkTimings: chunkTimings(histories) };
 }
 
 /**

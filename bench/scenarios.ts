@@ -12,11 +12,17 @@
  * - recheck_cached   recheck with max_age_s covering the previous check: every profile is answered from its
  *                    recent result, so no upstream request is sent (when no scenario before it checked the
  *                    profiles, an untimed in-process recheck does first). No rate limit bounds it: no ideal.
+ * - learned_pacing   recheck with no pacing configured and nothing learned: passes of the workload for 10 s
+ *                    of warm-up (the proxies learn the source's rate from its 429s), then passes for 30 s,
+ *                    measured together, with the share of requests answered 429 (rate_limited_share).
+ * - where_the_time_goes  recheck, with the time of a chunk split (time_per_chunk_ms): waiting for a send slot,
+ *                    upstream, SQL and the activity's own work, Temporal dispatch (every workflow scenario
+ *                    carries the same split; this one is measured for it).
  * With `--experiments`, also (not contract; they explain the gap):
  * - unlimited, unlimited_one_per_request: no rate limit, no latency: the system's own ceiling.
  * - in_process_one_per_request: one_per_request without Temporal (Temporal's cost per chunk).
- * - paced_first_check, paced_recheck, paced_one_per_request: the client spaces requests through each proxy
- *   1/rate (+5 ms) apart, in memory (bench-only), instead of discovering the limit by 429s and 1 s rests.
+ * - paced_first_check, paced_recheck, paced_one_per_request: PROXY_MIN_INTERVAL_MS set to 1/rate (+15 ms),
+ *   so the limit is known from the first request on instead of being learned from 429s.
  *
  * The ideal (bench/figures.ts): every request costs its proxy one token, so P proxies at r requests/s answer
  * at most P·r requests/s. N profiles in stories requests of k ids need L + ceil(N/k) requests (L = N lookups
@@ -37,6 +43,7 @@
  * several: the chain is followed run by run); worker_rss_mb = this process's RSS after the scenario (worker,
  * simulator and proxies together; the Temporal server is a separate process).
  */
+import { performance } from 'node:perf_hooks';
 import type { Sql } from '../src/db.js';
 import { failBatch } from '../src/repos/queue.js';
 import type { SimulatorStats } from '../src/simulator/app.js';
@@ -53,7 +60,7 @@ import {
   type ScenarioSpec,
   type Workload,
 } from './figures.js';
-import { runInProcess, runWorkflow, type Run } from './runs.js';
+import { runInProcess, runWorkflow, type ChunkTimings, type Run } from './runs.js';
 import { cacheUserIds, clearUserIds, resetWorld, runningBatch, say, type World } from './world.js';
 
 const MAX_CHUNK = 50;
@@ -71,6 +78,9 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     in_process: { ...base, name: 'in_process', mode: 'in_process' },
     one_per_request: { ...base, name: 'one_per_request', chunkSize: 1 },
     recheck_cached: { ...base, name: 'recheck_cached', maxAgeS: RECENT_S },
+    // no pacing configured (PROXY_MIN_INTERVAL_MS unset) and nothing learned yet: the proxies learn the rate
+    learned_pacing: { ...base, name: 'learned_pacing', coldStart: true, passes: { warmUpS: 10, measureS: 30 } },
+    where_the_time_goes: { ...base, name: 'where_the_time_goes' },
     unlimited: { ...base, ...unlimited, name: 'unlimited' },
     unlimited_one_per_request: { ...base, ...unlimited, name: 'unlimited_one_per_request', chunkSize: 1 },
     in_process_one_per_request: { ...base, name: 'in_process_one_per_request', chunkSize: 1, mode: 'in_process' },
@@ -122,28 +132,58 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
   if (spec.lookups) await clearUserIds(world);
   if (spec.maxAgeS) await ensureRecentResults(world, spec, limitS * 1000);
   await resetWorld(world, spec);
-  const batch = await runningBatch(world, spec.name, spec.maxAgeS);
-  let run: Run;
-  try {
-    run =
-      spec.mode === 'in_process'
-        ? await runInProcess(world, spec.name, world.deps.checker, batch, spec.chunkSize, o.concurrency, limitS * 1000)
-        : await runWorkflow(world, spec, batch, limitS * 1000);
-  } catch (err) {
-    // frees the runner for the next scenario (claimNextBatch would hand this batch out again)
-    if (!world.interrupted.aborted) await failBatch(world.db.sql, batch.batchId, `benchmark: ${(err as Error).message}`).catch(() => {});
-    throw err;
-  } finally {
-    // later re-checks must never pay lookups, even after a failure
-    if (spec.lookups && !world.interrupted.aborted) await cacheUserIds(world);
+  const runOnce = async () => {
+    const batch = await runningBatch(world, spec.name, spec.maxAgeS);
+    let run: Run;
+    try {
+      run =
+        spec.mode === 'in_process'
+          ? await runInProcess(world, spec.name, world.deps.checker, batch, spec.chunkSize, o.concurrency, limitS * 1000)
+          : await runWorkflow(world, spec, batch, limitS * 1000);
+    } catch (err) {
+      // frees the runner for the next scenario (claimNextBatch would hand this batch out again)
+      if (!world.interrupted.aborted) await failBatch(world.db.sql, batch.batchId, `benchmark: ${(err as Error).message}`).catch(() => {});
+      throw err;
+    } finally {
+      // later re-checks must never pay lookups, even after a failure
+      if (spec.lookups && !world.interrupted.aborted) await cacheUserIds(world);
+    }
+    const facts = await batchFacts(world.db.sql, batch.batchId);
+    if (facts.status !== 'done' || facts.successful !== workload.profiles) {
+      throw new Error(`batch ended ${facts.status} with ${facts.successful}/${workload.profiles} checked, ${facts.failed} failed`);
+    }
+    return { batch, run, facts };
+  };
+
+  let warmUp: { passes: number; seconds: number; requests: number; rateLimited: number } | null = null;
+  if (spec.passes) {
+    // not measured: the proxies start from nothing learned and find the source's rate
+    const started = performance.now();
+    let passes = 0;
+    while (passes === 0 || (performance.now() - started) / 1000 < spec.passes.warmUpS) {
+      await runOnce();
+      passes++;
+    }
+    warmUp = { passes, seconds: round((performance.now() - started) / 1000, 2), requests: world.sim.stats.requests, rateLimited: world.sim.stats.rateLimited };
+    world.sim.reset();
+    world.probe.reset();
   }
+  const measureS = spec.passes?.measureS ?? 0;
+  const measured = [await runOnce()];
+  while (measured.reduce((sum, m) => sum + m.run.seconds, 0) < measureS) measured.push(await runOnce());
+  const { batch } = measured[0]!;
+  const run: Run = {
+    seconds: measured.reduce((sum, m) => sum + m.run.seconds, 0),
+    runs: measured[0]!.run.runs,
+    historyLengths: measured.flatMap((m) => m.run.historyLengths ?? []),
+    ...(measured[0]!.run.chunkTimings ? { chunkTimings: measured[0]!.run.chunkTimings } : {}),
+    ...(measured[0]!.run.retryLater !== undefined ? { retryLater: measured.reduce((sum, m) => sum + (m.run.retryLater ?? 0), 0) } : {}),
+  };
+  if (measured.length > 1) workload.profiles *= measured.length;
+  const facts = measured.map((m) => m.facts).reduce((a, b) => ({ ...a, restS: round(a.restS + b.restS, 1), events: sumCounts(a.events, b.events) }));
   const stats = snapshot(world.sim.stats);
   const probe = { ...world.probe };
   const rss = process.memoryUsage().rss;
-  const facts = await batchFacts(world.db.sql, batch.batchId);
-  if (facts.status !== 'done' || facts.successful !== workload.profiles) {
-    throw new Error(`batch ended ${facts.status} with ${facts.successful}/${workload.profiles} checked, ${facts.failed} failed`);
-  }
   const checksPerS = workload.profiles / run.seconds;
   const needed = requestsNeeded(workload);
   const figures: ScenarioFigures = {
@@ -190,6 +230,15 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
     history_events_per_run: run.historyLengths,
     ...(run.retryLater !== undefined ? { retry_later: run.retryLater } : {}),
     ...(spec.maxAgeS ? { max_age_s: spec.maxAgeS, from_cache: await fromCache(world.db.sql, batch.batchId) } : {}),
+    ...(run.chunkTimings ? { time_per_chunk_ms: timePerChunk(run.chunkTimings, probe) } : {}),
+    ...(warmUp
+      ? {
+          passes: measured.length,
+          warm_up: warmUp,
+          rate_limited_share: stats.requests ? round(stats.rateLimited / stats.requests, 4) : 0,
+          learned_rate_per_s: await learnedRates(world.db.sql),
+        }
+      : {}),
   };
   say(
     `  ${spec.name}: ${figures.seconds} s, ${figures.checks_per_s} checks/s` +
@@ -197,6 +246,13 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
       `; ${stats.requests} requests, ${stats.rateLimited} rate limited, proxies rested ${facts.restS} s, ` +
       `lease held ${figures.lease_hold_ms_avg} ms avg (upstream ${figures.upstream_ms_avg} ms avg)`,
   );
+  if (warmUp) {
+    say(
+      `  ${spec.name}: after a warm-up of ${warmUp.seconds} s (${warmUp.rateLimited} of ${warmUp.requests} requests rate limited), ` +
+        `${figures.rate_limited_share as number} of requests rate limited; learned ${JSON.stringify(figures.learned_rate_per_s)} per s`,
+    );
+  }
+  if (figures.time_per_chunk_ms) say(`  ${spec.name}: per chunk, ms: ${JSON.stringify(figures.time_per_chunk_ms)}`);
   return figures;
 }
 
@@ -219,6 +275,39 @@ async function fromCache(sql: Sql, batchId: string): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
     select count(*)::int as n from batch_profiles where batch_id = ${batchId} and source = 'cache'`;
   return row?.n ?? 0;
+}
+
+/**
+ * Where a chunk's time goes, in ms per chunk: waiting for a send slot (taking it and waiting for its send
+ * time), the upstream's answers, Postgres and the rest of the activity's own work, and Temporal's dispatch
+ * (the activity task's way to a worker, and the workflow's turn to react to its completion).
+ */
+function timePerChunk(t: ChunkTimings, probe: { requestMs: number; leaseCallMs: number; sendWaitMs: number; releaseCallMs: number }) {
+  if (!t.chunks) return null;
+  const per = (ms: number) => round(ms / t.chunks, 1);
+  const slot = per(probe.leaseCallMs + probe.sendWaitMs);
+  const upstream = per(probe.requestMs);
+  return {
+    chunks: t.chunks,
+    slot_wait: slot,
+    upstream,
+    sql_and_activity: round(Math.max(0, t.startToCloseMs - slot - upstream), 1),
+    temporal_dispatch: round(t.scheduleToStartMs + t.completionToNextTaskMs, 1),
+    schedule_to_start: t.scheduleToStartMs,
+    completion_to_next_task: t.completionToNextTaskMs,
+    activity_total: t.startToCloseMs,
+  };
+}
+
+function sumCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+async function learnedRates(sql: Sql): Promise<Array<number | null>> {
+  const rows = await sql<{ r: number | null }[]>`select learned_rate_per_s as r from proxies order by url`;
+  return rows.map((row) => (row.r === null ? null : round(row.r, 2)));
 }
 
 function roundOrNull(value: number | null, digits: number): number | null {

@@ -109,7 +109,7 @@ export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupt
   const { items } = await upsertProfiles(db.sql, usernames);
   const profileIds = items.map((p) => p.id);
 
-  const env = await startTemporal(shutdown);
+  const env = await startTemporal(shutdown, options.eager);
   const bundle = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     logger: { warn() {}, info() {}, debug() {}, trace() {}, log() {}, error: (m: string) => say(m) },
@@ -137,7 +137,7 @@ export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupt
  * its output kept off our stdout (the table is the only thing printed there), and a test environment
  * connected to it. Without the CLI, the SDK's own download via createLocal.
  */
-async function startTemporal(shutdown: Shutdown): Promise<TestWorkflowEnvironment> {
+async function startTemporal(shutdown: Shutdown, eagerActivities: boolean): Promise<TestWorkflowEnvironment> {
   const { cli } = ensureTemporalBinaries(say);
   if (!cli) {
     const env = await TestWorkflowEnvironment.createLocal({ server: { log: { format: 'pretty', level: 'error' } } });
@@ -150,6 +150,7 @@ async function startTemporal(shutdown: Shutdown): Promise<TestWorkflowEnvironmen
     port: await freePort(),
     uiPort: null,
     namespace: 'default',
+    eagerActivities,
     logger: createLogger({ component: 'bench' }),
   }).catch((err: unknown) => {
     throw new Error(`the Temporal dev server did not come up: ${(err as Error).message}`);

@@ -43,6 +43,12 @@ export interface DevTemporalServerOptions {
   logger: Logger;
   /** How long the server may take to answer (the first start creates the SQLite schema). */
   startTimeoutMs?: number;
+  /**
+   * Eager activity execution (`system.enableActivityEagerExecution`, off in the dev server by default): a
+   * workflow task that schedules an activity gets it back in its completion's answer, for the same worker to
+   * run at once, instead of the activity task travelling through the matching service to a poller.
+   */
+  eagerActivities?: boolean;
 }
 
 export interface DevTemporalServer {
@@ -212,6 +218,7 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
     // "default" always exists; another namespace is created at launch
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
     ...(options.searchAttributes ?? []).flatMap((k) => ['--search-attribute', `${k.name}=${TypedSearchAttributes.toMetadataType(k.type)}`]),
+    ...(options.eagerActivities ? ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'] : []),
     '--log-level',
     'error',
   ];

@@ -10,7 +10,7 @@
 import { transaction, withRetry, type Sql, type Tx } from '../db.js';
 import type { BatchProfileStatus, ResultSource } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
-import { insertLogs, type LogEntry } from './logs.js';
+import { insertLogs, logsInsert, type LogEntry } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
 export interface ChunkProfile {
@@ -111,19 +111,27 @@ export interface RecordContext {
   countAttempt: boolean;
 }
 
-/** Persists verified results: per-profile rows, profile statistics, batch counters and logs, in one transaction. */
+/**
+ * Persists verified results: per-profile rows, profile statistics, batch counters and logs, in one transaction
+ * of two statements, whatever the number of results (locks still taken in the project's order: the batch row,
+ * its batch_profiles rows by profile, the profiles by id, then the logs).
+ */
 export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: CheckSuccess[]): Promise<number> {
   if (results.length === 0) return 0;
   return transaction(sql, async (tx) => {
-    await lockBatchCounters(tx, ctx.batchId);
     const changed = await tx<{ profile_id: string; has_story: boolean; story_count: number; username: string }[]>`
-      with input as (
+      with counters as (
+        -- first lock: the batch row whose counters this raises (see lockBatchCounters)
+        select id from batches where id = ${ctx.batchId} for no key update
+      ),
+      input as (
         select * from unnest(${results.map((r) => r.profileId)}::uuid[], ${results.map((r) => String(r.hasStory))}::text[]::boolean[],
           ${results.map((r) => r.storyCount)}::int[]) as t(profile_id, has_story, story_count)
       ),
       target as (
         select profile_id from batch_profiles
         where batch_id = ${ctx.batchId} and profile_id in (select profile_id from input) and status in ('pending', 'running')
+          and exists (select 1 from counters)
         order by profile_id
         for update
       )
@@ -137,34 +145,37 @@ export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: Che
     if (changed.length === 0) return 0;
     const ids = changed.map((r) => r.profile_id);
     const withStory = changed.filter((r) => r.has_story).map((r) => r.profile_id);
-    await tx`select 1 from profiles where id = any(${ids}::uuid[]) order by id for no key update`;
-    await tx`
-      update profiles set total_checks = total_checks + 1, active_story = false, last_checked_at = now()
-      where id = any(${ids}::uuid[])`;
-    if (withStory.length) {
-      await tx`
-        update profiles set total_detections = total_detections + 1, active_story = true, last_story_detected = now()
-        where id = any(${withStory}::uuid[])`;
-    }
-    await tx`
-      update batches set successful_checks = successful_checks + ${changed.length},
-        stories_found = stories_found + ${withStory.length}, updated_at = now()
-      where id = ${ctx.batchId}`;
-    await insertLogs(
-      tx,
-      changed.map(
-        (r): LogEntry => ({
-          batchId: ctx.batchId,
-          profileId: r.profile_id,
-          proxyId: ctx.proxyId,
-          level: 'INFO',
-          eventType: 'STORY_CHECK_SUCCESS',
-          message: r.has_story ? `@${r.username} has an active story` : `@${r.username} has no active story`,
-          details: { has_story: r.has_story, story_count: r.story_count },
-          durationMs: ctx.durationMs,
-        }),
-      ),
+    const logs = changed.map(
+      (r): LogEntry => ({
+        batchId: ctx.batchId,
+        profileId: r.profile_id,
+        proxyId: ctx.proxyId,
+        level: 'INFO',
+        eventType: 'STORY_CHECK_SUCCESS',
+        message: r.has_story ? `@${r.username} has an active story` : `@${r.username} has no active story`,
+        details: { has_story: r.has_story, story_count: r.story_count },
+        durationMs: ctx.durationMs,
+      }),
     );
+    // profiles locked in id order before they are updated; then the counters, then the logs
+    await tx`
+      with locked as (
+        select id from profiles where id = any(${ids}::uuid[]) order by id for no key update
+      ),
+      stats as (
+        update profiles p set total_checks = p.total_checks + 1, last_checked_at = now(),
+          active_story = p.id = any(${withStory}::uuid[]),
+          total_detections = p.total_detections + case when p.id = any(${withStory}::uuid[]) then 1 else 0 end,
+          last_story_detected = case when p.id = any(${withStory}::uuid[]) then now() else p.last_story_detected end
+        from locked where p.id = locked.id
+      ),
+      counters as (
+        update batches set successful_checks = successful_checks + ${changed.length},
+          stories_found = stories_found + ${withStory.length}, updated_at = now()
+        where id = ${ctx.batchId}
+        returning id
+      )
+      ${logsInsert(tx, logs)}`;
     return changed.length;
   });
 }

@@ -119,6 +119,8 @@ interface TakenRow {
   send_at: Date;
   slot_id: string;
   expires_at: Date;
+  session_id: string | null;
+  session_token: string | null;
 }
 
 interface StatsRow {
@@ -206,83 +208,80 @@ export async function takeLease(
   const nextSend = sql`greatest(coalesce(p.next_free_at, ${now}::timestamptz), ${now}::timestamptz)`;
   const gapMs = sql`(extract(epoch from (${nextSend} - p.last_used_at)) * 1000)`;
   const intervalMs = sql`greatest(${rules.minIntervalMs}::float8, coalesce(1000.0 / p.learned_rate_per_s, 0))`;
-  return inTx(sql, async (tx) => {
-    const [proxy] = await tx<TakenRow[]>`
-      with candidate as (
-        select id from proxies
-        where status <> 'disabled'
-          and (rate_limited_until is null or rate_limited_until <= ${now}::timestamptz)
-          and in_flight < ${rules.maxInFlight}
-          and (next_free_at is null or next_free_at <= ${horizon})
-        order by greatest(coalesce(next_free_at, ${now}::timestamptz), ${now}::timestamptz), in_flight,
-          last_used_at asc nulls first, id
-        limit 1
-        for update skip locked
-      ), taken as (
-        -- p is the locked row's current version: the send time is computed from it, not from the snapshot
-        update proxies p set
-          in_flight = p.in_flight + 1,
-          next_free_at = ${nextSend} + (${intervalMs} * interval '1 millisecond'),
-          send_gap_ms = case when p.last_used_at is null then p.send_gap_ms
-            else greatest(0, coalesce((1 - ${LEARN.gapWeight}::float8) * p.send_gap_ms + ${LEARN.gapWeight}::float8 * ${gapMs}, ${gapMs})) end,
-          last_used_at = ${nextSend},
-          -- the cooldown has passed (the candidate filter says so): it reads as active again
-          status = case when p.status = 'cooling_down' then 'active' else p.status end,
-          rest_reason = null
-        from candidate
-        where p.id = candidate.id
-        returning p.id, p.url, p.username, p.password, p.last_used_at as send_at
-      ), slot as (
-        insert into proxy_slots (proxy_id, holder, expires_at)
-        select id, ${holder}, send_at + ${interval(tx, leaseMs)} from taken
-        returning id, expires_at
-      )
-      select taken.*, slot.id::text as slot_id, slot.expires_at from taken, slot`;
+  // One statement (one round trip, no explicit transaction): the slot, and a session for its proxy: one paired
+  // with this proxy first, else an unpaired one, least recently used among them.
+  const [proxy] = await sql<TakenRow[]>`
+    with candidate as (
+      select id from proxies
+      where status <> 'disabled'
+        and (rate_limited_until is null or rate_limited_until <= ${now}::timestamptz)
+        and in_flight < ${rules.maxInFlight}
+        and (next_free_at is null or next_free_at <= ${horizon})
+      order by greatest(coalesce(next_free_at, ${now}::timestamptz), ${now}::timestamptz), in_flight,
+        last_used_at asc nulls first, id
+      limit 1
+      for update skip locked
+    ), taken as (
+      -- p is the locked row's current version: the send time is computed from it, not from the snapshot
+      update proxies p set
+        in_flight = p.in_flight + 1,
+        next_free_at = ${nextSend} + (${intervalMs} * interval '1 millisecond'),
+        send_gap_ms = case when p.last_used_at is null then p.send_gap_ms
+          else greatest(0, coalesce((1 - ${LEARN.gapWeight}::float8) * p.send_gap_ms + ${LEARN.gapWeight}::float8 * ${gapMs}, ${gapMs})) end,
+        last_used_at = ${nextSend},
+        -- the cooldown has passed (the candidate filter says so): it reads as active again
+        status = case when p.status = 'cooling_down' then 'active' else p.status end,
+        rest_reason = null
+      from candidate
+      where p.id = candidate.id
+      returning p.id, p.url, p.username, p.password, p.last_used_at as send_at
+    ), slot as (
+      insert into proxy_slots (proxy_id, holder, expires_at)
+      select id, ${holder}, send_at + ${interval(sql, leaseMs)} from taken
+      returning id, expires_at
+    ), pick as (
+      select s.id from sessions s, taken
+      where s.status = 'valid' and (s.proxy_id = taken.id or s.proxy_id is null)
+      order by (s.proxy_id is null), s.last_used_at asc nulls first, s.id
+      limit 1
+      for update of s skip locked
+    ), session as (
+      update sessions s set last_used_at = now() from pick where s.id = pick.id returning s.id, s.token
+    )
+    select taken.*, slot.id::text as slot_id, slot.expires_at, session.id as session_id, session.token as session_token
+    from taken cross join slot left join session on true`;
 
-    if (!proxy) {
-      const s = await readStats(tx, now, rules);
-      const enabled = s.total - s.disabled;
-      if (enabled === 0) return { ok: false as const, retryAt: null, reason: 'none_usable' as const };
-      const allResting = s.cooling_down === enabled;
-      return {
-        ok: false as const,
-        retryAt: s.next_free_at,
-        reason: allResting ? ('all_cooling_down' as const) : ('all_busy' as const),
-        ...(allResting ? { restReason: s.unreachable === enabled ? ('upstream_unreachable' as const) : ('rate_limited' as const) } : {}),
-        freeNow: s.available > 0,
-      };
-    }
+  if (!proxy) {
+    const s = await readStats(sql, now, rules);
+    const enabled = s.total - s.disabled;
+    if (enabled === 0) return { ok: false, retryAt: null, reason: 'none_usable' };
+    const allResting = s.cooling_down === enabled;
+    return {
+      ok: false,
+      retryAt: s.next_free_at,
+      reason: allResting ? 'all_cooling_down' : 'all_busy',
+      ...(allResting ? { restReason: s.unreachable === enabled ? 'upstream_unreachable' : 'rate_limited' } : {}),
+      freeNow: s.available > 0,
+    };
+  }
 
-    // A session paired with this proxy first, else an unpaired one; least recently used among them.
-    const [session] = await tx<{ id: string; token: string }[]>`
-      with pick as (
-        select id from sessions
-        where status = 'valid' and (proxy_id = ${proxy.id} or proxy_id is null)
-        order by (proxy_id is null), last_used_at asc nulls first, id
-        limit 1
-        for update skip locked
-      )
-      update sessions s set last_used_at = now()
-      from pick
-      where s.id = pick.id
-      returning s.id, s.token`;
-
-    registerSecret(proxy.password);
-    registerSecret(session?.token);
-    const lease: Lease = {
+  registerSecret(proxy.password);
+  registerSecret(proxy.session_token);
+  return {
+    ok: true,
+    lease: {
       proxyId: proxy.id,
       slotId: proxy.slot_id,
       proxyUrl: proxy.url,
       proxyUsername: proxy.username,
       proxyPassword: proxy.password,
-      sessionId: session?.id ?? null,
-      sessionToken: session?.token ?? null,
+      sessionId: proxy.session_id,
+      sessionToken: proxy.session_token,
       holder,
       sendAt: proxy.send_at,
       expiresAt: proxy.expires_at,
-    };
-    return { ok: true as const, lease };
-  });
+    },
+  };
 }
 
 export interface ReleaseRowOptions {
@@ -305,7 +304,10 @@ export async function releaseLease(
 ): Promise<{ row: ReleasedRow | undefined; disabled: boolean; sessionInvalidated: boolean }> {
   const { now, cooldownMs, lastError, maxConsecutiveFailures } = options;
   const logBase = { batchId: options.batchId, profileId: options.profileId, proxyId: l.proxyId };
-  return inTx(sql, async (tx) => {
+  // an outcome that may write logs runs in a transaction with them; the common ones are one statement alone
+  const mayLog = outcome.kind !== 'success' && outcome.kind !== 'neutral';
+  const within = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => (mayLog ? inTx(sql, fn) : fn(sql));
+  return within(async (tx) => {
     const resting = tx`coalesce(p.rate_limited_until > ${now}::timestamptz, false)`;
     // whether this 429 teaches a lower rate (see Learning in the header)
     const learns = tx`(not ${resting} and (p.learned_rate_per_s is null or p.successes_since_backoff >= ${LEARN.successesBetweenBackoffs}::float8))`;

@@ -87,9 +87,17 @@ export async function insertLog(sql: Queryable, entry: LogEntry): Promise<void> 
 /** Inserts several log entries in one multi-row statement. */
 export async function insertLogs(sql: Queryable, entries: readonly LogEntry[]): Promise<void> {
   if (entries.length === 0) return;
+  await sql`${logsInsert(sql, entries)}`;
+}
+
+/**
+ * The statement that inserts `entries` (at least one), as a fragment: a caller may end a statement of its own
+ * with it (after its CTEs), so writing the logs costs no round trip of their own.
+ */
+export function logsInsert(sql: Queryable, entries: readonly LogEntry[]) {
   const rows = entries.map(toRow);
   // Columns as parallel arrays: one statement and a fixed parameter count however many entries there are.
-  await sql`
+  return sql`
     insert into batch_logs (batch_id, profile_id, proxy_id, level, event_type, message, details, duration_ms)
     select * from unnest(
       ${rows.map((r) => r.batch_id)}::uuid[],
