@@ -130,8 +130,9 @@ export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: Che
       ),
       target as (
         select profile_id from batch_profiles
-        where batch_id = ${ctx.batchId} and profile_id in (select profile_id from input) and status in ('pending', 'running')
-          and exists (select 1 from counters)
+        -- by primary key: a join with the input would let the planner walk every unfinished row of the batch
+        where batch_id = ${ctx.batchId} and profile_id = any(${results.map((r) => r.profileId)}::uuid[])
+          and status in ('pending', 'running') and exists (select 1 from counters)
         order by profile_id
         for update
       )
@@ -206,7 +207,8 @@ export async function recordFailures(sql: Sql, ctx: RecordContext, failures: Che
       ),
       target as (
         select profile_id from batch_profiles
-        where batch_id = ${ctx.batchId} and profile_id in (select profile_id from input) and status in ('pending', 'running')
+        -- by primary key: a join with the input would let the planner walk every unfinished row of the batch
+        where batch_id = ${ctx.batchId} and profile_id = any(${failures.map((f) => f.profileId)}::uuid[]) and status in ('pending', 'running')
         order by profile_id
         for update
       )
