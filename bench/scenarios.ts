@@ -72,6 +72,8 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     paced_recheck: { ...base, name: 'paced_recheck', paced: true },
     paced_one_per_request: { ...base, name: 'paced_one_per_request', chunkSize: 1, paced: true },
     storm_first_check: { ...base, name: 'storm_first_check', lookups: true, paced: true, storm: true },
+    // no rate limit and no latency: the batch's own cost at 100k profiles (bench/scale.ts)
+    scale_100k: { ...base, ...unlimited, name: 'scale_100k' },
   };
 }
 
