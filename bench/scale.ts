@@ -10,12 +10,12 @@
  * 3. The batch's user ids are cached (as a first check would leave them), then it runs through BatchWorkflow
  *    with no rate limit and no latency at the simulator, like `unlimited`: a minute or two, which shows the
  *    system's own cost at this size. Figures: checks_per_s, max_history_events over the continue-as-new chain
- *    (bound: 10,000), worker_rss_mb = the peak RSS of this process sampled every 250 ms from before the create
- *    to the end (bound: 512 MB; the worker, the API, the simulator and the proxies all live here, so it is an
- *    upper bound of the worker's).
- * 4. The API's memory before the create and after the batch is done, both after a full garbage collection:
- *    api_heap_mb_start / api_heap_mb_end and api_rss_mb_start / api_rss_mb_end (flat heap = nothing of the
- *    100k request is kept).
+ *    (bound: 10,000), worker_rss_mb = the peak RSS of this process sampled every 250 ms during the run (bound:
+ *    512 MB; the worker, the API, the simulator and the proxies all live here, so it is an upper bound of the
+ *    worker's; rss_mb_before_create is what the set-up alone holds, rss_mb_peak_create the peak of the create).
+ * 4. The API's memory before the create, after it and after the batch is done, each after a full garbage
+ *    collection: api_heap_mb_start / api_heap_mb_after_create / api_heap_mb_end, and api_rss_mb_start /
+ *    api_rss_mb_end (a flat heap: nothing of the 100k request is kept).
  */
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
@@ -66,13 +66,17 @@ export async function runScale(world: World, spec: ScenarioSpec): Promise<Scenar
   await resetWorld(world, spec);
   const config = loadConfig({ ...world.baseEnv, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `${world.taskQueue}-api-only` });
   const api = await startApi({ config, temporal: world.env.client, port: 0, logger: createLogger({ component: 'bench-api' }) });
-  const peak = rssPeak();
+  let peak = rssPeak();
   let batchId: string | null = null;
   try {
     const usernames = Array.from({ length: PROFILES }, (_, i) => `scale_user_${i}`);
     const before = memoryMb();
+    peak.stop();
+    peak = rssPeak();
     const created = await createUnderLoad({ url: api.url }, usernames, 'bench scale_100k');
     batchId = created.batchId;
+    const createPeak = peak.stop();
+    const afterCreate = memoryMb();
     say(
       `  ${spec.name}: created in ${round(created.createS, 2)} s (${round(created.createBodyMb, 1)} MB body); ` +
         `${created.transitions} transitions meanwhile, the longest ${round(created.maxTransitionMs, 0)} ms` +
@@ -84,6 +88,7 @@ export async function runScale(world: World, spec: ScenarioSpec): Promise<Scenar
     const claimed = await claimNextBatch(world.db.sql);
     if (!claimed || claimed.id !== batchId) throw new Error(`claimNextBatch did not pick the ${spec.name} batch`);
     world.sim.reset();
+    peak = rssPeak();
     const run = await runWorkflow(world, spec, { batchId, workflowId: claimed.workflow_id! }, (o.timeLimitS ?? RUN_LIMIT_S) * 1000);
     const [facts] = await world.db.sql<{ status: string; successful_checks: number; failed_checks: number }[]>`
       select status, successful_checks, failed_checks from batches where id = ${batchId}`;
@@ -107,6 +112,8 @@ export async function runScale(world: World, spec: ScenarioSpec): Promise<Scenar
       upstream_requests_per_profile: round(requests / PROFILES, 4),
       max_history_events: run.historyLengths ? Math.max(...run.historyLengths) : null,
       worker_rss_mb: round(workerRssPeak / 2 ** 20, 0),
+      rss_mb_before_create: before.rss,
+      rss_mb_peak_create: round(createPeak / 2 ** 20, 0),
       // extras
       mode: 'temporal',
       create_s: round(created.createS, 2),
@@ -115,6 +122,7 @@ export async function runScale(world: World, spec: ScenarioSpec): Promise<Scenar
       transitions_during_create: created.transitions,
       transition_errors: created.transitionErrors,
       api_heap_mb_start: before.heap,
+      api_heap_mb_after_create: afterCreate.heap,
       api_heap_mb_end: after.heap,
       api_rss_mb_start: before.rss,
       api_rss_mb_end: after.rss,
