@@ -35,6 +35,8 @@ const PROFILES = 100_000;
 const RUN_LIMIT_S = 900;
 const RSS_SAMPLE_MS = 250;
 
+const scaleUsernames = () => Array.from({ length: PROFILES }, (_, i) => `scale_user_${i}`);
+
 /** A full garbage collection, so that heap figures compare what is kept, not what is waiting to be swept. */
 function collectGarbage(): void {
   v8.setFlagsFromString('--expose-gc');
@@ -69,11 +71,11 @@ export async function runScale(world: World, spec: ScenarioSpec): Promise<Scenar
   let peak = rssPeak();
   let batchId: string | null = null;
   try {
-    const usernames = Array.from({ length: PROFILES }, (_, i) => `scale_user_${i}`);
     const before = memoryMb();
     peak.stop();
     peak = rssPeak();
-    const created = await createUnderLoad({ url: api.url }, usernames, 'bench scale_100k');
+    // the names are not kept here, so that the heap after the create shows only what the process kept of it
+    const created = await createUnderLoad({ url: api.url }, scaleUsernames(), 'bench scale_100k');
     batchId = created.batchId;
     const createPeak = peak.stop();
     const afterCreate = memoryMb();
@@ -84,7 +86,7 @@ export async function runScale(world: World, spec: ScenarioSpec): Promise<Scenar
     );
     if (created.totalProfiles !== PROFILES) throw new Error(`the batch holds ${created.totalProfiles} profiles, not ${PROFILES}`);
 
-    await cacheUserIdsOf(world, usernames);
+    await cacheUserIdsOf(world, scaleUsernames());
     const claimed = await claimNextBatch(world.db.sql);
     if (!claimed || claimed.id !== batchId) throw new Error(`claimNextBatch did not pick the ${spec.name} batch`);
     world.sim.reset();
