@@ -9,6 +9,8 @@
  *                    without Temporal: concurrency = proxies, `RetryLater` handled by waiting its delay (or
  *                    the configured backoff). The difference to `recheck` is what Temporal costs.
  * - one_per_request  recheck with CHECK_CHUNK_SIZE=1: one profile per stories request (what batching buys).
+ * - scale_100k       a batch of 100,000 new usernames created over HTTP under queue transitions, then run with
+ *                    no rate limit and no latency (bench/scale.ts has its figures); not over the N profiles.
  * With `--experiments`, also (not contract; they explain the gap):
  * - unlimited, unlimited_one_per_request: no rate limit, no latency: the system's own ceiling.
  * - in_process_one_per_request: one_per_request without Temporal (Temporal's cost per chunk).
