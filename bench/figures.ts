@@ -19,7 +19,11 @@ export const SCENARIO_NAMES = [
   'recheck_cached',
   'learned_pacing',
   'where_the_time_goes',
+  // a batch of 100,000 new usernames created over HTTP under queue transitions, then run (bench/scale.ts)
+  'scale_100k',
 ] as const;
+/** Scenarios left out by `--skip-scale` (and by `--quick` unless named in `--only`): minutes, not seconds. */
+export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k'];
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
   'unlimited',
@@ -72,6 +76,8 @@ export interface BenchOptions {
   eager: boolean;
   scenarios: ScenarioName[];
   quick: boolean;
+  /** `--skip-scale` / BENCH_SKIP_SCALE=1: the scale scenarios are left out even when named. */
+  skipScale: boolean;
   /** Upper bound of one scenario, seconds; null = derived from its ideal. */
   timeLimitS: number | null;
   out: string;
@@ -84,11 +90,14 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--no-eager] [--profiles N] [--proxies N] [--rate R] [--burst B] [--latency MS]
-                          [--concurrency N] [--only a,b,...] [--experiments] [--time-limit S] [--out FILE]
+export const USAGE = `usage: npm run bench -- [--quick] [--skip-scale] [--no-eager] [--profiles N] [--proxies N] [--rate R]
+                          [--burst B] [--latency MS] [--concurrency N] [--only a,b,...] [--experiments] [--time-limit S]
+                          [--out FILE]
 environment: BENCH_PROFILES, BENCH_PROXIES, BENCH_RATE, BENCH_BURST, BENCH_LATENCY_MS, BENCH_CONCURRENCY,
-             BENCH_SCENARIOS, BENCH_TIME_LIMIT_S, BENCH_EAGER (1/0), BENCH_DATABASE_ADMIN_URL (flags win over the environment)
-scenarios: ${SCENARIO_NAMES.join(', ')}; with --experiments also ${EXPERIMENT_NAMES.join(', ')}`;
+             BENCH_SCENARIOS, BENCH_TIME_LIMIT_S, BENCH_SKIP_SCALE=1, BENCH_EAGER (1/0), BENCH_DATABASE_ADMIN_URL
+             (flags win over the environment)
+scenarios: ${SCENARIO_NAMES.join(', ')}; with --experiments also ${EXPERIMENT_NAMES.join(', ')}
+--skip-scale leaves out ${SCALE_SCENARIOS.join(', ')} (a few minutes); --quick leaves it out too unless --only names it`;
 
 const FLAG_TO_ENV: Record<string, string> = {
   '--profiles': 'BENCH_PROFILES',
@@ -117,6 +126,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   let quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
   let experiments = env.BENCH_EXPERIMENTS === '1' || env.BENCH_EXPERIMENTS === 'true';
   let eager = !(env.BENCH_EAGER === '0' || env.BENCH_EAGER === 'false');
+  let skipScale = env.BENCH_SKIP_SCALE === '1' || env.BENCH_SKIP_SCALE === 'true';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') {
@@ -129,6 +139,10 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     }
     if (arg === '--no-eager') {
       eager = false;
+      continue;
+    }
+    if (arg === '--skip-scale') {
+      skipScale = true;
       continue;
     }
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -151,6 +165,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     // run order stays the canonical one (re-checks rely on the first check's cached ids)
     scenarios = [...SCENARIO_NAMES, ...EXPERIMENT_NAMES].filter((s) => asked.includes(s));
   }
+  if (skipScale || (quick && !values.BENCH_SCENARIOS)) scenarios = scenarios.filter((s) => !SCALE_SCENARIOS.includes(s));
   const timeLimit = values.BENCH_TIME_LIMIT_S;
   return {
     profiles: number('BENCH_PROFILES', values.BENCH_PROFILES, quick ? DEFAULTS.quickProfiles : DEFAULTS.profiles, { min: 1, max: 1_000_000 }),
@@ -163,6 +178,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     eager,
     scenarios,
     quick,
+    skipScale,
     timeLimitS: timeLimit === undefined || timeLimit === '' ? null : number('BENCH_TIME_LIMIT_S', timeLimit, 0, { min: 1 }),
     out: values.BENCH_OUT || 'bench/results/latest.json',
   };
@@ -239,6 +255,13 @@ function cell(value: unknown): string {
   return String(value);
 }
 
+/** Columns shown only when some scenario has a value in them. */
+const OPTIONAL_COLUMNS: Array<[header: string, get: (s: ScenarioFigures) => unknown]> = [
+  ['create s', (s) => s.create_s],
+  ['max transition ms', (s) => s.max_transition_ms],
+  ['api heap MB', (s) => (s.api_heap_mb_start === undefined ? undefined : `${cell(s.api_heap_mb_start)}→${cell(s.api_heap_mb_end)}`)],
+];
+
 const COLUMNS: Array<[header: string, get: (s: ScenarioFigures) => unknown]> = [
   ['scenario', (s) => s.name],
   ['profiles', (s) => s.profiles],
@@ -257,8 +280,9 @@ const COLUMNS: Array<[header: string, get: (s: ScenarioFigures) => unknown]> = [
 
 /** A plain-text table (also valid Markdown) of the scenarios' figures. */
 export function formatTable(scenarios: readonly ScenarioFigures[]): string {
-  const rows = scenarios.map((s) => COLUMNS.map(([, get]) => cell(get(s))));
-  const headers = COLUMNS.map(([h]) => h);
+  const columns = [...COLUMNS, ...OPTIONAL_COLUMNS.filter(([, get]) => scenarios.some((s) => get(s) != null))];
+  const rows = scenarios.map((s) => columns.map(([, get]) => cell(get(s))));
+  const headers = columns.map(([h]) => h);
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;

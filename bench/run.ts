@@ -22,6 +22,7 @@ import { installTemporalRuntime } from '../src/process/temporal-runtime.js';
 import { setLogLevel } from '../src/logger.js';
 import { formatTable, parseOptions, round, UsageError, USAGE, type BenchOptions, type ScenarioFigures } from './figures.js';
 import { runScenario, specs } from './scenarios.js';
+import { runScale } from './scale.js';
 import { cacheUserIds, say, setUp } from './world.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -74,7 +75,7 @@ async function main(): Promise<number> {
   for (const name of options.scenarios) {
     if (interruption.signal.aborted) break;
     try {
-      scenarios.push(await runScenario(world, all[name]));
+      scenarios.push(await (name === 'scale_100k' ? runScale(world, all[name]) : runScenario(world, all[name])));
     } catch (err) {
       const message = (err as Error)?.message ?? String(err);
       failures.push(`${name}: ${message}`);

@@ -18,6 +18,8 @@
  * - where_the_time_goes  recheck, with the time of a chunk split (time_per_chunk_ms): waiting for a send slot,
  *                    upstream, SQL and the activity's own work, Temporal dispatch (every workflow scenario
  *                    carries the same split; this one is measured for it).
+ * - scale_100k       a batch of 100,000 new usernames created over HTTP under queue transitions, then run with
+ *                    no rate limit and no latency (bench/scale.ts has its figures); not over the N profiles.
  * With `--experiments`, also (not contract; they explain the gap):
  * - unlimited, unlimited_one_per_request: no rate limit, no latency: the system's own ceiling.
  * - in_process_one_per_request: one_per_request without Temporal (Temporal's cost per chunk).
@@ -88,6 +90,8 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     paced_recheck: { ...base, name: 'paced_recheck', paced: true },
     paced_one_per_request: { ...base, name: 'paced_one_per_request', chunkSize: 1, paced: true },
     storm_first_check: { ...base, name: 'storm_first_check', lookups: true, paced: true, storm: true },
+    // no rate limit and no latency: the batch's own cost at 100k profiles (bench/scale.ts)
+    scale_100k: { ...base, ...unlimited, name: 'scale_100k' },
   };
 }
 

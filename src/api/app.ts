@@ -25,9 +25,19 @@ import { profilesRouter } from './routes/profiles.js';
 import { proxiesRouter } from './routes/proxies.js';
 import { queueRouter } from './routes/queue.js';
 import { sessionsRouter } from './routes/sessions.js';
+import { MAX_BATCH_PROFILES } from './schemas.js';
 
-/** Large enough for a batch of 100,000 profile ids or usernames in one body. */
+/**
+ * Large enough for a batch of 100,000 profile ids (about 4 MB of JSON) or usernames (up to about 80 bytes
+ * each, "@" and surrounding spaces included) in one body.
+ */
 export const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/** The 413 message: the limit, and what fits in it, so a client knows how to split its request. */
+export function tooLargeMessage(limitBytes: number): string {
+  const mb = Math.round((limitBytes / 2 ** 20) * 10) / 10;
+  return `the request body is too large: at most ${mb} MB (a batch holds at most ${MAX_BATCH_PROFILES} profile ids or usernames)`;
+}
 
 export interface AppDeps {
   sql: Sql;
@@ -90,7 +100,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     bodyLimit({
       maxSize: deps.bodyLimitBytes ?? BODY_LIMIT_BYTES,
       onError: () => {
-        throw new HTTPException(413, { message: 'the request body is too large' });
+        throw new HTTPException(413, { message: tooLargeMessage(deps.bodyLimitBytes ?? BODY_LIMIT_BYTES) });
       },
     }),
   );

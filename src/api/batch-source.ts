@@ -1,11 +1,14 @@
 /**
  * Turns the source of `POST /batches` (exactly one of profile_ids, niche_id, usernames) into the ordered
- * profile ids `createBatch` takes. Every rejection is a ValidationError (400) saying what was wrong.
+ * selection `createBatch` takes: profile ids, or the normalised usernames (createBatch creates the missing
+ * profiles as it goes, and 100k names are never read back as rows). Every rejection is a ValidationError
+ * (400) saying what was wrong, before anything is written.
  */
 import type { Sql } from '../db.js';
 import { ValidationError } from '../repos/errors.js';
 import { nicheExists } from '../repos/niches.js';
-import { knownProfileIds, profileIdsOfNiche, upsertProfiles } from '../repos/profiles.js';
+import { knownProfileIds, normalizeUsernames, profileIdsOfNiche } from '../repos/profiles.js';
+import type { BatchSelection } from '../repos/queue.js';
 
 export interface BatchSourceInput {
   profile_ids?: string[] | undefined;
@@ -19,7 +22,7 @@ function empty(source: string): never {
   throw new ValidationError('the selection holds no profiles', { source });
 }
 
-export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Promise<string[]> {
+export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Promise<BatchSelection> {
   const given = SOURCES.filter((s) => input[s] !== undefined && input[s] !== null);
   if (given.length !== 1) {
     throw new ValidationError(
@@ -42,7 +45,7 @@ export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Pro
       });
     }
     // Postgres returns ids lower-cased; keep the caller's order, in the stored spelling
-    return ids.map((id) => id.toLowerCase());
+    return { profileIds: ids.map((id) => id.toLowerCase()) };
   }
 
   if (input.niche_id !== undefined) {
@@ -50,12 +53,11 @@ export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Pro
     if (!(await nicheExists(sql, nicheId))) throw new ValidationError(`niche ${nicheId} does not exist`, { niche_id: nicheId });
     const ids = await profileIdsOfNiche(sql, nicheId);
     if (ids.length === 0) empty('niche_id');
-    return ids;
+    return { profileIds: ids };
   }
 
   const usernames = input.usernames ?? [];
   if (usernames.length === 0) empty('usernames');
-  // validates all of them first (nothing is created if one is invalid), then creates the missing ones
-  const { items } = await upsertProfiles(sql, usernames);
-  return items.map((p) => p.id);
+  // all of them are validated here, before anything is written; createBatch creates the missing profiles
+  return { usernames: normalizeUsernames(usernames) };
 }

@@ -96,7 +96,8 @@ function fromHttpException(c: Context, err: HTTPException) {
   const status = err.status as ContentfulStatusCode;
   const code = HTTP_CODES[status] ?? (status >= 500 ? 'internal' : 'error');
   let message = err.message;
-  if (status === 413) message = 'the request body is too large';
+  // the body limit's own message names the limit; any other 413 gets the plain one
+  if (status === 413 && !message.startsWith('the request body is too large')) message = 'the request body is too large';
   if (status === 415) message = 'the request body must be JSON (Content-Type: application/json)';
   if (!message) message = code.replace(/_/g, ' ');
   // Hono's JSON validator raises a bare 400 for a body that does not parse

@@ -126,6 +126,28 @@ export async function upsertProfiles(
   return { created, existing: names.length - created, items };
 }
 
+/**
+ * The distinct normalised usernames of `raw`, in first-seen order; a ValidationError naming every invalid one
+ * (as `upsertProfiles` rejects them). Nothing is written.
+ */
+export function normalizeUsernames(raw: readonly unknown[]): string[] {
+  return validateUsernames(raw);
+}
+
+/**
+ * Creates the profiles of these normalised usernames that do not exist yet, in one statement, without reading
+ * any row back (a batch of 100k needs the profiles to exist, not 100k rows in memory). Sorted, so that
+ * concurrent calls lock overlapping usernames in the same order and cannot deadlock. Creating a profile is
+ * harmless on its own, so this runs in a short transaction of its own (or the caller's).
+ */
+export async function createMissingProfiles(sql: Queryable, names: readonly string[]): Promise<void> {
+  const sorted = [...names].sort();
+  await sql`
+    insert into profiles (username)
+    select u from unnest(${sorted}::text[]) as t(u) order by u
+    on conflict (username) do nothing`;
+}
+
 export async function getProfile(sql: Queryable, id: string): Promise<ProfileRow> {
   if (!isUuid(id)) throw new NotFoundError(`profile ${id} not found`);
   const [row] = await sql<ProfileRow[]>`select ${PROFILE_COLUMNS(sql)} from profiles where id = ${id}`;

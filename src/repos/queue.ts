@@ -11,8 +11,12 @@
  *
  * A transaction may skip a level but never goes back up one, and rows of one table are locked in key order
  * (`order by ... for update` in a locking CTE), so two transactions can never wait on each other. The one
- * exception is a batch being created: its own rows come before the queue lock, but no one else can see them
- * until it commits. Strengths matter too: transitions lock the batch FOR UPDATE; writers of results take
+ * exception is a batch being created (`createBatch`): it writes its own batches and batch_profiles rows, and
+ * takes KEY SHARE on the profiles it names (the foreign key, in batch order), before the queue lock, which
+ * it takes last, for the final step only (entering the queue). That is safe: no one can see its rows until it
+ * commits, and KEY SHARE conflicts only with FOR UPDATE and key changes of profiles, which nothing that holds
+ * the queue lock (and nothing else in the project) takes. So the seconds a 100k-profile create spends
+ * writing rows never hold up a transition. Strengths matter too: transitions lock the batch FOR UPDATE; writers of results take
  * NO KEY UPDATE and `markRunning` KEY SHARE on it first, so they wait for a transition before touching any
  * profile row, and never the other way round. The proxy pool locks only proxies rows and then inserts logs
  * (KEY SHARE on the batch), which waits for a transition at most; it never waits on batch_profiles.
@@ -24,6 +28,7 @@ import type { BatchStatus } from '../enums.js';
 import type { BatchRow } from './batches.js';
 import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
 import { insertLog } from './logs.js';
+import { createMissingProfiles } from './profiles.js';
 
 export type QueueAction = 'start' | 'pause' | 'resume' | 'cancel' | 'claim' | 'complete' | 'fail';
 
@@ -154,54 +159,103 @@ export async function getQueue(sql: Sql): Promise<QueueRows> {
   };
 }
 
-export interface CreateBatchInput {
+/**
+ * The profiles of a new batch, in the order they should be checked: ids of existing profiles, or normalised
+ * usernames (see normalizeUsernames), whose missing profiles are created along the way.
+ */
+export type BatchSelection = { profileIds: string[]; usernames?: undefined } | { usernames: string[]; profileIds?: undefined };
+
+export type CreateBatchInput = BatchSelection & {
   name?: string | null;
   priority?: number;
   hold?: boolean;
   /** Seconds a profile's last upstream result may be old and still answer it (0, the default, = never). */
   maxAgeS?: number;
-  /** Profile ids in the order they should be checked. */
-  profileIds: string[];
-}
+};
+
+/** Profiles per statement of a large create; slices by username are pipelined (see createBatch). */
+export const CREATE_SLICE = 20_000;
 
 /**
- * Creates a batch over existing profiles (the caller resolves the source to ids, in order) and enters it into
- * the queue, or holds it paused. Returns the batch as stored.
+ * Creates a batch and enters it into the queue, or holds it paused. Duplicates are dropped, the first
+ * occurrence keeps its place (its ordinal). Returns the batch as stored.
+ *
+ * The batch and its rows are written in one transaction, so a batch is there whole or not at all. The heavy
+ * part (up to 100k batch_profiles rows, seconds) runs first, on a batch no one else can see yet and without
+ * the queue lock: transitions of other batches go on meanwhile. Only entering the queue, a few rows, happens
+ * under the queue lock, at the very end, so the lock is held for milliseconds whatever the size.
+ *
+ * By username, the missing profiles are created slice by slice on the pool, each slice in a short transaction
+ * of its own (a profile is harmless on its own: a create that fails half-way leaves profiles a retry reuses),
+ * while the batch's transaction writes the previous slice's rows: the two halves of the work overlap.
  */
 export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<BatchRow> {
-  const ids = [...new Set(input.profileIds)];
-  if (ids.length === 0) throw new ValidationError('the selection holds no profiles');
+  const byName = input.usernames !== undefined;
+  const keys = [...new Set(input.usernames ?? input.profileIds)];
+  if (keys.length === 0) throw new ValidationError('the selection holds no profiles');
+  const slices: string[][] = [];
+  for (let i = 0; i < keys.length; i += CREATE_SLICE) slices.push(keys.slice(i, i + CREATE_SLICE));
+
   return transaction(sql, async (tx) => {
-    // The heavy part (up to 100k profile rows, seconds) runs first, on a held batch no one else can see yet,
-    // without the queue lock: pauses, resumes and claims of other batches go on meanwhile. Only entering
-    // the queue, a few rows, happens under the lock, at the end.
     const [batch] = await tx<BatchRow[]>`
       insert into batches (name, status, position, priority, max_age_s, total_profiles)
-      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${input.maxAgeS ?? 0}, ${ids.length})
+      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${input.maxAgeS ?? 0}, ${keys.length})
       returning *`;
-    await tx`
-      insert into batch_profiles (batch_id, profile_id, ordinal)
-      select ${batch!.id}, p.id, t.ord::int
-      from unnest(${ids}::uuid[]) with ordinality as t(pid, ord)
-      join profiles p on p.id = t.pid`;
+    const batchId = batch!.id;
+    let total = 0;
+    let profilesReady: Promise<void> = byName ? createMissingProfiles(sql, slices[0]!) : Promise.resolve();
+    for (const [index, slice] of slices.entries()) {
+      await profilesReady;
+      const next = slices[index + 1];
+      profilesReady = byName && next ? createMissingProfiles(sql, next) : Promise.resolve();
+      // awaited on the next turn, or below should this slice fail
+      profilesReady.catch(() => {});
+      try {
+        total += await insertBatchProfiles(tx, batchId, slice, byName, index * CREATE_SLICE);
+      } catch (err) {
+        await profilesReady.catch(() => {});
+        throw err;
+      }
+    }
+    if (total === 0) throw new ValidationError('the selection holds no profiles');
+    if (total !== keys.length) await tx`update batches set total_profiles = ${total} where id = ${batchId}`;
     if (!input.hold) {
       await lockQueue(tx);
       // its place in line is taken now, so batches enter the queue in the order their creation commits
       await tx`
         update batches set status = 'queued', position = 2000000000, queue_seq = nextval('batch_queue_seq')
-        where id = ${batch!.id}`;
+        where id = ${batchId}`;
       await renumberQueue(tx);
     }
     await insertLog(tx, {
-      batchId: batch!.id,
+      batchId,
       level: 'INFO',
       eventType: 'BATCH_QUEUED',
-      message: input.hold ? `batch created on hold with ${ids.length} profiles` : `batch queued with ${ids.length} profiles`,
-      details: { total_profiles: ids.length, priority: input.priority ?? 0, hold: Boolean(input.hold), max_age_s: input.maxAgeS ?? 0 },
+      message: input.hold ? `batch created on hold with ${total} profiles` : `batch queued with ${total} profiles`,
+      details: { total_profiles: total, priority: input.priority ?? 0, hold: Boolean(input.hold), max_age_s: input.maxAgeS ?? 0 },
     });
-    const [row] = await tx<BatchRow[]>`select * from batches where id = ${batch!.id}`;
+    const [row] = await tx<BatchRow[]>`select * from batches where id = ${batchId}`;
     return row!;
   });
+}
+
+/**
+ * One slice of a new batch's rows, in one statement (the slice travels as one array parameter, its order as
+ * ordinals after `offset`). The foreign key takes KEY SHARE on each profile row, which no transition (and no
+ * writer of results, who takes NO KEY UPDATE) ever waits on. Returns the rows written.
+ */
+async function insertBatchProfiles(tx: Tx, batchId: string, slice: string[], byName: boolean, offset: number): Promise<number> {
+  const source = byName
+    ? tx`unnest(${slice}::text[]) with ordinality as t(name, ord) join profiles p on p.username = t.name`
+    : tx`unnest(${slice}::uuid[]) with ordinality as t(pid, ord) join profiles p on p.id = t.pid`;
+  const [added] = await tx<{ n: number }[]>`
+    with added as (
+      insert into batch_profiles (batch_id, profile_id, ordinal)
+      select ${batchId}, p.id, (${offset} + t.ord)::int from ${source}
+      returning 1
+    )
+    select count(*)::int as n from added`;
+  return added!.n;
 }
 
 /** Moves a batch to the head of the queue. */

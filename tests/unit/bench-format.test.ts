@@ -66,6 +66,15 @@ describe('bench: options', () => {
     expect(parseOptions(['--experiments'], {}).scenarios).toContain('unlimited');
   });
 
+  it('runs scale_100k by default; --skip-scale or BENCH_SKIP_SCALE=1 leave it out, --quick too unless named', () => {
+    expect(parseOptions([], {}).scenarios).toContain('scale_100k');
+    expect(parseOptions(['--skip-scale'], {}).scenarios).not.toContain('scale_100k');
+    expect(parseOptions([], { BENCH_SKIP_SCALE: '1' }).scenarios).not.toContain('scale_100k');
+    expect(parseOptions(['--quick'], {}).scenarios).not.toContain('scale_100k');
+    expect(parseOptions(['--quick', '--only', 'scale_100k'], {}).scenarios).toEqual(['scale_100k']);
+    expect(parseOptions(['--skip-scale', '--only', 'scale_100k,recheck'], {}).scenarios).toEqual(['recheck']);
+  });
+
   it('rejects what it does not understand', () => {
     expect(() => parseOptions(['--nope'], {})).toThrow(UsageError);
     expect(() => parseOptions(['--proxies', '0'], {})).toThrow(/BENCH_PROXIES/);
@@ -91,6 +100,13 @@ describe('bench: table', () => {
     worker_rss_mb: 310,
     rate_limited: 0,
     ...over,
+  });
+
+  it('shows the create columns only when a scenario has them', () => {
+    expect(formatTable([row({})])).not.toContain('create s');
+    const table = formatTable([row({}), row({ name: 'scale_100k', create_s: 3.2, max_transition_ms: 120, api_heap_mb_start: 60, api_heap_mb_end: 61 })]);
+    expect(table).toContain('max transition ms');
+    expect(table).toContain('60→61');
   });
 
   it('aligns columns and shows missing figures as "-"', () => {

@@ -140,14 +140,14 @@ export function batchesRouter(deps: RouterDeps) {
       const body = c.req.valid('json');
       // a held batch wakes nobody, so it does not need Temporal
       if (!body.hold) await temporalGate.require();
-      const profileIds = await resolveBatchSource(sql, body);
+      const selection = await resolveBatchSource(sql, body);
       const row = await withSignalDeadline(() =>
         batchControl.create({
           name: body.name || null,
           priority: body.priority ?? 0,
           hold: body.hold ?? false,
           maxAgeS: body.max_age_s ?? config.CHECK_MAX_AGE_S,
-          profileIds,
+          ...selection,
         }),
       );
       return c.json(toApiBatch(row), 201);

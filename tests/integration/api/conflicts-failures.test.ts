@@ -72,7 +72,10 @@ describe('payload too large (413)', () => {
   it('rejects a body over the limit, streamed or with a Content-Length', async () => {
     const huge = JSON.stringify({ usernames: Array.from({ length: 700_000 }, (_, i) => `user_${i}`) });
     expect(huge.length).toBeGreaterThan(8 * 1024 * 1024);
-    expectError(await call('POST', '/profiles', undefined, { raw: huge }), 413, 'payload_too_large');
+    const tooLarge = await call('POST', '/profiles', undefined, { raw: huge });
+    expectError(tooLarge, 413, 'payload_too_large');
+    // says what the limit is, so a client knows how to split its request
+    expect(tooLarge.body.error.message).toMatch(/too large: at most 8 MB .*100000 profile ids or usernames/);
 
     const server = await startApi({ config, sql: api.db.sql, temporal: api.env.client, port: 0, logger: createLogger() });
     try {
