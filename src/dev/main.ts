@@ -170,6 +170,8 @@ async function main(start: DevStart): Promise<void> {
         uiPort: dev.DEV_TEMPORAL_UI_PORT,
         namespace: config.TEMPORAL_NAMESPACE,
         searchAttributes: searchAttributeKeys,
+        // a chunk scheduled by a workflow task goes straight back to this worker (bench: where_the_time_goes)
+        eagerActivities: true,
         logger: log,
       });
       const running = server;

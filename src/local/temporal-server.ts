@@ -26,6 +26,9 @@ export interface SearchAttributeKey {
   type: SearchAttributeType;
 }
 
+/** The dev server's switch for eager activity execution (off by default there, on by default in the SDK). */
+export const EAGER_ACTIVITIES_ARGS = ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'] as const;
+
 export interface DevTemporalServerOptions {
   /** Path of the `temporal` CLI. */
   cli: string;
@@ -218,7 +221,7 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
     // "default" always exists; another namespace is created at launch
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
     ...(options.searchAttributes ?? []).flatMap((k) => ['--search-attribute', `${k.name}=${TypedSearchAttributes.toMetadataType(k.type)}`]),
-    ...(options.eagerActivities ? ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'] : []),
+    ...(options.eagerActivities ? EAGER_ACTIVITIES_ARGS : []),
     '--log-level',
     'error',
   ];

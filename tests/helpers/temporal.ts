@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { findTemporalBinaries } from '../../src/local/temporal-binaries.js';
+import { EAGER_ACTIVITIES_ARGS } from '../../src/local/temporal-server.js';
 import { installTemporalRuntime } from '../../src/process/temporal-runtime.js';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 
@@ -18,7 +19,10 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   );
 }
 
-/** A real dev server (in-memory) on the project-provided CLI, with the product's search attributes. */
+/**
+ * A real dev server (in-memory) on the project-provided CLI, with the product's search attributes and eager
+ * activity execution on, as `npm run dev` runs it.
+ */
 export async function createLocalEnv(): Promise<TestWorkflowEnvironment> {
   quietTemporalRuntime();
   const { cli } = findTemporalBinaries();
@@ -26,7 +30,7 @@ export async function createLocalEnv(): Promise<TestWorkflowEnvironment> {
     server: {
       ...(cli ? { executable: { type: 'existing-path' as const, path: cli } } : {}),
       searchAttributes: searchAttributeKeys,
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: ['--log-level', 'error', ...EAGER_ACTIVITIES_ARGS],
     },
   });
 }
