@@ -59,7 +59,10 @@ export async function unfinishedProfiles(sql: Sql, batchId: string, profileIds: 
   }));
 }
 
-/** Marks the chunk's profiles as being checked; returns those that were pending until now (first try). */
+/**
+ * Marks the chunk's profiles as being checked, with one PROFILE_CHECK_STARTED log for them all (their ids in
+ * its details); returns those that were pending until now (first try).
+ */
 export async function markRunning(sql: Sql, batchId: string, profileIds: string[], proxyId: string): Promise<string[]> {
   // KEY SHARE on the batch waits for a transition in progress (which holds it FOR UPDATE) and then sees its
   // outcome: a batch that was just paused, cancelled or failed gets no profile marked running again.
@@ -73,10 +76,22 @@ export async function markRunning(sql: Sql, batchId: string, profileIds: string[
         and exists (select 1 from running_batch)
       order by profile_id
       for update
+    ),
+    marked as (
+      update batch_profiles bp set status = 'running', proxy_id = ${proxyId}
+      from prev where bp.batch_id = ${batchId} and bp.profile_id = prev.profile_id
+      returning bp.profile_id, prev.status as was
+    ),
+    -- one log per chunk attempt, not one per profile: at 50 profiles a chunk, a row each would cost about as
+    -- much again as persisting the results (README, "Throughput")
+    logged as (
+      insert into batch_logs (batch_id, proxy_id, level, event_type, message, details)
+      select ${batchId}, ${proxyId}, 'INFO', 'PROFILE_CHECK_STARTED', 'checking ' || count(*) || ' profile(s)',
+        jsonb_build_object('profiles', count(*), 'first_try', count(*) filter (where was = 'pending'),
+          'profile_ids', jsonb_agg(profile_id order by profile_id))
+      from marked having count(*) > 0
     )
-    update batch_profiles bp set status = 'running', proxy_id = ${proxyId}
-    from prev where bp.batch_id = ${batchId} and bp.profile_id = prev.profile_id
-    returning bp.profile_id, prev.status as was`);
+    select profile_id, was from marked`);
   return rows.filter((r) => r.was === 'pending').map((r) => r.profile_id);
 }
 
