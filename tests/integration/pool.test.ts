@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import type { Sql } from '../../src/db.js';
 import { setLogSink, type LogSink } from '../../src/logger.js';
 import { createProxyPool, type Lease, type ProxyPool } from '../../src/pool.js';
 import { listLogs } from '../../src/repos/logs.js';
@@ -277,6 +279,33 @@ describe('proxy pool', () => {
     expect(await getProxy(db.sql, id!)).toMatchObject({ consecutive_failures: 1, failure_count: 1, success_count: 0 });
     expect((await getProxy(db.sql, id!)).in_flight).toBe(0);
     expect(await pool.stats()).toMatchObject({ available: 1, leased: 0 });
+  });
+
+  it('acquire() on a full pool waits for a release instead of asking again and again', async () => {
+    let statements = 0;
+    const counted = postgres(db.url, { max: 2, onnotice: () => {}, debug: () => void statements++ }) as unknown as Sql;
+    try {
+      const single = createProxyPool({ sql: counted, config: loadConfig({ ...BASE_ENV, PROXY_MAX_IN_FLIGHT: '1' }) });
+      await addProxies(1);
+      const held = await leaseOk('held', undefined, single);
+
+      const before = statements;
+      const timedOut = await single.acquire('waiter', { timeoutMs: 1000, pollMs: 250 });
+      expect(timedOut).toMatchObject({ ok: false, reason: 'all_busy' });
+      // one attempt per pollMs (each a few statements), not one attempt after another
+      expect(statements - before).toBeLessThan(100);
+
+      // a release in this process wakes the waiter long before its next poll
+      const waiting = single.acquire('waiter', { timeoutMs: 20_000, pollMs: 10_000 });
+      await sleep(100);
+      await single.release(held, { kind: 'success' });
+      const started = Date.now();
+      const got = await waiting;
+      expect(got.ok).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await (counted as unknown as { end(): Promise<void> }).end();
+    }
   });
 
   it('reclaims the slot of a holder that never released it, and ignores that holder when it comes back', async () => {
