@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { Sql } from '../../src/db.js';
 import { setLogSink, type LogSink } from '../../src/logger.js';
-import { createProxyPool, type Lease, type ProxyPool } from '../../src/pool.js';
+import { createProxyPool, type Lease, type PoolStats, type ProxyPool } from '../../src/pool.js';
 import { listLogs } from '../../src/repos/logs.js';
 import { toApiProxy } from '../../src/api/present.js';
 import { createProxy, getProxy, setProxyStatus } from '../../src/repos/proxies.js';
@@ -125,9 +125,16 @@ beforeEach(async () => {
 describe('proxy pool', () => {
   it('never has more than PROXY_MAX_IN_FLIGHT requests through one proxy (200 concurrent requests over 10 proxies)', async () => {
     const proxyIds = await addProxies(10);
+    const capacity = 10 * config.PROXY_MAX_IN_FLIGHT;
     const current = new Map<string, number>();
     const violations: string[] = [];
     let mostOnOneProxy = 0;
+    let acquired = 0;
+    // the first `capacity` requests hold their slots until all of them have one: the pool is then full,
+    // which it can only be with every proxy carrying PROXY_MAX_IN_FLIGHT requests at once
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let statsWhenFull: PoolStats | null = null;
 
     await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
@@ -139,7 +146,13 @@ describe('proxy pool', () => {
         current.set(proxyId, n);
         if (n > config.PROXY_MAX_IN_FLIGHT) violations.push(`${proxyId} carried ${n} requests at once`);
         mostOnOneProxy = Math.max(mostOnOneProxy, n);
-        await sleep(1 + Math.random() * 10);
+        const order = ++acquired;
+        if (order === capacity) {
+          statsWhenFull = await pool.stats();
+          openGate();
+        }
+        if (order <= capacity) await gate;
+        else await sleep(1 + Math.random() * 10);
         current.set(proxyId, current.get(proxyId)! - 1);
         const released = await pool.release(result.lease, { kind: 'success' });
         expect(released.released).toBe(true);
@@ -148,8 +161,8 @@ describe('proxy pool', () => {
 
     expect(violations).toEqual([]);
     // requests do overlap on one proxy: it is a rate, not a lock
-    expect(mostOnOneProxy).toBeGreaterThan(1);
-    expect(mostOnOneProxy).toBeLessThanOrEqual(config.PROXY_MAX_IN_FLIGHT);
+    expect(mostOnOneProxy).toBe(config.PROXY_MAX_IN_FLIGHT);
+    expect(statsWhenFull).toMatchObject({ total: 10, usable: 10, available: 0, leased: 10 });
     const rows = await Promise.all(proxyIds.map((id) => getProxy(db.sql, id)));
     expect(rows.reduce((sum, r) => sum + r.success_count, 0)).toBe(200);
     // the emptiest, least recently used proxy wins: every proxy carried a share
