@@ -175,7 +175,10 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
       if (result.ok || result.retryAt === null) return result;
       const now = Date.now();
       if (now >= deadline || opts.signal?.aborted) return result;
-      await waitUntil(Math.min(result.retryAt.getTime(), now + pollMs, deadline), opts.signal);
+      // A retryAt already come is a full proxy's: when one of its requests ends is not known. Wait for a
+      // release here, or pollMs for one elsewhere, instead of asking again at once (a busy loop on Postgres).
+      const retryAt = result.retryAt.getTime() > now ? result.retryAt.getTime() : now + pollMs;
+      await waitUntil(Math.min(retryAt, now + pollMs, deadline), opts.signal);
     }
   }
 

@@ -1,19 +1,25 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import type { Sql } from '../../src/db.js';
 import { setLogSink, type LogSink } from '../../src/logger.js';
-import { createProxyPool, type Lease, type ProxyPool } from '../../src/pool.js';
+import { createProxyPool, type Lease, type PoolStats, type ProxyPool } from '../../src/pool.js';
 import { listLogs } from '../../src/repos/logs.js';
 import { toApiProxy } from '../../src/api/present.js';
 import { createProxy, getProxy, setProxyStatus } from '../../src/repos/proxies.js';
 import { createSession, getSession } from '../../src/repos/sessions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
-const config = loadConfig({
+/** The pool under test: up to 3 requests through one proxy at once, paced only by what it learns. */
+const BASE_ENV = {
   PROXY_COOLDOWN_MS: '600',
   PROXY_MAX_CONSECUTIVE_FAILURES: '3',
   PROXY_LEASE_MS: '5000',
-});
+  PROXY_MAX_IN_FLIGHT: '3',
+  PROXY_MIN_INTERVAL_MS: '0',
+};
+const config = loadConfig(BASE_ENV);
 
 let db: TestDatabase;
 let pool: ProxyPool;
@@ -29,8 +35,13 @@ async function addProxies(n: number): Promise<string[]> {
   return ids;
 }
 
-async function leaseOk(holder: string, leaseMs?: number): Promise<Lease> {
-  const result = await pool.lease(holder, { leaseMs });
+/** Another pool over the same database, with some settings changed (as another worker process would be). */
+function poolWith(env: Record<string, string>): ProxyPool {
+  return createProxyPool({ sql: db.sql, config: loadConfig({ ...BASE_ENV, ...env }) });
+}
+
+async function leaseOk(holder: string, leaseMs?: number, from: ProxyPool = pool): Promise<Lease> {
+  const result = await from.lease(holder, { leaseMs });
   if (!result.ok) throw new Error(`expected a lease, got ${result.reason}`);
   return result.lease;
 }
@@ -42,6 +53,56 @@ async function logsOf(eventType: string) {
 function expectNear(actual: Date | null | undefined, expectedMs: number, toleranceMs = 400): void {
   expect(actual).toBeInstanceOf(Date);
   expect(Math.abs(actual!.getTime() - expectedMs)).toBeLessThan(toleranceMs);
+}
+
+function expectRatio(actual: number, expected: number): void {
+  expect(Math.abs(actual / expected - 1)).toBeLessThan(1e-9);
+}
+
+/** A slot on the (one) proxy, waiting for its rest to end or its schedule to come within reach. */
+async function leaseWhenFree(holder: string): Promise<Lease> {
+  const result = await pool.acquire(holder, { timeoutMs: 15_000, pollMs: 20 });
+  if (!result.ok) throw new Error(`expected a slot, got ${result.reason}`);
+  return result.lease;
+}
+
+async function succeed(proxyId: string): Promise<void> {
+  const l = await leaseWhenFree('ok');
+  expect(l.proxyId).toBe(proxyId);
+  await pool.release(l, { kind: 'success' });
+}
+
+async function waitOutRest(proxyId: string): Promise<void> {
+  const until = (await getProxy(db.sql, proxyId)).rate_limited_until;
+  if (until) await sleep(Math.max(0, until.getTime() - Date.now()) + 20);
+}
+
+/**
+ * Sends through one proxy about 20 ms apart, the last three in flight together when the first of them is
+ * answered 429 and the other two after it (while the proxy rests).
+ */
+async function runIntoFirst429(): Promise<{ id: string; learned: number; sendTimes: number[] }> {
+  const [id] = await addProxies(1);
+  const sendTimes: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const l = await leaseOk(`run-${i}`);
+    sendTimes.push(l.sendAt.getTime());
+    await pool.release(l, { kind: 'success' });
+    await sleep(20);
+  }
+  expect((await getProxy(db.sql, id!)).learned_rate_per_s).toBeNull();
+  const inFlight: Lease[] = [];
+  for (let i = 0; i < 3; i++) {
+    const l = await leaseOk(`burst-${i}`);
+    sendTimes.push(l.sendAt.getTime());
+    inFlight.push(l);
+    await sleep(20);
+  }
+  await pool.release(inFlight[0]!, { kind: 'rate_limited', retryAfterMs: 300 }, { batchId });
+  const learned = (await getProxy(db.sql, id!)).learned_rate_per_s;
+  expect(learned).not.toBeNull();
+  for (const l of inFlight.slice(1)) await pool.release(l, { kind: 'rate_limited', retryAfterMs: 300 }, { batchId });
+  return { id: id!, learned: learned!, sendTimes };
 }
 
 beforeAll(async () => {
@@ -62,43 +123,73 @@ beforeEach(async () => {
 });
 
 describe('proxy pool', () => {
-  it('never hands one proxy to two holders at once (200 concurrent leases over 10 proxies)', async () => {
+  it('never has more than PROXY_MAX_IN_FLIGHT requests through one proxy (200 concurrent requests over 10 proxies)', async () => {
     const proxyIds = await addProxies(10);
-    const holders = new Map<string, string>();
+    const capacity = 10 * config.PROXY_MAX_IN_FLIGHT;
+    const current = new Map<string, number>();
     const violations: string[] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
+    let mostOnOneProxy = 0;
+    let acquired = 0;
+    // the first `capacity` requests hold their slots until all of them have one: the pool is then full,
+    // which it can only be with every proxy carrying PROXY_MAX_IN_FLIGHT requests at once
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let statsWhenFull: PoolStats | null = null;
 
     await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
         const holder = `worker-${i}`;
         const result = await pool.acquire(holder, { timeoutMs: 60_000, pollMs: 10 });
-        if (!result.ok) throw new Error(`worker ${i} got no lease: ${result.reason}`);
+        if (!result.ok) throw new Error(`worker ${i} got no slot: ${result.reason}`);
         const { proxyId } = result.lease;
-        const current = holders.get(proxyId);
-        if (current) violations.push(`${proxyId} held by ${current} and ${holder}`);
-        holders.set(proxyId, holder);
-        maxInFlight = Math.max(maxInFlight, ++inFlight);
-        await sleep(1 + Math.random() * 10);
-        holders.delete(proxyId);
-        inFlight--;
+        const n = (current.get(proxyId) ?? 0) + 1;
+        current.set(proxyId, n);
+        if (n > config.PROXY_MAX_IN_FLIGHT) violations.push(`${proxyId} carried ${n} requests at once`);
+        mostOnOneProxy = Math.max(mostOnOneProxy, n);
+        const order = ++acquired;
+        if (order === capacity) {
+          statsWhenFull = await pool.stats();
+          openGate();
+        }
+        if (order <= capacity) await gate;
+        else await sleep(1 + Math.random() * 10);
+        current.set(proxyId, current.get(proxyId)! - 1);
         const released = await pool.release(result.lease, { kind: 'success' });
         expect(released.released).toBe(true);
       }),
     );
 
     expect(violations).toEqual([]);
-    expect(maxInFlight).toBeLessThanOrEqual(10);
-    expect(maxInFlight).toBeGreaterThan(1);
-    const counts = await Promise.all(proxyIds.map(async (id) => (await getProxy(db.sql, id)).success_count));
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
-    // least-recently-used spreads the work: every proxy carried a share
-    for (const n of counts) expect(n).toBeGreaterThan(0);
+    // requests do overlap on one proxy: it is a rate, not a lock
+    expect(mostOnOneProxy).toBe(config.PROXY_MAX_IN_FLIGHT);
+    expect(statsWhenFull).toMatchObject({ total: 10, usable: 10, available: 0, leased: 10 });
+    const rows = await Promise.all(proxyIds.map((id) => getProxy(db.sql, id)));
+    expect(rows.reduce((sum, r) => sum + r.success_count, 0)).toBe(200);
+    // the emptiest, least recently used proxy wins: every proxy carried a share
+    for (const r of rows) expect(r.success_count).toBeGreaterThan(0);
+    for (const r of rows) expect(r.in_flight).toBe(0);
     const stats = await pool.stats();
     expect(stats).toMatchObject({ total: 10, usable: 10, available: 10, leased: 0, coolingDown: 0, disabled: 0 });
   });
 
-  it('leases the least recently used proxy, never-used ones first', async () => {
+  it('spreads requests over the emptiest proxies, and counts a proxy as leased while one request is in flight', async () => {
+    const [p1, p2] = await addProxies(2);
+    const a = await leaseOk('a');
+    const b = await leaseOk('b');
+    expect(new Set([a.proxyId, b.proxyId])).toEqual(new Set([p1, p2]));
+    const c = await leaseOk('c');
+    expect((await getProxy(db.sql, c.proxyId)).in_flight).toBe(2);
+    expect(toApiProxy(await getProxy(db.sql, c.proxyId)).status).toBe('active');
+    expect(await pool.stats()).toMatchObject({ total: 2, usable: 2, available: 2, leased: 2 });
+
+    for (const l of [a, b, c]) expect((await pool.release(l, { kind: 'success' })).released).toBe(true);
+    // released once: a second release of the same slot changes nothing
+    expect((await pool.release(a, { kind: 'proxy_failure', message: 'late' })).released).toBe(false);
+    expect((await getProxy(db.sql, a.proxyId)).consecutive_failures).toBe(0);
+    expect(await pool.stats()).toMatchObject({ available: 2, leased: 0 });
+  });
+
+  it('among equally empty proxies takes the least recently used, never-used ones first', async () => {
     await addProxies(3);
     const first = [await leaseOk('a'), await leaseOk('b'), await leaseOk('c')];
     expect(new Set(first.map((l) => l.proxyId)).size).toBe(3);
@@ -199,68 +290,239 @@ describe('proxy pool', () => {
     await pool.release(await leaseOk('f'), { kind: 'proxy_failure', message: 'tunnel failed' });
     await pool.release(await leaseOk('n'), { kind: 'neutral' });
     expect(await getProxy(db.sql, id!)).toMatchObject({ consecutive_failures: 1, failure_count: 1, success_count: 0 });
-    expect((await pool.stats()).available).toBe(1);
+    expect((await getProxy(db.sql, id!)).in_flight).toBe(0);
+    expect(await pool.stats()).toMatchObject({ available: 1, leased: 0 });
   });
 
-  it('reclaims an expired lease, and a stale holder release does not clobber the new lease', async () => {
-    const [id] = await addProxies(1);
-    const stale = await leaseOk('crashed', 300);
+  it('acquire() on a full pool waits for a release instead of asking again and again', async () => {
+    let statements = 0;
+    const counted = postgres(db.url, { max: 2, onnotice: () => {}, debug: () => void statements++ }) as unknown as Sql;
+    try {
+      const single = createProxyPool({ sql: counted, config: loadConfig({ ...BASE_ENV, PROXY_MAX_IN_FLIGHT: '1' }) });
+      await addProxies(1);
+      const held = await leaseOk('held', undefined, single);
 
-    const busy = await pool.lease('b');
+      const before = statements;
+      const timedOut = await single.acquire('waiter', { timeoutMs: 1000, pollMs: 250 });
+      expect(timedOut).toMatchObject({ ok: false, reason: 'all_busy' });
+      // one attempt per pollMs (each a few statements), not one attempt after another
+      expect(statements - before).toBeLessThan(100);
+
+      // a release in this process wakes the waiter long before its next poll
+      const waiting = single.acquire('waiter', { timeoutMs: 20_000, pollMs: 10_000 });
+      await sleep(100);
+      await single.release(held, { kind: 'success' });
+      const started = Date.now();
+      const got = await waiting;
+      expect(got.ok).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await (counted as unknown as { end(): Promise<void> }).end();
+    }
+  });
+
+  it('reclaims the slot of a holder that never released it, and ignores that holder when it comes back', async () => {
+    const single = poolWith({ PROXY_MAX_IN_FLIGHT: '1' });
+    const [id] = await addProxies(1);
+    const stale = await leaseOk('crashed', 300, single);
+
+    const busy = await single.lease('b');
     expect(busy).toMatchObject({ ok: false, reason: 'all_busy' });
-    expectNear(busy.ok ? null : busy.retryAt, stale.expiresAt.getTime(), 50);
+    // the slot ends at the latest when it expires
+    expect(busy.ok ? null : busy.retryAt).toBeInstanceOf(Date);
+    expect(busy.ok ? 0 : busy.retryAt!.getTime()).toBeLessThanOrEqual(stale.expiresAt.getTime());
 
     await sleep(Math.max(0, stale.expiresAt.getTime() - Date.now()) + 30);
-    const fresh = await leaseOk('b');
+    const got = await single.acquire('b', { timeoutMs: 5000, pollMs: 50 });
+    if (!got.ok) throw new Error(`expected the expired slot to be reclaimed, got ${got.reason}`);
+    const fresh = got.lease;
     expect(fresh.proxyId).toBe(id);
+    expect((await getProxy(db.sql, id!)).in_flight).toBe(1);
 
-    // the crashed holder comes back and reports a rate limit: it no longer owns the proxy
-    const late = await pool.release(stale, { kind: 'rate_limited', retryAfterMs: 60_000 }, { batchId });
-    expect(late.released).toBe(false);
+    // the crashed holder comes back and reports a rate limit: its slot is gone, so it changes nothing
+    const late = await single.release(stale, { kind: 'rate_limited', retryAfterMs: 60_000 }, { batchId });
+    expect(late).toEqual({ released: false, disabled: false, sessionInvalidated: false });
     const row = await getProxy(db.sql, id!);
-    expect(row.lease_holder).toBe('b');
+    expect(row).toMatchObject({ in_flight: 1, rate_limited_until: null, learned_rate_per_s: null });
     expect(toApiProxy(row).status).toBe('active');
     expect(await logsOf('PROXY_COOLDOWN')).toHaveLength(0);
-    expect(await pool.lease('c')).toMatchObject({ ok: false, reason: 'all_busy' });
+    expect(await single.lease('c')).toMatchObject({ ok: false, reason: 'all_busy' });
 
-    expect((await pool.release(fresh, { kind: 'success' })).released).toBe(true);
-    expect((await getProxy(db.sql, id!)).lease_holder).toBeNull();
+    expect((await single.release(fresh, { kind: 'success' })).released).toBe(true);
+    expect((await getProxy(db.sql, id!)).in_flight).toBe(0);
+    expect((await leaseOk('c', undefined, single)).proxyId).toBe(id);
   });
 
-  it('when nothing is leasable, retryAt is the earliest moment a proxy frees up', async () => {
+  it('when every proxy rests, retryAt is the end of the earliest rest', async () => {
     await addProxies(3);
     const now = Date.now();
-    const [a, b, c] = [await leaseOk('a'), await leaseOk('b'), await leaseOk('c', 3000)];
+    const [a, b, c] = [await leaseOk('a'), await leaseOk('b'), await leaseOk('c')];
     await pool.release(a, { kind: 'rate_limited', retryAfterMs: 5000 });
     await pool.release(b, { kind: 'rate_limited', retryAfterMs: 2000 });
-    void c; // still leased, for 3 s
-
-    const denied = await pool.lease('d');
-    expect(denied).toMatchObject({ ok: false, reason: 'all_busy' });
-    expectNear(denied.ok ? null : denied.retryAt, now + 2000);
-    const stats = await pool.stats();
-    expect(stats).toMatchObject({ total: 3, usable: 1, available: 0, leased: 1, coolingDown: 2, disabled: 0 });
-    expectNear(stats.nextFreeAt, now + 2000);
-
     await pool.release(c, { kind: 'rate_limited', retryAfterMs: 4000 });
+
     const resting = await pool.lease('d');
-    expect(resting).toMatchObject({ ok: false, reason: 'all_cooling_down' });
+    expect(resting).toMatchObject({ ok: false, reason: 'all_cooling_down', restReason: 'rate_limited' });
     expectNear(resting.ok ? null : resting.retryAt, now + 2000);
+    const stats = await pool.stats();
+    expect(stats).toMatchObject({ total: 3, usable: 0, available: 0, leased: 0, coolingDown: 3, disabled: 0 });
+    expectNear(stats.nextFreeAt, now + 2000);
   });
 
-  it('paces a proxy: next_free_at keeps it back and counts toward retryAt', async () => {
-    await addProxies(1);
-    const l = await leaseOk('p');
-    await pool.release(l, { kind: 'success' }, { minIntervalMs: 800 });
-    const denied = await pool.lease('q');
-    expect(denied).toMatchObject({ ok: false, reason: 'all_cooling_down' });
-    // measured from when the request started (the lease), not from the release
-    const leasedAt = l.expiresAt.getTime() - config.PROXY_LEASE_MS;
-    expectNear(denied.ok ? null : denied.retryAt, leasedAt + 800, 100);
-    expect(await pool.stats()).toMatchObject({ usable: 1, available: 0, coolingDown: 0 });
-    const got = await pool.acquire('q', { timeoutMs: 3000 });
-    expect(got.ok).toBe(true);
-    expect(Date.now()).toBeGreaterThanOrEqual(leasedAt + 790);
+  it('when the proxies that do not rest are full, the pool is busy: retryAt comes no later than a slot ends', async () => {
+    const single = poolWith({ PROXY_MAX_IN_FLIGHT: '1' });
+    await addProxies(2);
+    const a = await leaseOk('a', undefined, single);
+    const b = await leaseOk('b', 3000, single);
+    await single.release(a, { kind: 'rate_limited', retryAfterMs: 2000 });
+
+    const denied = await single.lease('d');
+    expect(denied).toMatchObject({ ok: false, reason: 'all_busy' });
+    expect(denied.ok ? null : denied.retryAt).toBeInstanceOf(Date);
+    expect(denied.ok ? 0 : denied.retryAt!.getTime()).toBeLessThanOrEqual(b.expiresAt.getTime());
+    expect(await single.stats()).toMatchObject({ total: 2, usable: 1, available: 0, leased: 1, coolingDown: 1, disabled: 0 });
+
+    // a release frees the slot at once, without waiting for the expiry
+    await single.release(b, { kind: 'success' });
+    expect((await leaseOk('d', undefined, single)).proxyId).toBe(b.proxyId);
+  });
+
+  it('does not offer a proxy whose schedule is more than 5 s ahead: retryAt is when it comes within reach', async () => {
+    const slow = poolWith({ PROXY_MIN_INTERVAL_MS: '2000', PROXY_MAX_IN_FLIGHT: '10' });
+    const [id] = await addProxies(1);
+    // send times now, +2 s, +4 s: the next one (+6 s) is beyond the 5 s a request waits at most
+    const slots = [await leaseOk('a', undefined, slow), await leaseOk('b', undefined, slow), await leaseOk('c', undefined, slow)];
+    expect(slots.map((l) => l.sendAt.getTime() - slots[0]!.sendAt.getTime())).toEqual([0, 2000, 4000]);
+
+    const denied = await slow.lease('d');
+    expect(denied).toMatchObject({ ok: false, reason: 'all_busy' });
+    expectNear(denied.ok ? null : denied.retryAt, slots[0]!.sendAt.getTime() + 6000 - 5000, 50);
+    expect(await slow.stats()).toMatchObject({ total: 1, usable: 1, available: 0, leased: 1, coolingDown: 0 });
+    expect((await getProxy(db.sql, id!)).in_flight).toBe(3);
+    for (const l of slots) await slow.release(l, { kind: 'neutral' });
+  });
+
+  it('paces a proxy by PROXY_MIN_INTERVAL_MS: send times are spaced by it, and awaitSendTime waits for them', async () => {
+    const paced = poolWith({ PROXY_MIN_INTERVAL_MS: '300' });
+    const [p1, p2] = await addProxies(2);
+    // the proxy whose next send time comes first wins: both are offered for now before either is used again
+    const first = [await leaseOk('a', undefined, paced), await leaseOk('b', undefined, paced)];
+    expect(new Set(first.map((l) => l.proxyId))).toEqual(new Set([p1, p2]));
+    for (const l of first) expect(l.sendAt.getTime()).toBeLessThanOrEqual(Date.now());
+
+    const third = await leaseOk('c', undefined, paced);
+    const earlier = first.find((l) => l.proxyId === third.proxyId)!;
+    expect(third.sendAt.getTime() - earlier.sendAt.getTime()).toBeGreaterThanOrEqual(300 - 5);
+    const fourth = await leaseOk('d', undefined, paced);
+    expect(fourth.proxyId).not.toBe(third.proxyId);
+
+    // the slots are held while waiting: the schedule, not a lock, keeps the sends apart
+    const fifth = await leaseOk('e', undefined, paced);
+    const before = first.find((l) => l.proxyId === fifth.proxyId)!;
+    const middle = [third, fourth].find((l) => l.proxyId === fifth.proxyId)!;
+    expect(fifth.sendAt.getTime() - middle.sendAt.getTime()).toBeGreaterThanOrEqual(300 - 5);
+    expect(fifth.sendAt.getTime() - before.sendAt.getTime()).toBeGreaterThanOrEqual(600 - 5);
+    expect(fifth.expiresAt.getTime() - fifth.sendAt.getTime()).toBe(config.PROXY_LEASE_MS);
+
+    // an aborted wait returns at once
+    const far = await leaseOk('f', undefined, paced);
+    const abort = new AbortController();
+    abort.abort();
+    await paced.awaitSendTime(far, abort.signal);
+    expect(Date.now()).toBeLessThan(far.sendAt.getTime());
+
+    await paced.awaitSendTime(fifth);
+    expect(Date.now()).toBeGreaterThanOrEqual(fifth.sendAt.getTime() - 5);
+    for (const l of [...first, third, fourth, fifth, far]) expect((await paced.release(l, { kind: 'success' })).released).toBe(true);
+  });
+
+  it('learns nothing before the first 429: the proxy sends as fast as its slots allow', async () => {
+    const [id] = await addProxies(1);
+    const slots = [await leaseOk('a'), await leaseOk('b'), await leaseOk('c')];
+    // nothing learned, no PROXY_MIN_INTERVAL_MS: every slot may send now
+    for (const l of slots) expect(l.sendAt.getTime()).toBeLessThanOrEqual(Date.now());
+    for (const l of slots) await pool.release(l, { kind: 'success' });
+    const row = await getProxy(db.sql, id!);
+    expect(row).toMatchObject({ success_count: 3, learned_rate_per_s: null });
+    expect(toApiProxy(row).learned_rate_per_s).toBeNull();
+  });
+
+  it('learns half the measured send rate from the first 429; 429s while the proxy rests teach nothing more', async () => {
+    const { id, learned, sendTimes } = await runIntoFirst429();
+    const gaps = sendTimes.slice(1).map((t, i) => t - sendTimes[i]!);
+    // the measured rate is a moving average of the gaps between sends: somewhere between the extremes
+    expect(learned).toBeGreaterThanOrEqual((0.5 * 1000) / Math.max(...gaps) - 1e-9);
+    expect(learned).toBeLessThanOrEqual((0.5 * 1000) / Math.min(...gaps) + 1e-9);
+
+    const row = await getProxy(db.sql, id);
+    expect(row.learned_rate_per_s).toBe(learned);
+    expect(toApiProxy(row).learned_rate_per_s).toBe(Math.round(learned * 100) / 100);
+    expect(toApiProxy(row).status).toBe('cooling_down');
+    const logs = await logsOf('PROXY_COOLDOWN');
+    // one per 429, the proxy rests whichever taught it: all show the rate learned from the first
+    expect(logs).toHaveLength(3);
+    for (const log of logs) expect(log.details).toMatchObject({ reason: 'rate_limited', learned_rate_per_s: learned });
+  });
+
+  it('recovers 2% a success up to 95% of the rate it was limited at, then probes by 0.1%; backs off again only after successes', async () => {
+    const { id, learned: first } = await runIntoFirst429();
+    await waitOutRest(id);
+
+    // the first backoff halved the rate it was sending at: that rate is the ceiling
+    const cap = 0.95 * (2 * first);
+    let learned = first;
+    let steps = 0;
+    while (learned < cap) {
+      await succeed(id);
+      const next = (await getProxy(db.sql, id)).learned_rate_per_s!;
+      expectRatio(next, Math.min(cap, learned * 1.02));
+      learned = next;
+      steps++;
+    }
+    // 1.02^32 < 1.9 <= 1.02^33
+    expect(steps).toBe(33);
+    for (let i = 0; i < 3; i++) {
+      await succeed(id);
+      const next = (await getProxy(db.sql, id)).learned_rate_per_s!;
+      expectRatio(next, learned * 1.001);
+      learned = next;
+    }
+
+    // 36 successes since the last backoff: a 429 backs off to 0.85 of the rate it was sending at
+    const before = learned;
+    await pool.release(await leaseWhenFree('second-429'), { kind: 'rate_limited', retryAfterMs: 200 }, { batchId });
+    const backedOff = (await getProxy(db.sql, id)).learned_rate_per_s!;
+    expect(backedOff).toBeLessThanOrEqual(0.85 * before * (1 + 1e-9));
+    expect(backedOff).toBeGreaterThan(0.85 * 0.8 * before);
+    await waitOutRest(id);
+
+    // a storm: 429s with fewer than 10 successes in between slow nothing down
+    learned = backedOff;
+    for (let i = 0; i < 5; i++) {
+      await succeed(id);
+      const next = (await getProxy(db.sql, id)).learned_rate_per_s!;
+      expectRatio(next, learned * 1.02);
+      learned = next;
+    }
+    for (let i = 0; i < 2; i++) {
+      await pool.release(await leaseWhenFree(`storm-${i}`), { kind: 'rate_limited', retryAfterMs: 200 }, { batchId });
+      const row = await getProxy(db.sql, id);
+      expect(row.learned_rate_per_s).toBe(learned);
+      expect(toApiProxy(row).status).toBe('cooling_down');
+      await waitOutRest(id);
+    }
+
+    // once learned, send times through the proxy are spaced by 1000 / learned ms
+    const slots = [await leaseWhenFree('s1'), await leaseWhenFree('s2'), await leaseWhenFree('s3')];
+    const spacing = 1000 / learned;
+    for (let i = 1; i < slots.length; i++) {
+      expect(slots[i]!.sendAt.getTime() - slots[i - 1]!.sendAt.getTime()).toBeGreaterThanOrEqual(spacing - 2);
+    }
+    // the schedule ran ahead of the clock (slots were taken faster than they were sent): only it spaced them
+    expect(slots[0]!.sendAt.getTime()).toBeGreaterThan(Date.now());
+    expect(Math.abs(slots[2]!.sendAt.getTime() - slots[0]!.sendAt.getTime() - 2 * spacing)).toBeLessThanOrEqual(2);
+    for (const l of slots) await pool.release(l, { kind: 'neutral' });
+    expect((await getProxy(db.sql, id)).learned_rate_per_s).toBe(learned);
   });
 
   it('pairs a session: its own proxy first, then an unpaired one; an invalid session is dropped and logged', async () => {
