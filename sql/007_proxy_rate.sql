@@ -14,8 +14,9 @@
 --   here, so every worker and every later batch starts from it. Null: nothing learned yet (no 429 seen).
 -- - proxies.rate_ceiling_per_s: the rate at which the proxy was last answered 429; the learned rate climbs
 --   back towards just below it quickly and probes above it slowly.
--- - proxies.successes_since_backoff: successes since the learned rate last backed off. A 429 backs off again
---   only after some: a source that answers 429 at random, whatever the rate, does not drive the rate to zero.
+-- - proxies.successes_since_backoff and backed_off_at: successes since the learned rate last backed off, and
+--   when it did. A 429 backs off again only after some (a source that answers 429 at random, whatever the
+--   rate, does not drive the rate to zero), and their rate over that time is the rate the source sustained.
 -- - proxies.send_gap_ms: a moving average of the time between two sends through the proxy, which tells the
 --   rate it was sending at when the first 429 arrives and nothing was learned yet.
 create table proxy_slots (
@@ -30,6 +31,7 @@ create index proxy_slots_proxy_idx on proxy_slots (proxy_id);
 alter table proxies add column in_flight integer not null default 0 check (in_flight >= 0);
 alter table proxies add column learned_rate_per_s double precision check (learned_rate_per_s > 0);
 alter table proxies add column rate_ceiling_per_s double precision check (rate_ceiling_per_s > 0);
+alter table proxies add column backed_off_at timestamptz;
 alter table proxies add column successes_since_backoff integer not null default 0 check (successes_since_backoff >= 0);
 alter table proxies add column send_gap_ms double precision check (send_gap_ms >= 0);
 

@@ -31,6 +31,12 @@ export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './r
 export interface ReleaseContext {
   batchId?: string | null;
   profileId?: string | null;
+  /**
+   * When the request actually left (after its send time, perhaps late: a busy machine's timers run late). The
+   * proxy's next send is then kept at least one interval after it, so a late send and an on-time one never
+   * reach the source closer together than the proxy's rate allows.
+   */
+  sentAt?: Date;
 }
 
 export interface ReleaseResult {
@@ -200,6 +206,8 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
       cooldownMs,
       lastError,
       maxConsecutiveFailures: config.PROXY_MAX_CONSECUTIVE_FAILURES,
+      sentAt: context.sentAt ?? null,
+      minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
     });
 
     wakeWaiters();

@@ -105,9 +105,11 @@ export function createSender<Held>(options: SenderOptions<Held>) {
   const leaseScope = (lease: Lease) => {
     let released = false;
     return {
+      /** When the request actually left (unset: it never did). */
+      sentAt: undefined as Date | undefined,
       async release(outcome: ReleaseOutcome): Promise<void> {
         if (released) return;
-        await pool.release(lease, outcome, { batchId });
+        await pool.release(lease, outcome, { batchId, ...(this.sentAt ? { sentAt: this.sentAt } : {}) });
         // only once it worked: a release that failed is tried again, as neutral, on the way out
         released = true;
       },
@@ -143,6 +145,7 @@ export function createSender<Held>(options: SenderOptions<Held>) {
         // the proxy's schedule gave this request a send time: keep to it, so its rate holds whoever sends
         await pool.awaitSendTime(lease, hooks.signal);
         hooks.signal?.throwIfAborted();
+        scope.sentAt = await now();
         requests++;
         let value: T;
         try {

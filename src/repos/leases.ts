@@ -28,14 +28,17 @@
  *   never sent: the slot is freed and nothing is counted. Counting those would disable healthy proxies during
  *   an upstream outage; resetting the streak would hide a proxy that fails only sometimes.
  *
- * Learning (learned_rate_per_s, AIMD with a memory of where the limit was):
+ * Learning (learned_rate_per_s, AIMD with a memory of where the limit was), only while PROXY_MIN_INTERVAL_MS is
+ * unset (set, it is the proxy's interval, fixed):
  * - Nothing is learned until the first 429: the proxy sends as fast as its slots allow.
  * - A 429 on a proxy that is not already resting from one, and that has had a few successes since it last
- *   backed off: the rate it was sending at (the smaller of its learned rate and its measured send rate) is
- *   remembered as the ceiling, and the learned rate drops to a fraction of it (a half the first time, when
- *   the measured rate is all there is; 0.85 after). 429s of requests already in flight when the rest began
- *   teach nothing more, and neither do 429s a source gives at random whatever the rate (a storm): without
- *   successes in between, slowing down is not what helps.
+ *   backed off, backs it off. The rate it was sending at (the smaller of its learned rate and its measured
+ *   send rate) and the rate the source sustained since the last back-off (its successes over that time) bound
+ *   the ceiling, the rate the proxy may not reach; the learned rate drops to a fraction of it (a half the
+ *   first time, when the measured send rate is all there is; 0.85 after; never above 0.95 of what the source
+ *   sustained). 429s of requests already in flight when the rest began teach nothing more, and neither do
+ *   429s a source gives at random whatever the rate (a storm): without successes in between, slowing down is
+ *   not what helps.
  * - A success raises the learned rate by 2% up to 95% of the ceiling (a quick recovery to where it worked),
  *   and by 0.1% beyond it (a slow probe, so a limit that rises is found, and 429s stay rare).
  *
@@ -149,6 +152,10 @@ export interface ReleasedRow {
 
 const interval = (sql: Queryable, ms: number) => sql`(${ms}::float8 * interval '1 millisecond')`;
 
+/** A proxy's (p) interval between sends, ms: PROXY_MIN_INTERVAL_MS when set, else what it learned (0: none yet). */
+const sendIntervalMs = (sql: Queryable, minIntervalMs: number) =>
+  minIntervalMs > 0 ? sql`${minIntervalMs}::float8` : sql`coalesce(1000.0 / p.learned_rate_per_s, 0)`;
+
 /** Counts by state and the earliest moment any usable proxy may have a slot, all against the pool's clock. */
 export async function readStats(sql: Queryable, now: Date, rules: Pick<SlotRules, 'maxInFlight' | 'maxWaitMs'>): Promise<StatsRow> {
   const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
@@ -207,7 +214,7 @@ export async function takeLease(
   const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
   const nextSend = sql`greatest(coalesce(p.next_free_at, ${now}::timestamptz), ${now}::timestamptz)`;
   const gapMs = sql`(extract(epoch from (${nextSend} - p.last_used_at)) * 1000)`;
-  const intervalMs = sql`greatest(${rules.minIntervalMs}::float8, coalesce(1000.0 / p.learned_rate_per_s, 0))`;
+  const intervalMs = sendIntervalMs(sql, rules.minIntervalMs);
   // One statement (one round trip, no explicit transaction): the slot, and a session for its proxy: one paired
   // with this proxy first, else an unpaired one, least recently used among them.
   const [proxy] = await sql<TakenRow[]>`
@@ -293,6 +300,10 @@ export interface ReleaseRowOptions {
   /** The failure to store on the proxy, already redacted and storable. */
   lastError: string | null;
   maxConsecutiveFailures: number;
+  /** When the request actually left; the next send through the proxy stays an interval after it. */
+  sentAt: Date | null;
+  /** PROXY_MIN_INTERVAL_MS, the floor of the proxy's interval. */
+  minIntervalMs: number;
 }
 
 /** Ends the slot with the outcome's effect on the proxy (and session), and its batch logs, in one transaction. */
@@ -302,7 +313,7 @@ export async function releaseLease(
   outcome: ReleaseOutcome,
   options: ReleaseRowOptions,
 ): Promise<{ row: ReleasedRow | undefined; disabled: boolean; sessionInvalidated: boolean }> {
-  const { now, cooldownMs, lastError, maxConsecutiveFailures } = options;
+  const { now, cooldownMs, lastError, maxConsecutiveFailures, sentAt, minIntervalMs } = options;
   const logBase = { batchId: options.batchId, profileId: options.profileId, proxyId: l.proxyId };
   // an outcome that may write logs runs in a transaction with them; the common ones are one statement alone
   const mayLog = outcome.kind !== 'success' && outcome.kind !== 'neutral';
@@ -310,9 +321,15 @@ export async function releaseLease(
   return within(async (tx) => {
     const resting = tx`coalesce(p.rate_limited_until > ${now}::timestamptz, false)`;
     // whether this 429 teaches a lower rate (see Learning in the header)
-    const learns = tx`(not ${resting} and (p.learned_rate_per_s is null or p.successes_since_backoff >= ${LEARN.successesBetweenBackoffs}::float8))`;
+    // (and a rate to learn from: a 429 to a proxy's very first send measured nothing); a fixed interval learns nothing
+    const learns = tx`(${minIntervalMs === 0}::boolean and not ${resting}
+      and (p.learned_rate_per_s is not null or p.send_gap_ms is not null)
+      and (p.learned_rate_per_s is null or p.successes_since_backoff >= ${LEARN.successesBetweenBackoffs}::float8))`;
     // the rate this proxy was sending at: what it was allowed, or what it measurably sent when that was less
     const sendingAt = tx`least(coalesce(p.learned_rate_per_s, ${LEARN.maxRate}::float8), coalesce(1000.0 / nullif(p.send_gap_ms, 0), p.learned_rate_per_s, ${LEARN.maxRate}::float8))`;
+    // the rate the source sustained since the last back-off: its successes over that time
+    const sustained = tx`(p.successes_since_backoff / greatest(0.001, extract(epoch from (${now}::timestamptz - p.backed_off_at))))`;
+    const ceiling = tx`least(${sendingAt}, coalesce(${sustained}, ${LEARN.maxRate}::float8))`;
     const rest = (reason: RestReason) => tx`
       status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
       rate_limited_until = greatest(p.rate_limited_until, ${now}::timestamptz + ${interval(tx, cooldownMs)}),
@@ -328,11 +345,13 @@ export async function releaseLease(
                else least(${LEARN.maxRate}::float8, p.learned_rate_per_s * ${LEARN.probe}::float8) end`
         : outcome.kind === 'rate_limited'
           ? tx`, ${rest('rate_limited')},
-               rate_ceiling_per_s = case when ${learns} then ${sendingAt} else p.rate_ceiling_per_s end,
+               rate_ceiling_per_s = case when ${learns} then ${ceiling} else p.rate_ceiling_per_s end,
                successes_since_backoff = case when ${learns} then 0 else p.successes_since_backoff end,
+               backed_off_at = case when ${learns} then ${now}::timestamptz else p.backed_off_at end,
                learned_rate_per_s = case when not ${learns} then p.learned_rate_per_s
-                 else greatest(${LEARN.minRate}::float8, ${sendingAt} * case when p.learned_rate_per_s is null
-                   then ${LEARN.firstBackoff}::float8 else ${LEARN.backoff}::float8 end) end`
+                 else greatest(${LEARN.minRate}::float8, least(
+                   ${sendingAt} * case when p.learned_rate_per_s is null then ${LEARN.firstBackoff}::float8 else ${LEARN.backoff}::float8 end,
+                   coalesce(${sustained}, ${LEARN.maxRate}::float8) * ${LEARN.approach}::float8)) end`
           : outcome.kind === 'upstream_unreachable'
             ? tx`, ${rest('upstream_unreachable')}, last_error = ${lastError}`
             : outcome.kind === 'proxy_failure'
@@ -354,7 +373,13 @@ export async function releaseLease(
         from proxies p where id in (select proxy_id from gone)
         for update
       )
-      update proxies p set in_flight = greatest(0, p.in_flight - 1) ${effect}
+      update proxies p set in_flight = greatest(0, p.in_flight - 1),
+        next_free_at = ${
+          sentAt
+            ? tx`greatest(p.next_free_at, ${sentAt}::timestamptz + (${sendIntervalMs(tx, minIntervalMs)} * interval '1 millisecond'))`
+            : tx`p.next_free_at`
+        }
+        ${effect}
       from mine
       where p.id = mine.id
       returning p.id, p.url, p.status, mine.status as old_status, p.consecutive_failures, p.rate_limited_until,
