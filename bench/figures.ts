@@ -51,6 +51,8 @@ export interface ScenarioSpec {
   paced: boolean;
   /** The source rate limits 30% (Retry-After: 1) and fails 5% of all requests at random. */
   storm?: boolean;
+  /** The simulator's burst for this scenario (default: the run's). */
+  burst?: number;
   /** The proxies forget what they learned of the source's rate before this scenario. */
   coldStart?: boolean;
   /** The batch's max_age_s: results younger than this answer their profiles with no request. */

@@ -12,9 +12,11 @@
  * - recheck_cached   recheck with max_age_s covering the previous check: every profile is answered from its
  *                    recent result, so no upstream request is sent (when no scenario before it checked the
  *                    profiles, an untimed in-process recheck does first). No rate limit bounds it: no ideal.
- * - learned_pacing   recheck with no pacing configured and nothing learned: passes of the workload for 10 s
- *                    of warm-up (the proxies learn the source's rate from its 429s), then passes for 30 s,
- *                    measured together, with the share of requests answered 429 (rate_limited_share).
+ * - learned_pacing   recheck with no pacing configured and nothing learned, against a source allowing a
+ *                    quarter of the rate (so its limit binds, not the system's own speed): passes of the
+ *                    workload for 15 s of warm-up (the proxies learn the source's rate from its 429s), then
+ *                    passes for 30 s, measured together, with the share of requests answered 429
+ *                    (rate_limited_share).
  * - where_the_time_goes  recheck, with the time of a chunk split (time_per_chunk_ms): waiting for a send slot,
  *                    upstream, SQL and the activity's own work, Temporal dispatch (every workflow scenario
  *                    carries the same split; this one is measured for it).
@@ -81,7 +83,8 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     one_per_request: { ...base, name: 'one_per_request', chunkSize: 1 },
     recheck_cached: { ...base, name: 'recheck_cached', maxAgeS: RECENT_S },
     // no pacing configured (PROXY_MIN_INTERVAL_MS unset) and nothing learned yet: the proxies learn the rate
-    learned_pacing: { ...base, name: 'learned_pacing', coldStart: true, passes: { warmUpS: 10, measureS: 30 } },
+    // against a source four times stricter, so that its limit binds rather than the system's own speed
+    learned_pacing: { ...base, name: 'learned_pacing', rate: o.rate / 4, burst: Math.max(1, Math.ceil(o.rate / 4)), coldStart: true, passes: { warmUpS: 15, measureS: 30 } },
     where_the_time_goes: { ...base, name: 'where_the_time_goes' },
     unlimited: { ...base, ...unlimited, name: 'unlimited' },
     unlimited_one_per_request: { ...base, ...unlimited, name: 'unlimited_one_per_request', chunkSize: 1 },
@@ -129,7 +132,7 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
   const limitS = scenarioTimeLimitS(limited ? idealSeconds(workload, o.proxies, spec.rate) : 20, o.timeLimitS);
   say(
     `${spec.name}: ${workload.profiles} profiles, ${spec.chunkSize} per request, ids ${spec.lookups ? 'not cached' : 'cached'}, ` +
-      `latency ${spec.latencyMs} ms, ${limited ? `${spec.rate}/s per proxy (burst ${o.burst}), ideal ${round(ideal!, 1)} checks/s` : 'no rate limit'}` +
+      `latency ${spec.latencyMs} ms, ${limited ? `${spec.rate}/s per proxy (burst ${spec.burst ?? o.burst}), ideal ${round(ideal!, 1)} checks/s` : 'no rate limit'}` +
       `${spec.paced ? ', paced' : ''}; time limit ${limitS} s`,
   );
 
@@ -180,7 +183,7 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
     seconds: measured.reduce((sum, m) => sum + m.run.seconds, 0),
     runs: measured[0]!.run.runs,
     historyLengths: measured.flatMap((m) => m.run.historyLengths ?? []),
-    ...(measured[0]!.run.chunkTimings ? { chunkTimings: measured[0]!.run.chunkTimings } : {}),
+    ...(measured[0]!.run.chunkTimings ? { chunkTimings: mergeTimings(measured.map((m) => m.run.chunkTimings!)) } : {}),
     ...(measured[0]!.run.retryLater !== undefined ? { retryLater: measured.reduce((sum, m) => sum + (m.run.retryLater ?? 0), 0) } : {}),
   };
   if (measured.length > 1) workload.profiles *= measured.length;
@@ -206,11 +209,11 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
     // extras: what the time went on
     mode: spec.mode === 'in_process' ? 'in_process' : 'temporal',
     paced: spec.paced,
-    burst: limited ? o.burst : null,
+    burst: limited ? (spec.burst ?? o.burst) : null,
     chunk_size: spec.chunkSize,
     concurrency: o.concurrency,
     ideal_seconds: limited ? round(idealSeconds(workload, o.proxies, spec.rate), 2) : null,
-    ideal_with_burst_checks_per_s: limited ? roundOrNull(idealWithBurst(workload, o.proxies, spec.rate, o.burst), 1) : null,
+    ideal_with_burst_checks_per_s: limited ? roundOrNull(idealWithBurst(workload, o.proxies, spec.rate, spec.burst ?? o.burst), 1) : null,
     requests_needed: needed,
     requests: stats.requests,
     rate_limited: stats.rateLimited,
@@ -301,6 +304,14 @@ function timePerChunk(t: ChunkTimings, probe: { requestMs: number; leaseCallMs: 
     completion_to_next_task: t.completionToNextTaskMs,
     activity_total: t.startToCloseMs,
   };
+}
+
+/** The chunk timings of several runs as one: averages weighted by each run's chunks. */
+function mergeTimings(all: ChunkTimings[]): ChunkTimings {
+  const chunks = all.reduce((sum, t) => sum + t.chunks, 0);
+  const avg = (key: Exclude<keyof ChunkTimings, 'chunks'>) =>
+    chunks ? round(all.reduce((sum, t) => sum + t[key] * t.chunks, 0) / chunks, 1) : 0;
+  return { chunks, scheduleToStartMs: avg('scheduleToStartMs'), startToCloseMs: avg('startToCloseMs'), completionToNextTaskMs: avg('completionToNextTaskMs') };
 }
 
 function sumCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {

@@ -168,7 +168,7 @@ export async function resetWorld(world: World, spec: ScenarioSpec): Promise<void
   world.sim.setOptions({
     latencyMs: spec.latencyMs,
     ratePerSecond: spec.rate,
-    burst: world.options.burst,
+    burst: spec.burst ?? world.options.burst,
     rateLimitShare: spec.storm ? 0.3 : 0,
     errorRate: spec.storm ? 0.05 : 0,
   });
