@@ -4,6 +4,7 @@
  * start to result; the in-process ones run the same checker (`createChecker(...).checkChunk`) as a plain loop,
  * without Temporal. Every run is bounded by its scenario's time limit.
  */
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { WorkflowHandle } from '@temporalio/client';
 import { batchSettings } from '../activities/index.js';
@@ -152,6 +153,8 @@ export async function runInProcess(
   const { config } = world;
   const sql = world.db.sql;
   const abort = new AbortController();
+  // every lane waits on it (for a slot, for a send time) at once
+  setMaxListeners(0, abort.signal);
   world.interrupted.addEventListener('abort', () => abort.abort(new Error('interrupted')), { once: true });
   const started = performance.now();
   const { chunks } = await nextChunks(sql, batch.batchId, 0, chunkSize, Math.ceil(world.profileIds.length / chunkSize) + 1);

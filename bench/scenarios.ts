@@ -182,7 +182,7 @@ export async function runScenario(world: World, spec: ScenarioSpec): Promise<Sce
   const run: Run = {
     seconds: measured.reduce((sum, m) => sum + m.run.seconds, 0),
     runs: measured[0]!.run.runs,
-    historyLengths: measured.flatMap((m) => m.run.historyLengths ?? []),
+    historyLengths: measured.some((m) => m.run.historyLengths) ? measured.flatMap((m) => m.run.historyLengths ?? []) : null,
     ...(measured[0]!.run.chunkTimings ? { chunkTimings: mergeTimings(measured.map((m) => m.run.chunkTimings!)) } : {}),
     ...(measured[0]!.run.retryLater !== undefined ? { retryLater: measured.reduce((sum, m) => sum + (m.run.retryLater ?? 0), 0) } : {}),
   };

@@ -185,7 +185,8 @@ export async function resetWorld(world: World, spec: ScenarioSpec): Promise<void
   await world.db.sql`
     update proxies set status = 'active', rate_limited_until = null, next_free_at = null, in_flight = 0,
       consecutive_failures = 0
-      ${forget ? world.db.sql`, learned_rate_per_s = null, rate_ceiling_per_s = null, send_gap_ms = null, successes_since_backoff = 0` : world.db.sql``}`;
+      ${forget ? world.db.sql`, learned_rate_per_s = null, rate_ceiling_per_s = null, send_gap_ms = null, successes_since_backoff = 0,
+        backed_off_at = null` : world.db.sql``}`;
 }
 
 /** Caches every profile's user id as a first check would (when first_check itself did not). */

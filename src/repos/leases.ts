@@ -32,16 +32,17 @@
  * unset (set, it is the proxy's interval, fixed):
  * - Nothing is learned until the first 429: the proxy sends as fast as its slots allow.
  * - A 429 on a proxy that is not already resting from one, and that has had a few successes since it last
- *   backed off, backs it off. The rate it was sending at (the smaller of its learned rate and its measured
- *   send rate) and the rate the source sustained since the last back-off (its successes over that time) bound
- *   the ceiling, the rate the proxy may not reach; the learned rate drops to a fraction of it (a half the
- *   first time, when the measured send rate is all there is; 0.85 after; never above 0.95 of what the source
- *   sustained). 429s of requests already in flight when the rest began teach nothing more, and neither do
- *   429s a source gives at random whatever the rate (a storm): without successes in between, slowing down is
- *   not what helps.
+ *   backed off, backs it off. The rate it was sending at (its learned rate; before anything is learned, its
+ *   measured send rate) becomes the ceiling, and the learned rate drops to half of it the first time, 0.85
+ *   after; never above 0.95 of the rate the source sustained since the last back-off, when that was within
+ *   the last 30 s (its successes over that time). 429s of requests already in flight when the rest began
+ *   teach nothing more, and neither do 429s a source gives at random whatever the rate (a storm): without
+ *   successes in between, slowing down is not what helps.
  * - A success raises the learned rate by 2% up to 95% of the ceiling (a quick recovery to where it worked),
- *   and by 0.1% beyond it (a slow probe, so a limit that rises is found, and 429s stay rare).
- *
+ *   and by 0.1% beyond it while the proxy actually sends at 80% of its rate or more (a slow probe, so a limit
+ *   that rises is found and 429s stay rare; an idle proxy's rate does not creep up untested).
+ * - Gaps between sends longer than 5 s are the proxy standing idle: they do not count as its send rate.
+
  * Secrets: a Lease carries the proxy password and session token for the request only. Nothing here puts them
  * in a batch log, and both are registered with `redact` as they are read.
  */
@@ -110,6 +111,12 @@ const LEARN = {
   maxRate: 10_000,
   /** Successes a proxy needs after backing off before a 429 backs it off again. */
   successesBetweenBackoffs: 10,
+  /** Longest gap between two sends that counts in their moving average (longer: the proxy stood idle). */
+  maxGapMs: 5_000,
+  /** The rate the source sustained since the last back-off counts only over this window (seconds). */
+  sustainedWindowS: 30,
+  /** Probing above the ceiling only while the proxy actually sends at this share of its learned rate or more. */
+  probeWhenBusy: 0.8,
   /** Weight of the newest gap in the moving average of send gaps. */
   gapWeight: 0.2,
 } as const;
@@ -213,7 +220,8 @@ export async function takeLease(
 ): Promise<LeaseResult & { freeNow?: boolean }> {
   const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
   const nextSend = sql`greatest(coalesce(p.next_free_at, ${now}::timestamptz), ${now}::timestamptz)`;
-  const gapMs = sql`(extract(epoch from (${nextSend} - p.last_used_at)) * 1000)`;
+  // a gap longer than this is the proxy standing idle, not the rate it sends at
+  const gapMs = sql`least(${LEARN.maxGapMs}::float8, extract(epoch from (${nextSend} - p.last_used_at)) * 1000)`;
   const intervalMs = sendIntervalMs(sql, rules.minIntervalMs);
   // One statement (one round trip, no explicit transaction): the slot, and a session for its proxy: one paired
   // with this proxy first, else an unpaired one, least recently used among them.
@@ -325,10 +333,12 @@ export async function releaseLease(
     const learns = tx`(${minIntervalMs === 0}::boolean and not ${resting}
       and (p.learned_rate_per_s is not null or p.send_gap_ms is not null)
       and (p.learned_rate_per_s is null or p.successes_since_backoff >= ${LEARN.successesBetweenBackoffs}::float8))`;
-    // the rate this proxy was sending at: what it was allowed, or what it measurably sent when that was less
-    const sendingAt = tx`least(coalesce(p.learned_rate_per_s, ${LEARN.maxRate}::float8), coalesce(1000.0 / nullif(p.send_gap_ms, 0), p.learned_rate_per_s, ${LEARN.maxRate}::float8))`;
-    // the rate the source sustained since the last back-off: its successes over that time
-    const sustained = tx`(p.successes_since_backoff / greatest(0.001, extract(epoch from (${now}::timestamptz - p.backed_off_at))))`;
+    // the rate this proxy was sending at: its learned rate (it only grows while the proxy sends near it), or
+    // what it measurably sent before anything was learned
+    const sendingAt = tx`coalesce(p.learned_rate_per_s, 1000.0 / nullif(p.send_gap_ms, 0), ${LEARN.maxRate}::float8)`;
+    // the rate the source sustained since the last back-off (its successes over that time), when that was recent
+    const sustained = tx`(case when p.backed_off_at > ${now}::timestamptz - ${LEARN.sustainedWindowS}::float8 * interval '1 second'
+      then p.successes_since_backoff / greatest(0.001, extract(epoch from (${now}::timestamptz - p.backed_off_at))) end)`;
     const ceiling = tx`least(${sendingAt}, coalesce(${sustained}, ${LEARN.maxRate}::float8))`;
     const rest = (reason: RestReason) => tx`
       status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
@@ -342,7 +352,10 @@ export async function releaseLease(
                when p.learned_rate_per_s is null then null
                when p.rate_ceiling_per_s is not null and p.learned_rate_per_s < ${LEARN.approach}::float8 * p.rate_ceiling_per_s
                  then least(${LEARN.approach}::float8 * p.rate_ceiling_per_s, p.learned_rate_per_s * ${LEARN.recover}::float8)
-               else least(${LEARN.maxRate}::float8, p.learned_rate_per_s * ${LEARN.probe}::float8) end`
+               -- a proxy that sends slower than it may has tested nothing above its rate: no creeping up while idle
+               when p.send_gap_ms is not null and 1000.0 / greatest(p.send_gap_ms, 0.001) >= ${LEARN.probeWhenBusy}::float8 * p.learned_rate_per_s
+                 then least(${LEARN.maxRate}::float8, p.learned_rate_per_s * ${LEARN.probe}::float8)
+               else p.learned_rate_per_s end`
         : outcome.kind === 'rate_limited'
           ? tx`, ${rest('rate_limited')},
                rate_ceiling_per_s = case when ${learns} then ${ceiling} else p.rate_ceiling_per_s end,
