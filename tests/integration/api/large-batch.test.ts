@@ -47,7 +47,9 @@ describe('a batch of 100,000 usernames', () => {
     const created = await create;
 
     expect(created.status, created.text.slice(0, 500)).toBe(201);
-    expect(created.body).toMatchObject({ name: 'large', status: 'queued', position: 1, total_profiles: COUNT });
+    expect(created.body).toMatchObject({ name: 'large', status: 'queued', total_profiles: COUNT });
+    // behind the other batch when that one was queued or running at the moment the large one entered the queue
+    expect([1, 2]).toContain(created.body.position);
     expect(watched.violations).toEqual([]);
     const failed = answered.filter(({ res }) => res.status !== 202).map(({ what, res }) => `${what}: ${res.status} ${res.text}`);
     expect(failed).toEqual([]);
