@@ -25,6 +25,7 @@ import {
   type SlotRules,
 } from './repos/leases.js';
 import { storableText } from './storable-text.js';
+import { sleep } from './timeouts.js';
 
 export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './repos/leases.js';
 
@@ -241,17 +242,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
   }
 
   async function awaitSendTime(l: Lease, signal?: AbortSignal): Promise<void> {
-    const waitMs = l.sendAt.getTime() - (await clock()).getTime();
-    if (waitMs <= 0 || signal?.aborted) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    await sleep(l.sendAt.getTime() - (await clock()).getTime(), signal);
   }
 
   async function stats(): Promise<PoolStats> {

@@ -33,3 +33,17 @@ export function settlesWithin(work: Promise<unknown>, ms: number): Promise<boole
     ms,
   ).catch(() => false);
 }
+
+/** Resolves after `ms`, or as soon as `signal` aborts (never rejects: the caller looks at the signal itself). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

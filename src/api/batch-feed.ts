@@ -15,6 +15,7 @@ import type { BatchStatus } from '../enums.js';
 import { getBatch } from '../repos/batches.js';
 import { latestLogSeq, logsAfter, type LogRow } from '../repos/logs.js';
 import { toApiBatch, toApiLog } from './present.js';
+import { sleep } from '../timeouts.js';
 
 /** A batch in one of these states has nothing more to report (a paused one continues only when resumed). */
 export const SETTLED: ReadonlySet<BatchStatus> = new Set(['done', 'cancelled', 'error', 'paused']);
@@ -178,18 +179,6 @@ class BatchFeed {
     const logs = rows.map(logEvent);
     return { snapshot: JSON.stringify(batch), settled, from, to: this.position, logs, text: logs.map((l) => l.text).join('') };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export interface BatchFeedsOptions {
