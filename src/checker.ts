@@ -104,17 +104,22 @@ export function createChecker(deps: CheckerDeps) {
   const blockedRecheckMs = Math.max(1_000, Math.min(config.CHECK_MAX_INTERVAL_MS, Math.floor(config.BATCH_STALL_AFTER_MS / 2)));
   const retry = { initialMs: config.CHECK_INITIAL_INTERVAL_MS, maxMs: config.CHECK_MAX_INTERVAL_MS, coefficient: config.CHECK_BACKOFF };
 
-  /** Whether a request may be sent now for this batch (checked before every upstream request). */
-  async function gate(batchId: string): Promise<CheckChunkResult | null> {
-    const { status, queuePaused } = await readRunState(sql, batchId);
+  /** Whether a request may be sent for a batch in this run state. */
+  function held({ status, queuePaused }: { status: string | null; queuePaused: boolean }): CheckChunkResult | null {
     if (status !== 'running') return { kind: 'stopped', status: status ?? 'missing' };
     if (queuePaused) return { kind: 'deferred' };
     return null;
   }
 
+  /** Whether a request may be sent now for this batch (checked before every upstream request). */
+  async function gate(batchId: string): Promise<CheckChunkResult | null> {
+    return held(await readRunState(sql, batchId));
+  }
+
   async function checkChunk(input: CheckChunkInput, hooks: CheckHooks = {}): Promise<CheckChunkResult> {
     const { batchId } = input;
-    const gated = await gate(batchId);
+    const state = await readRunState(sql, batchId);
+    const gated = held(state);
     if (gated) return gated;
 
     let profiles = await unfinishedProfiles(sql, batchId, input.profileIds);
@@ -139,7 +144,7 @@ export function createChecker(deps: CheckerDeps) {
     };
 
     // results younger than the batch's max_age_s answer their profiles now, when the chunk runs, before anything is sent
-    const cached = await answerFromCache(sql, batchId, profiles.map((p) => p.profileId));
+    const cached = await answerFromCache(sql, batchId, profiles.map((p) => p.profileId), state.maxAgeS);
     successful += cached.answered.size;
     storiesFound += cached.storiesFound;
     await progress(cached.answered.size);

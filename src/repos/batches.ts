@@ -63,8 +63,13 @@ export async function listBatches(
  * longer exists) and whether the whole queue is held. Read by the workflow's page loads and before every
  * upstream request, so a lost signal is repaired.
  */
-export async function readRunState(sql: Sql, batchId: string): Promise<{ status: BatchStatus | null; queuePaused: boolean }> {
-  const [row] = await sql<{ status: BatchStatus | null; paused: boolean }[]>`
-    select (select status from batches where id = ${batchId}) as status, paused from queue_state where singleton`;
-  return { status: row?.status ?? null, queuePaused: row?.paused ?? false };
+export async function readRunState(
+  sql: Sql,
+  batchId: string,
+): Promise<{ status: BatchStatus | null; queuePaused: boolean; maxAgeS: number }> {
+  const [row] = await sql<{ status: BatchStatus | null; paused: boolean; max_age_s: number | null }[]>`
+    select b.status, q.paused, b.max_age_s
+    from queue_state q left join batches b on b.id = ${batchId}
+    where q.singleton`;
+  return { status: row?.status ?? null, queuePaused: row?.paused ?? false, maxAgeS: row?.max_age_s ?? 0 };
 }

@@ -23,13 +23,12 @@ const NONE: CacheAnswers = { answered: new Set(), storiesFound: 0 };
 
 /**
  * Answers those of `profileIds` (unfinished profiles of a running batch) that have an upstream result younger
- * than the batch's max_age_s. The same few statements whatever the number of profiles, and one log row.
+ * than the batch's max_age_s (`maxAgeS`, as read with the batch's run state; read again under the lock). The same few statements whatever the number of profiles, and one log row.
  */
-export async function answerFromCache(sql: Sql, batchId: string, profileIds: string[]): Promise<CacheAnswers> {
-  if (profileIds.length === 0) return NONE;
-  // most batches never use the cache: they pay one unlocked read, not a transaction holding the batch row
-  const [setting] = await sql<{ max_age_s: number }[]>`select max_age_s from batches where id = ${batchId}`;
-  if (!setting || setting.max_age_s === 0) return NONE;
+export async function answerFromCache(sql: Sql, batchId: string, profileIds: string[], maxAgeS: number): Promise<CacheAnswers> {
+  // most batches never use the cache: the batch's max_age_s, as its caller already read it, spares them the
+  // transaction holding the batch row
+  if (profileIds.length === 0 || maxAgeS === 0) return NONE;
 
   return transaction(sql, async (tx) => {
     // NO KEY UPDATE, as recordSuccesses: waits for a transition in progress, then sees whether the batch still runs

@@ -156,7 +156,7 @@ describe('recent results (max_age_s)', () => {
 
     // answering again changes and counts nothing: only unfinished rows are answered
     const ids = await stack.db.sql<{ profile_id: string }[]>`select profile_id from batch_profiles where batch_id = ${third.id}`;
-    const again = await answerFromCache(stack.db.sql, third.id, ids.map((r) => r.profile_id));
+    const again = await answerFromCache(stack.db.sql, third.id, ids.map((r) => r.profile_id), 3600);
     expect(again.answered.size).toBe(0);
     expect((await batchCounters(stack, third.id)).successful_checks).toBe(2);
     expect(await logsOf(third.id, 'RESULTS_FROM_CACHE')).toHaveLength(1);
