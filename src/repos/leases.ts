@@ -137,12 +137,10 @@ interface StatsRow {
   total: number;
   disabled: number;
   cooling_down: number;
-  resting: number;
   unreachable: number;
   leased: number;
   available: number;
   next_free_at: Date | null;
-  free_now: boolean | null;
 }
 
 export interface ReleasedRow {
@@ -177,19 +175,16 @@ export async function readStats(sql: Queryable, now: Date, rules: Pick<SlotRules
         greatest(coalesce(rate_limited_until, ${now}::timestamptz),
           coalesce(next_free_at - ${interval(sql, rules.maxWaitMs)}, ${now}::timestamptz)) as free_at
       from proxies
-    ), s as (
-      select
-        count(*)::int as total,
-        count(*) filter (where is_disabled)::int as disabled,
-        count(*) filter (where not is_disabled and is_cooling)::int as cooling_down,
-        count(*) filter (where not is_disabled and (is_cooling or is_paced))::int as resting,
-        count(*) filter (where not is_disabled and is_cooling and rest_reason = 'upstream_unreachable')::int as unreachable,
-        count(*) filter (where not is_disabled and in_flight > 0)::int as leased,
-        count(*) filter (where not is_disabled and not is_cooling and not is_paced and not is_full)::int as available,
-        min(free_at) filter (where not is_disabled) as next_free_at
-      from p
     )
-    select *, next_free_at <= ${now}::timestamptz as free_now from s`;
+    select
+      count(*)::int as total,
+      count(*) filter (where is_disabled)::int as disabled,
+      count(*) filter (where not is_disabled and is_cooling)::int as cooling_down,
+      count(*) filter (where not is_disabled and is_cooling and rest_reason = 'upstream_unreachable')::int as unreachable,
+      count(*) filter (where not is_disabled and in_flight > 0)::int as leased,
+      count(*) filter (where not is_disabled and not is_cooling and not is_paced and not is_full)::int as available,
+      min(free_at) filter (where not is_disabled) as next_free_at
+    from p`;
   if (!row) throw new Error('stats query returned no row');
   return row;
 }
