@@ -16,7 +16,7 @@ import {
   STALL_REASONS,
 } from '../enums.js';
 import { isUuid } from '../repos/errors.js';
-import { USERNAME_INPUT_PATTERN } from '../repos/profiles.js';
+import { normalizeUsername, USERNAME_INPUT_PATTERN } from '../repos/profiles.js';
 import { batchCursor, idCursor, positionCursor, sequenceCursor, textCursor, type CursorFormat } from './cursors.js';
 
 /** Any 8-4-4-4-12 hex id (what Postgres accepts), not only RFC-variant UUIDs. */
@@ -167,6 +167,17 @@ export const ProfileQuery = pageQuery(idCursor).extend({
     .enum(['true', 'false'], { error: 'active_story must be true or false' })
     .optional()
     .openapi({ param: { name: 'active_story', in: 'query' } }),
+  // the same pattern as a username on input: any part of a username is one too
+  username: z
+    .string()
+    .refine((v) => normalizeUsername(v) !== null, 'username must be part of a username: 1 to 30 of a-z, 0-9, "." and "_"')
+    .optional()
+    .openapi({
+      param: { name: 'username', in: 'query' },
+      pattern: USERNAME_INPUT_PATTERN,
+      description: 'profiles whose username contains this text (trimmed, a leading "@" dropped, case-insensitive)',
+      example: 'some.us',
+    }),
 });
 
 // ---------- proxies and sessions ----------
@@ -361,6 +372,13 @@ export const BatchProfile = z
 export const BatchProfilePage = pageOf(BatchProfile, 'BatchProfilePage', positionCursor);
 export const BatchProfileQuery = pageQuery(positionCursor).extend({
   status: z.enum(BATCH_PROFILE_STATUSES).optional().openapi({ param: { name: 'status', in: 'query' } }),
+  has_story: z
+    .enum(['true', 'false'], { error: 'has_story must be true or false' })
+    .optional()
+    .openapi({
+      param: { name: 'has_story', in: 'query' },
+      description: 'completed profiles whose check found (true) or found no (false) active story',
+    }),
 });
 
 export const LogItem = z

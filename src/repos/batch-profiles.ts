@@ -273,10 +273,14 @@ export interface BatchProfileRow {
   ordinal: number;
 }
 
+/**
+ * A batch's profiles in batch order, optionally by status and by result: `hasStory` true or false leaves only
+ * completed profiles whose check found, or found no, active story (the others have no result yet).
+ */
 export async function listBatchProfiles(
   sql: Sql,
   batchId: string,
-  options: { status?: BatchProfileStatus; limit: number; cursor?: string },
+  options: { status?: BatchProfileStatus; hasStory?: boolean | null; limit: number; cursor?: string },
 ): Promise<Page<BatchProfileRow>> {
   if (!isUuid(batchId)) throw new NotFoundError(`batch ${batchId} not found`);
   const [exists] = await sql`select 1 from batches where id = ${batchId}`;
@@ -291,6 +295,7 @@ export async function listBatchProfiles(
     from batch_profiles bp join profiles p on p.id = bp.profile_id
     where bp.batch_id = ${batchId}
       ${options.status ? sql`and bp.status = ${options.status}` : sql``}
+      ${options.hasStory != null ? sql`and bp.has_story = ${options.hasStory}` : sql``}
       ${key ? sql`and bp.ordinal > ${Number(key[0])}` : sql``}
     order by bp.ordinal
     limit ${options.limit + 1}`;

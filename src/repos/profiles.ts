@@ -173,11 +173,22 @@ export async function profileIdsOfNiche(sql: Queryable, nicheId: string): Promis
 export interface ListProfilesOptions {
   nicheId?: string | null;
   activeStory?: boolean | null;
+  /** Profiles whose username contains this text, given as a username is (`"@Some.Us"` finds `some.user`). */
+  username?: string | null;
   limit: number;
   cursor?: string | null;
 }
 
-/** Profiles paged by id (the indexes `(niche_id, id)` and `(active_story, id)` serve both filters). */
+/** `text` as a LIKE pattern matching itself only: `_` is a literal underscore, not any character. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/**
+ * Profiles paged by id (the indexes `(niche_id, id)` and `(active_story, id)` serve both filters). The
+ * username filter is a plain scan of the rows the others leave: stored usernames are already normalised
+ * (lower case), so the normalised text is compared as it is.
+ */
 export async function listProfiles(sql: Sql, options: ListProfilesOptions): Promise<Page<ProfileRow>> {
   const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
   const key = decodeCursor(options.cursor);
@@ -185,11 +196,16 @@ export async function listProfiles(sql: Sql, options: ListProfilesOptions): Prom
   if (key && !isUuid(after)) throw new InvalidCursorError('cursor is not valid');
   const { nicheId, activeStory } = options;
   if (nicheId != null && !isUuid(nicheId)) throw new ValidationError('niche_id must be a UUID', { niche_id: nicheId });
+  const username = options.username == null ? null : normalizeUsername(options.username);
+  if (options.username != null && username === null) {
+    throw new ValidationError('username must be part of a username: 1 to 30 of a-z, 0-9, "." and "_"', { username: options.username });
+  }
   const rows = await sql<ProfileRow[]>`
     select ${PROFILE_COLUMNS(sql)} from profiles
     where true
       ${nicheId != null ? sql`and niche_id = ${nicheId}` : sql``}
       ${activeStory != null ? sql`and active_story = ${activeStory}` : sql``}
+      ${username !== null ? sql`and username like ${'%' + likeLiteral(username) + '%'} escape '\\'` : sql``}
       ${after !== undefined ? sql`and id > ${after as string}` : sql``}
     order by id
     limit ${limit + 1}`;

@@ -163,8 +163,9 @@ export function batchesRouter(deps: RouterDeps) {
     .openapi(transitionRoute('cancel'), async (c) => c.json(await cancel(c.req.valid('param').id), 202))
     .openapi(profiles, async (c) => {
       const { id } = c.req.valid('param');
-      const { limit, cursor, status } = c.req.valid('query');
-      const page = await listBatchProfiles(sql, id, { limit, cursor: positionCursor.toKey(cursor), status });
+      const { limit, cursor, status, has_story } = c.req.valid('query');
+      const hasStory = has_story === undefined ? null : has_story === 'true';
+      const page = await listBatchProfiles(sql, id, { limit, cursor: positionCursor.toKey(cursor), status, hasStory });
       return c.json(apiPage(presentPage(page, toApiBatchProfile), positionCursor), 200);
     })
     .openapi(logs, async (c) => {

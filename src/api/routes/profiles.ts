@@ -20,7 +20,7 @@ const list = createRoute({
   method: 'get',
   path: '/profiles',
   tags: ['profiles'],
-  summary: 'List profiles, optionally by niche or by whether a story is active',
+  summary: 'List profiles, optionally by niche, by whether a story is active or by part of the username',
   request: { query: ProfileQuery },
   responses: { 200: json(ProfilePage, 'a page of profiles'), ...errors(400) },
 });
@@ -41,9 +41,15 @@ export function profilesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
       return c.json(toApiCreatedProfiles(await upsertProfiles(sql, usernames, niche_id ?? null)), 201);
     })
     .openapi(list, async (c) => {
-      const { limit, cursor, niche_id, active_story } = c.req.valid('query');
+      const { limit, cursor, niche_id, active_story, username } = c.req.valid('query');
       const activeStory = active_story === undefined ? null : active_story === 'true';
-      const page = await listProfiles(sql, { limit, cursor: idCursor.toKey(cursor), nicheId: niche_id ?? null, activeStory });
+      const page = await listProfiles(sql, {
+        limit,
+        cursor: idCursor.toKey(cursor),
+        nicheId: niche_id ?? null,
+        activeStory,
+        username: username ?? null,
+      });
       return c.json(apiPage(presentPage(page, toApiProfile), idCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiProfile(await getProfile(sql, c.req.valid('param').id)), 200));
