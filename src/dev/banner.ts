@@ -2,11 +2,24 @@
  * What `npm run dev` prints once everything is up: where each part listens and a few commands to paste.
  * Plain text for a person (the JSON log lines around it are for machines). It holds no secret: proxies are
  * shown without credentials, the database URL passes through `redact`, and the API key is referenced as
- * `$API_KEY`, never spelled out.
+ * `$API_KEY`, never spelled out. What it says of the demo batch is read when it is printed, so that it never
+ * promises a run the queue holds back.
  */
+import type { BatchStatus } from '../enums.js';
 import { redact } from '../redact.js';
 
+export interface DemoBatchInfo {
+  id: string;
+  totalProfiles: number;
+  /** Created by this run; false: an earlier run left it queued, running or paused. */
+  created: boolean;
+  status: BatchStatus;
+  /** 0 = running, 1..n = place in the queue, null = outside the queue. */
+  position: number | null;
+}
+
 export interface BannerInfo {
+  /** The API's base URL, without a trailing slash; the dashboard is served at its root. */
   apiUrl: string;
   apiKeySet: boolean;
   temporalAddress: string;
@@ -18,17 +31,53 @@ export interface BannerInfo {
   proxyUrls: string[];
   databaseUrl: string;
   dataDir: string | null;
-  demoBatch: { id: string; totalProfiles: number; created: boolean } | null;
+  /** The queue is held (POST /queue/pause, perhaps by an earlier run): nothing runs until it is resumed. */
+  queueHeld: boolean;
+  /** The batch running now, if any. */
+  runningBatchId: string | null;
+  demoBatch: DemoBatchInfo | null;
 }
 
 export function webUiBatchLink(uiUrl: string, namespace: string, batchId: string): string {
   return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows?query=${encodeURIComponent(`BatchId="${batchId}"`)}`;
 }
 
+/** How to let a held queue run again: from a shell, or with the dashboard's button. */
+function resumeQueueLine(api: string, curl: string): string {
+  return `  Resume the queue: ${curl} -X POST ${api}/queue/resume  (or the Resume queue button on the dashboard)`;
+}
+
+/** What the demo batch will do, as things stand: a batch in a held queue or a paused one says how to let it run. */
+function demoBatchLines(info: BannerInfo, batch: DemoBatchInfo, curl: string): string[] {
+  const api = info.apiUrl;
+  const what = `Demo batch ${batch.id} (${batch.totalProfiles} profiles)`;
+  const resumeQueue = resumeQueueLine(api, curl);
+  if (batch.status === 'paused') {
+    const lines = [
+      `${what} ${batch.created ? 'was created but' : 'already existed and'} is paused, outside the queue: it does not run until it is resumed.`,
+      `  Resume it: ${curl} -X POST ${api}/batches/${batch.id}/resume`,
+    ];
+    if (info.queueHeld) lines.push('The queue is held as well: once resumed, the batch still waits until the queue is resumed.', resumeQueue);
+    return lines;
+  }
+  if (batch.status !== 'queued' && batch.status !== 'running') return [`${what} is ${batch.status}.`];
+  const origin = batch.created ? 'created' : 'already existed';
+  if (info.queueHeld) {
+    return [`${what} ${origin}, but it waits behind a held queue: nothing runs until the queue is resumed.`, resumeQueue];
+  }
+  if (batch.status === 'queued' && info.runningBatchId !== null && info.runningBatchId !== batch.id) {
+    return [`${what} ${origin}; it waits in the queue (place ${batch.position}) until batch ${info.runningBatchId} is no longer running.`];
+  }
+  if (batch.created) return [`${what} created and started.`];
+  return [`${what} was already ${batch.status === 'running' ? 'running' : `queued (place ${batch.position})`}; it carries on.`];
+}
+
 export function renderBanner(info: BannerInfo): string {
   const api = info.apiUrl;
   const auth = info.apiKeySet ? ' -H "Authorization: Bearer $API_KEY"' : '';
+  const curl = `curl -s${auth}`;
   const rows: Array<[string, string]> = [
+    ['Dashboard', `${api}/`],
     ['API', api],
     ['API docs', `${api}/docs  (OpenAPI document: ${api}/openapi.json)`],
     ['Temporal', `${info.temporalAddress}  (namespace ${info.namespace}, task queue ${info.taskQueue})`],
@@ -43,9 +92,7 @@ export function renderBanner(info: BannerInfo): string {
 
   const batch = info.demoBatch;
   if (batch) {
-    lines.push(
-      `Demo batch ${batch.id} (${batch.totalProfiles} profiles) ${batch.created ? 'created and started' : 'was already queued or running; it carries on'}.`,
-    );
+    lines.push(...demoBatchLines(info, batch, curl));
     if (info.uiUrl) lines.push(`  In the Web UI: ${webUiBatchLink(info.uiUrl, info.namespace, batch.id)}`);
     lines.push(
       '',
@@ -55,6 +102,13 @@ export function renderBanner(info: BannerInfo): string {
       `  curl -s${auth} "${api}/batches/${batch.id}/logs?event_type=CHECK_FAILED"`,
     );
   } else {
+    if (info.queueHeld) {
+      lines.push(
+        'The queue is held: no batch runs until it is resumed.',
+        resumeQueueLine(api, curl),
+        '',
+      );
+    }
     lines.push('Try:');
   }
   lines.push(

@@ -38,6 +38,8 @@ import { ensureTemporalBinaries } from '../local/temporal-binaries.js';
 import { ensureSearchAttributes, startDevTemporalServer, waitForTemporal, type DevTemporalServer } from '../local/temporal-server.js';
 import { createLogger } from '../logger.js';
 import { migrate } from '../migrate/migrate.js';
+import { getBatch } from '../repos/batches.js';
+import { getQueue } from '../repos/queue.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
 import { runMain } from '../process/run-main.js';
@@ -262,7 +264,11 @@ async function main(start: DevStart): Promise<void> {
     // 7. the demo batch
     const control = createBatchControl({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: log });
     const demo = await ensureDemoBatch(sql, control, profileIds);
-    if (demo) log.info(demo.created ? 'demo batch created' : 'demo batch already queued or running', { batch_id: demo.batch.id });
+    if (demo) log.info(demo.created ? 'demo batch created' : `demo batch already ${demo.batch.status}`, { batch_id: demo.batch.id });
+
+    // the banner tells what will happen: the queue's hold and the demo batch as they are now
+    const queue = await getQueue(sql);
+    const demoNow = demo ? await getBatch(sql, demo.batch.id) : null;
 
     if (shutdown.started) return;
     console.log(
@@ -278,7 +284,18 @@ async function main(start: DevStart): Promise<void> {
           proxyUrls: proxies.proxies.map((p) => p.url),
           databaseUrl: config.DATABASE_URL,
           dataDir: server ? dataDir : null,
-          demoBatch: demo ? { id: demo.batch.id, totalProfiles: demo.batch.total_profiles, created: demo.created } : null,
+          queueHeld: queue.paused,
+          runningBatchId: queue.running?.id ?? null,
+          demoBatch:
+            demo && demoNow
+              ? {
+                  id: demoNow.id,
+                  totalProfiles: demoNow.total_profiles,
+                  created: demo.created,
+                  status: demoNow.status,
+                  position: demoNow.position,
+                }
+              : null,
         }),
       ),
     );

@@ -1,7 +1,8 @@
 /**
  * Demo data of `npm run dev`, written so that every run converges to the same state: niches and profiles are
  * upserted by name, the local forward proxies replace the previous run's (their ports change every run),
- * sessions are topped up to a fixed count, and a demo batch is created only when none is waiting or running.
+ * sessions are topped up to a fixed count, and a demo batch is created only when none is queued, running or
+ * paused.
  */
 import { randomBytes } from 'node:crypto';
 import type { BatchControl } from '../batch-control.js';
@@ -86,16 +87,17 @@ export interface DemoBatch {
 }
 
 /**
- * The demo batch: the one already queued or running (the queue is woken, in case the Temporal server is a new
- * one), or a new one over `profileIds`, moved to the head of the queue.
+ * The demo batch: the one already queued or running, else one left paused (an operator paused it: it stays
+ * so, and the banner says how to resume it), or a new one over `profileIds`, moved to the head of the queue.
+ * An existing one wakes the queue, in case the Temporal server is a new one.
  */
 export async function ensureDemoBatch(sql: Sql, control: BatchControl, profileIds: string[]): Promise<DemoBatch | null> {
-  const [active] = await sql<BatchRow[]>`
-    select * from batches where name = ${DEMO_BATCH_NAME} and status in ('queued', 'running')
-    order by created_at desc limit 1`;
-  if (active) {
+  const [existing] = await sql<BatchRow[]>`
+    select * from batches where name = ${DEMO_BATCH_NAME} and status in ('queued', 'running', 'paused')
+    order by status = 'paused', created_at desc limit 1`;
+  if (existing) {
     await control.wakeQueue();
-    return { batch: active, created: false };
+    return { batch: existing, created: false };
   }
   if (profileIds.length === 0) return null;
   let batch = await control.create({ name: DEMO_BATCH_NAME, profileIds });
