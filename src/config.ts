@@ -24,6 +24,11 @@ const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0, 65535).default(3000),
   API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** The Temporal Web UI the dashboard links a batch's workflow to (`npm run dev` sets its dev server's). */
+  TEMPORAL_UI_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   BATCH_CONCURRENCY: int(1, 256).default(8),
   /** Profiles per upstream stories request: UPSTREAM.md allows at most 50. */

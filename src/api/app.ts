@@ -1,7 +1,8 @@
 /**
- * The HTTP API (API.md) as a Hono app: one router per resource, request ids, bearer auth, a body limit,
- * the OpenAPI 3.1 document generated from the same zod schemas that validate requests, Swagger UI, and a
- * single error handler producing API.md's error shape. Building it opens nothing: tests call
+ * The HTTP API (API.md) as a Hono app: one router per resource, request ids, auth (bearer key, or the
+ * dashboard's cookie), refusal of cross-site state changes, a body limit, the OpenAPI 3.1 document generated
+ * from the same zod schemas that validate requests, Swagger UI, the dashboard (src/console), and a single
+ * error handler producing API.md's error shape. Building it opens nothing: tests call
  * `app.request()` directly, `main.ts` serves it.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
@@ -11,10 +12,12 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { createBatchControl, type BatchControl } from '../batch-control.js';
+import { consoleRouter } from '../console/routes.js';
 import type { Config } from '../config.js';
 import type { Sql } from '../db.js';
 import type { Logger } from '../logger.js';
-import { bearerAuth } from './auth.js';
+import { apiAuth } from './auth.js';
+import { rejectCrossSite } from './cross-site.js';
 import { createErrorHandler, methodNotAllowed, notFoundHandler, validationHook } from './errors.js';
 import { createTemporalGate } from './readiness.js';
 import type { AppEnv, RouterDeps } from './router.js';
@@ -94,7 +97,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       ms: Math.round(performance.now() - started),
     });
   });
-  if (config.API_KEY) app.use('*', bearerAuth(config.API_KEY));
+  app.use('*', rejectCrossSite());
+  if (config.API_KEY) app.use('*', apiAuth(config.API_KEY));
   app.use(
     '*',
     bodyLimit({
@@ -105,6 +109,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     }),
   );
 
+  app.route('/', consoleRouter({ config, logger }));
   app.route('/', healthRouter(routerDeps));
   app.route('/', nichesRouter(routerDeps));
   app.route('/', profilesRouter(routerDeps));

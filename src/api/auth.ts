@@ -1,23 +1,56 @@
 /**
- * Bearer-token auth (API.md): with API_KEY set, every route but the open ones needs
- * `Authorization: Bearer <API_KEY>`. Both sides are hashed to equal-length digests and compared with
- * timingSafeEqual, so neither the key's content nor its length leaks through response timing.
+ * Auth (API.md): with API_KEY set, every route but the open ones needs either `Authorization: Bearer <API_KEY>`
+ * (API clients) or the dashboard's signed session cookie (browsers, see console/cookie-session.ts). A state
+ * change authenticated by the cookie also needs the page's CSRF token in X-CSRF-Token: the SameSite=Strict
+ * cookie already stays home on cross-site requests, and the token makes a forged same-site request fail too.
+ * Bearer tokens are compared through equal-length digests with timingSafeEqual, so neither the key's content
+ * nor its length leaks through response timing.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
+import { CSRF_HEADER, csrfTokenMatches, SESSION_COOKIE, verifySession } from '../console/cookie-session.js';
 
-/** GET routes that answer without a key: probes and the API description. */
-export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
+/** GET routes that answer without a key: probes, the API description, and the dashboard's shell and assets. */
+export const OPEN_ROUTES: ReadonlySet<string> = new Set([
+  '/healthz',
+  '/readyz',
+  '/openapi.json',
+  '/docs',
+  '/',
+  '/console/app.js',
+  '/console/app.css',
+  '/console/session',
+]);
+
+/** POST routes that answer without a key: the dashboard's sign-in and sign-out. */
+export const OPEN_POSTS: ReadonlySet<string> = new Set(['/console/login', '/console/logout']);
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
-export function bearerAuth(apiKey: string): MiddlewareHandler {
+export function isOpenRoute(method: string, path: string): boolean {
+  if (method === 'GET' || method === 'HEAD') return OPEN_ROUTES.has(path);
+  return method === 'POST' && OPEN_POSTS.has(path);
+}
+
+export function apiAuth(apiKey: string): MiddlewareHandler {
   const expected = digest(apiKey);
   return async (c, next) => {
-    if ((c.req.method === 'GET' || c.req.method === 'HEAD') && OPEN_ROUTES.has(c.req.path)) return next();
-    const header = c.req.header('authorization') ?? '';
-    const match = /^bearer\s+(\S+)\s*$/i.exec(header);
+    if (isOpenRoute(c.req.method, c.req.path)) return next();
+    const header = c.req.header('authorization');
+    if (header === undefined) {
+      const session = verifySession(apiKey, getCookie(c, SESSION_COOKIE));
+      if (session) {
+        if (!SAFE_METHODS.has(c.req.method) && !csrfTokenMatches(apiKey, session, c.req.header(CSRF_HEADER))) {
+          throw new HTTPException(403, { message: `a change made with the dashboard's cookie needs its ${CSRF_HEADER} header; reload the page` });
+        }
+        return next();
+      }
+    }
+    const match = /^bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
       throw new HTTPException(401, {
         message: match ? 'the bearer token is not valid' : 'missing Authorization: Bearer <API_KEY> header',

@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import { createSql, describeDbError, type Sql } from '../db.js';
 import { createLogger, type Logger } from '../logger.js';
 import { loadSecrets } from '../repos/proxies.js';
+import { consoleAssets } from '../console/assets.js';
 import { createApp } from './app.js';
 import { withTimeout } from '../timeouts.js';
 import { settleTemporalCalls } from './readiness.js';
@@ -72,6 +73,9 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   if (!config.API_KEY) {
     logger.warn('API_KEY is not set: the API is open to anyone who can reach it (set API_KEY to require a bearer token)');
   }
+
+  // the dashboard's bundle is built now rather than on its first visitor's request
+  consoleAssets().catch((err: unknown) => logger.error('the dashboard could not be built; the API serves on without it', { err }));
 
   const shutdown = new AbortController();
   const app = createApp({ sql, temporal: temporal.client, config, logger, shutdown: shutdown.signal });

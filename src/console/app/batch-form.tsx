@@ -1,0 +1,181 @@
+/**
+ * The form that creates a batch from pasted usernames, a niche, or profiles picked by search. The API
+ * validates everything; its complaints appear next to the field they are about.
+ */
+import { useState } from 'preact/hooks';
+import { ApiError, describeError, get, post, type ApiBatch, type ApiNiche, type ApiProfile, type Page } from './api.js';
+import { Field, useNotify } from './components.js';
+import { splitUsernames } from './format.js';
+import { useLoad } from './live.js';
+import { navigate } from './router.js';
+
+type Source = 'usernames' | 'niche' | 'profiles';
+
+const SOURCE_FIELDS: Record<Source, string> = { usernames: 'usernames', niche: 'niche_id', profiles: 'profile_ids' };
+
+export function BatchForm() {
+  const notify = useNotify();
+  const [source, setSource] = useState<Source>('usernames');
+  const [name, setName] = useState('');
+  const [priority, setPriority] = useState('0');
+  const [hold, setHold] = useState(false);
+  const [maxAge, setMaxAge] = useState('');
+  const [usernames, setUsernames] = useState('');
+  const [nicheId, setNicheId] = useState('');
+  const [picked, setPicked] = useState<Map<string, string>>(new Map());
+  const [errors, setErrors] = useState<Map<string, string>>(new Map());
+  const [formError, setFormError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(new Map());
+    setFormError(null);
+    const body: Record<string, unknown> = { priority: priority === '' ? undefined : Number(priority), hold };
+    if (name.trim()) body.name = name.trim();
+    if (maxAge !== '') body.max_age_s = Number(maxAge);
+    if (source === 'usernames') body.usernames = splitUsernames(usernames);
+    if (source === 'niche') body.niche_id = nicheId || undefined;
+    if (source === 'profiles') body.profile_ids = [...picked.keys()];
+    try {
+      const batch = await post<ApiBatch>('/batches', body);
+      notify('ok', `Batch "${batch.name}" created with ${batch.total_profiles} profiles${batch.status === 'queued' ? `, queued at position ${batch.position}` : ', paused'}.`);
+      navigate(`/batches/${batch.id}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400) {
+        const issues = err.fieldIssues();
+        const known = new Map<string, string>();
+        for (const [field, message] of issues) {
+          if (['name', 'priority', 'max_age_s', 'hold', ...Object.values(SOURCE_FIELDS)].includes(field)) known.set(field, message);
+          else known.set(SOURCE_FIELDS[source], field ? `${field}: ${message}` : message);
+        }
+        if (issues.size === 0) known.set(SOURCE_FIELDS[source], err.message);
+        setErrors(known);
+      } else {
+        setFormError(describeError(err));
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const sourceError = errors.get(SOURCE_FIELDS[source]);
+  return (
+    <form class="card form" onSubmit={submit} aria-label="New batch" noValidate>
+      <h2>New batch</h2>
+      {formError && (
+        <p class="note note-error" role="alert">
+          {formError}
+        </p>
+      )}
+      <fieldset class="choices">
+        <legend>Profiles to check</legend>
+        {(['usernames', 'niche', 'profiles'] as const).map((s) => (
+          <label key={s} class="choice">
+            <input type="radio" name="source" value={s} checked={source === s} onChange={() => setSource(s)} />
+            {s === 'usernames' ? 'Paste usernames' : s === 'niche' ? 'A whole niche' : 'Pick profiles'}
+          </label>
+        ))}
+      </fieldset>
+      {source === 'usernames' && (
+        <Field label="Usernames" id="batch-usernames" error={sourceError} hint="One per line, or separated by commas or spaces; a leading @ is fine. New ones are added as profiles.">
+          <textarea
+            id="batch-usernames"
+            name="usernames"
+            rows={6}
+            value={usernames}
+            onInput={(e) => setUsernames(e.currentTarget.value)}
+            aria-invalid={sourceError ? true : undefined}
+            aria-describedby="batch-usernames-hint batch-usernames-error"
+          />
+        </Field>
+      )}
+      {source === 'niche' && <NicheSelect value={nicheId} onChange={setNicheId} error={sourceError} />}
+      {source === 'profiles' && <ProfilePicker picked={picked} onChange={setPicked} error={sourceError} />}
+      <div class="row">
+        <Field label="Name (optional)" id="batch-name" error={errors.get('name')}>
+          <input id="batch-name" name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} aria-invalid={errors.has('name') || undefined} />
+        </Field>
+        <Field label="Priority" id="batch-priority" error={errors.get('priority')} hint="Higher runs first">
+          <input
+            id="batch-priority"
+            name="priority"
+            type="number"
+            step={1}
+            value={priority}
+            onInput={(e) => setPriority(e.currentTarget.value)}
+            aria-invalid={errors.has('priority') || undefined}
+          />
+        </Field>
+        <Field label="Reuse results younger than (s)" id="batch-max-age" error={errors.get('max_age_s')} hint="Empty: the server's default">
+          <input
+            id="batch-max-age"
+            name="max_age_s"
+            type="number"
+            min={0}
+            step={1}
+            value={maxAge}
+            onInput={(e) => setMaxAge(e.currentTarget.value)}
+            aria-invalid={errors.has('max_age_s') || undefined}
+          />
+        </Field>
+      </div>
+      <label class="choice">
+        <input type="checkbox" name="hold" checked={hold} onChange={(e) => setHold(e.currentTarget.checked)} />
+        Create it paused (it enters the queue when resumed)
+      </label>
+      <div class="actions">
+        <button type="submit" class="btn btn-primary" disabled={busy} aria-busy={busy}>
+          {busy ? 'Creating…' : 'Create batch'}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function NicheSelect(props: { value: string; onChange: (id: string) => void; error?: string }) {
+  const niches = useLoad(() => get<Page<ApiNiche>>('/niches', { limit: 1000 }), []);
+  return (
+    <Field label="Niche" id="batch-niche" error={props.error ?? (niches.error ? describeError(niches.error) : undefined)}>
+      <select id="batch-niche" name="niche_id" value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        <option value="">Choose a niche…</option>
+        {niches.data?.items.map((n) => (
+          <option key={n.id} value={n.id}>
+            {n.name}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}
+
+function ProfilePicker(props: { picked: Map<string, string>; onChange: (picked: Map<string, string>) => void; error?: string }) {
+  const [search, setSearch] = useState('');
+  const found = useLoad(() => get<Page<ApiProfile>>('/profiles', { username: search.trim() || undefined, limit: 50 }), [search]);
+  const toggle = (p: ApiProfile) => {
+    const next = new Map(props.picked);
+    if (next.has(p.id)) next.delete(p.id);
+    else next.set(p.id, p.username);
+    props.onChange(next);
+  };
+  return (
+    <div class="picker">
+      <Field label="Find profiles by username" id="batch-profile-search" error={props.error}>
+        <input id="batch-profile-search" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+      </Field>
+      <p class="muted">{props.picked.size} picked{props.picked.size > 0 ? `: ${[...props.picked.values()].slice(0, 8).join(', ')}${props.picked.size > 8 ? '…' : ''}` : ''}</p>
+      {found.error ? <p class="field-error">{describeError(found.error)}</p> : null}
+      <ul class="pick-list">
+        {found.data?.items.map((p) => (
+          <li key={p.id}>
+            <label class="choice">
+              <input type="checkbox" checked={props.picked.has(p.id)} onChange={() => toggle(p)} />
+              {p.username}
+            </label>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}

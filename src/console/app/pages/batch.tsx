@@ -1,0 +1,297 @@
+/**
+ * One batch: its counters live over the event stream, its controls, the per-profile results, and its logs
+ * (paged history, or a live tail of the same stream), with a link to its workflow in the Temporal Web UI.
+ */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { get, type ApiBatch, type ApiBatchProfile, type ApiLog, type Page } from '../api.js';
+import { BatchControls } from '../batch-controls.js';
+import { Empty, ErrorNote, Field, Loading, Pager, ProgressBar, Stat, StatusBadge, Table, usePager } from '../components.js';
+import { ago, count, dateTime, duration, percent, stallText } from '../format.js';
+import { useBatchStream, useLoad } from '../live.js';
+import { useSession, workflowLink } from '../session.js';
+
+const MOVING = new Set(['queued', 'running']);
+
+export function BatchPage({ id }: { id: string }) {
+  const session = useSession();
+  const [epoch, setEpoch] = useState(0);
+  const [tail, setTail] = useState<ApiLog[]>([]);
+  const onLog = useCallback((log: ApiLog) => setTail((list) => [...list.slice(-299), log]), []);
+  const polled = useLoad(() => get<ApiBatch>(`/batches/${encodeURIComponent(id)}`), [id, epoch], 5_000);
+  const stream = useBatchStream(id, onLog, epoch);
+  const batch = stream.batch && polled.data && stream.batch.id === id ? newer(stream.batch, polled.data) : (polled.data ?? null);
+
+  // a stream ends when the batch settles (paused, done, ...): open it again once the batch moves again
+  const lastStatus = useRef<string | null>(null);
+  useEffect(() => {
+    const status = polled.data?.status ?? null;
+    if (status && lastStatus.current && !MOVING.has(lastStatus.current) && MOVING.has(status)) setEpoch((e) => e + 1);
+    lastStatus.current = status;
+  }, [polled.data?.status]);
+
+  if (!batch) {
+    return (
+      <section>
+        <h1>Batch</h1>
+        <ErrorNote error={polled.error} />
+        {!polled.error && <Loading what="the batch" />}
+      </section>
+    );
+  }
+  const link = workflowLink(session, batch.workflow_id);
+  const stall = stallText(batch);
+  const reload = () => {
+    polled.reload();
+    setEpoch((e) => e + 1);
+  };
+  return (
+    <section>
+      <header class="page-head">
+        <h1>{batch.name}</h1>
+        <StatusBadge status={batch.status} />
+        {batch.position !== null && <span class="muted">{batch.position === 0 ? 'running now' : `queue position ${batch.position}`}</span>}
+      </header>
+      <div class="card">
+        <ProgressBar batch={batch} />
+        <dl class="stats">
+          <Stat label="Profiles" value={count(batch.total_profiles)} />
+          <Stat label="Completed" value={count(batch.completed_profiles)} />
+          <Stat label="Successful" value={count(batch.successful_checks)} />
+          <Stat label="Failed" value={count(batch.failed_checks)} />
+          <Stat label="Stories found" value={count(batch.stories_found)} />
+          <Stat label="Completion" value={percent(batch.completion_rate)} />
+          <Stat label="Rate" value={stream.rate === null ? '—' : `${stream.rate.toFixed(1)} /s`} />
+          <Stat label="Priority" value={String(batch.priority)} />
+        </dl>
+        {stall && (
+          <p class="note note-warn stall" role="status">
+            <strong>Stalled{batch.stalled_since ? ` since ${ago(batch.stalled_since)}` : ''}.</strong> {stall}
+          </p>
+        )}
+        {batch.error && (
+          <p class="note note-error" role="alert">
+            {batch.error}
+          </p>
+        )}
+        <ErrorNote error={polled.error ?? stream.error} />
+        <div class="batch-meta muted">
+          <span>Created {dateTime(batch.created_at)}</span>
+          {batch.started_at && <span>Started {dateTime(batch.started_at)}</span>}
+          {batch.completed_at && <span>Ended {dateTime(batch.completed_at)}</span>}
+          {batch.max_age_s > 0 && <span>Reuses results younger than {duration(batch.max_age_s)}</span>}
+          {link && (
+            <a href={link} target="_blank" rel="noopener noreferrer">
+              Workflow in the Temporal Web UI
+            </a>
+          )}
+        </div>
+        <BatchControls batch={batch} done={reload} />
+      </div>
+      <Results batchId={id} live={batch.status === 'running'} />
+      <Logs batchId={id} tail={tail} moving={MOVING.has(batch.status)} />
+    </section>
+  );
+}
+
+/** The fresher of two readings of a batch (the poll may see a transition before the stream does). */
+function newer(a: ApiBatch, b: ApiBatch): ApiBatch {
+  if (a.status !== b.status) return b.status === 'running' || a.status === 'running' ? (MOVING.has(b.status) && !MOVING.has(a.status) ? b : a.completed_profiles >= b.completed_profiles ? a : b) : b;
+  return a.completed_profiles >= b.completed_profiles ? a : b;
+}
+
+function Results({ batchId, live }: { batchId: string; live: boolean }) {
+  const [status, setStatus] = useState('');
+  const [hasStory, setHasStory] = useState('');
+  const pager = usePager(`${status}|${hasStory}`);
+  const rows = useLoad(
+    () =>
+      get<Page<ApiBatchProfile>>(`/batches/${encodeURIComponent(batchId)}/profiles`, {
+        status: status || undefined,
+        has_story: hasStory || undefined,
+        limit: 50,
+        cursor: pager.cursor,
+      }),
+    [batchId, status, hasStory, pager.cursor],
+    live ? 3_000 : undefined,
+  );
+  // one more reload when the batch stops running, so the table ends on the final results
+  const wasLive = useRef(live);
+  useEffect(() => {
+    if (wasLive.current && !live) rows.reload();
+    wasLive.current = live;
+  }, [live, rows.reload]);
+  return (
+    <section class="card" aria-label="Results">
+      <h2>Results</h2>
+      <div class="filters">
+        <Field label="Status" id="results-status">
+          <select id="results-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+            <option value="">Any</option>
+            {['pending', 'running', 'completed', 'failed'].map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Story" id="results-story">
+          <select id="results-story" value={hasStory} onChange={(e) => setHasStory(e.currentTarget.value)}>
+            <option value="">Any</option>
+            <option value="true">Has a story</option>
+            <option value="false">No story</option>
+          </select>
+        </Field>
+      </div>
+      <ErrorNote error={rows.error} />
+      {!rows.data && !rows.error && <Loading what="results" />}
+      {rows.data && rows.data.items.length === 0 && <Empty>No profile matches.</Empty>}
+      {rows.data && rows.data.items.length > 0 && (
+        <Table label="Per-profile results">
+          <thead>
+            <tr>
+              <th>Username</th>
+              <th>Status</th>
+              <th>Story</th>
+              <th class="num">Stories</th>
+              <th class="num">Attempts</th>
+              <th class="num">Took</th>
+              <th>Checked</th>
+              <th>Source</th>
+              <th>Error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.data.items.map((r) => (
+              <tr key={r.profile_id}>
+                <td>{r.username}</td>
+                <td>
+                  <StatusBadge status={r.status} />
+                </td>
+                <td>{r.has_story === null ? '—' : r.has_story ? 'yes' : 'no'}</td>
+                <td class="num">{r.story_count ?? '—'}</td>
+                <td class="num">{r.attempts}</td>
+                <td class="num">{r.duration_ms === null ? '—' : `${r.duration_ms} ms`}</td>
+                <td>{ago(r.checked_at)}</td>
+                <td>{r.source ?? '—'}</td>
+                <td class="error-text">{r.error ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </Table>
+      )}
+      <Pager pager={pager} nextCursor={rows.data?.next_cursor} />
+    </section>
+  );
+}
+
+const LEVELS = ['INFO', 'WARNING', 'ERROR'] as const;
+const EVENT_TYPES = [
+  'BATCH_QUEUED',
+  'BATCH_STARTED',
+  'BATCH_PAUSED',
+  'BATCH_RESUMED',
+  'BATCH_CANCELLED',
+  'BATCH_COMPLETED',
+  'BATCH_ERROR',
+  'BATCH_STALLED',
+  'BATCH_STALL_CLEARED',
+  'PROFILE_CHECK_STARTED',
+  'STORY_CHECK_SUCCESS',
+  'RESULTS_FROM_CACHE',
+  'CHECK_RETRY',
+  'RATE_LIMITED',
+  'CHECK_FAILED',
+  'PROXY_COOLDOWN',
+  'PROXY_DISABLED',
+  'PROXY_RECOVERED',
+  'SESSION_INVALIDATED',
+  'SESSION_RECOVERED',
+] as const;
+
+function Logs({ batchId, tail, moving }: { batchId: string; tail: ApiLog[]; moving: boolean }) {
+  const [level, setLevel] = useState('');
+  const [eventType, setEventType] = useState('');
+  const [mode, setMode] = useState<'tail' | 'history'>(moving ? 'tail' : 'history');
+  const pager = usePager(`${level}|${eventType}`);
+  const history = useLoad(
+    () =>
+      mode === 'history'
+        ? get<Page<ApiLog>>(`/batches/${encodeURIComponent(batchId)}/logs`, {
+            level: level || undefined,
+            event_type: eventType || undefined,
+            limit: 100,
+            cursor: pager.cursor,
+          })
+        : Promise.resolve(undefined),
+    [batchId, level, eventType, pager.cursor, mode],
+  );
+  const shown = mode === 'tail' ? tail.filter((l) => (!level || l.level === level) && (!eventType || l.event_type === eventType)).slice(-100) : (history.data?.items ?? []);
+  return (
+    <section class="card" aria-label="Logs">
+      <h2>Logs</h2>
+      <div class="filters">
+        <fieldset class="choices">
+          <legend>Show</legend>
+          <label class="choice">
+            <input type="radio" name="log-mode" checked={mode === 'tail'} onChange={() => setMode('tail')} />
+            Live tail
+          </label>
+          <label class="choice">
+            <input type="radio" name="log-mode" checked={mode === 'history'} onChange={() => setMode('history')} />
+            History
+          </label>
+        </fieldset>
+        <Field label="Level" id="logs-level">
+          <select id="logs-level" value={level} onChange={(e) => setLevel(e.currentTarget.value)}>
+            <option value="">Any</option>
+            {LEVELS.map((l) => (
+              <option key={l} value={l}>
+                {l}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Event" id="logs-event">
+          <select id="logs-event" value={eventType} onChange={(e) => setEventType(e.currentTarget.value)}>
+            <option value="">Any</option>
+            {EVENT_TYPES.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+      {mode === 'history' && <ErrorNote error={history.error} />}
+      {shown.length === 0 ? (
+        <Empty>{mode === 'tail' ? (moving ? 'Waiting for new log events…' : 'This batch is not moving: see the history.') : 'No log matches.'}</Empty>
+      ) : (
+        <Table label="Log events">
+          <thead>
+            <tr>
+              <th>Time</th>
+              <th>Level</th>
+              <th>Event</th>
+              <th class="wide">Message</th>
+              <th class="num">Took</th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((l) => (
+              <tr key={l.id} class={`log-${l.level.toLowerCase()}`}>
+                <td class="nowrap">{dateTime(l.created_at)}</td>
+                <td>
+                  <span class={`badge badge-level-${l.level.toLowerCase()}`}>{l.level}</span>
+                </td>
+                <td class="nowrap">{l.event_type}</td>
+                <td class="wide">{l.message}</td>
+                <td class="num">{l.duration_ms === null ? '' : `${l.duration_ms} ms`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </Table>
+      )}
+      {mode === 'history' && <Pager pager={pager} nextCursor={history.data?.next_cursor} />}
+    </section>
+  );
+}

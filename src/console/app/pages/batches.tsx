@@ -1,0 +1,85 @@
+/** Every batch, newest first, filterable by status and paged; and the form that creates one. */
+import { useState } from 'preact/hooks';
+import { get, type ApiBatch, type Page } from '../api.js';
+import { BatchForm } from '../batch-form.js';
+import { BatchControls } from '../batch-controls.js';
+import { Empty, ErrorNote, Field, Link, Loading, Pager, ProgressBar, StatusBadge, Table, usePager } from '../components.js';
+import { ago, count } from '../format.js';
+import { useLoad } from '../live.js';
+
+const STATUSES = ['queued', 'running', 'paused', 'done', 'error', 'cancelled'] as const;
+const PAGE_SIZE = 25;
+
+export function BatchesPage() {
+  const [status, setStatus] = useState('');
+  const pager = usePager(status);
+  const list = useLoad(
+    () => get<Page<ApiBatch>>('/batches', { status: status || undefined, limit: PAGE_SIZE, cursor: pager.cursor }),
+    [status, pager.cursor],
+    5_000,
+  );
+  return (
+    <section>
+      <header class="page-head">
+        <h1>Batches</h1>
+      </header>
+      <div class="split">
+        <div>
+          <div class="filters">
+            <Field label="Status" id="batches-status">
+              <select id="batches-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+                <option value="">Any</option>
+                {STATUSES.map((s) => (
+                  <option key={s} value={s}>
+                    {s}
+                  </option>
+                ))}
+              </select>
+            </Field>
+          </div>
+          <ErrorNote error={list.error} />
+          {!list.data && !list.error && <Loading what="batches" />}
+          {list.data && list.data.items.length === 0 && <Empty>No batch{status ? ` is ${status}` : ' yet: create one with the form'}.</Empty>}
+          {list.data && list.data.items.length > 0 && (
+            <Table label="Batches">
+              <thead>
+                <tr>
+                  <th>Batch</th>
+                  <th>Status</th>
+                  <th class="num">Queue</th>
+                  <th class="wide">Progress</th>
+                  <th class="num">Stories</th>
+                  <th>Created</th>
+                  <th>Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.items.map((b) => (
+                  <tr key={b.id} data-batch-id={b.id}>
+                    <td>
+                      <Link to={`/batches/${b.id}`}>{b.name}</Link>
+                    </td>
+                    <td>
+                      <StatusBadge status={b.status} />
+                    </td>
+                    <td class="num">{b.position ?? '—'}</td>
+                    <td class="wide">
+                      <ProgressBar batch={b} />
+                    </td>
+                    <td class="num">{count(b.stories_found)}</td>
+                    <td>{ago(b.created_at)}</td>
+                    <td>
+                      <BatchControls batch={b} done={list.reload} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </Table>
+          )}
+          <Pager pager={pager} nextCursor={list.data?.next_cursor} />
+        </div>
+        <BatchForm />
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,156 @@
+/**
+ * The queue at a glance: the running batch with its live progress (and why it is stalled, if it is), the
+ * queued batches in the order they will run, the paused ones, and the queue's own hold.
+ */
+import { get, post, type ApiBatch, type ApiQueue, type Page } from '../api.js';
+import { BatchControls } from '../batch-controls.js';
+import { ActionButton, Empty, ErrorNote, Link, Loading, ProgressBar, Stat, StatusBadge, Table } from '../components.js';
+import { ago, count, duration, stallText } from '../format.js';
+import { useBatchStream, useLoad } from '../live.js';
+
+const QUEUE_POLL_MS = 2_000;
+
+export function OverviewPage() {
+  const queue = useLoad(() => get<ApiQueue>('/queue'), [], QUEUE_POLL_MS);
+  const paused = useLoad(() => get<Page<ApiBatch>>('/batches', { status: 'paused', limit: 20 }), [], QUEUE_POLL_MS * 2);
+  const reload = () => {
+    queue.reload();
+    paused.reload();
+  };
+  const q = queue.data;
+
+  return (
+    <section>
+      <header class="page-head">
+        <h1>Queue</h1>
+        {q && (
+          <div class="actions">
+            {q.paused ? <span class="badge badge-held">queue held</span> : <span class="badge badge-flowing">queue running</span>}
+            {q.paused ? (
+              <ActionButton label="Resume queue" variant="primary" success="The queue resumes." run={() => post('/queue/resume')} done={reload} />
+            ) : (
+              <ActionButton label="Pause queue" success="The queue is held: nothing is sent until it resumes." run={() => post('/queue/pause')} done={reload} />
+            )}
+          </div>
+        )}
+      </header>
+      <ErrorNote error={queue.error} />
+      {!q && !queue.error && <Loading what="the queue" />}
+      {q?.paused && (
+        <p class="note note-warn">
+          The queue is held: the running batch keeps its place and no request is sent until you resume the queue.
+        </p>
+      )}
+      {q && <RunningBatch batch={q.running} reload={reload} />}
+      {q && (
+        <>
+          <h2>Queued ({q.queued.length})</h2>
+          {q.queued.length === 0 ? (
+            <Empty>No batch is waiting.</Empty>
+          ) : (
+            <Table label="Queued batches">
+              <thead>
+                <tr>
+                  <th class="num">#</th>
+                  <th>Batch</th>
+                  <th class="num">Priority</th>
+                  <th class="num">Profiles</th>
+                  <th>Created</th>
+                  <th>Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {q.queued.map((b) => (
+                  <tr key={b.id} data-batch-id={b.id}>
+                    <td class="num">{b.position}</td>
+                    <td>
+                      <Link to={`/batches/${b.id}`}>{b.name}</Link>
+                    </td>
+                    <td class="num">{b.priority}</td>
+                    <td class="num">{count(b.total_profiles)}</td>
+                    <td>{ago(b.created_at)}</td>
+                    <td>
+                      <BatchControls batch={b} done={reload} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </Table>
+          )}
+        </>
+      )}
+      {paused.data && paused.data.items.length > 0 && (
+        <>
+          <h2>Paused</h2>
+          <Table label="Paused batches">
+            <thead>
+              <tr>
+                <th>Batch</th>
+                <th class="num">Done</th>
+                <th class="num">Priority</th>
+                <th>Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {paused.data.items.map((b) => (
+                <tr key={b.id} data-batch-id={b.id}>
+                  <td>
+                    <Link to={`/batches/${b.id}`}>{b.name}</Link>
+                  </td>
+                  <td class="num">
+                    {count(b.completed_profiles)} / {count(b.total_profiles)}
+                  </td>
+                  <td class="num">{b.priority}</td>
+                  <td>
+                    <BatchControls batch={b} done={reload} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </Table>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The running batch, followed live over its event stream (the queue poll only says which batch it is). */
+function RunningBatch({ batch, reload }: { batch: ApiBatch | null; reload: () => void }) {
+  const stream = useBatchStream(batch?.id ?? null);
+  if (!batch) {
+    return (
+      <div class="card running" aria-label="Running batch">
+        <h2>Running</h2>
+        <Empty>Nothing is running. A queued batch starts as soon as it reaches the head of the queue.</Empty>
+      </div>
+    );
+  }
+  const live = stream.batch?.id === batch.id ? stream.batch : batch;
+  const stall = stallText(live);
+  const remaining = live.total_profiles - live.completed_profiles;
+  return (
+    <div class="card running" aria-label="Running batch" data-batch-id={live.id}>
+      <div class="card-head">
+        <h2>
+          Running: <Link to={`/batches/${live.id}`}>{live.name}</Link>
+        </h2>
+        <StatusBadge status={live.status} />
+      </div>
+      <ProgressBar batch={live} />
+      <dl class="stats">
+        <Stat label="Successful" value={count(live.successful_checks)} />
+        <Stat label="Failed" value={count(live.failed_checks)} />
+        <Stat label="Stories found" value={count(live.stories_found)} />
+        <Stat label="Rate" value={stream.rate === null ? '—' : `${stream.rate.toFixed(1)} /s`} />
+        <Stat label="Time left" value={stream.rate && stream.rate > 0 ? duration(remaining / stream.rate) : '—'} />
+      </dl>
+      {stall && (
+        <p class="note note-warn stall" role="status">
+          <strong>Stalled{live.stalled_since ? ` since ${ago(live.stalled_since)}` : ''}.</strong> {stall}
+        </p>
+      )}
+      <ErrorNote error={stream.error} />
+      <BatchControls batch={live} done={reload} />
+    </div>
+  );
+}
