@@ -87,7 +87,8 @@ const rules: Array<[RegExp, string]> = [
   [/([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/@"'\\]|\\.)+@/gi, '$1***@'],
   [/(sessionid=)(?:[^;\s"'&\\]|\\.)+/gi, '$1***'],
   [new RegExp(String.raw`(\b(?:${SECRET_KEYS})=)(?:[^;\s"'&\\]|\\.)+`, 'gi'), '$1***'],
-  [/((?:proxy-)?authorization\\?"?\s*[:=]\s*\\?"?(?:basic|bearer)\s+)(?:[^\s"',\\]|\\.)+/gi, '$1***'],
+  // (`$API_KEY`, the shell variable, stands for the key but is not it: commands printed for a person keep it)
+  [/((?:proxy-)?authorization\\?"?\s*[:=]\s*\\?"?(?:basic|bearer)\s+)(?!\$API_KEY(?=[\s"']|$))(?:[^\s"',\\]|\\.)+/gi, '$1***'],
   // "password":"..." and, inside JSON text quoted again, \"password\":\"...\"
   [new RegExp(String.raw`("(?:${SECRET_KEYS})"\s*:\s*")${JSON_STRING_BODY}"`, 'gi'), '$1***"'],
   [new RegExp(String.raw`(\\"(?:${SECRET_KEYS})\\"\s*:\s*\\")(?:[^"\\]|\\[^"])*\\"`, 'gi'), '$1***\\"'],

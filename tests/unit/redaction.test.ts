@@ -10,6 +10,9 @@ describe('redact rules', () => {
     expect(redact('Cookie: sessionid=abc123def; csrftoken=x')).toBe('Cookie: sessionid=***; csrftoken=x');
     expect(redact('Proxy-Authorization: Basic dXNlcjpwYXNz')).toBe('Proxy-Authorization: Basic ***');
     expect(redact('authorization: Bearer eyJhbGciOi')).toBe('authorization: Bearer ***');
+    // a shell variable standing for the key is kept, so printed commands still work when pasted
+    expect(redact('curl -H "Authorization: Bearer $API_KEY" http://x')).toBe('curl -H "Authorization: Bearer $API_KEY" http://x');
+    expect(redact('authorization: Bearer $API_KEYabc"')).toBe('authorization: Bearer ***"');
     expect(redact('{"password":"pw","token":"t","session_token":"s","other":"keep"}')).toBe(
       '{"password":"***","token":"***","session_token":"***","other":"keep"}',
     );
