@@ -184,6 +184,8 @@ async function main(start: DevStart): Promise<void> {
         stopAll('Temporal dev server exited', 1);
       });
       temporalConnection = server.connection;
+      // the dashboard links each batch to its workflow in this server's Web UI, unless told of another one
+      config = { ...config, TEMPORAL_UI_URL: config.TEMPORAL_UI_URL ?? server.uiUrl ?? undefined };
     }
     shutdown.add('Temporal client', () => temporalConnection.close());
     if (!(await ensureSearchAttributes(temporalConnection, config.TEMPORAL_NAMESPACE, searchAttributeKeys, log))) {
