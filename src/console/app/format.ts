@@ -1,4 +1,5 @@
 /** How numbers, times and states read on the page. */
+import type { StallReason } from '../../enums.js';
 import type { ApiBatch } from './api.js';
 
 const numberFormat = new Intl.NumberFormat('en');
@@ -32,7 +33,7 @@ export function duration(seconds: number): string {
 }
 
 /** Why a batch is stalled, in words, with what to do about it. */
-export const STALL_REASONS: Record<string, string> = {
+export const STALL_REASON_TEXT: Record<StallReason, string> = {
   no_usable_proxy:
     'No proxy can send: every proxy is disabled or resting after rate limits. Enable or add a proxy on the Proxies page; the batch goes on by itself.',
   upstream_unreachable:
@@ -44,7 +45,7 @@ export const STALL_REASONS: Record<string, string> = {
 
 export function stallText(batch: Pick<ApiBatch, 'stalled_reason'>): string | null {
   if (!batch.stalled_reason) return null;
-  return STALL_REASONS[batch.stalled_reason] ?? `Stalled: ${batch.stalled_reason.replace(/_/g, ' ')}.`;
+  return STALL_REASON_TEXT[batch.stalled_reason as StallReason] ?? `Stalled: ${batch.stalled_reason.replace(/_/g, ' ')}.`;
 }
 
 /** Which controls a batch in this status offers (API.md's legal transitions). */
@@ -65,4 +66,16 @@ export function batchActions(status: ApiBatch['status']): Array<'start' | 'pause
 /** Splits pasted usernames: one per line, or separated by commas or spaces; a leading `@` is the API's to drop. */
 export function splitUsernames(text: string): string[] {
   return text.split(/[\s,;]+/).filter((u) => u !== '');
+}
+
+/**
+ * Checks per second: the live rate measured from the event stream when there is one, else the average since
+ * the batch started (null before it has).
+ */
+export function checkRate(live: number | null, batch: Pick<ApiBatch, 'started_at' | 'completed_profiles' | 'status'>, now = Date.now()): number | null {
+  if (batch.status !== 'running') return null;
+  if (live !== null) return live;
+  if (!batch.started_at) return null;
+  const seconds = (now - Date.parse(batch.started_at)) / 1000;
+  return seconds >= 1 ? batch.completed_profiles / seconds : null;
 }

@@ -16,7 +16,7 @@ export interface Loaded<T> {
 
 /**
  * Loads `load()` now, whenever `deps` change, on `reload()`, and every `intervalMs` (if given) while the page
- * is visible. A failed reload keeps the last data on screen beside the error.
+ * is visible, until it is answered 404. A failed reload keeps the last data on screen beside the error.
  */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[], intervalMs?: number): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
@@ -44,13 +44,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], intervalMs?:
     );
   }, [...deps, tick]);
 
+  // what is gone (404) stays gone: stop asking
+  const gone = error instanceof ApiError && error.status === 404;
   useEffect(() => {
-    if (!intervalMs) return;
+    if (!intervalMs || gone) return;
     const timer = setInterval(() => {
       if (document.visibilityState === 'visible') reload();
     }, intervalMs);
     return () => clearInterval(timer);
-  }, [intervalMs, reload]);
+  }, [intervalMs, reload, gone]);
 
   return { data, error, loading, reload };
 }

@@ -3,10 +3,11 @@
  * (paged history, or a live tail of the same stream), with a link to its workflow in the Temporal Web UI.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { BATCH_PROFILE_STATUSES, EVENT_TYPES, LOG_LEVELS } from '../../../enums.js';
 import { get, type ApiBatch, type ApiBatchProfile, type ApiLog, type Page } from '../api.js';
 import { BatchControls } from '../batch-controls.js';
 import { Empty, ErrorNote, Field, Loading, Pager, ProgressBar, Stat, StatusBadge, Table, usePager } from '../components.js';
-import { ago, count, dateTime, duration, percent, stallText } from '../format.js';
+import { ago, checkRate, count, dateTime, duration, percent, stallText } from '../format.js';
 import { useBatchStream, useLoad } from '../live.js';
 import { useSession, workflowLink } from '../session.js';
 
@@ -18,7 +19,8 @@ export function BatchPage({ id }: { id: string }) {
   const [tail, setTail] = useState<ApiLog[]>([]);
   const onLog = useCallback((log: ApiLog) => setTail((list) => [...list.slice(-299), log]), []);
   const polled = useLoad(() => get<ApiBatch>(`/batches/${encodeURIComponent(id)}`), [id, epoch], 5_000);
-  const stream = useBatchStream(id, onLog, epoch);
+  // the stream opens once the batch is known to exist
+  const stream = useBatchStream(polled.data ? id : null, onLog, epoch);
   const batch = stream.batch && polled.data && stream.batch.id === id ? newer(stream.batch, polled.data) : (polled.data ?? null);
 
   // a stream ends when the batch settles (paused, done, ...): open it again once the batch moves again
@@ -40,6 +42,7 @@ export function BatchPage({ id }: { id: string }) {
   }
   const link = workflowLink(session, batch.workflow_id);
   const stall = stallText(batch);
+  const rate = checkRate(stream.rate, batch);
   const reload = () => {
     polled.reload();
     setEpoch((e) => e + 1);
@@ -60,7 +63,7 @@ export function BatchPage({ id }: { id: string }) {
           <Stat label="Failed" value={count(batch.failed_checks)} />
           <Stat label="Stories found" value={count(batch.stories_found)} />
           <Stat label="Completion" value={percent(batch.completion_rate)} />
-          <Stat label="Rate" value={stream.rate === null ? '—' : `${stream.rate.toFixed(1)} /s`} />
+          <Stat label="Rate" value={rate === null ? '—' : `${rate.toFixed(1)} /s`} />
           <Stat label="Priority" value={String(batch.priority)} />
         </dl>
         {stall && (
@@ -74,15 +77,18 @@ export function BatchPage({ id }: { id: string }) {
           </p>
         )}
         <ErrorNote error={polled.error ?? stream.error} />
+        {/* every item is always there (a dash until it is known), so nothing below moves when one appears */}
         <div class="batch-meta muted">
           <span>Created {dateTime(batch.created_at)}</span>
-          {batch.started_at && <span>Started {dateTime(batch.started_at)}</span>}
-          {batch.completed_at && <span>Ended {dateTime(batch.completed_at)}</span>}
-          {batch.max_age_s > 0 && <span>Reuses results younger than {duration(batch.max_age_s)}</span>}
-          {link && (
+          <span>Started {dateTime(batch.started_at)}</span>
+          <span>Ended {dateTime(batch.completed_at)}</span>
+          <span>{batch.max_age_s > 0 ? `Reuses results younger than ${duration(batch.max_age_s)}` : 'Always asks the source'}</span>
+          {link ? (
             <a href={link} target="_blank" rel="noopener noreferrer">
               Workflow in the Temporal Web UI
             </a>
+          ) : (
+            <span>{session?.temporal_ui_url ? 'No workflow yet' : 'Web UI address not set (TEMPORAL_UI_URL)'}</span>
           )}
         </div>
         <BatchControls batch={batch} done={reload} />
@@ -127,7 +133,7 @@ function Results({ batchId, live }: { batchId: string; live: boolean }) {
         <Field label="Status" id="results-status">
           <select id="results-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
             <option value="">Any</option>
-            {['pending', 'running', 'completed', 'failed'].map((s) => (
+            {BATCH_PROFILE_STATUSES.map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>
@@ -184,29 +190,6 @@ function Results({ batchId, live }: { batchId: string; live: boolean }) {
   );
 }
 
-const LEVELS = ['INFO', 'WARNING', 'ERROR'] as const;
-const EVENT_TYPES = [
-  'BATCH_QUEUED',
-  'BATCH_STARTED',
-  'BATCH_PAUSED',
-  'BATCH_RESUMED',
-  'BATCH_CANCELLED',
-  'BATCH_COMPLETED',
-  'BATCH_ERROR',
-  'BATCH_STALLED',
-  'BATCH_STALL_CLEARED',
-  'PROFILE_CHECK_STARTED',
-  'STORY_CHECK_SUCCESS',
-  'RESULTS_FROM_CACHE',
-  'CHECK_RETRY',
-  'RATE_LIMITED',
-  'CHECK_FAILED',
-  'PROXY_COOLDOWN',
-  'PROXY_DISABLED',
-  'PROXY_RECOVERED',
-  'SESSION_INVALIDATED',
-  'SESSION_RECOVERED',
-] as const;
 
 function Logs({ batchId, tail, moving }: { batchId: string; tail: ApiLog[]; moving: boolean }) {
   const [level, setLevel] = useState('');
@@ -244,7 +227,7 @@ function Logs({ batchId, tail, moving }: { batchId: string; tail: ApiLog[]; movi
         <Field label="Level" id="logs-level">
           <select id="logs-level" value={level} onChange={(e) => setLevel(e.currentTarget.value)}>
             <option value="">Any</option>
-            {LEVELS.map((l) => (
+            {LOG_LEVELS.map((l) => (
               <option key={l} value={l}>
                 {l}
               </option>

@@ -1,5 +1,6 @@
 /** Every batch, newest first, filterable by status and paged; and the form that creates one. */
 import { useState } from 'preact/hooks';
+import { BATCH_STATUSES } from '../../../enums.js';
 import { get, type ApiBatch, type Page } from '../api.js';
 import { BatchForm } from '../batch-form.js';
 import { BatchControls } from '../batch-controls.js';
@@ -7,7 +8,6 @@ import { Empty, ErrorNote, Field, Link, Loading, Pager, ProgressBar, StatusBadge
 import { ago, count } from '../format.js';
 import { useLoad } from '../live.js';
 
-const STATUSES = ['queued', 'running', 'paused', 'done', 'error', 'cancelled'] as const;
 const PAGE_SIZE = 25;
 
 export function BatchesPage() {
@@ -29,7 +29,7 @@ export function BatchesPage() {
             <Field label="Status" id="batches-status">
               <select id="batches-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
                 <option value="">Any</option>
-                {STATUSES.map((s) => (
+                {BATCH_STATUSES.map((s) => (
                   <option key={s} value={s}>
                     {s}
                   </option>

@@ -5,7 +5,7 @@
 import { get, post, type ApiBatch, type ApiQueue, type Page } from '../api.js';
 import { BatchControls } from '../batch-controls.js';
 import { ActionButton, Empty, ErrorNote, Link, Loading, ProgressBar, Stat, StatusBadge, Table } from '../components.js';
-import { ago, count, duration, stallText } from '../format.js';
+import { ago, checkRate, count, duration, stallText } from '../format.js';
 import { useBatchStream, useLoad } from '../live.js';
 
 const QUEUE_POLL_MS = 2_000;
@@ -128,6 +128,7 @@ function RunningBatch({ batch, reload }: { batch: ApiBatch | null; reload: () =>
   const live = stream.batch?.id === batch.id ? stream.batch : batch;
   const stall = stallText(live);
   const remaining = live.total_profiles - live.completed_profiles;
+  const rate = checkRate(stream.rate, live);
   return (
     <div class="card running" aria-label="Running batch" data-batch-id={live.id}>
       <div class="card-head">
@@ -141,8 +142,8 @@ function RunningBatch({ batch, reload }: { batch: ApiBatch | null; reload: () =>
         <Stat label="Successful" value={count(live.successful_checks)} />
         <Stat label="Failed" value={count(live.failed_checks)} />
         <Stat label="Stories found" value={count(live.stories_found)} />
-        <Stat label="Rate" value={stream.rate === null ? '—' : `${stream.rate.toFixed(1)} /s`} />
-        <Stat label="Time left" value={stream.rate && stream.rate > 0 ? duration(remaining / stream.rate) : '—'} />
+        <Stat label="Rate" value={rate === null ? '—' : `${rate.toFixed(1)} /s`} />
+        <Stat label="Time left" value={rate && rate > 0 ? duration(remaining / rate) : '—'} />
       </dl>
       {stall && (
         <p class="note note-warn stall" role="status">

@@ -73,7 +73,7 @@ export function ProfilesPage({ niche }: { niche?: string }) {
                   <tr key={p.id}>
                     <td>{p.username}</td>
                     <td>{p.niche_id ? (nicheNames.get(p.niche_id) ?? '…') : '—'}</td>
-                    <td>{p.active_story === null ? '—' : p.active_story ? 'yes' : 'no'}</td>
+                    <td>{p.last_checked_at === null ? 'not checked yet' : p.active_story ? 'yes' : 'no'}</td>
                     <td class="num">{count(p.total_checks)}</td>
                     <td class="num">{count(p.total_detections)}</td>
                     <td>{ago(p.last_story_detected)}</td>
