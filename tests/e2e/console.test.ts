@@ -11,16 +11,12 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startApi, type RunningApi } from '../../src/api/server.js';
-import { createLogger } from '../../src/logger.js';
-import { createWorker } from '../../src/worker/worker.js';
+import type { RunningApi } from '../../src/api/server.js';
 import { launchChromium, WatchedPage } from '../helpers/browser.js';
-import { PROXY_PASSWORD, startStack, usernames, type Stack } from '../helpers/stack.js';
-import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { startServedStack, type ServedStack } from '../helpers/served-stack.js';
+import { usernames, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const API_KEY = 'console-e2e-key-5c2e8a';
@@ -30,10 +26,8 @@ const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? join(import.meta.dirname, '
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
-let env: TestWorkflowEnvironment;
+let served: ServedStack | undefined;
 let stack: Stack;
-let worker: Worker | undefined;
-let workerRun: Promise<void> | undefined;
 let api: RunningApi;
 let browser: Browser;
 let context: BrowserContext;
@@ -41,14 +35,13 @@ let watched: WatchedPage;
 let page: Page;
 
 beforeAll(async () => {
-  [env, stack, browser] = await Promise.all([
-    createLocalEnv(),
-    startStack({
+  [served, browser] = await Promise.all([
+    startServedStack({
+      prefix: 'console',
       proxies: 2,
       sim: { latencyMs: 60, jitterMs: 20 },
       env: {
         API_KEY,
-        TEMPORAL_TASK_QUEUE: uniqueIds('console').taskQueue,
         TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
         CHECK_CHUNK_SIZE: '5',
         BATCH_CONCURRENCY: '2',
@@ -57,15 +50,7 @@ beforeAll(async () => {
     }),
     launchChromium(),
   ]);
-  worker = await createWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
-    config: stack.config,
-    deps: stack.deps,
-  });
-  workerRun = worker.run();
-  api = await startApi({ config: stack.config, sql: stack.db.sql, temporal: env.client, port: 0, logger: createLogger({ test: 'console' }) });
+  ({ stack, api } = served);
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   watched = await WatchedPage.open(context);
   page = watched.page;
@@ -79,11 +64,7 @@ afterEach(() => {
 
 afterAll(async () => {
   await browser?.close();
-  await api?.close();
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await workerRun;
-  await stack?.close();
-  await env?.teardown();
+  await served?.close();
 });
 
 async function call(method: string, path: string, body?: unknown): Promise<Json> {
@@ -365,6 +346,3 @@ describe('the console in Chromium', () => {
     await settleQueue();
   });
 });
-
-// the proxies' Basic-auth password is a secret the page must never show either
-void PROXY_PASSWORD;

@@ -5,13 +5,10 @@
  * answers, its event stream, the simulator's truth about each username, and Temporal's visibility.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApi, type RunningApi } from '../../src/api/server.js';
-import { createLogger } from '../../src/logger.js';
-import { createWorker } from '../../src/worker/worker.js';
-import { PROXY_PASSWORD, startStack, usernames, type Stack } from '../helpers/stack.js';
-import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import type { RunningApi } from '../../src/api/server.js';
+import { startServedStack, type ServedStack } from '../helpers/served-stack.js';
+import { PROXY_PASSWORD, usernames, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const API_KEY = 'e2e-api-key-4b7d1f';
@@ -20,48 +17,25 @@ const API_KEY = 'e2e-api-key-4b7d1f';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
+let served: ServedStack | undefined;
 let env: TestWorkflowEnvironment;
 let stack: Stack;
-let worker: Worker | undefined;
-let workerRun: Promise<void> | undefined;
 let api: RunningApi;
 /** Every response body of the file, searched for secrets at the end. */
 const seen: string[] = [];
 
 beforeAll(async () => {
-  [env, stack] = await Promise.all([
-    createLocalEnv(),
-    startStack({
-      proxies: 2,
-      // a little latency and small chunks, so the batch takes long enough for progress to be seen moving
-      sim: { latencyMs: 40, jitterMs: 20 },
-      env: {
-        API_KEY,
-        TEMPORAL_SEARCH_ATTRIBUTES: 'true',
-        TEMPORAL_TASK_QUEUE: uniqueIds('e2e').taskQueue,
-        CHECK_CHUNK_SIZE: '5',
-        BATCH_CONCURRENCY: '4',
-      },
-    }),
-  ]);
-  worker = await createWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
-    config: stack.config,
-    deps: stack.deps,
+  served = await startServedStack({
+    prefix: 'e2e',
+    proxies: 2,
+    // a little latency and small chunks, so the batch takes long enough for progress to be seen moving
+    sim: { latencyMs: 40, jitterMs: 20 },
+    env: { API_KEY, TEMPORAL_SEARCH_ATTRIBUTES: 'true', CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '4' },
   });
-  workerRun = worker.run();
-  api = await startApi({ config: stack.config, sql: stack.db.sql, temporal: env.client, port: 0, logger: createLogger({ test: 'e2e' }) });
+  ({ env, stack, api } = served);
 });
 
-afterAll(async () => {
-  await api?.close();
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await workerRun;
-  await stack?.close();
-  await env?.teardown();
-});
+afterAll(() => served?.close());
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const res = await fetch(api.url + path, {
