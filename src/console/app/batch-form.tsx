@@ -3,8 +3,8 @@
  * validates everything; its complaints appear next to the field they are about.
  */
 import { useState } from 'preact/hooks';
-import { ApiError, describeError, get, post, type ApiBatch, type ApiNiche, type ApiProfile, type Page } from './api.js';
-import { Field, useNotify } from './components.js';
+import { describeError, get, post, type ApiBatch, type ApiNiche, type ApiProfile, type Page } from './api.js';
+import { Field, SelectField, SubmitButton, useNotify, useSubmit } from './components.js';
 import { splitUsernames } from './format.js';
 import { useLoad } from './live.js';
 import { navigate } from './router.js';
@@ -12,6 +12,7 @@ import { navigate } from './router.js';
 type Source = 'usernames' | 'niche' | 'profiles';
 
 const SOURCE_FIELDS: Record<Source, string> = { usernames: 'usernames', niche: 'niche_id', profiles: 'profile_ids' };
+const OWN_FIELDS = ['name', 'priority', 'max_age_s'];
 
 export function BatchForm() {
   const notify = useNotify();
@@ -23,52 +24,23 @@ export function BatchForm() {
   const [usernames, setUsernames] = useState('');
   const [nicheId, setNicheId] = useState('');
   const [picked, setPicked] = useState<Map<string, string>>(new Map());
-  const [errors, setErrors] = useState<Map<string, string>>(new Map());
-  const [formError, setFormError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors(new Map());
-    setFormError(null);
+  const form = useSubmit(async () => {
     const body: Record<string, unknown> = { priority: priority === '' ? undefined : Number(priority), hold };
     if (name.trim()) body.name = name.trim();
     if (maxAge !== '') body.max_age_s = Number(maxAge);
     if (source === 'usernames') body.usernames = splitUsernames(usernames);
     if (source === 'niche') body.niche_id = nicheId || undefined;
     if (source === 'profiles') body.profile_ids = [...picked.keys()];
-    try {
-      const batch = await post<ApiBatch>('/batches', body);
-      notify('ok', `Batch "${batch.name}" created with ${batch.total_profiles} profiles${batch.status === 'queued' ? `, queued at position ${batch.position}` : ', paused'}.`);
-      navigate(`/batches/${batch.id}`);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 400) {
-        const issues = err.fieldIssues();
-        const known = new Map<string, string>();
-        for (const [field, message] of issues) {
-          if (['name', 'priority', 'max_age_s', 'hold', ...Object.values(SOURCE_FIELDS)].includes(field)) known.set(field, message);
-          else known.set(SOURCE_FIELDS[source], field ? `${field}: ${message}` : message);
-        }
-        if (issues.size === 0) known.set(SOURCE_FIELDS[source], err.message);
-        setErrors(known);
-      } else {
-        setFormError(describeError(err));
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
+    const batch = await post<ApiBatch>('/batches', body);
+    notify('ok', `Batch "${batch.name}" created with ${batch.total_profiles} profiles${batch.status === 'queued' ? `, queued at position ${batch.position}` : ', paused'}.`);
+    navigate(`/batches/${batch.id}`);
+  });
 
-  const sourceError = errors.get(SOURCE_FIELDS[source]);
+  // a complaint about the profiles, or about no field of the form, shows under the chosen source
+  const sourceError = form.error(SOURCE_FIELDS[source]) ?? form.other([...OWN_FIELDS, ...Object.values(SOURCE_FIELDS)]);
   return (
-    <form class="card form" onSubmit={submit} aria-label="New batch" noValidate>
+    <form class="card form" onSubmit={form.submit} aria-label="New batch" noValidate>
       <h2>New batch</h2>
-      {formError && (
-        <p class="note note-error" role="alert">
-          {formError}
-        </p>
-      )}
       <fieldset class="choices">
         <legend>Profiles to check</legend>
         {(['usernames', 'niche', 'profiles'] as const).map((s) => (
@@ -94,10 +66,10 @@ export function BatchForm() {
       {source === 'niche' && <NicheSelect value={nicheId} onChange={setNicheId} error={sourceError} />}
       {source === 'profiles' && <ProfilePicker picked={picked} onChange={setPicked} error={sourceError} />}
       <div class="row">
-        <Field label="Name (optional)" id="batch-name" error={errors.get('name')}>
-          <input id="batch-name" name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} aria-invalid={errors.has('name') || undefined} />
+        <Field label="Name (optional)" id="batch-name" error={form.error('name')}>
+          <input id="batch-name" name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} aria-invalid={form.error('name') ? true : undefined} />
         </Field>
-        <Field label="Priority" id="batch-priority" error={errors.get('priority')} hint="Higher runs first">
+        <Field label="Priority" id="batch-priority" error={form.error('priority')} hint="Higher runs first">
           <input
             id="batch-priority"
             name="priority"
@@ -105,10 +77,10 @@ export function BatchForm() {
             step={1}
             value={priority}
             onInput={(e) => setPriority(e.currentTarget.value)}
-            aria-invalid={errors.has('priority') || undefined}
+            aria-invalid={form.error('priority') ? true : undefined}
           />
         </Field>
-        <Field label="Reuse results younger than (s)" id="batch-max-age" error={errors.get('max_age_s')} hint="Empty: the server's default">
+        <Field label="Reuse results younger than (s)" id="batch-max-age" error={form.error('max_age_s')} hint="Empty: the server's default">
           <input
             id="batch-max-age"
             name="max_age_s"
@@ -117,7 +89,7 @@ export function BatchForm() {
             step={1}
             value={maxAge}
             onInput={(e) => setMaxAge(e.currentTarget.value)}
-            aria-invalid={errors.has('max_age_s') || undefined}
+            aria-invalid={form.error('max_age_s') ? true : undefined}
           />
         </Field>
       </div>
@@ -125,11 +97,7 @@ export function BatchForm() {
         <input type="checkbox" name="hold" checked={hold} onChange={(e) => setHold(e.currentTarget.checked)} />
         Create it paused (it enters the queue when resumed)
       </label>
-      <div class="actions">
-        <button type="submit" class="btn btn-primary" disabled={busy} aria-busy={busy}>
-          {busy ? 'Creating…' : 'Create batch'}
-        </button>
-      </div>
+      <SubmitButton busy={form.busy} label="Create batch" busyLabel="Creating…" />
     </form>
   );
 }
@@ -137,16 +105,7 @@ export function BatchForm() {
 function NicheSelect(props: { value: string; onChange: (id: string) => void; error?: string }) {
   const niches = useLoad(() => get<Page<ApiNiche>>('/niches', { limit: 1000 }), []);
   return (
-    <Field label="Niche" id="batch-niche" error={props.error ?? (niches.error ? describeError(niches.error) : undefined)}>
-      <select id="batch-niche" name="niche_id" value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
-        <option value="">Choose a niche…</option>
-        {niches.data?.items.map((n) => (
-          <option key={n.id} value={n.id}>
-            {n.name}
-          </option>
-        ))}
-      </select>
-    </Field>
+    <SelectField label="Niche" id="batch-niche" name="niche_id" value={props.value} onChange={props.onChange} none="Choose a niche…" options={(niches.data?.items ?? []).map((n) => [n.id, n.name] as const)} error={props.error ?? (niches.error ? describeError(niches.error) : undefined)} />
   );
 }
 

@@ -2,8 +2,9 @@
 import type { ComponentChildren } from 'preact';
 import { createContext } from 'preact';
 import { useCallback, useContext, useState } from 'preact/hooks';
-import { describeError, type ApiBatch } from './api.js';
+import { ApiError, describeError, type ApiBatch, type Page } from './api.js';
 import { count, percent } from './format.js';
+import type { Loaded } from './live.js';
 
 export function Link(props: { to: string; children: ComponentChildren; class?: string }) {
   return (
@@ -186,5 +187,127 @@ export function Stat({ label, value }: { label: string; value: string }) {
       <dt>{label}</dt>
       <dd class="num">{value}</dd>
     </div>
+  );
+}
+
+/** The API's complaints about a form, by field (`''`: about the form as a whole, or a failure that is not one). */
+export function errorsByField(err: unknown): Map<string, string> {
+  if (err instanceof ApiError && err.status === 400) {
+    const issues = err.fieldIssues();
+    return issues.size > 0 ? issues : new Map([['', err.message]]);
+  }
+  return new Map([['', describeError(err)]]);
+}
+
+/**
+ * A form's submission: `run` is called on submit, the form is busy meanwhile, and a failure becomes `errors`,
+ * by field. `describe` may word a failure its own way (return undefined for the usual wording).
+ */
+export function useSubmit(run: () => Promise<void>, describe?: (err: unknown) => string | undefined) {
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState<Map<string, string>>(new Map());
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(new Map());
+    try {
+      await run();
+    } catch (err) {
+      const own = describe?.(err);
+      setErrors(own === undefined ? errorsByField(err) : new Map([['', own]]));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const error = (field: string): string | undefined => errors.get(field);
+  /** The complaints about none of `fields` (the form's own): shown with its main field, so none is lost. */
+  const other = (fields: string[]): string | undefined =>
+    [...errors]
+      .filter(([field]) => !fields.includes(field))
+      .map(([field, message]) => (field ? `${field}: ${message}` : message))
+      .join(' ') || undefined;
+  return { busy, submit, error, other };
+}
+
+export function SubmitButton({ busy, label, busyLabel }: { busy: boolean; label: string; busyLabel?: string }) {
+  return (
+    <div class="actions">
+      <button type="submit" class="btn btn-primary" disabled={busy} aria-busy={busy}>
+        {busy && busyLabel ? busyLabel : label}
+      </button>
+    </div>
+  );
+}
+
+/**
+ * A loaded page of items: the error, "Loading…", the empty message, or the items as `children` renders them;
+ * then the pager, if the list is paged.
+ */
+export function ListView<T>(props: {
+  list: Loaded<Page<T>>;
+  what: string;
+  empty: ComponentChildren;
+  pager?: ReturnType<typeof usePager>;
+  children: (items: T[]) => ComponentChildren;
+}) {
+  const { list } = props;
+  return (
+    <>
+      <ErrorNote error={list.error} />
+      {!list.data && !list.error && <Loading what={props.what} />}
+      {list.data && list.data.items.length === 0 && <Empty>{props.empty}</Empty>}
+      {list.data && list.data.items.length > 0 && props.children(list.data.items)}
+      {props.pager && <Pager pager={props.pager} nextCursor={list.data?.next_cursor} />}
+    </>
+  );
+}
+
+/**
+ * A page with a heading, its main content, and a form beside it (below it on a narrow screen); `after` comes
+ * below both, at full width.
+ */
+export function SplitPage(props: { title: string; aside: ComponentChildren; after?: ComponentChildren; children: ComponentChildren }) {
+  return (
+    <section>
+      <header class="page-head">
+        <h1>{props.title}</h1>
+      </header>
+      <div class="split">
+        <div>{props.children}</div>
+        {props.aside}
+      </div>
+      {props.after}
+    </section>
+  );
+}
+
+/** Values of a select, each as is or with a label of its own. */
+export type Options = ReadonlyArray<string | readonly [value: string, label: string]>;
+
+/** A labelled select whose first choice, `none` (the empty value), means no choice: "Any", "No niche"… */
+export function SelectField(props: {
+  label: string;
+  id: string;
+  value: string;
+  onChange: (value: string) => void;
+  none: string;
+  options: Options;
+  error?: string;
+  name?: string;
+}) {
+  return (
+    <Field label={props.label} id={props.id} error={props.error}>
+      <select id={props.id} name={props.name} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        <option value="">{props.none}</option>
+        {props.options.map((o) => {
+          const [value, label] = typeof o === 'string' ? [o, o] : o;
+          return (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          );
+        })}
+      </select>
+    </Field>
   );
 }

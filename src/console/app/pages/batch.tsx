@@ -6,7 +6,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { BATCH_PROFILE_STATUSES, EVENT_TYPES, LOG_LEVELS } from '../../../enums.js';
 import { get, type ApiBatch, type ApiBatchProfile, type ApiLog, type Page } from '../api.js';
 import { BatchControls } from '../batch-controls.js';
-import { Empty, ErrorNote, Field, Loading, Pager, ProgressBar, Stat, StatusBadge, Table, usePager } from '../components.js';
+import { Empty, ErrorNote, ListView, Loading, Pager, ProgressBar, SelectField, Stat, StatusBadge, Table, usePager } from '../components.js';
 import { ago, checkRate, count, dateTime, duration, percent, stallText } from '../format.js';
 import { useBatchStream, useLoad } from '../live.js';
 import { useSession, workflowLink } from '../session.js';
@@ -130,62 +130,45 @@ function Results({ batchId, live }: { batchId: string; live: boolean }) {
     <section class="card" aria-label="Results">
       <h2>Results</h2>
       <div class="filters">
-        <Field label="Status" id="results-status">
-          <select id="results-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
-            <option value="">Any</option>
-            {BATCH_PROFILE_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Story" id="results-story">
-          <select id="results-story" value={hasStory} onChange={(e) => setHasStory(e.currentTarget.value)}>
-            <option value="">Any</option>
-            <option value="true">Has a story</option>
-            <option value="false">No story</option>
-          </select>
-        </Field>
+        <SelectField label="Status" id="results-status" value={status} onChange={setStatus} none="Any" options={BATCH_PROFILE_STATUSES} />
+        <SelectField label="Story" id="results-story" value={hasStory} onChange={setHasStory} none="Any" options={[['true', 'Has a story'], ['false', 'No story']]} />
       </div>
-      <ErrorNote error={rows.error} />
-      {!rows.data && !rows.error && <Loading what="results" />}
-      {rows.data && rows.data.items.length === 0 && <Empty>No profile matches.</Empty>}
-      {rows.data && rows.data.items.length > 0 && (
-        <Table label="Per-profile results">
-          <thead>
-            <tr>
-              <th>Username</th>
-              <th>Status</th>
-              <th>Story</th>
-              <th class="num">Stories</th>
-              <th class="num">Attempts</th>
-              <th class="num">Took</th>
-              <th>Checked</th>
-              <th>Source</th>
-              <th>Error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.data.items.map((r) => (
-              <tr key={r.profile_id}>
-                <td>{r.username}</td>
-                <td>
-                  <StatusBadge status={r.status} />
-                </td>
-                <td>{r.has_story === null ? '—' : r.has_story ? 'yes' : 'no'}</td>
-                <td class="num">{r.story_count ?? '—'}</td>
-                <td class="num">{r.attempts}</td>
-                <td class="num">{r.duration_ms === null ? '—' : `${r.duration_ms} ms`}</td>
-                <td>{ago(r.checked_at)}</td>
-                <td>{r.source ?? '—'}</td>
-                <td class="error-text">{r.error ?? ''}</td>
+      <ListView list={rows} pager={pager} what="results" empty={'No profile matches.'}>
+        {(items) => (
+          <Table label="Per-profile results">
+            <thead>
+              <tr>
+                <th>Username</th>
+                <th>Status</th>
+                <th>Story</th>
+                <th class="num">Stories</th>
+                <th class="num">Attempts</th>
+                <th class="num">Took</th>
+                <th>Checked</th>
+                <th>Source</th>
+                <th>Error</th>
               </tr>
-            ))}
-          </tbody>
-        </Table>
-      )}
-      <Pager pager={pager} nextCursor={rows.data?.next_cursor} />
+            </thead>
+            <tbody>
+              {items.map((r) => (
+                <tr key={r.profile_id}>
+                  <td>{r.username}</td>
+                  <td>
+                    <StatusBadge status={r.status} />
+                  </td>
+                  <td>{r.has_story === null ? '—' : r.has_story ? 'yes' : 'no'}</td>
+                  <td class="num">{r.story_count ?? '—'}</td>
+                  <td class="num">{r.attempts}</td>
+                  <td class="num">{r.duration_ms === null ? '—' : `${r.duration_ms} ms`}</td>
+                  <td>{ago(r.checked_at)}</td>
+                  <td>{r.source ?? '—'}</td>
+                  <td class="error-text">{r.error ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </Table>
+        )}
+      </ListView>
     </section>
   );
 }
@@ -224,26 +207,8 @@ function Logs({ batchId, tail, moving }: { batchId: string; tail: ApiLog[]; movi
             History
           </label>
         </fieldset>
-        <Field label="Level" id="logs-level">
-          <select id="logs-level" value={level} onChange={(e) => setLevel(e.currentTarget.value)}>
-            <option value="">Any</option>
-            {LOG_LEVELS.map((l) => (
-              <option key={l} value={l}>
-                {l}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Event" id="logs-event">
-          <select id="logs-event" value={eventType} onChange={(e) => setEventType(e.currentTarget.value)}>
-            <option value="">Any</option>
-            {EVENT_TYPES.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <SelectField label="Level" id="logs-level" value={level} onChange={setLevel} none="Any" options={LOG_LEVELS} />
+        <SelectField label="Event" id="logs-event" value={eventType} onChange={setEventType} none="Any" options={EVENT_TYPES} />
       </div>
       {mode === 'history' && <ErrorNote error={history.error} />}
       {shown.length === 0 ? (

@@ -4,7 +4,7 @@ import { BATCH_STATUSES } from '../../../enums.js';
 import { get, type ApiBatch, type Page } from '../api.js';
 import { BatchForm } from '../batch-form.js';
 import { BatchControls } from '../batch-controls.js';
-import { Empty, ErrorNote, Field, Link, Loading, Pager, ProgressBar, StatusBadge, Table, usePager } from '../components.js';
+import { Link, ListView, ProgressBar, SelectField, SplitPage, StatusBadge, Table, usePager } from '../components.js';
 import { ago, count } from '../format.js';
 import { useLoad } from '../live.js';
 
@@ -19,67 +19,48 @@ export function BatchesPage() {
     5_000,
   );
   return (
-    <section>
-      <header class="page-head">
-        <h1>Batches</h1>
-      </header>
-      <div class="split">
-        <div>
-          <div class="filters">
-            <Field label="Status" id="batches-status">
-              <select id="batches-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
-                <option value="">Any</option>
-                {BATCH_STATUSES.map((s) => (
-                  <option key={s} value={s}>
-                    {s}
-                  </option>
-                ))}
-              </select>
-            </Field>
-          </div>
-          <ErrorNote error={list.error} />
-          {!list.data && !list.error && <Loading what="batches" />}
-          {list.data && list.data.items.length === 0 && <Empty>No batch{status ? ` is ${status}` : ' yet: create one with the form'}.</Empty>}
-          {list.data && list.data.items.length > 0 && (
-            <Table label="Batches">
-              <thead>
-                <tr>
-                  <th>Batch</th>
-                  <th>Status</th>
-                  <th class="num">Queue</th>
-                  <th class="wide">Progress</th>
-                  <th class="num">Stories</th>
-                  <th>Created</th>
-                  <th>Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((b) => (
-                  <tr key={b.id} data-batch-id={b.id}>
-                    <td>
-                      <Link to={`/batches/${b.id}`}>{b.name}</Link>
-                    </td>
-                    <td>
-                      <StatusBadge status={b.status} />
-                    </td>
-                    <td class="num">{b.position ?? '—'}</td>
-                    <td class="wide">
-                      <ProgressBar batch={b} />
-                    </td>
-                    <td class="num">{count(b.stories_found)}</td>
-                    <td>{ago(b.created_at)}</td>
-                    <td>
-                      <BatchControls batch={b} done={list.reload} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
-          <Pager pager={pager} nextCursor={list.data?.next_cursor} />
-        </div>
-        <BatchForm />
+    <SplitPage title="Batches" aside={<BatchForm />}>
+      <div class="filters">
+        <SelectField label="Status" id="batches-status" value={status} onChange={setStatus} none="Any" options={BATCH_STATUSES} />
       </div>
-    </section>
+      <ListView list={list} pager={pager} what="batches" empty={`No batch${status ? ` is ${status}` : ' yet: create one with the form'}.`}>
+        {(items) => (
+          <Table label="Batches">
+            <thead>
+              <tr>
+                <th>Batch</th>
+                <th>Status</th>
+                <th class="num">Queue</th>
+                <th class="wide">Progress</th>
+                <th class="num">Stories</th>
+                <th>Created</th>
+                <th>Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((b) => (
+                <tr key={b.id} data-batch-id={b.id}>
+                  <td>
+                    <Link to={`/batches/${b.id}`}>{b.name}</Link>
+                  </td>
+                  <td>
+                    <StatusBadge status={b.status} />
+                  </td>
+                  <td class="num">{b.position ?? '—'}</td>
+                  <td class="wide">
+                    <ProgressBar batch={b} />
+                  </td>
+                  <td class="num">{count(b.stories_found)}</td>
+                  <td>{ago(b.created_at)}</td>
+                  <td>
+                    <BatchControls batch={b} done={list.reload} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </Table>
+        )}
+      </ListView>
+    </SplitPage>
   );
 }

@@ -4,8 +4,8 @@
  * or session is added, and never shown: the API does not return them.
  */
 import { useState } from 'preact/hooks';
-import { ApiError, del, describeError, get, patch, post, type ApiProxy, type ApiSession, type Page } from '../api.js';
-import { ActionButton, Empty, ErrorNote, Field, Loading, Pager, StatusBadge, Table, useNotify, usePager } from '../components.js';
+import { del, get, patch, post, type ApiProxy, type ApiSession, type Page } from '../api.js';
+import { ActionButton, Field, ListView, SelectField, SplitPage, StatusBadge, SubmitButton, Table, useNotify, usePager, useSubmit } from '../components.js';
 import { ago, count } from '../format.js';
 import { useLoad } from '../live.js';
 
@@ -15,71 +15,60 @@ export function ProxiesPage() {
   const pager = usePager('');
   const proxies = useLoad(() => get<Page<ApiProxy>>('/proxies', { limit: 100, cursor: pager.cursor }), [pager.cursor], POLL_MS);
   return (
-    <section>
-      <header class="page-head">
-        <h1>Proxies</h1>
-      </header>
-      <div class="split">
-        <div>
-          <ErrorNote error={proxies.error} />
-          {!proxies.data && !proxies.error && <Loading what="proxies" />}
-          {proxies.data && proxies.data.items.length === 0 && <Empty>No proxy yet: nothing can be checked until one is added.</Empty>}
-          {proxies.data && proxies.data.items.length > 0 && (
-            <Table label="Proxies">
-              <thead>
-                <tr>
-                  <th>Proxy</th>
-                  <th>Status</th>
-                  <th>Resting until</th>
-                  <th class="num">Rate</th>
-                  <th class="num">OK</th>
-                  <th class="num">Failed</th>
-                  <th>Last used</th>
-                  <th>Actions</th>
+    <SplitPage title="Proxies" aside={<AddProxy done={proxies.reload} />} after={<Sessions proxies={proxies.data?.items ?? []} />}>
+      <ListView list={proxies} pager={pager} what="proxies" empty="No proxy yet: nothing can be checked until one is added.">
+        {(items) => (
+          <Table label="Proxies">
+            <thead>
+              <tr>
+                <th>Proxy</th>
+                <th>Status</th>
+                <th>Resting until</th>
+                <th class="num">Rate</th>
+                <th class="num">OK</th>
+                <th class="num">Failed</th>
+                <th>Last used</th>
+                <th>Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((p) => (
+                <tr key={p.id} data-proxy-url={p.url}>
+                  <td class="nowrap">{p.url}</td>
+                  <td>
+                    <StatusBadge status={p.status} />
+                    {p.disabled_reason && <div class="muted">{p.disabled_reason === 'operator' ? 'by an operator' : 'after repeated failures'}</div>}
+                    {p.last_error && <div class="error-text">{p.last_error}</div>}
+                  </td>
+                  <td>{p.status === 'cooling_down' ? ago(p.rate_limited_until) : '—'}</td>
+                  <td class="num">{p.learned_rate_per_s === null ? '—' : `${p.learned_rate_per_s.toFixed(2)} /s`}</td>
+                  <td class="num">{count(p.success_count)}</td>
+                  <td class="num">{count(p.failure_count)}</td>
+                  <td>{ago(p.last_used_at)}</td>
+                  <td>
+                    <div class="actions">
+                      {p.status === 'disabled' ? (
+                        <ActionButton label="Enable" variant="primary" success={`${p.url} enabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'active' })} done={proxies.reload} />
+                      ) : (
+                        <ActionButton label="Disable" success={`${p.url} disabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'disabled' })} done={proxies.reload} />
+                      )}
+                      <ActionButton
+                        label="Delete"
+                        variant="danger"
+                        confirm={`Delete proxy ${p.url}?`}
+                        success={`${p.url} deleted.`}
+                        run={() => del(`/proxies/${p.id}`)}
+                        done={proxies.reload}
+                      />
+                    </div>
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {proxies.data.items.map((p) => (
-                  <tr key={p.id} data-proxy-url={p.url}>
-                    <td class="nowrap">{p.url}</td>
-                    <td>
-                      <StatusBadge status={p.status} />
-                      {p.disabled_reason && <div class="muted">{p.disabled_reason === 'operator' ? 'by an operator' : 'after repeated failures'}</div>}
-                      {p.last_error && <div class="error-text">{p.last_error}</div>}
-                    </td>
-                    <td>{p.status === 'cooling_down' ? ago(p.rate_limited_until) : '—'}</td>
-                    <td class="num">{p.learned_rate_per_s === null ? '—' : `${p.learned_rate_per_s.toFixed(2)} /s`}</td>
-                    <td class="num">{count(p.success_count)}</td>
-                    <td class="num">{count(p.failure_count)}</td>
-                    <td>{ago(p.last_used_at)}</td>
-                    <td>
-                      <div class="actions">
-                        {p.status === 'disabled' ? (
-                          <ActionButton label="Enable" variant="primary" success={`${p.url} enabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'active' })} done={proxies.reload} />
-                        ) : (
-                          <ActionButton label="Disable" success={`${p.url} disabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'disabled' })} done={proxies.reload} />
-                        )}
-                        <ActionButton
-                          label="Delete"
-                          variant="danger"
-                          confirm={`Delete proxy ${p.url}?`}
-                          success={`${p.url} deleted.`}
-                          run={() => del(`/proxies/${p.id}`)}
-                          done={proxies.reload}
-                        />
-                      </div>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
-          <Pager pager={pager} nextCursor={proxies.data?.next_cursor} />
-        </div>
-        <AddProxy done={proxies.reload} />
-      </div>
-      <Sessions proxies={proxies.data?.items ?? []} />
-    </section>
+              ))}
+            </tbody>
+          </Table>
+        )}
+      </ListView>
+    </SplitPage>
   );
 }
 
@@ -88,46 +77,30 @@ function AddProxy({ done }: { done: () => void }) {
   const [url, setUrl] = useState('');
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [errors, setErrors] = useState<Map<string, string>>(new Map());
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors(new Map());
-    try {
-      const proxy = await post<ApiProxy>('/proxies', { url: url.trim(), username: username || undefined, password: password || undefined });
-      notify('ok', `Proxy ${proxy.url} added.`);
-      setUrl('');
-      setUsername('');
-      setPassword('');
-      done();
-    } catch (err) {
-      const issues = err instanceof ApiError && err.status === 400 ? err.fieldIssues() : new Map<string, string>();
-      if (issues.size === 0) issues.set('url', describeError(err));
-      setErrors(issues);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const form = useSubmit(async () => {
+    const proxy = await post<ApiProxy>('/proxies', { url: url.trim(), username: username || undefined, password: password || undefined });
+    notify('ok', `Proxy ${proxy.url} added.`);
+    setUrl('');
+    setUsername('');
+    setPassword('');
+    done();
+  });
+  const urlError = form.other(['username', 'password']);
   return (
-    <form class="card form" onSubmit={submit} aria-label="Add a proxy" noValidate>
+    <form class="card form" onSubmit={form.submit} aria-label="Add a proxy" noValidate>
       <h2>Add a proxy</h2>
-      <Field label="URL" id="proxy-url" error={errors.get('url') ?? errors.get('')} hint="http://host:port or https://host:port; credentials may be in the URL">
-        <input id="proxy-url" value={url} placeholder="http://proxy.example:8080" onInput={(e) => setUrl(e.currentTarget.value)} aria-invalid={errors.has('url') || undefined} />
+      <Field label="URL" id="proxy-url" error={urlError} hint="http://host:port or https://host:port; credentials may be in the URL">
+        <input id="proxy-url" value={url} placeholder="http://proxy.example:8080" onInput={(e) => setUrl(e.currentTarget.value)} aria-invalid={urlError ? true : undefined} />
       </Field>
       <div class="row">
-        <Field label="Username (optional)" id="proxy-username" error={errors.get('username')}>
+        <Field label="Username (optional)" id="proxy-username" error={form.error('username')}>
           <input id="proxy-username" autocomplete="off" value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
         </Field>
-        <Field label="Password (optional)" id="proxy-password" error={errors.get('password')}>
+        <Field label="Password (optional)" id="proxy-password" error={form.error('password')}>
           <input id="proxy-password" type="password" autocomplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
         </Field>
       </div>
-      <div class="actions">
-        <button type="submit" class="btn btn-primary" disabled={busy} aria-busy={busy}>
-          Add proxy
-        </button>
-      </div>
+      <SubmitButton busy={form.busy} label="Add proxy" />
     </form>
   );
 }
@@ -139,84 +112,59 @@ function Sessions({ proxies }: { proxies: ApiProxy[] }) {
   const proxyUrls = new Map(proxies.map((p) => [p.id, p.url]));
   const [token, setToken] = useState('');
   const [proxyId, setProxyId] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await post<ApiSession>('/sessions', { token, proxy_id: proxyId || undefined });
-      notify('ok', 'Session added.');
-      setToken('');
-      sessions.reload();
-    } catch (err) {
-      setError(err instanceof ApiError && err.status === 400 ? (err.fieldIssues().values().next().value ?? err.message) : describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const form = useSubmit(async () => {
+    await post<ApiSession>('/sessions', { token, proxy_id: proxyId || undefined });
+    notify('ok', 'Session added.');
+    setToken('');
+    sessions.reload();
+  });
+  const tokenError = form.other(['proxy_id']);
   return (
     <section aria-label="Sessions">
       <h2>Sessions</h2>
       <div class="split">
         <div>
-          <ErrorNote error={sessions.error} />
-          {!sessions.data && !sessions.error && <Loading what="sessions" />}
-          {sessions.data && sessions.data.items.length === 0 && <Empty>No upstream session.</Empty>}
-          {sessions.data && sessions.data.items.length > 0 && (
-            <Table label="Sessions">
-              <thead>
-                <tr>
-                  <th>Session</th>
-                  <th>Status</th>
-                  <th>Bound to proxy</th>
-                  <th>Last used</th>
-                  <th>Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {sessions.data.items.map((s) => (
-                  <tr key={s.id}>
-                    <td class="nowrap mono">{s.id.slice(0, 8)}</td>
-                    <td>
-                      <StatusBadge status={s.status} />
-                    </td>
-                    <td>{s.proxy_id ? (proxyUrls.get(s.proxy_id) ?? s.proxy_id.slice(0, 8)) : 'any'}</td>
-                    <td>{ago(s.last_used_at)}</td>
-                    <td>
-                      <div class="actions">
-                        <ActionButton label="Validate" success="Session probed." run={() => post(`/sessions/${s.id}/validate`)} done={sessions.reload} />
-                        <ActionButton label="Delete" variant="danger" confirm="Delete this session?" success="Session deleted." run={() => del(`/sessions/${s.id}`)} done={sessions.reload} />
-                      </div>
-                    </td>
+          <ListView list={sessions} pager={pager} what="sessions" empty="No upstream session.">
+            {(items) => (
+              <Table label="Sessions">
+                <thead>
+                  <tr>
+                    <th>Session</th>
+                    <th>Status</th>
+                    <th>Bound to proxy</th>
+                    <th>Last used</th>
+                    <th>Actions</th>
                   </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
-          <Pager pager={pager} nextCursor={sessions.data?.next_cursor} />
+                </thead>
+                <tbody>
+                  {items.map((s) => (
+                    <tr key={s.id}>
+                      <td class="nowrap mono">{s.id.slice(0, 8)}</td>
+                      <td>
+                        <StatusBadge status={s.status} />
+                      </td>
+                      <td>{s.proxy_id ? (proxyUrls.get(s.proxy_id) ?? s.proxy_id.slice(0, 8)) : 'any'}</td>
+                      <td>{ago(s.last_used_at)}</td>
+                      <td>
+                        <div class="actions">
+                          <ActionButton label="Validate" success="Session probed." run={() => post(`/sessions/${s.id}/validate`)} done={sessions.reload} />
+                          <ActionButton label="Delete" variant="danger" confirm="Delete this session?" success="Session deleted." run={() => del(`/sessions/${s.id}`)} done={sessions.reload} />
+                        </div>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </Table>
+            )}
+          </ListView>
         </div>
-        <form class="card form" onSubmit={submit} aria-label="Add a session" noValidate>
+        <form class="card form" onSubmit={form.submit} aria-label="Add a session" noValidate>
           <h2>Add a session</h2>
-          <Field label="Session token" id="session-token" error={error ?? undefined} hint="The upstream login cookie; it is stored, never shown again">
+          <Field label="Session token" id="session-token" error={tokenError} hint="The upstream login cookie; it is stored, never shown again">
             <input id="session-token" type="password" autocomplete="off" value={token} onInput={(e) => setToken(e.currentTarget.value)} />
           </Field>
-          <Field label="Bound to proxy" id="session-proxy">
-            <select id="session-proxy" value={proxyId} onChange={(e) => setProxyId(e.currentTarget.value)}>
-              <option value="">Any proxy</option>
-              {proxies.map((p) => (
-                <option key={p.id} value={p.id}>
-                  {p.url}
-                </option>
-              ))}
-            </select>
-          </Field>
-          <div class="actions">
-            <button type="submit" class="btn btn-primary" disabled={busy} aria-busy={busy}>
-              Add session
-            </button>
-          </div>
+          <SelectField label="Bound to proxy" id="session-proxy" value={proxyId} onChange={setProxyId} none="Any proxy" options={proxies.map((p) => [p.id, p.url] as const)} error={form.error('proxy_id')} />
+          <SubmitButton busy={form.busy} label="Add session" />
         </form>
       </div>
     </section>
