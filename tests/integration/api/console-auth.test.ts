@@ -147,6 +147,10 @@ describe('requests a browser sends for another site', () => {
     expect((await call('POST', '/niches', body, { auth: false, target: open, headers: { 'sec-fetch-site': 'same-origin' } })).status).toBe(201);
     expect((await call('POST', '/niches', { name: `${body.name}-2` }, { auth: false, target: open, headers: { origin: 'http://localhost', host: 'localhost' } })).status).toBe(201);
     expect((await call('POST', '/niches', { name: `${body.name}-3` }, { auth: false, target: open })).status).toBe(201);
+    // an open API has an open console: nothing to sign into
+    const session = await call('GET', '/console/session', undefined, { auth: false, target: open });
+    expect(session.body).toMatchObject({ auth_required: false, signed_in: true, csrf_token: null, temporal_ui_url: null });
+    expect((await call('POST', '/console/login', { key: 'anything' }, { auth: false, target: open })).status).toBe(204);
     // with the key set, a cross-site request is refused before its credentials are even looked at
     expectError(await call('POST', '/niches', body, { headers: { 'sec-fetch-site': 'cross-site' } }), 403, 'forbidden');
   });
