@@ -11,6 +11,7 @@ import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { CSRF_HEADER, csrfTokenMatches, SESSION_COOKIE, verifySession } from '../console/cookie-session.js';
+import { SAFE_METHODS } from './cross-site.js';
 
 /** GET routes that answer without a key: probes, the API description, and the dashboard's shell and assets. */
 export const OPEN_ROUTES: ReadonlySet<string> = new Set([
@@ -26,8 +27,6 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set([
 
 /** POST routes that answer without a key: the dashboard's sign-in and sign-out. */
 export const OPEN_POSTS: ReadonlySet<string> = new Set(['/console/login', '/console/logout']);
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 

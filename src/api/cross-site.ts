@@ -7,7 +7,8 @@
 import type { MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Methods that change nothing: never refused here, and never in need of a CSRF token. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The host:port of an Origin header; null for `null` (a sandboxed or file:// page) or anything unparsable. */
 function originHost(origin: string): string | null {
