@@ -9,8 +9,9 @@ import { ApiError, type ApiBatch, type ApiLog } from './api.js';
 
 export interface Loaded<T> {
   data: T | undefined;
+  /** When `data` arrived (0: not yet). */
+  at: number;
   error: unknown;
-  loading: boolean;
   reload: () => void;
 }
 
@@ -19,27 +20,22 @@ export interface Loaded<T> {
  * is visible, until it is answered 404. A failed reload keeps the last data on screen beside the error.
  */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[], intervalMs?: number): Loaded<T> {
-  const [data, setData] = useState<T | undefined>(undefined);
+  const [loaded, setLoaded] = useState<{ data: T | undefined; at: number }>({ data: undefined, at: 0 });
   const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   const generation = useRef(0);
 
   useEffect(() => {
     const mine = ++generation.current;
-    setLoading(true);
     load().then(
       (value) => {
         if (mine !== generation.current) return;
-        setData(value);
+        setLoaded({ data: value, at: Date.now() });
         setError(null);
-        setLoading(false);
       },
       (err: unknown) => {
-        if (mine !== generation.current) return;
-        setError(err);
-        setLoading(false);
+        if (mine === generation.current) setError(err);
       },
     );
   }, [...deps, tick]);
@@ -54,7 +50,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], intervalMs?:
     return () => clearInterval(timer);
   }, [intervalMs, reload, gone]);
 
-  return { data, error, loading, reload };
+  return { ...loaded, error, reload };
 }
 
 /** Checks per second over the last few progress events. */
@@ -77,9 +73,21 @@ export interface BatchStream {
   batch: ApiBatch | null;
   /** Checks per second, measured from the live progress (null until there are two readings). */
   rate: number | null;
-  connected: boolean;
+  /** When `batch` arrived (0: not yet). */
+  at: number;
   /** Why the stream is not connected, when it failed. */
   error: unknown;
+}
+
+const NOTHING_YET: BatchStream = { batch: null, rate: null, at: 0, error: null };
+
+/**
+ * The fresher of a batch's two readings, the stream's and a poll's: whichever arrived last (the poll sees a
+ * transition first when the stream has ended, the stream sees progress first while it runs).
+ */
+export function latestBatch(stream: BatchStream, polled: { data: ApiBatch | null | undefined; at: number }): ApiBatch | null {
+  if (stream.batch && (!polled.data || stream.at >= polled.at)) return stream.batch;
+  return polled.data ?? null;
 }
 
 const REOPEN_MS = 5_000;
@@ -89,13 +97,13 @@ const REOPEN_MS = 5_000;
  * stops moving (paused, done, ...); a new `epoch` opens it again, e.g. after the batch was resumed.
  */
 export function useBatchStream(batchId: string | null, onLog?: (log: ApiLog) => void, epoch = 0): BatchStream {
-  const [state, setState] = useState<BatchStream>({ batch: null, rate: null, connected: false, error: null });
+  const [state, setState] = useState<BatchStream>(NOTHING_YET);
   const logHandler = useRef(onLog);
   logHandler.current = onLog;
 
   useEffect(() => {
     if (!batchId) {
-      setState({ batch: null, rate: null, connected: false, error: null });
+      setState(NOTHING_YET);
       return;
     }
     const meter = new RateMeter();
@@ -105,29 +113,24 @@ export function useBatchStream(batchId: string | null, onLog?: (log: ApiLog) => 
 
     const open = () => {
       source = new EventSource(`/batches/${encodeURIComponent(batchId)}/events`);
-      source.onopen = () => setState((s) => ({ ...s, connected: true, error: null }));
+      source.onopen = () => setState((s) => ({ ...s, error: null }));
       const progress = (e: MessageEvent<string>) => {
         const batch = JSON.parse(e.data) as ApiBatch;
         meter.add(batch.completed_profiles);
-        setState({ batch, rate: batch.status === 'running' ? meter.perSecond() : null, connected: true, error: null });
+        setState({ batch, rate: batch.status === 'running' ? meter.perSecond() : null, at: Date.now(), error: null });
       };
       source.addEventListener('progress', progress);
       source.addEventListener('end', (e) => {
         progress(e);
         // the batch stopped moving: the server ends the stream, and the browser must not open it again
         source?.close();
-        setState((s) => ({ ...s, connected: false }));
       });
       source.addEventListener('log', (e) => logHandler.current?.(JSON.parse(e.data) as ApiLog));
       source.onerror = () => {
         if (closed || !source) return;
-        if (source.readyState === EventSource.CLOSED) {
-          // refused (401, 404, 503): the browser gives up on such a stream, so open it again later
-          setState((s) => ({ ...s, connected: false, error: new ApiError(0, 'stream', 'Live updates are interrupted; reconnecting…') }));
-          reopen = setTimeout(open, REOPEN_MS);
-        } else {
-          setState((s) => ({ ...s, connected: false, error: new ApiError(0, 'stream', 'Live updates are interrupted; reconnecting…') }));
-        }
+        setState((s) => ({ ...s, error: new ApiError(0, 'stream', 'Live updates are interrupted; reconnecting…') }));
+        // refused (401, 404, 503): the browser gives up on such a stream, so open it again later
+        if (source.readyState === EventSource.CLOSED) reopen = setTimeout(open, REOPEN_MS);
       };
     };
     open();

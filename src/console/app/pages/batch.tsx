@@ -8,7 +8,7 @@ import { get, type ApiBatch, type ApiBatchProfile, type ApiLog, type Page } from
 import { BatchControls } from '../batch-controls.js';
 import { Empty, ErrorNote, ListView, Loading, Pager, ProgressBar, SelectField, Stat, StatusBadge, Table, usePager } from '../components.js';
 import { ago, checkRate, count, dateTime, duration, percent, stallText } from '../format.js';
-import { useBatchStream, useLoad } from '../live.js';
+import { latestBatch, useBatchStream, useLoad } from '../live.js';
 import { useSession, workflowLink } from '../session.js';
 
 const MOVING = new Set(['queued', 'running']);
@@ -21,7 +21,7 @@ export function BatchPage({ id }: { id: string }) {
   const polled = useLoad(() => get<ApiBatch>(`/batches/${encodeURIComponent(id)}`), [id, epoch], 5_000);
   // the stream opens once the batch is known to exist
   const stream = useBatchStream(polled.data ? id : null, onLog, epoch);
-  const batch = stream.batch && polled.data && stream.batch.id === id ? newer(stream.batch, polled.data) : (polled.data ?? null);
+  const batch = latestBatch(stream, polled);
 
   // a stream ends when the batch settles (paused, done, ...): open it again once the batch moves again
   const lastStatus = useRef<string | null>(null);
@@ -97,12 +97,6 @@ export function BatchPage({ id }: { id: string }) {
       <Logs batchId={id} tail={tail} moving={MOVING.has(batch.status)} />
     </section>
   );
-}
-
-/** The fresher of two readings of a batch (the poll may see a transition before the stream does). */
-function newer(a: ApiBatch, b: ApiBatch): ApiBatch {
-  if (a.status !== b.status) return b.status === 'running' || a.status === 'running' ? (MOVING.has(b.status) && !MOVING.has(a.status) ? b : a.completed_profiles >= b.completed_profiles ? a : b) : b;
-  return a.completed_profiles >= b.completed_profiles ? a : b;
 }
 
 function Results({ batchId, live }: { batchId: string; live: boolean }) {

@@ -6,7 +6,7 @@ import { get, post, type ApiBatch, type ApiQueue, type Page } from '../api.js';
 import { BatchControls } from '../batch-controls.js';
 import { ActionButton, Empty, ErrorNote, Link, Loading, ProgressBar, Stat, StatusBadge, Table } from '../components.js';
 import { ago, checkRate, count, duration, stallText } from '../format.js';
-import { useBatchStream, useLoad } from '../live.js';
+import { latestBatch, useBatchStream, useLoad } from '../live.js';
 
 const QUEUE_POLL_MS = 2_000;
 
@@ -41,7 +41,7 @@ export function OverviewPage() {
           The queue is held: the running batch keeps its place and no request is sent until you resume the queue.
         </p>
       )}
-      {q && <RunningBatch batch={q.running} reload={reload} />}
+      {q && <RunningBatch batch={q.running} polledAt={queue.at} reload={reload} />}
       {q && (
         <>
           <h2>Queued ({q.queued.length})</h2>
@@ -115,7 +115,7 @@ export function OverviewPage() {
 }
 
 /** The running batch, followed live over its event stream (the queue poll only says which batch it is). */
-function RunningBatch({ batch, reload }: { batch: ApiBatch | null; reload: () => void }) {
+function RunningBatch({ batch, polledAt, reload }: { batch: ApiBatch | null; polledAt: number; reload: () => void }) {
   const stream = useBatchStream(batch?.id ?? null);
   if (!batch) {
     return (
@@ -125,7 +125,8 @@ function RunningBatch({ batch, reload }: { batch: ApiBatch | null; reload: () =>
       </div>
     );
   }
-  const live = stream.batch?.id === batch.id ? stream.batch : batch;
+  // the stream of an earlier running batch may not have closed yet: only this batch's readings count
+  const live = latestBatch(stream.batch?.id === batch.id ? stream : { ...stream, batch: null }, { data: batch, at: polledAt }) ?? batch;
   const stall = stallText(live);
   const remaining = live.total_profiles - live.completed_profiles;
   const rate = checkRate(stream.rate, live);
