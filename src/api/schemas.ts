@@ -16,7 +16,7 @@ import {
   STALL_REASONS,
 } from '../enums.js';
 import { isUuid } from '../repos/errors.js';
-import { normalizeUsername, USERNAME_INPUT_PATTERN } from '../repos/profiles.js';
+import { normalizeUsername, USERNAME_INPUT_PATTERN, USERNAME_PART_MESSAGE } from '../repos/profiles.js';
 import { batchCursor, idCursor, positionCursor, sequenceCursor, textCursor, type CursorFormat } from './cursors.js';
 
 /** Any 8-4-4-4-12 hex id (what Postgres accepts), not only RFC-variant UUIDs. */
@@ -170,7 +170,7 @@ export const ProfileQuery = pageQuery(idCursor).extend({
   // the same pattern as a username on input: any part of a username is one too
   username: z
     .string()
-    .refine((v) => normalizeUsername(v) !== null, 'username must be part of a username: 1 to 30 of a-z, 0-9, "." and "_"')
+    .refine((v) => normalizeUsername(v) !== null, USERNAME_PART_MESSAGE)
     .optional()
     .openapi({
       param: { name: 'username', in: 'query' },

@@ -179,6 +179,9 @@ export interface ListProfilesOptions {
   cursor?: string | null;
 }
 
+/** What a username filter that could not be part of any username is told. */
+export const USERNAME_PART_MESSAGE = 'username must be part of a username: 1 to 30 of a-z, 0-9, "." and "_"';
+
 /** `text` as a LIKE pattern matching itself only: `_` is a literal underscore, not any character. */
 function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -198,7 +201,7 @@ export async function listProfiles(sql: Sql, options: ListProfilesOptions): Prom
   if (nicheId != null && !isUuid(nicheId)) throw new ValidationError('niche_id must be a UUID', { niche_id: nicheId });
   const username = options.username == null ? null : normalizeUsername(options.username);
   if (options.username != null && username === null) {
-    throw new ValidationError('username must be part of a username: 1 to 30 of a-z, 0-9, "." and "_"', { username: options.username });
+    throw new ValidationError(USERNAME_PART_MESSAGE, { username: options.username });
   }
   const rows = await sql<ProfileRow[]>`
     select ${PROFILE_COLUMNS(sql)} from profiles
