@@ -133,6 +133,26 @@ describe('a batch run described in the Web UI (time-skipping, stand-in activitie
     });
   });
 
+  it('a batch started again after a pause counts what its earlier runs checked', async () => {
+    const batch = new StandInBatch(20);
+    // checked before the pause, by the batch's first workflow
+    for (let n = 1; n <= 10; n++) batch.checked.set(`p${n}`, 1);
+    await withWorker(server.env, { activities: batch.activities, bundle: server.bundle }, async (taskQueue) => {
+      const label = { batchId: 'resumed', name: 'Resumed', totalProfiles: 20 };
+      const handle = await startBatch(server.env, taskQueue, { batchId: 'resumed', settings: settings(), label });
+      const result = await handle.result();
+      expect(result.totals).toMatchObject({ successful: 10, storiesFound: 3 });
+      expect(await currentDetailsOf(handle)).toBe(
+        [
+          'Batch "Resumed" · 20 profiles',
+          '**Done** · 20 / 20 checked (100%)',
+          '20 successful · 0 failed · 6 stories found · 0 chunks in flight',
+        ].join('\n\n'),
+      );
+      expect(await activitySummaries(handle)).toEqual(['5 profiles: @user_11 … @user_15', '5 profiles: @user_16 … @user_20']);
+    });
+  });
+
   it('a chunk paged without usernames (recorded before chunks carried them) is summarised by its size', async () => {
     const batch = new StandInBatch(7);
     const loadChunks = batch.activities.loadChunks;
