@@ -122,7 +122,8 @@ function percent(part: number, whole: number): string {
  *     580 successful · 20 failed · 31 stories found · 2 chunks in flight
  *     **Stalled:** no usable proxy (every proxy is disabled or resting)
  *
- * The label leads, as the static summary does: a run continued as new has none of its own.
+ * The label leads, as the static summary does: a run continued as new has none of its own. Lines are
+ * separate paragraphs: markdown would join lines parted by a single newline.
  */
 export function currentDetails(view: RunView): string {
   const checked = view.successful + view.failed;
