@@ -62,18 +62,33 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
     },
 
     async loadChunks(input: { batchId: string; afterOrdinal: number; maxChunks: number; chunkSize: number }): Promise<ChunkPage> {
-      const { status, queuePaused } = await readRunState(sql, input.batchId);
+      const { status, queuePaused, stalledReason, counts } = await readRunState(sql, input.batchId);
+      // the stall as it stands once this read has noted or cleared the held queue (see stalls.ts)
+      let stalled = status === 'running' ? stalledReason : null;
       if (status === 'running') {
         // a held queue is a reason the batch cannot send: noted here, on every re-read while held
-        if (queuePaused) await noteBlocked(sql, input.batchId, 'queue_held', new Date(), config.BATCH_STALL_AFTER_MS);
-        else await clearBlocked(sql, input.batchId, new Date(), 'queue_held');
+        if (queuePaused) {
+          const { stalled: heldTooLong } = await noteBlocked(sql, input.batchId, 'queue_held', new Date(), config.BATCH_STALL_AFTER_MS);
+          stalled = heldTooLong ? 'queue_held' : null;
+        } else {
+          await clearBlocked(sql, input.batchId, new Date(), 'queue_held');
+          if (stalled === 'queue_held') stalled = null;
+        }
       }
       const page =
         input.maxChunks > 0 && status === 'running'
           ? await nextChunks(sql, input.batchId, input.afterOrdinal, input.chunkSize, input.maxChunks)
           : { chunks: [] };
       const { usable } = await pool.stats();
-      return { chunks: page.chunks, status: status ?? 'missing', queuePaused, usableProxies: usable, sendSlots: usable * config.PROXY_MAX_IN_FLIGHT };
+      return {
+        chunks: page.chunks,
+        status: status ?? 'missing',
+        queuePaused,
+        usableProxies: usable,
+        sendSlots: usable * config.PROXY_MAX_IN_FLIGHT,
+        stalledReason: stalled,
+        counts,
+      };
     },
 
     async checkChunk(input: Omit<CheckChunkInput, 'holder'>) {

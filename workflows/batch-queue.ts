@@ -19,6 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { batchWorkflow } from './batch.js';
+import { batchStaticDetails, batchSummary } from './run-description.js';
 import { BatchIdAttribute, BatchStatusAttribute } from './search-attributes.js';
 import { wakeSignal } from './signals.js';
 
@@ -61,10 +62,14 @@ export async function batchQueueWorkflow(input: QueueWorkflowInput = {}): Promis
       await condition(() => woken, IDLE_RECHECK);
       continue;
     }
+    const label = { batchId: claim.batchId, name: claim.name, totalProfiles: claim.totalProfiles };
     try {
       await executeChild(batchWorkflow, {
         workflowId: claim.workflowId,
-        args: [{ batchId: claim.batchId, settings: claim.settings }],
+        args: [{ batchId: claim.batchId, settings: claim.settings, label }],
+        // what the Web UI lists the batch run as
+        staticSummary: batchSummary(label),
+        staticDetails: batchStaticDetails({ ...label, run: claim.run, chunkSize: claim.settings.chunkSize, concurrency: claim.settings.concurrency }),
         parentClosePolicy: ParentClosePolicy.TERMINATE,
         memo: { batch_name: claim.name, total_profiles: claim.totalProfiles, run: claim.run },
         ...(claim.settings.searchAttributes

@@ -4,14 +4,38 @@
  * that produces a command (page, send, wait, complete, continue-as-new), so the command sequence depends only
  * on the events recorded in history.
  */
-import { CancellationScope, condition, isCancellation, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  isCancellation,
+  patched,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
+import type { StallReason } from '../src/enums.js';
 import { ChunkWindow, type PagedChunk } from './chunk-window.js';
+import { chunkSummary, currentDetails, type RunState } from './run-description.js';
 import { BatchStatusAttribute } from './search-attributes.js';
-import type { BatchOutcome, BatchProgress, BatchResult, BatchRunTotals, BatchSettings, BatchWorkflowInput, ChunkPage } from './types.js';
+import type {
+  BatchOutcome,
+  BatchProgress,
+  BatchResult,
+  BatchRunTotals,
+  BatchSettings,
+  BatchWorkflowInput,
+  ChunkPage,
+  StoredCounts,
+} from './types.js';
 
 type Activities = ReturnType<typeof createActivities>;
 export type BatchRunActivities = Pick<Activities, 'checkChunk' | 'loadChunks' | 'completeBatch'>;
+
+/** The activities as a run calls them: a chunk goes with the summary the Web UI shows for it. */
+export interface RunActivities extends Pick<BatchRunActivities, 'loadChunks' | 'completeBatch'> {
+  checkChunk(input: Parameters<Activities['checkChunk']>[0], summary: string): ReturnType<Activities['checkChunk']>;
+}
 
 /** Chunks per run whatever their size: small chunks (e.g. CHECK_CHUNK_SIZE=1) must not grow the history. */
 const MAX_CHUNKS_PER_RUN = 400;
@@ -57,7 +81,15 @@ export class BatchRun {
     chunksHere: number;
     /** The first unexpected chunk failure: the batch ends as `error`. */
     unexpected: unknown;
+    /** Why the batch sends nothing, as of the last page read. */
+    stalledReason: StallReason | null;
+    /** The batch's stored counters at this run's first page read, when nothing was in flight yet. */
+    countsAtStart: StoredCounts | null;
+    /** How the run ended, once it has. */
+    ended: BatchOutcome | null;
   };
+  /** The totals carried in from the runs before this one (what `countsAtStart` already includes). */
+  private readonly totalsBefore: BatchRunTotals;
   readonly window = new ChunkWindow();
 
   /** Every chunk runs in this scope: stopping cancels chunks still waiting out a retry delay (which can be
@@ -66,9 +98,10 @@ export class BatchRun {
 
   constructor(
     private readonly input: BatchWorkflowInput,
-    private readonly activities: BatchRunActivities,
+    private readonly activities: RunActivities,
   ) {
     const totals = input.totals ?? emptyTotals();
+    this.totalsBefore = totals;
     this.state = {
       cursor: input.cursor ?? 0,
       totals: { ...totals, runs: totals.runs + 1 },
@@ -79,6 +112,9 @@ export class BatchRun {
       handedOut: 0,
       chunksHere: 0,
       unexpected: null,
+      stalledReason: null,
+      countsAtStart: null,
+      ended: null,
     };
   }
 
@@ -88,10 +124,12 @@ export class BatchRun {
     if (this.state.stop) return;
     this.state.stop = why;
     this.chunkScope.cancel();
+    this.showDetails();
   }
 
   setQueuePaused(paused: boolean): void {
     this.state.queuePaused = paused;
+    this.showDetails();
   }
 
   progress(): BatchProgress {
@@ -107,10 +145,39 @@ export class BatchRun {
     };
   }
 
+  /**
+   * The run's current details in the Web UI (progress, state, stall), refreshed whenever one of them changes.
+   * The batch's counts are its stored ones at this run's start plus what this run's chunks have recorded
+   * since: a batch started again after a pause shows everything checked, not only this run's share.
+   */
+  private showDetails(): void {
+    const { stop, queuePaused, totals, countsAtStart, stalledReason, ended } = this.state;
+    const since = (key: 'successful' | 'failed' | 'storiesFound') => totals[key] - this.totalsBefore[key];
+    const counts = countsAtStart
+      ? {
+          successful: countsAtStart.successful + since('successful'),
+          failed: countsAtStart.failed + since('failed'),
+          storiesFound: countsAtStart.storiesFound + since('storiesFound'),
+        }
+      : { successful: totals.successful, failed: totals.failed, storiesFound: totals.storiesFound };
+    const state: RunState = ended ?? (stop ? 'stopping' : queuePaused ? 'queue held' : 'running');
+    setCurrentDetails(
+      currentDetails({
+        ...counts,
+        ...(this.input.label ? { label: this.input.label } : {}),
+        ...(countsAtStart ? { totalProfiles: countsAtStart.totalProfiles } : {}),
+        state,
+        chunksInFlight: this.window.inFlight,
+        stalledReason: ended ? null : stalledReason,
+      }),
+    );
+  }
+
   // --- the loop ---
 
   async run(): Promise<RunEnd> {
     this.setSearchStatus('running');
+    this.showDetails();
     for (;;) {
       const held = await this.fillWindow();
       // let in-flight checks finish and persist; chunks they sent back while the queue was held go round again
@@ -174,6 +241,10 @@ export class BatchRun {
     const page = await this.activities.loadChunks({ batchId, afterOrdinal: this.state.cursor, maxChunks, chunkSize: settings.chunkSize });
     this.applyStoredStatus(page.status);
     this.state.queuePaused = page.queuePaused;
+    // pages recorded before they carried the stall and the counters have neither
+    this.state.stalledReason = page.stalledReason ?? null;
+    if (page.counts && !this.state.countsAtStart) this.state.countsAtStart = page.counts;
+    this.showDetails();
     return page;
   }
 
@@ -203,9 +274,8 @@ export class BatchRun {
    * between are skipped by the page query).
    */
   private continueHeld(): RunEnd {
-    const { batchId, settings } = this.input;
     const { cursor, totals } = this.state;
-    return { continueWith: { batchId, settings, cursor: this.window.cursorCovering(cursor), totals } };
+    return { continueWith: { ...this.carried(), cursor: this.window.cursorCovering(cursor), totals } };
   }
 
   /** True when a chunk may be sent now; otherwise waits for a change worth looking at again and returns false. */
@@ -229,13 +299,19 @@ export class BatchRun {
 
   private launch(chunk: PagedChunk): void {
     const { batchId } = this.input;
+    const { profileIds, firstUsername, lastUsername } = chunk;
+    const summary = chunkSummary({ profiles: profileIds.length, firstUsername, lastUsername });
     this.window.inFlight++;
     this.state.totals.chunks++;
+    this.showDetails();
     this.chunkScope
-      .run(() => this.activities.checkChunk({ batchId, profileIds: chunk.profileIds }))
+      .run(() => this.activities.checkChunk({ batchId, profileIds }, summary))
       .then((result) => this.onChunkResult(chunk, result))
       .catch((err: unknown) => this.onChunkFailure(err))
-      .finally(() => this.window.inFlight--);
+      .finally(() => {
+        this.window.inFlight--;
+        this.showDetails();
+      });
   }
 
   private onChunkResult(chunk: PagedChunk, result: Awaited<ReturnType<Activities['checkChunk']>>): void {
@@ -269,7 +345,7 @@ export class BatchRun {
   }
 
   private async finish(): Promise<RunEnd> {
-    const { batchId, settings } = this.input;
+    const { batchId } = this.input;
     const { stop, exhausted, cursor, totals } = this.state;
     let outcome: BatchOutcome;
     if (stop) {
@@ -279,10 +355,18 @@ export class BatchRun {
       outcome = status === 'done' ? 'done' : status === 'paused' || status === 'cancelled' ? status : 'stopped';
     } else {
       // more to do: a fresh run with a short history, starting after the last chunk handed out
-      return { continueWith: { batchId, settings, cursor, totals } };
+      return { continueWith: { ...this.carried(), cursor, totals } };
     }
+    this.state.ended = outcome;
+    this.showDetails();
     this.setSearchStatus(outcome === 'stopped' ? 'running' : outcome);
     return { result: { batchId, outcome, totals } };
+  }
+
+  /** What every run of the batch is given: its id, settings and label. */
+  private carried(): Pick<BatchWorkflowInput, 'batchId' | 'settings' | 'label'> {
+    const { batchId, settings, label } = this.input;
+    return label ? { batchId, settings, label } : { batchId, settings };
   }
 
   private setSearchStatus(status: string): void {

@@ -13,6 +13,11 @@
  *
  * Postgres is the source of truth for the batch's status: pause/cancel signals are the fast path, and every
  * page read (and every chunk, before sending) checks the stored status too, so a lost signal still stops it.
+ *
+ * In the Web UI (run-description.ts): the queue gives the first run its static summary and details; each chunk
+ * activity is summarised by its size and first and last usernames; the run's current details show progress,
+ * state and stall. A run continued as new has no static summary (continue-as-new cannot set one): its current
+ * details start with the same line, from the label the runs carry.
  */
 import { continueAsNew, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
@@ -40,7 +45,12 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
 
-  const run = new BatchRun(input, { checkChunk, loadChunks, completeBatch });
+  const run = new BatchRun(input, {
+    // the call's options are merged onto the proxy's: only the summary the Web UI shows is added
+    checkChunk: (chunk, summary) => checkChunk.executeWithOptions({ summary }, [chunk]),
+    loadChunks,
+    completeBatch,
+  });
   setHandler(pauseSignal, () => run.requestStop('paused'));
   setHandler(cancelSignal, () => run.requestStop('cancelled'));
   setHandler(queuePausedSignal, latestQueuePaused((paused) => run.setQueuePaused(paused)));

@@ -3,12 +3,10 @@
  * back because the queue was held, and how many are in flight against how many may be. Plain data, no
  * Temporal calls: the run decides when to page, send and wait.
  */
+import type { Chunk } from './types.js';
 
 /** A chunk as paged from Postgres, with the cursor it was paged after (where a fresh run must re-page it from). */
-export interface PagedChunk {
-  profileIds: string[];
-  /** Ordinal of the chunk's last profile: the cursor once it is handed out. */
-  lastOrdinal: number;
+export interface PagedChunk extends Chunk {
   /** The cursor before it: every profile of the chunk has a greater ordinal. */
   afterOrdinal: number;
 }
@@ -34,7 +32,7 @@ export class ChunkWindow {
     return this.deferred.length > 0;
   }
 
-  addPage(chunks: ReadonlyArray<{ profileIds: string[]; lastOrdinal: number }>, afterOrdinal: number): void {
+  addPage(chunks: ReadonlyArray<Chunk>, afterOrdinal: number): void {
     let after = afterOrdinal;
     for (const chunk of chunks) {
       this.ready.push({ ...chunk, afterOrdinal: after });

@@ -1,5 +1,6 @@
 /** Types shared by workflows and activities. Workflow-safe: no imports with side effects. */
-import type { BatchStatus } from '../src/enums.js';
+import type { BatchStatus, StallReason } from '../src/enums.js';
+import type { BatchLabel } from './run-description.js';
 
 /** Knobs of a batch run, read from the worker's configuration by the claim activity and recorded in history. */
 export interface BatchSettings {
@@ -29,8 +30,29 @@ export interface ClaimedBatch {
   settings: BatchSettings;
 }
 
+/** A chunk of unfinished profiles, in ordinal order, as paged from Postgres. */
+export interface Chunk {
+  profileIds: string[];
+  /** Ordinal of the chunk's last profile: the cursor once it is handed out. */
+  lastOrdinal: number;
+  /**
+   * The usernames of its first and last profiles, for the chunk activity's summary in the UI (two names, not
+   * all of them: the page is recorded in history). Absent from pages recorded before chunks carried them.
+   */
+  firstUsername?: string;
+  lastUsername?: string;
+}
+
+/** The batch's counters as stored (successful_checks, failed_checks, stories_found, total_profiles). */
+export interface StoredCounts {
+  totalProfiles: number;
+  successful: number;
+  failed: number;
+  storiesFound: number;
+}
+
 export interface ChunkPage {
-  chunks: Array<{ profileIds: string[]; lastOrdinal: number }>;
+  chunks: Chunk[];
   /** Status of the batch in Postgres, the source of truth (a lost signal is repaired by reading it). */
   status: BatchStatus | 'missing';
   queuePaused: boolean;
@@ -40,6 +62,10 @@ export interface ChunkPage {
    * be in flight. Absent from pages recorded before proxies carried overlapping requests.
    */
   sendSlots?: number;
+  /** Why the batch sends nothing, once that has lasted (batches.stalled_reason). Absent from older pages. */
+  stalledReason?: StallReason | null;
+  /** The batch's counters when the page was read. Absent from older pages. */
+  counts?: StoredCounts;
 }
 
 export interface BatchRunTotals {
@@ -57,6 +83,11 @@ export interface BatchWorkflowInput {
   /** Ordinal after which this run continues (continue-as-new carries it). */
   cursor?: number;
   totals?: BatchRunTotals;
+  /**
+   * The batch's name and size, for the run's texts in the Web UI. The queue records it when it starts the
+   * batch, and each continued run carries it (a run continued as new loses the static summary).
+   */
+  label?: BatchLabel;
 }
 
 export type BatchOutcome = 'done' | 'paused' | 'cancelled' | 'stopped';

@@ -22,23 +22,41 @@ export interface ChunkProfile {
   error: string | null;
 }
 
-/** The next page of unfinished profiles after `afterOrdinal`, cut into chunks of `chunkSize` ids (with each chunk's last ordinal, the cursor after it). */
+/** A chunk of unfinished profiles: their ids, the cursor after it, and the usernames it starts and ends with. */
+export interface PagedProfiles {
+  profileIds: string[];
+  lastOrdinal: number;
+  firstUsername: string;
+  lastUsername: string;
+}
+
+/**
+ * The next page of unfinished profiles after `afterOrdinal`, cut into chunks of `chunkSize` ids, each with its
+ * last ordinal (the cursor after it) and its first and last usernames (what the chunk's activity summary shows).
+ */
 export async function nextChunks(
   sql: Sql,
   batchId: string,
   afterOrdinal: number,
   chunkSize: number,
   maxChunks: number,
-): Promise<{ chunks: Array<{ profileIds: string[]; lastOrdinal: number }> }> {
-  const rows = await sql<{ profile_id: string; ordinal: number }[]>`
-    select profile_id, ordinal from batch_profiles
-    where batch_id = ${batchId} and status in ('pending', 'running') and ordinal > ${afterOrdinal}
-    order by ordinal
-    limit ${chunkSize * maxChunks}`;
-  const chunks: Array<{ profileIds: string[]; lastOrdinal: number }> = [];
+): Promise<{ chunks: PagedProfiles[] }> {
+  // the page is cut first, so the usernames cost one lookup by primary key per paged profile
+  const rows = await sql<{ profile_id: string; ordinal: number; username: string }[]>`
+    select page.profile_id, page.ordinal, p.username
+    from (
+      select profile_id, ordinal from batch_profiles
+      where batch_id = ${batchId} and status in ('pending', 'running') and ordinal > ${afterOrdinal}
+      order by ordinal
+      limit ${chunkSize * maxChunks}
+    ) page join profiles p on p.id = page.profile_id
+    order by page.ordinal`;
+  const chunks: PagedProfiles[] = [];
   for (let i = 0; i < rows.length; i += chunkSize) {
     const slice = rows.slice(i, i + chunkSize);
-    chunks.push({ profileIds: slice.map((r) => r.profile_id), lastOrdinal: slice[slice.length - 1]!.ordinal });
+    const first = slice[0]!;
+    const last = slice[slice.length - 1]!;
+    chunks.push({ profileIds: slice.map((r) => r.profile_id), lastOrdinal: last.ordinal, firstUsername: first.username, lastUsername: last.username });
   }
   return { chunks };
 }

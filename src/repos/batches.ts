@@ -58,18 +58,49 @@ export async function listBatches(
   return toPage(rows, options.limit, (r) => [r.created_at.toISOString(), r.id]);
 }
 
+/** What the batch's run reads of it along with its status: why it is stalled, and its counters. */
+export interface RunState {
+  /** Null when the batch no longer exists. */
+  status: BatchStatus | null;
+  queuePaused: boolean;
+  maxAgeS: number;
+  stalledReason: StallReason | null;
+  counts: { totalProfiles: number; successful: number; failed: number; storiesFound: number };
+}
+
 /**
  * What a running check needs to know before it sends anything: the batch's stored status (null when it no
  * longer exists) and whether the whole queue is held. Read by the workflow's page loads and before every
- * upstream request, so a lost signal is repaired.
+ * upstream request, so a lost signal is repaired. The stall and the counters come from the same row, for the
+ * run's description in the Web UI.
  */
-export async function readRunState(
-  sql: Sql,
-  batchId: string,
-): Promise<{ status: BatchStatus | null; queuePaused: boolean; maxAgeS: number }> {
-  const [row] = await sql<{ status: BatchStatus | null; paused: boolean; max_age_s: number | null }[]>`
-    select b.status, q.paused, b.max_age_s
+export async function readRunState(sql: Sql, batchId: string): Promise<RunState> {
+  const [row] = await sql<
+    {
+      status: BatchStatus | null;
+      paused: boolean;
+      max_age_s: number | null;
+      stalled_reason: StallReason | null;
+      total_profiles: number | null;
+      successful_checks: number | null;
+      failed_checks: number | null;
+      stories_found: number | null;
+    }[]
+  >`
+    select b.status, q.paused, b.max_age_s, b.stalled_reason, b.total_profiles, b.successful_checks, b.failed_checks,
+      b.stories_found
     from queue_state q left join batches b on b.id = ${batchId}
     where q.singleton`;
-  return { status: row?.status ?? null, queuePaused: row?.paused ?? false, maxAgeS: row?.max_age_s ?? 0 };
+  return {
+    status: row?.status ?? null,
+    queuePaused: row?.paused ?? false,
+    maxAgeS: row?.max_age_s ?? 0,
+    stalledReason: row?.stalled_reason ?? null,
+    counts: {
+      totalProfiles: row?.total_profiles ?? 0,
+      successful: row?.successful_checks ?? 0,
+      failed: row?.failed_checks ?? 0,
+      storiesFound: row?.stories_found ?? 0,
+    },
+  };
 }

@@ -23,12 +23,13 @@ export const settings = (overrides: Partial<BatchSettings> = {}): BatchSettings 
 });
 
 /**
- * A batch of `size` profiles (`p1`..`pN`, ordinal N) as the activities see it in Postgres: its status, the
- * queue's hold, and which profiles are checked. Every third profile has a story.
+ * A batch of `size` profiles (`p1`..`pN`, ordinal N, username `user_N`) as the activities see it in Postgres:
+ * its status, the queue's hold, its stall, and which profiles are checked. Every third profile has a story.
  */
 export class StandInBatch {
   status: ChunkPage['status'] = 'running';
   queuePaused = false;
+  stalledReason: ChunkPage['stalledReason'] = null;
   readonly checked = new Map<string, number>();
   /** Every chunk sent, whatever it answered. */
   readonly chunksSent: string[][] = [];
@@ -56,10 +57,20 @@ export class StandInBatch {
       if (this.status === 'running') {
         for (let i = 0; i < unfinished.length; i += chunkSize) {
           const ordinals = unfinished.slice(i, i + chunkSize);
-          chunks.push({ profileIds: ordinals.map((n) => `p${n}`), lastOrdinal: ordinals[ordinals.length - 1]! });
+          const [first, last] = [ordinals[0]!, ordinals[ordinals.length - 1]!];
+          chunks.push({ profileIds: ordinals.map((n) => `p${n}`), lastOrdinal: last, firstUsername: `user_${first}`, lastUsername: `user_${last}` });
         }
       }
-      return { chunks, status: this.status, queuePaused: this.queuePaused, usableProxies: 2 };
+      const successful = this.checked.size;
+      const storiesFound = [...this.checked.keys()].filter((id) => Number(id.slice(1)) % 3 === 0).length;
+      return {
+        chunks,
+        status: this.status,
+        queuePaused: this.queuePaused,
+        usableProxies: 2,
+        stalledReason: this.stalledReason,
+        counts: { totalProfiles: this.size, successful, failed: 0, storiesFound },
+      };
     },
     checkChunk: async ({ profileIds }) => {
       const sent = this.chunksSent.push(profileIds);
