@@ -128,6 +128,31 @@ describe('worker and API metrics after a real batch', () => {
     });
   });
 
+  it('count each result once through retries, and every 429 against the proxy it came through', async () => {
+    const sim = { errorRate: 0.3, rateLimitShare: 0.2, retryAfter: 1 };
+    await withStackWorker(env, bundle, { proxies: 3, prefix: 'metrics-retry', sim }, async (stack, taskQueue) => {
+      const batch = await makeRunningBatch(stack, usernames(60));
+      const before = await scrape(worker.url);
+      const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+      expect(result.outcome).toBe('done');
+      const after = await scrape(worker.url);
+
+      const counters = await batchCounters(stack, batch.id);
+      expect(counters.successful_checks + counters.failed_checks).toBe(60);
+      expect(delta(before, after, 'storycheck_checks_total', { outcome: 'story' })).toBe(counters.stories_found);
+      expect(delta(before, after, 'storycheck_checks_total', { outcome: 'no_story' })).toBe(counters.successful_checks - counters.stories_found);
+      expect(delta(before, after, 'storycheck_checks_total', { outcome: 'failed' })).toBe(counters.failed_checks);
+      expect(delta(before, after, 'storycheck_chunk_seconds', { result: 'retry' })).toBeGreaterThan(0);
+      expect(delta(before, after, 'storycheck_upstream_requests_total', { status: '500' })).toBeGreaterThan(0);
+
+      const limited = stack.sim.stats.rateLimitedByClientAddress;
+      expect(Object.keys(limited).length).toBeGreaterThan(0);
+      for (const p of stack.proxies.proxies) {
+        expect(delta(before, after, 'storycheck_rate_limited_total', { proxy: proxyLabel(p.url) }), p.url).toBe(limited[p.localAddress] ?? 0);
+      }
+    });
+  });
+
   it('counts a 429 against the proxy it came through, and only that one', async () => {
     const stack = await startStack({ proxies: 2, sim: { ratePerSecond: 0.01, burst: 1, retryAfter: 60 } });
     try {
@@ -155,7 +180,7 @@ describe('worker and API metrics after a real batch', () => {
 });
 
 describe('GET /metrics of the API', () => {
-  it('needs the key (bearer) unless METRICS_PUBLIC, and answers Prometheus text from the registry', async () => {
+  it('needs the key (bearer or the console cookie) unless METRICS_PUBLIC, and answers Prometheus text from the registry', async () => {
     const stack = await startStack({ proxies: 1 });
     try {
       const locked = apiOf(stack);
@@ -165,6 +190,16 @@ describe('GET /metrics of the API', () => {
       expect(ok.status).toBe(200);
       expect(ok.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
       parseScrape(await ok.text());
+
+      // the console's cookie session, as for any GET
+      const login = await locked.request('/console/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: API_KEY }),
+      });
+      expect(login.status).toBe(204);
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+      expect((await locked.request('/metrics', { headers: { cookie } })).status).toBe(200);
 
       const open = apiOf(stack, { METRICS_PUBLIC: 'true' });
       expect((await open.request('/metrics')).status).toBe(200);
