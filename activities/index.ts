@@ -8,6 +8,7 @@ import type { Sql } from '../src/db.js';
 import type { Checker, CheckChunkInput } from '../src/checker.js';
 import { RetryLater } from '../src/checker.js';
 import type { HealthProbe, ProbeReport, SessionVerdict } from '../src/health.js';
+import { timeChunk } from '../src/metrics/worker.js';
 import type { ProxyPool } from '../src/pool.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
 import { readRunState } from '../src/repos/batches.js';
@@ -105,9 +106,13 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
       if (ctx.cancellationSignal.aborted) onCancel();
       else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
       try {
-        return await checker.checkChunk(
-          { ...input, holder: `${workflowExecution?.workflowId ?? 'activity'}/${activityId}#${attempt}` },
-          { signal: abort.signal, heartbeat: () => ctx.heartbeat() },
+        return await timeChunk(
+          () =>
+            checker.checkChunk(
+              { ...input, holder: `${workflowExecution?.workflowId ?? 'activity'}/${activityId}#${attempt}` },
+              { signal: abort.signal, heartbeat: () => ctx.heartbeat() },
+            ),
+          (err) => (err instanceof RetryLater ? 'retry' : 'error'),
         );
       } catch (err) {
         if (err instanceof RetryLater) {

@@ -26,6 +26,7 @@
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import { backoffMs } from './failure-policy.js';
+import { countChecks } from './metrics/worker.js';
 import type { ProxyPool } from './pool.js';
 import { createSender, type Blocked, type RequestHooks, type Sent } from './proxied-request.js';
 import { redact } from './redact.js';
@@ -33,7 +34,7 @@ import {
   addAttempt,
   markRunning,
   recordFailures,
-  recordSuccesses,
+  recordSuccessesCounted,
   unfinishedProfiles,
   type CheckFailure,
   type CheckSuccess,
@@ -134,6 +135,7 @@ export function createChecker(deps: CheckerDeps) {
     /** Persists final failures; the first result of the attempt also ends any stall of the batch. */
     const fail = async (failures: CheckFailure[], proxyId: string | null) => {
       const n = await recordFailures(sql, { batchId, proxyId, durationMs: Date.now() - started, countAttempt: false }, failures);
+      countChecks('failed', n);
       failed += n;
       await progress(n);
     };
@@ -147,6 +149,8 @@ export function createChecker(deps: CheckerDeps) {
     const cached = await answerFromCache(sql, batchId, profiles.map((p) => p.profileId), state.maxAgeS);
     successful += cached.answered.size;
     storiesFound += cached.storiesFound;
+    countChecks('story', cached.storiesFound);
+    countChecks('no_story', cached.answered.size - cached.storiesFound);
     await progress(cached.answered.size);
     profiles = profiles.filter((p) => !cached.answered.has(p.profileId));
     if (profiles.length === 0) return { kind: 'done', successful, failed, storiesFound, requests: 0 };
@@ -286,9 +290,15 @@ export function createChecker(deps: CheckerDeps) {
           }
         }
         await persisting(ready.filter((p) => finishedHere.has(p.profileId)), sent.proxyId, async () => {
-          const n = await recordSuccesses(sql, { batchId, proxyId: sent.proxyId, durationMs, countAttempt: true }, successes);
+          const { recorded: n, withStory } = await recordSuccessesCounted(
+            sql,
+            { batchId, proxyId: sent.proxyId, durationMs, countAttempt: true },
+            successes,
+          );
+          countChecks('story', withStory);
+          countChecks('no_story', n - withStory);
           successful += n;
-          storiesFound += successes.filter((s) => s.hasStory).length;
+          storiesFound += withStory;
           await progress(n);
         });
         if (malformed.length) {

@@ -30,6 +30,14 @@ const schema = z.object({
     .transform((v) => v.replace(/\/+$/, ''))
     .optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Serve `GET /metrics` of the API without the key even when API_KEY is set (a scraper inside a trusted network). */
+  METRICS_PUBLIC: z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  /** A worker's own metrics port (its checks and the Temporal SDK's metrics); unset: none, 0: any free port. */
+  WORKER_METRICS_PORT: int(0, 65535).optional(),
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   BATCH_CONCURRENCY: int(1, 256).default(8),
   /** Profiles per upstream stories request: UPSTREAM.md allows at most 50. */
   CHECK_CHUNK_SIZE: int(1, 50).default(50),

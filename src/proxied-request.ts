@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import type { StallReason } from './enums.js';
 import { failurePolicy, type FailurePolicy } from './failure-policy.js';
+import { observePoolWait } from './metrics/worker.js';
 import type { Lease, ProxyPool, ReleaseOutcome } from './pool.js';
 import { insertLog } from './repos/logs.js';
 import { UpstreamFailure } from './upstream/errors.js';
@@ -134,8 +135,10 @@ export function createSender<Held>(options: SenderOptions<Held>) {
       hooks.signal?.throwIfAborted();
       const held = await options.gate();
       if (held) return { ok: false, held };
+      const leaseStarted = performance.now();
       const lease = await leaseProxy();
       if (!('proxyId' in lease)) return { ok: false, ...lease };
+      const leaseWaitMs = performance.now() - leaseStarted;
       if (!leasedBefore) {
         leasedBefore = true;
         await options.onFirstLease(lease.proxyId);
@@ -143,7 +146,9 @@ export function createSender<Held>(options: SenderOptions<Held>) {
       const scope = leaseScope(lease);
       try {
         // the proxy's schedule gave this request a send time: keep to it, so its rate holds whoever sends
+        const paceStarted = performance.now();
         await pool.awaitSendTime(lease, hooks.signal);
+        observePoolWait((leaseWaitMs + performance.now() - paceStarted) / 1000);
         hooks.signal?.throwIfAborted();
         scope.sentAt = await now();
         requests++;

@@ -23,6 +23,7 @@ import { createTemporalGate } from './readiness.js';
 import type { AppEnv, RouterDeps } from './router.js';
 import { batchesRouter } from './routes/batches.js';
 import { healthRouter } from './routes/health.js';
+import { metricsRouter } from './routes/metrics.js';
 import { nichesRouter } from './routes/niches.js';
 import { profilesRouter } from './routes/profiles.js';
 import { proxiesRouter } from './routes/proxies.js';
@@ -98,7 +99,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     });
   });
   app.use('*', rejectCrossSite());
-  if (config.API_KEY) app.use('*', apiAuth(config.API_KEY));
+  if (config.API_KEY) app.use('*', apiAuth(config.API_KEY, { publicMetrics: config.METRICS_PUBLIC }));
   app.use(
     '*',
     bodyLimit({
@@ -117,6 +118,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/', sessionsRouter(routerDeps));
   app.route('/', batchesRouter(routerDeps));
   app.route('/', queueRouter(routerDeps));
+  app.route('/', metricsRouter(routerDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -30,15 +30,16 @@ export const OPEN_POSTS: ReadonlySet<string> = new Set(['/console/login', '/cons
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
-export function isOpenRoute(method: string, path: string): boolean {
-  if (method === 'GET' || method === 'HEAD') return OPEN_ROUTES.has(path);
+export function isOpenRoute(method: string, path: string, options: { publicMetrics?: boolean } = {}): boolean {
+  if (method === 'GET' || method === 'HEAD') return OPEN_ROUTES.has(path) || (options.publicMetrics === true && path === '/metrics');
   return method === 'POST' && OPEN_POSTS.has(path);
 }
 
-export function apiAuth(apiKey: string): MiddlewareHandler {
+/** `publicMetrics` (METRICS_PUBLIC): GET /metrics answers without the key too. */
+export function apiAuth(apiKey: string, options: { publicMetrics?: boolean } = {}): MiddlewareHandler {
   const expected = digest(apiKey);
   return async (c, next) => {
-    if (isOpenRoute(c.req.method, c.req.path)) return next();
+    if (isOpenRoute(c.req.method, c.req.path, options)) return next();
     const header = c.req.header('authorization');
     if (header === undefined) {
       const session = verifySession(apiKey, getCookie(c, SESSION_COOKIE));

@@ -22,6 +22,10 @@ export interface BannerInfo {
   /** The API's base URL, without a trailing slash; the dashboard is served at its root. */
   apiUrl: string;
   apiKeySet: boolean;
+  /** METRICS_PUBLIC: the API's /metrics answers without the key. */
+  metricsPublic?: boolean;
+  /** The worker's metrics (its own and the Temporal SDK's), when it serves them. */
+  workerMetricsUrl?: string | null;
   temporalAddress: string;
   namespace: string;
   taskQueue: string;
@@ -72,6 +76,12 @@ function demoBatchLines(info: BannerInfo, batch: DemoBatchInfo, curl: string): s
   return [`${what} was already ${batch.status === 'running' ? 'running' : `queued (place ${batch.position})`}; it carries on.`];
 }
 
+/** Where Prometheus finds the API's metrics (the queue, the batch, the proxies) and the worker's. */
+function metricsLine(info: BannerInfo): string {
+  const api = `${info.apiUrl}/metrics${info.apiKeySet && !info.metricsPublic ? ' (with the key)' : ''}`;
+  return info.workerMetricsUrl ? `${api}; worker and Temporal SDK: ${info.workerMetricsUrl}` : api;
+}
+
 export function renderBanner(info: BannerInfo): string {
   const api = info.apiUrl;
   const auth = info.apiKeySet ? ' -H "Authorization: Bearer $API_KEY"' : '';
@@ -85,6 +95,7 @@ export function renderBanner(info: BannerInfo): string {
     ['Simulator', `${info.simulatorUrl}  (what it saw: ${info.simulatorUrl}/__sim/stats)`],
     ['Proxies', `${info.proxyUrls.length} local forward proxies with Basic auth: ${info.proxyUrls.join(', ')}`],
     ['Postgres', redact(info.databaseUrl)],
+    ['Metrics', metricsLine(info)],
   ];
   if (info.dataDir) rows.push(['Data', `${info.dataDir}  (Temporal SQLite file and server log)`]);
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -17,7 +17,8 @@
  *   DEV_SIM_PORT           simulator port (4100); DEV_PROXIES local forward proxies (4)
  *   DEV_SIM_RATE_PER_SECOND, DEV_SIM_LATENCY_MS, DEV_SIM_JITTER_MS   simulator realism (5 per proxy, 120 ms, 80 ms)
  *   DEV_DEMO_PROFILES      demo profiles (300; 0 = no demo batch)
- * The simulator is always the upstream here (STORY_API_BASE_URL points at it).
+ * The simulator is always the upstream here (STORY_API_BASE_URL points at it), and the worker serves its
+ * metrics on WORKER_METRICS_PORT (default here 9464, the usual port of a Prometheus exporter).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,8 @@ import { createCheckDependencies } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
 import { startForwardProxies } from '../local/forward-proxies.js';
 import { portAnswers } from '../local/ports.js';
+import { freeLoopbackAddress } from '../metrics/temporal-exporter.js';
+import { startWorkerMetricsServer } from '../metrics/worker-server.js';
 import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../process/shutdown.js';
 import { ensureTemporalBinaries } from '../local/temporal-binaries.js';
 import { ensureSearchAttributes, startDevTemporalServer, waitForTemporal, type DevTemporalServer } from '../local/temporal-server.js';
@@ -43,12 +46,15 @@ import { getQueue } from '../repos/queue.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
 import { runMain } from '../process/run-main.js';
+import { temporalMetricsUrl } from '../process/temporal-runtime.js';
 import { startSimulator } from '../simulator/app.js';
 import { createWorker } from '../worker/worker.js';
 import { renderBanner } from './banner.js';
 import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedProxies, seedSessions } from './seed.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HOST = '127.0.0.1';
+/** The worker's metrics port unless WORKER_METRICS_PORT says otherwise. */
+const DEV_WORKER_METRICS_PORT = 9464;
 
 const port = (fallback: number) => z.coerce.number({ error: 'must be a number' }).int().min(0).max(65535).default(fallback);
 const devSchema = z.object({
@@ -95,6 +101,7 @@ function loadDevStart(): DevStart {
   const config = loadConfig({
     // the demo upstream's per-proxy rate is known: space requests to meet it (20 % margin for jitter)
     ...(dev.DEV_SIM_RATE_PER_SECOND > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1200 / dev.DEV_SIM_RATE_PER_SECOND)) } : {}),
+    WORKER_METRICS_PORT: String(DEV_WORKER_METRICS_PORT),
     ...process.env,
     TEMPORAL_ADDRESS: externalTemporal ?? `${HOST}:${dev.DEV_TEMPORAL_PORT}`,
   });
@@ -134,6 +141,7 @@ async function main(start: DevStart): Promise<void> {
     for (const [what, p, variable] of [
       ['API', config.PORT, 'PORT'],
       ['simulator', dev.DEV_SIM_PORT, 'DEV_SIM_PORT'],
+      ['worker metrics', config.WORKER_METRICS_PORT ?? 0, 'WORKER_METRICS_PORT'],
     ] as const) {
       if (p !== 0 && (await portAnswers(config.HOST, p))) {
         throw new Error(`port ${p} (${what}) is already in use: stop what holds it or set ${variable} to another port`);
@@ -253,6 +261,18 @@ async function main(start: DevStart): Promise<void> {
       30_000,
     );
     log.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+    const workerMetricsPort = config.WORKER_METRICS_PORT;
+    const workerMetrics =
+      workerMetricsPort === undefined
+        ? null
+        : await startWorkerMetricsServer({
+            host: config.WORKER_METRICS_HOST,
+            port: workerMetricsPort,
+            runtimeExporterUrl: temporalMetricsUrl() ?? undefined,
+          }).catch((err: unknown) => {
+            throw friendlyListenError(err, 'worker metrics', 'WORKER_METRICS_PORT', workerMetricsPort);
+          });
+    if (workerMetrics) shutdown.add('worker metrics', () => workerMetrics.close());
     await ensureProxyHealthSchedule(temporal, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
     const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: createLogger({ component: 'worker' }) });
     shutdown.add('queue watch', () => queueWatch.stop());
@@ -278,6 +298,8 @@ async function main(start: DevStart): Promise<void> {
         renderBanner({
           apiUrl: api.url,
           apiKeySet: config.API_KEY !== undefined,
+          metricsPublic: config.METRICS_PUBLIC,
+          workerMetricsUrl: workerMetrics?.url ?? null,
           temporalAddress: config.TEMPORAL_ADDRESS,
           namespace: config.TEMPORAL_NAMESPACE,
           taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -311,5 +333,6 @@ async function main(start: DevStart): Promise<void> {
 runMain(main, {
   load: loadDevStart,
   temporalRuntime: true,
+  temporalMetrics: (config) => (config.WORKER_METRICS_PORT === undefined ? undefined : freeLoopbackAddress()),
   failure: (err) => redact(String((err as Error)?.stack ?? err)),
 });

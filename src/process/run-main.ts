@@ -18,6 +18,11 @@ export interface RunMainOptions<S extends { config: Config }> {
   load?: () => S;
   /** Route the Temporal SDK's logs through ours and leave signals to the entry (a worker in this process). */
   temporalRuntime?: boolean;
+  /**
+   * Where the Temporal SDK's Prometheus exporter binds (`host:port`), or undefined for none. With an address,
+   * the runtime is installed here even without `temporalRuntime` (the SDK then keeps its own signal handling).
+   */
+  temporalMetrics?: (config: Config) => Promise<string | undefined> | string | undefined;
   /** What to print when the entry fails (default: the error). */
   failure?: (err: unknown) => unknown;
 }
@@ -37,10 +42,16 @@ export function runMain<S extends { config: Config } = { config: Config }>(
   const { LOG_LEVEL } = settings.config;
   setLogLevel(LOG_LEVEL);
   const started = (async () => {
-    if (options.temporalRuntime) {
+    const metricsBindAddress = await options.temporalMetrics?.(settings.config);
+    if (options.temporalRuntime || metricsBindAddress) {
       // imported only here: the SDK's native worker module is heavy, and only a worker process needs it
       const { installTemporalRuntime, sdkLogLevel } = await import('./temporal-runtime.js');
-      installTemporalRuntime({ level: sdkLogLevel(LOG_LEVEL), to: 'logger', signals: false });
+      installTemporalRuntime({
+        level: sdkLogLevel(LOG_LEVEL),
+        to: 'logger',
+        signals: !options.temporalRuntime,
+        ...(metricsBindAddress ? { metricsBindAddress } : {}),
+      });
     }
     return main(settings);
   })();

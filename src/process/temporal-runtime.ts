@@ -17,6 +17,11 @@ export interface TemporalRuntimeOptions {
   to: 'logger' | 'console';
   /** Whether the SDK shuts its workers down on SIGINT/SIGTERM itself (its default). */
   signals: boolean;
+  /**
+   * `host:port` for the SDK's Prometheus exporter of its worker metrics (unset: none). A worker's metrics
+   * server reads it there (src/metrics/temporal-exporter.ts); see `temporalMetricsUrl`.
+   */
+  metricsBindAddress?: string;
 }
 
 /** The SDK level matching ours: warnings and above unless LOG_LEVEL is debug. */
@@ -48,6 +53,12 @@ function jsonLogger(level: SdkLogLevel): DefaultLogger {
 }
 
 let installed = false;
+let metricsUrl: string | null = null;
+
+/** Where the installed runtime's Prometheus exporter answers, or null when it has none. */
+export function temporalMetricsUrl(): string | null {
+  return metricsUrl;
+}
 
 /** Installs the runtime; a second call in the same process does nothing. */
 export function installTemporalRuntime(options: TemporalRuntimeOptions): void {
@@ -57,6 +68,12 @@ export function installTemporalRuntime(options: TemporalRuntimeOptions): void {
   Runtime.install({
     logger: options.to === 'logger' ? jsonLogger(level) : new DefaultLogger(level),
     ...(options.signals ? {} : { shutdownSignals: [] }),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} },
+      ...(options.metricsBindAddress
+        ? { metrics: { prometheus: { bindAddress: options.metricsBindAddress, useSecondsForDurations: true, countersTotalSuffix: true } } }
+        : {}),
+    },
   });
+  if (options.metricsBindAddress) metricsUrl = `http://${options.metricsBindAddress}/metrics`;
 }

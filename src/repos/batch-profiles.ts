@@ -150,7 +150,16 @@ export interface RecordContext {
  * its batch_profiles rows by profile, the profiles by id, then the logs).
  */
 export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: CheckSuccess[]): Promise<number> {
-  if (results.length === 0) return 0;
+  return (await recordSuccessesCounted(sql, ctx, results)).recorded;
+}
+
+/** recordSuccesses, telling also how many of the rows it changed found a story. */
+export async function recordSuccessesCounted(
+  sql: Sql,
+  ctx: RecordContext,
+  results: CheckSuccess[],
+): Promise<{ recorded: number; withStory: number }> {
+  if (results.length === 0) return { recorded: 0, withStory: 0 };
   return transaction(sql, async (tx) => {
     const changed = await tx<{ profile_id: string; has_story: boolean; story_count: number; username: string }[]>`
       with counters as (
@@ -176,7 +185,7 @@ export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: Che
       where bp.batch_id = ${ctx.batchId} and bp.profile_id = t.profile_id
       returning bp.profile_id, bp.has_story, bp.story_count,
         (select username from profiles where id = bp.profile_id) as username`;
-    if (changed.length === 0) return 0;
+    if (changed.length === 0) return { recorded: 0, withStory: 0 };
     const ids = changed.map((r) => r.profile_id);
     const withStory = changed.filter((r) => r.has_story).map((r) => r.profile_id);
     const logs = changed.map(
@@ -210,7 +219,7 @@ export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: Che
         returning id
       )
       ${logsInsert(tx, logs)}`;
-    return changed.length;
+    return { recorded: changed.length, withStory: withStory.length };
   });
 }
 

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool, ProxyAgent, request, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { countRateLimited, observeUpstreamRequest, type UpstreamEndpoint } from '../metrics/worker.js';
 import { registerSecret } from '../redact.js';
 import {
   classifyAnswer,
@@ -64,6 +65,9 @@ export interface StoryClientOptions {
 export const MAX_IDS_PER_REQUEST = 50;
 
 type Endpoint = 'web_profile_info' | 'reels_media';
+
+/** How the metrics name each endpoint: by what it does. */
+const METRIC_ENDPOINT: Record<Endpoint, UpstreamEndpoint> = { web_profile_info: 'user_lookup', reels_media: 'stories' };
 
 interface Answer {
   status: number;
@@ -157,6 +161,7 @@ export class StoryClient {
   /** Classifies the answer, then parses it; logs the outcome without secrets. */
   #check<T>(target: UpstreamTarget, endpoint: Endpoint, answer: Answer, parse: () => T): T {
     const failure = classifyAnswer({ ...answer, endpoint });
+    if (failure?.kind === 'rate_limited') countRateLimited(target.proxyUrl);
     if (failure) throw this.#failed(target, endpoint, failure, answer.durationMs);
     try {
       const value = parse();
@@ -204,10 +209,15 @@ export class StoryClient {
         bodyTimeout: this.#timeoutMs,
       });
       const body = await res.body.text();
-      return { status: res.statusCode, headers: res.headers, body, durationMs: Math.round(performance.now() - started) };
+      const elapsedMs = performance.now() - started;
+      observeUpstreamRequest(METRIC_ENDPOINT[endpoint], res.statusCode, elapsedMs / 1000);
+      return { status: res.statusCode, headers: res.headers, body, durationMs: Math.round(elapsedMs) };
     } catch (err) {
+      const elapsedMs = performance.now() - started;
+      const status = signal?.aborted ? 'aborted' : deadline.aborted ? 'timeout' : 'error';
+      observeUpstreamRequest(METRIC_ENDPOINT[endpoint], status, elapsedMs / 1000);
       if (signal?.aborted) throw signal.reason;
-      const durationMs = Math.round(performance.now() - started);
+      const durationMs = Math.round(elapsedMs);
       const failure = deadline.aborted
         ? new UpstreamError(`${endpoint} timed out after ${this.#timeoutMs} ms`, { code: 'TIMEOUT' })
         : classifyTransportError(err, endpoint);

@@ -4,6 +4,7 @@
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
  * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
  * queue runner exists whenever Postgres holds work for it (src/queue-watch.ts), from the moment it starts.
+ * With WORKER_METRICS_PORT set it serves its metrics there, the Temporal SDK's worker metrics included.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -11,9 +12,12 @@ import { describeDbError } from '../db.js';
 import { createCheckDependencies, type CheckDependencies } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
 import { logger } from '../logger.js';
+import { freeLoopbackAddress } from '../metrics/temporal-exporter.js';
+import { startWorkerMetricsServer } from '../metrics/worker-server.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
 import { runMain } from '../process/run-main.js';
+import { temporalMetricsUrl } from '../process/temporal-runtime.js';
 import { createWorker } from './worker.js';
 
 runMain(
@@ -40,13 +44,27 @@ runMain(
     await ensureProxyHealthSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
     logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
     const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
+    const metrics =
+      config.WORKER_METRICS_PORT === undefined
+        ? null
+        : await startWorkerMetricsServer({
+            host: config.WORKER_METRICS_HOST,
+            port: config.WORKER_METRICS_PORT,
+            runtimeExporterUrl: temporalMetricsUrl() ?? undefined,
+          });
+    if (metrics) logger.info('worker metrics served', { url: metrics.url });
     // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
     await worker.run();
+    await metrics?.close();
     await queueWatch.stop();
     await deps.close();
     await clientConnection.close();
     await connection.close();
     logger.info('worker stopped');
   },
-  { failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`) },
+  {
+    failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`),
+    // with a metrics port, the SDK's worker metrics join the worker's own there
+    temporalMetrics: (config) => (config.WORKER_METRICS_PORT === undefined ? undefined : freeLoopbackAddress()),
+  },
 );

@@ -2,12 +2,27 @@ import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { findTemporalBinaries } from '../../src/local/temporal-binaries.js';
 import { EAGER_ACTIVITIES_ARGS } from '../../src/local/temporal-server.js';
-import { installTemporalRuntime } from '../../src/process/temporal-runtime.js';
+import { freeLoopbackAddress } from '../../src/metrics/temporal-exporter.js';
+import { installTemporalRuntime, temporalMetricsUrl } from '../../src/process/temporal-runtime.js';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 
 /** Keeps the SDK's own logs to warnings and errors (once per process, before any worker or server). */
 export function quietTemporalRuntime(): void {
   installTemporalRuntime({ level: (process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'ERROR', to: 'console', signals: true });
+}
+
+/**
+ * As quietTemporalRuntime, with the SDK's Prometheus exporter on a free loopback port; returns its URL. Must
+ * be the first install of the test process (null otherwise: the runtime installed has no exporter).
+ */
+export async function quietTemporalRuntimeWithMetrics(): Promise<string | null> {
+  installTemporalRuntime({
+    level: (process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'ERROR',
+    to: 'console',
+    signals: true,
+    metricsBindAddress: await freeLoopbackAddress(),
+  });
+  return temporalMetricsUrl();
 }
 
 /** Time-skipping environment on the project-provided test server (SDK download only as a fallback). */

@@ -1,0 +1,30 @@
+/**
+ * GET /metrics: Prometheus text of the API process and of the state every process shares (the queue, the
+ * running batch, the proxies), read from Postgres at each scrape (src/metrics/api.ts). It needs the key like
+ * any route unless METRICS_PUBLIC is true; the workers' own series are at their WORKER_METRICS_PORT.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { createApiMetrics } from '../../metrics/api.js';
+import { createRouter, errors, OPEN, type RouterDeps } from '../router.js';
+
+export function metricsRouter({ sql, config }: Pick<RouterDeps, 'sql' | 'config'>) {
+  const metrics = createApiMetrics({ sql });
+  const route = createRoute({
+    method: 'get',
+    path: '/metrics',
+    tags: ['health'],
+    summary: 'Prometheus metrics: the queue, the running batch, the proxies, and this process',
+    ...(config.METRICS_PUBLIC ? OPEN : {}),
+    responses: {
+      200: {
+        description: 'Prometheus text exposition format 0.0.4',
+        content: { 'text/plain': { schema: z.string() } },
+      },
+      ...errors(),
+    },
+  });
+  return createRouter().openapi(route, async (c) => {
+    const { contentType, body } = await metrics.render();
+    return c.text(body, 200, { 'content-type': contentType });
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * The series of a worker process, served by its metrics server (./worker-server.ts) at WORKER_METRICS_PORT.
+ * Counters are this process's own since it started; Prometheus sums them over the workers. Labels are small
+ * closed sets, plus a proxy's `host:port` (./labels.ts): never a batch, a profile, a username or a secret.
+ *
+ * The product's code records through the functions below, so it never handles a metric object itself.
+ */
+import { Counter, Histogram, Registry } from 'prom-client';
+import { proxyLabel } from './labels.js';
+
+export const workerRegistry = new Registry();
+
+export const CHECK_OUTCOMES = ['story', 'no_story', 'failed'] as const;
+export type CheckOutcome = (typeof CHECK_OUTCOMES)[number];
+
+/** The upstream calls of UPSTREAM.md, by what they do. */
+export const UPSTREAM_ENDPOINTS = ['user_lookup', 'stories'] as const;
+export type UpstreamEndpoint = (typeof UPSTREAM_ENDPOINTS)[number];
+
+export const CHUNK_RESULTS = ['done', 'deferred', 'stopped', 'retry', 'error'] as const;
+export type ChunkResult = (typeof CHUNK_RESULTS)[number];
+
+const checks = new Counter({
+  name: 'storycheck_checks_total',
+  help: 'Profile checks recorded as final by this process (each profile of a batch once, answers from recent results included), by outcome.',
+  labelNames: ['outcome'],
+  registers: [workerRegistry],
+});
+for (const outcome of CHECK_OUTCOMES) checks.inc({ outcome }, 0);
+
+const upstreamRequests = new Counter({
+  name: 'storycheck_upstream_requests_total',
+  help: 'Upstream requests sent through a proxy, by endpoint and HTTP status (timeout: no answer in time; error: none at all; aborted: given up by the caller).',
+  labelNames: ['endpoint', 'status'],
+  registers: [workerRegistry],
+});
+
+const upstreamSeconds = new Histogram({
+  name: 'storycheck_upstream_request_seconds',
+  help: 'Time from sending an upstream request (tunnel included) to its whole answer, or to its failure.',
+  labelNames: ['endpoint'],
+  buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [workerRegistry],
+});
+for (const endpoint of UPSTREAM_ENDPOINTS) upstreamSeconds.zero({ endpoint });
+
+const rateLimited = new Counter({
+  name: 'storycheck_rate_limited_total',
+  help: 'Answers asking a proxy to slow down (429, or the "Please wait a few minutes" body), by proxy host:port.',
+  labelNames: ['proxy'],
+  registers: [workerRegistry],
+});
+
+const poolWait = new Histogram({
+  name: 'storycheck_pool_wait_seconds',
+  help:
+    'Time a request of a chunk waited for its proxy: for a send slot (while proxies were busy or resting briefly) ' +
+    'plus the pacing wait until the send time the proxy schedule gave it. Requests that got no slot are not counted.',
+  buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [workerRegistry],
+});
+
+const chunkSeconds = new Histogram({
+  name: 'storycheck_chunk_seconds',
+  help:
+    'One checkChunk attempt, by how it ended: done, deferred (queue held), stopped (batch no longer running), ' +
+    'retry (to be tried again later: rate limits, errors, nothing to send through) or error.',
+  labelNames: ['result'],
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+  registers: [workerRegistry],
+});
+for (const result of CHUNK_RESULTS) chunkSeconds.zero({ result });
+
+/** `recorded` profiles newly recorded with this outcome (rows that changed, so a retry never counts twice). */
+export function countChecks(outcome: CheckOutcome, recorded: number): void {
+  if (recorded > 0) checks.inc({ outcome }, recorded);
+}
+
+export function observeUpstreamRequest(endpoint: UpstreamEndpoint, status: number | 'timeout' | 'error' | 'aborted', seconds: number): void {
+  upstreamRequests.inc({ endpoint, status: String(status) });
+  upstreamSeconds.observe({ endpoint }, seconds);
+}
+
+export function countRateLimited(proxyUrl: string): void {
+  rateLimited.inc({ proxy: proxyLabel(proxyUrl) });
+}
+
+export function observePoolWait(seconds: number): void {
+  poolWait.observe(seconds);
+}
+
+/**
+ * Times one chunk attempt: its result's kind when it returns, `classify(err)` when it throws. The error is
+ * thrown on unchanged.
+ */
+export async function timeChunk<T extends { kind: 'done' | 'deferred' | 'stopped' }>(
+  run: () => Promise<T>,
+  classify: (err: unknown) => 'retry' | 'error',
+): Promise<T> {
+  const end = chunkSeconds.startTimer();
+  try {
+    const result = await run();
+    end({ result: result.kind });
+    return result;
+  } catch (err) {
+    end({ result: classify(err) });
+    throw err;
+  }
+}
