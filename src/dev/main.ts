@@ -311,5 +311,6 @@ async function main(start: DevStart): Promise<void> {
 runMain(main, {
   load: loadDevStart,
   temporalRuntime: true,
+  prettyLogsInTerminal: true,
   failure: (err) => redact(String((err as Error)?.stack ?? err)),
 });

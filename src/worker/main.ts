@@ -48,5 +48,10 @@ runMain(
     await connection.close();
     logger.info('worker stopped');
   },
-  { failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`) },
+  {
+    // the SDK's logs go through ours; its own SIGINT/SIGTERM handling is what stops `worker.run()` gracefully
+    temporalRuntime: { signals: true },
+    prettyLogsInTerminal: true,
+    failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`),
+  },
 );
