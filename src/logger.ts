@@ -13,7 +13,7 @@
  * The level is `info` until the entry point applies LOG_LEVEL from the configuration (src/process/run-main.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { pino, stdSerializers, stdTimeFunctions } from 'pino';
+import { pino, stdTimeFunctions } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { redact } from './redact.js';
 
@@ -33,7 +33,8 @@ const root = pino(
     base: undefined,
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    serializers: { err: stdSerializers.errWithCause },
+    // (pino's own `err` serializer would flatten the causes into the message)
+    serializers: { err: (value: unknown) => (isErrorLike(value) ? serializeError(value) : value) },
     // a fresh object: pino merges the call's fields into it
     mixin: () => ({ ...context.getStore() }),
   },
@@ -97,13 +98,31 @@ export interface Logger {
 const isErrorLike = (value: unknown): value is Error =>
   value instanceof Error || (typeof value === 'object' && value !== null && typeof (value as Error).message === 'string' && typeof (value as Error).stack === 'string');
 
-/** Error values in any field as type, message, stack and cause chain (pino's serializer does `err`). */
+/**
+ * An error as JSON: its class, message and stack, its own fields, and its cause chain (and an AggregateError's
+ * errors) the same way. A Temporal failure's own `type` (the kind its thrower named, e.g. `RateLimited`) is kept
+ * as `failure_type`, and its `failure` (the encoded copy of what is already here) is left out.
+ */
+export function serializeError(err: Error, seen: Set<unknown> = new Set()): Record<string, unknown> {
+  seen.add(err);
+  const out: Record<string, unknown> = { type: err.constructor?.name || err.name, message: err.message, stack: err.stack };
+  const value = (v: unknown): unknown => (isErrorLike(v) ? (seen.has(v) ? '[circular]' : serializeError(v, seen)) : v);
+  for (const [key, v] of Object.entries(err)) {
+    if (v === undefined || key === 'failure' || key === 'cause') continue;
+    out[key === 'type' ? 'failure_type' : key] = value(v);
+  }
+  if (err instanceof AggregateError) out.errors = err.errors.map(value);
+  if (err.cause !== undefined) out.cause = value(err.cause);
+  return out;
+}
+
+/** Error values in any field as type, message, stack and cause chain (`err` is pino's serializer's). */
 function serialized(fields: Fields): Fields {
   let out: Fields | null = null;
   for (const [key, value] of Object.entries(fields)) {
     if (key === 'err' || !isErrorLike(value)) continue;
     out ??= { ...fields };
-    out[key] = stdSerializers.errWithCause(value);
+    out[key] = serializeError(value);
   }
   return out ?? fields;
 }

@@ -1,5 +1,6 @@
 // The logger's contract: one JSON line per event, levels, errors with their stack and causes, child and
 // context fields, and no registered secret reaching the sink in any part of a line.
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, onLogLine, setLogLevel, setLogSink, withLogContext, type LogSink } from '../../src/logger.js';
 import { registerSecret } from '../../src/redact.js';
@@ -75,6 +76,29 @@ describe('logger', () => {
     expect(err.cause!.cause).toMatchObject({ type: 'TypeError', message: 'socket closed' });
     expect(err.cause!.cause.stack).toContain('TypeError: socket closed');
     expect(entry!.other).toMatchObject({ type: 'Error', message: 'second one', stack: expect.stringContaining('second one') });
+  });
+
+  it("keeps a Temporal failure's own type, category and retry delay next to its class", () => {
+    const failure = ApplicationFailure.create({
+      type: 'RateLimited',
+      message: 'every proxy rate limited',
+      nextRetryDelay: 1_000,
+      category: ApplicationFailureCategory.BENIGN,
+    });
+    const looped = new Error('loop');
+    looped.cause = looped;
+    createLogger().warn('Activity failed', { error: failure, looped });
+    const [entry] = parsed();
+    expect(entry!.error).toMatchObject({
+      type: 'ApplicationFailure',
+      failure_type: 'RateLimited',
+      message: 'every proxy rate limited',
+      category: 'BENIGN',
+      nextRetryDelay: 1_000,
+      nonRetryable: false,
+    });
+    expect(entry!.error).not.toHaveProperty('failure');
+    expect(entry!.looped).toMatchObject({ message: 'loop', cause: '[circular]' });
   });
 
   it('never lets a registered secret reach the sink: message, field, error message, stack, cause', () => {
