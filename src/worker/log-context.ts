@@ -1,7 +1,8 @@
 /**
  * Every line logged while an activity runs (by the pool, the story client, the checker, ...) carries the
  * activity's batch and its Temporal identity, so one chunk's lines can be found among all of a worker's:
- * an activity inbound interceptor runs the activity inside a log context (src/logger.ts `withLogContext`).
+ * an activity inbound interceptor runs the activity inside a log context (src/logger.ts `withLogContext`), and
+ * the SDK's own lines about the activity get the batch through its log attributes.
  */
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
@@ -22,8 +23,19 @@ export function activityLogFields(ctx: Context, args: readonly unknown[]): Recor
   };
 }
 
-export const activityLogContext: ActivityInterceptorsFactory = (ctx) => ({
-  inbound: {
-    execute: (input, next) => withLogContext(activityLogFields(ctx, input.args), () => next(input)),
-  },
-});
+export const activityLogContext: ActivityInterceptorsFactory = (ctx) => {
+  let batchId: unknown;
+  return {
+    inbound: {
+      execute(input, next) {
+        const fields = activityLogFields(ctx, input.args);
+        batchId = fields.batch_id;
+        return withLogContext(fields, () => next(input));
+      },
+    },
+    // the SDK's own lines about the activity ('Activity failed', ...) name the batch too
+    outbound: {
+      getLogAttributes: (input, next) => (batchId === undefined ? next(input) : { ...next(input), batch_id: batchId }),
+    },
+  };
+};

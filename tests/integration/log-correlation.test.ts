@@ -97,6 +97,7 @@ describe('log lines of a real worker', () => {
         expect(line).toMatchObject({
           level: 'debug',
           component: 'temporal-sdk',
+          batch_id: batch.id,
           workflow_id: `batch-${batch.id}`,
           run_id: expect.any(String),
           activity_id: expect.any(String),
