@@ -32,6 +32,8 @@ export default defineConfig({
           hookTimeout: 180_000,
           fileParallelism: false,
           globalSetup: ['tests/helpers/global-setup.ts'],
+          // every log line of each file is scanned for secrets (and echoed only when TEST_LOG_LEVEL is set)
+          setupFiles: ['tests/helpers/log-scan.ts'],
         },
       },
     ],

@@ -3,6 +3,7 @@
  * Workflows import only the type of this object.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Config } from '../src/config.js';
 import type { Sql } from '../src/db.js';
 import type { Checker, CheckChunkInput } from '../src/checker.js';
@@ -46,6 +47,13 @@ export function batchSettings(config: Config): BatchSettings {
     searchAttributes: config.TEMPORAL_SEARCH_ATTRIBUTES,
   };
 }
+
+/**
+ * The RetryLater reasons (src/checker.ts) that are expected waits: every proxy busy, none usable (all resting,
+ * disabled or without a valid session), or the source rate limiting every proxy tried. A retry after the
+ * upstream erred (UpstreamError) or answered garbage (MalformedResponse) stays a failure.
+ */
+const EXPECTED_WAITS = new Set(['ProxiesBusy', 'NothingCanBeSent', 'RateLimited']);
 
 export function createActivities({ sql, pool, checker, health, config }: ActivityDeps) {
   return {
@@ -122,6 +130,9 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
             nonRetryable: false,
             // the checker knows the wait (a proxy's rest, the profiles' own backoff): it replaces the policy's
             nextRetryDelay: Math.max(err.delayMs, 10),
+            // waiting for a proxy or for a rate limit to pass is the pool working as meant, not a fault: the
+            // SDK logs a benign failure at debug and leaves it out of its failure metrics
+            ...(EXPECTED_WAITS.has(err.reason) ? { category: ApplicationFailureCategory.BENIGN } : {}),
           });
         }
         throw err;

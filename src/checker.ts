@@ -335,7 +335,8 @@ export function createChecker(deps: CheckerDeps) {
         message: `${later.length} profile check(s) will be retried: ${reason.message}`,
         details: { error_type: reason.kind, error_message: reason.message, profiles: later.map((p) => p.username), retry_in_ms: delayMs },
       });
-      throw new RetryLater(reason.kind === 'malformed_response' ? 'MalformedResponse' : 'UpstreamError', reason.message, delayMs);
+      const kind = reason.kind === 'malformed_response' ? 'MalformedResponse' : reason.kind === 'rate_limited' ? 'RateLimited' : 'UpstreamError';
+      throw new RetryLater(kind, reason.message, delayMs);
     }
     return { kind: 'done', successful, failed, storiesFound, requests: sender.requests() };
   }

@@ -78,6 +78,11 @@ export function registerSecret(value: string | null | undefined): void {
   byPrefix = null;
 }
 
+/** Every secret registered so far (the test run checks that none of them reached a log line). */
+export function registeredSecrets(): string[] {
+  return [...known];
+}
+
 // a JSON string's content: anything but a quote or a backslash, or an escape sequence
 const JSON_STRING_BODY = String.raw`(?:[^"\\]|\\.)*`;
 const SECRET_KEYS = 'password|passwd|token|session_token|proxy_password|secret|api_key|sessionid';

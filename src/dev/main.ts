@@ -334,5 +334,6 @@ runMain(main, {
   load: loadDevStart,
   temporalRuntime: true,
   temporalMetrics: (config) => (config.WORKER_METRICS_PORT === undefined ? undefined : freeLoopbackAddress()),
+  prettyLogsInTerminal: true,
   failure: (err) => redact(String((err as Error)?.stack ?? err)),
 });

@@ -63,8 +63,11 @@ runMain(
     logger.info('worker stopped');
   },
   {
-    failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`),
+    // the SDK's logs go through ours; its own SIGINT/SIGTERM handling is what stops `worker.run()` gracefully
+    temporalRuntime: { signals: true },
+    prettyLogsInTerminal: true,
     // with a metrics port, the SDK's worker metrics join the worker's own there
     temporalMetrics: (config) => (config.WORKER_METRICS_PORT === undefined ? undefined : freeLoopbackAddress()),
+    failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`),
   },
 );

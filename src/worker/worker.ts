@@ -8,6 +8,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import type { Config } from '../config.js';
 import type { CheckDependencies } from '../dependencies.js';
+import { activityLogContext } from './log-context.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -29,6 +30,8 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     taskQueue: options.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ sql: deps.sql, pool: deps.pool, checker: deps.checker, health: deps.health, config }),
+    // every line logged inside an activity carries its batch and Temporal ids
+    interceptors: { activity: [activityLogContext] },
     // each in-flight chunk holds one proxy; leave room for the queue's own short activities
     maxConcurrentActivityTaskExecutions: Math.max(8, config.BATCH_CONCURRENCY * 2),
     shutdownGraceTime: '20 seconds',

@@ -34,7 +34,9 @@ export interface StackOptions {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  setLogLevel((process.env.TEST_LOG_LEVEL as 'debug') ?? 'silent');
+  // every line is written, for the secret scan of the test run (tests/helpers/log-scan.ts), which prints
+  // them only when TEST_LOG_LEVEL asks
+  setLogLevel('debug');
   const db = await createTestDatabase();
   const sim = await startSimulator(options.sim ?? {});
   const proxies = await startPoolProxies(db.sql, { count: options.proxies ?? 2, auth: { username: PROXY_USERNAME, password: PROXY_PASSWORD } });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { LogLevel as SdkLogLevel } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { findTemporalBinaries } from '../../src/local/temporal-binaries.js';
 import { EAGER_ACTIVITIES_ARGS } from '../../src/local/temporal-server.js';
@@ -6,9 +7,13 @@ import { freeLoopbackAddress } from '../../src/metrics/temporal-exporter.js';
 import { installTemporalRuntime, temporalMetricsUrl } from '../../src/process/temporal-runtime.js';
 import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 
-/** Keeps the SDK's own logs to warnings and errors (once per process, before any worker or server). */
-export function quietTemporalRuntime(): void {
-  installTemporalRuntime({ level: (process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'ERROR', to: 'console', signals: true });
+/**
+ * Routes the SDK's logs through the project's logger (so the whole-run secret scan sees them too), at
+ * TEST_TEMPORAL_LOG_LEVEL (default ERROR, which keeps test output quiet). Once per process, before any
+ * worker or server: the first call decides.
+ */
+export function quietTemporalRuntime(level: SdkLogLevel = (process.env.TEST_TEMPORAL_LOG_LEVEL as SdkLogLevel | undefined) ?? 'ERROR'): void {
+  installTemporalRuntime({ level, to: 'logger', signals: true });
 }
 
 /**
@@ -17,8 +22,8 @@ export function quietTemporalRuntime(): void {
  */
 export async function quietTemporalRuntimeWithMetrics(): Promise<string | null> {
   installTemporalRuntime({
-    level: (process.env.TEST_TEMPORAL_LOG_LEVEL as 'WARN') ?? 'ERROR',
-    to: 'console',
+    level: (process.env.TEST_TEMPORAL_LOG_LEVEL as SdkLogLevel | undefined) ?? 'ERROR',
+    to: 'logger',
     signals: true,
     metricsBindAddress: await freeLoopbackAddress(),
   });
