@@ -4,21 +4,14 @@
  * loopback port nobody scrapes directly. A worker's metrics server reads that text at each scrape and appends
  * it to its own, so one scrape returns both.
  */
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../local/ports.js';
 
 /** How long a scrape waits for the SDK's exporter before it answers without the SDK's series. */
 const READ_TIMEOUT_MS = 2_000;
 
 /** `127.0.0.1:<port>` with a port free right now, for the SDK's exporter to bind. */
-export function freeLoopbackAddress(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(`127.0.0.1:${port}`));
-    });
-  });
+export async function freeLoopbackAddress(): Promise<string> {
+  return `127.0.0.1:${await freePort()}`;
 }
 
 /**

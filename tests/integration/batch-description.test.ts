@@ -6,9 +6,6 @@
  * finished count.
  */
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchWorkflowId, setQueuePaused } from '../../src/repos/queue.js';
@@ -18,6 +15,7 @@ import { batchCounters, eventCounts, makeBatch, usernames } from '../helpers/sta
 import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
 import { createTimeSkippingEnv } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
+import { activitySummaries, currentDetailsOf } from '../helpers/web-ui-metadata.js';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
@@ -30,18 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await env?.teardown();
 });
-
-async function currentDetailsOf(handle: WorkflowHandle): Promise<string> {
-  const metadata = await handle.query<temporal.api.sdk.v1.IWorkflowMetadata>('__temporal_workflow_metadata');
-  return metadata.currentDetails ?? '';
-}
-
-async function activitySummaries(handle: WorkflowHandle): Promise<string[]> {
-  const { events } = await handle.fetchHistory();
-  return (events ?? [])
-    .filter((e) => e.activityTaskScheduledEventAttributes)
-    .map((e) => (e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : '(none)'));
-}
 
 describe('a batch run described in the Web UI (time-skipping, real activities)', () => {
   it('summarised by the queue, its chunks by their usernames; a held queue shows as the stall Postgres records', async () => {

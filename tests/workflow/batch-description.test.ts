@@ -4,33 +4,17 @@
  * and the current details (the `__temporal_workflow_metadata` query). On the time-skipping server, which
  * keeps user metadata, with stand-in activities (stand-in-batch.ts) behind the real queue workflow.
  */
-import type { WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
 import { batchQueueWorkflow } from '../../workflows/batch-queue.js';
 import { queuePausedSignal } from '../../workflows/signals.js';
 import type { ClaimedBatch } from '../../workflows/types.js';
 import { waitFor } from '../helpers/wait.js';
+import { activitySummaries, currentDetailsOf } from '../helpers/web-ui-metadata.js';
 import { startBatch, timeSkippingServer, withWorker } from '../helpers/workflow.js';
 import { gate, settings, StandInBatch } from './stand-in-batch.js';
 
 const server = timeSkippingServer();
 
-const METADATA_QUERY = '__temporal_workflow_metadata';
-
-async function currentDetailsOf(handle: WorkflowHandle): Promise<string> {
-  const metadata = await handle.query<temporal.api.sdk.v1.IWorkflowMetadata>(METADATA_QUERY);
-  return metadata.currentDetails ?? '';
-}
-
-/** The summaries of a run's scheduled activities, in order, decoded as the UI decodes them. */
-async function activitySummaries(handle: WorkflowHandle): Promise<string[]> {
-  const { events } = await handle.fetchHistory();
-  return (events ?? [])
-    .filter((e) => e.activityTaskScheduledEventAttributes)
-    .map((e) => (e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : '(none)'));
-}
 
 describe('a batch run described in the Web UI (time-skipping, stand-in activities)', () => {
   it('the queue gives it a static summary; chunks are summarised by size and usernames; current details follow progress and stall', async () => {
