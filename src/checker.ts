@@ -34,7 +34,7 @@ import {
   addAttempt,
   markRunning,
   recordFailures,
-  recordSuccessesCounted,
+  recordSuccesses,
   unfinishedProfiles,
   type CheckFailure,
   type CheckSuccess,
@@ -290,7 +290,7 @@ export function createChecker(deps: CheckerDeps) {
           }
         }
         await persisting(ready.filter((p) => finishedHere.has(p.profileId)), sent.proxyId, async () => {
-          const { recorded: n, withStory } = await recordSuccessesCounted(
+          const { recorded: n, withStory } = await recordSuccesses(
             sql,
             { batchId, proxyId: sent.proxyId, durationMs, countAttempt: true },
             successes,

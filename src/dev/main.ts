@@ -34,8 +34,8 @@ import { createCheckDependencies } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
 import { startForwardProxies } from '../local/forward-proxies.js';
 import { portAnswers } from '../local/ports.js';
-import { freeLoopbackAddress } from '../metrics/temporal-exporter.js';
-import { startWorkerMetricsServer } from '../metrics/worker-server.js';
+import { exporterAddressFor } from '../metrics/temporal-exporter.js';
+import { serveWorkerMetrics } from '../metrics/worker-server.js';
 import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../process/shutdown.js';
 import { ensureTemporalBinaries } from '../local/temporal-binaries.js';
 import { ensureSearchAttributes, startDevTemporalServer, waitForTemporal, type DevTemporalServer } from '../local/temporal-server.js';
@@ -261,17 +261,9 @@ async function main(start: DevStart): Promise<void> {
       30_000,
     );
     log.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
-    const workerMetricsPort = config.WORKER_METRICS_PORT;
-    const workerMetrics =
-      workerMetricsPort === undefined
-        ? null
-        : await startWorkerMetricsServer({
-            host: config.WORKER_METRICS_HOST,
-            port: workerMetricsPort,
-            runtimeExporterUrl: temporalMetricsUrl() ?? undefined,
-          }).catch((err: unknown) => {
-            throw friendlyListenError(err, 'worker metrics', 'WORKER_METRICS_PORT', workerMetricsPort);
-          });
+    const workerMetrics = await serveWorkerMetrics(config, temporalMetricsUrl()).catch((err: unknown) => {
+      throw friendlyListenError(err, 'worker metrics', 'WORKER_METRICS_PORT', config.WORKER_METRICS_PORT ?? 0);
+    });
     if (workerMetrics) shutdown.add('worker metrics', () => workerMetrics.close());
     await ensureProxyHealthSchedule(temporal, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
     const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: createLogger({ component: 'worker' }) });
@@ -333,7 +325,7 @@ async function main(start: DevStart): Promise<void> {
 runMain(main, {
   load: loadDevStart,
   temporalRuntime: true,
-  temporalMetrics: (config) => (config.WORKER_METRICS_PORT === undefined ? undefined : freeLoopbackAddress()),
+  temporalMetrics: exporterAddressFor,
   prettyLogsInTerminal: true,
   failure: (err) => redact(String((err as Error)?.stack ?? err)),
 });

@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Config } from '../config.js';
 import { CONTENT_TYPE, exposition, processRegistry } from './process.js';
 import { readExporterText } from './temporal-exporter.js';
 import { workerRegistry } from './worker.js';
@@ -63,4 +64,20 @@ export async function startWorkerMetricsServer(options: WorkerMetricsServerOptio
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The worker's metrics server as the configuration asks for it (WORKER_METRICS_PORT on WORKER_METRICS_HOST),
+ * with the SDK runtime's exporter when it has one; null when the port is unset.
+ */
+export async function serveWorkerMetrics(
+  config: Pick<Config, 'WORKER_METRICS_PORT' | 'WORKER_METRICS_HOST'>,
+  runtimeExporterUrl: string | null,
+): Promise<WorkerMetricsServer | null> {
+  if (config.WORKER_METRICS_PORT === undefined) return null;
+  return startWorkerMetricsServer({
+    host: config.WORKER_METRICS_HOST,
+    port: config.WORKER_METRICS_PORT,
+    ...(runtimeExporterUrl ? { runtimeExporterUrl } : {}),
+  });
 }

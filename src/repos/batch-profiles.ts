@@ -147,14 +147,10 @@ export interface RecordContext {
 /**
  * Persists verified results: per-profile rows, profile statistics, batch counters and logs, in one transaction
  * of two statements, whatever the number of results (locks still taken in the project's order: the batch row,
- * its batch_profiles rows by profile, the profiles by id, then the logs).
+ * its batch_profiles rows by profile, the profiles by id, then the logs). Returns how many rows it changed
+ * (a row already finished by another attempt is left alone) and how many of those found a story.
  */
-export async function recordSuccesses(sql: Sql, ctx: RecordContext, results: CheckSuccess[]): Promise<number> {
-  return (await recordSuccessesCounted(sql, ctx, results)).recorded;
-}
-
-/** recordSuccesses, telling also how many of the rows it changed found a story. */
-export async function recordSuccessesCounted(
+export async function recordSuccesses(
   sql: Sql,
   ctx: RecordContext,
   results: CheckSuccess[],

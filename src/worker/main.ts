@@ -12,8 +12,8 @@ import { describeDbError } from '../db.js';
 import { createCheckDependencies, type CheckDependencies } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
 import { logger } from '../logger.js';
-import { freeLoopbackAddress } from '../metrics/temporal-exporter.js';
-import { startWorkerMetricsServer } from '../metrics/worker-server.js';
+import { exporterAddressFor } from '../metrics/temporal-exporter.js';
+import { serveWorkerMetrics } from '../metrics/worker-server.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
 import { runMain } from '../process/run-main.js';
@@ -44,14 +44,7 @@ runMain(
     await ensureProxyHealthSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
     logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
     const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
-    const metrics =
-      config.WORKER_METRICS_PORT === undefined
-        ? null
-        : await startWorkerMetricsServer({
-            host: config.WORKER_METRICS_HOST,
-            port: config.WORKER_METRICS_PORT,
-            runtimeExporterUrl: temporalMetricsUrl() ?? undefined,
-          });
+    const metrics = await serveWorkerMetrics(config, temporalMetricsUrl());
     if (metrics) logger.info('worker metrics served', { url: metrics.url });
     // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
     await worker.run();
@@ -67,7 +60,7 @@ runMain(
     temporalRuntime: { signals: true },
     prettyLogsInTerminal: true,
     // with a metrics port, the SDK's worker metrics join the worker's own there
-    temporalMetrics: (config) => (config.WORKER_METRICS_PORT === undefined ? undefined : freeLoopbackAddress()),
+    temporalMetrics: exporterAddressFor,
     failure: (err) => redact(`worker failed: ${(err as Error)?.message ?? String(err)}`),
   },
 );

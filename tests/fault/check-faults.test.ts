@@ -258,7 +258,7 @@ describe('faults that are not crashes', () => {
       const doomed = await createProxy(stack.db.sql, { url: 'http://127.0.0.1:1' });
       await deleteProxy(stack.db.sql, doomed.id);
       const ids = await stack.db.sql<{ profile_id: string }[]>`select profile_id from batch_profiles where batch_id = ${batch.id}`;
-      const stored = await recordSuccesses(
+      const { recorded: stored } = await recordSuccesses(
         stack.db.sql,
         { batchId: batch.id, proxyId: doomed.id, durationMs: 5, countAttempt: true },
         ids.map((r) => ({ profileId: r.profile_id, hasStory: false, storyCount: 0, latestStoryAt: null })),

@@ -113,7 +113,7 @@ describe('a batch that is not running shows no profile as running', () => {
     // a chunk still in flight when the batch stopped: nothing is marked, but its results are still kept
     expect(await markRunning(db.sql, batch.id, ids, proxyId)).toEqual([]);
     expect(await runningRows(batch.id)).toBe(0);
-    expect(await recordSuccesses(db.sql, ctx(batch.id), ids.slice(0, 5).map(success))).toBe(5);
+    expect((await recordSuccesses(db.sql, ctx(batch.id), ids.slice(0, 5).map(success))).recorded).toBe(5);
     const left = await db.sql<{ status: string; n: number }[]>`
       select status, count(*)::int as n from batch_profiles where batch_id = ${batch.id} group by status order by status`;
     expect(left).toEqual([
