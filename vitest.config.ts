@@ -31,7 +31,8 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
-          globalSetup: ['tests/helpers/global-setup.ts'],
+          // the Temporal binaries, and an embedded Postgres when none answers
+          globalSetup: ['tests/helpers/global-setup.ts', 'tests/helpers/global-postgres.ts'],
           // every log line of each file is scanned for secrets (and echoed only when TEST_LOG_LEVEL is set)
           setupFiles: ['tests/helpers/log-scan.ts'],
         },

@@ -18,6 +18,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { createChecker } from '../src/checker.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { createCheckDependencies, type CheckDependencies } from '../src/dependencies.js';
+import { standInPostgres } from '../src/local/embedded-postgres.js';
 import type { ForwardProxies } from '../src/local/forward-proxies.js';
 import { startPoolProxies } from '../src/local/pool-proxies.js';
 import { freePort } from '../src/local/ports.js';
@@ -70,9 +71,15 @@ function never(message: string): never {
 
 export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupted: AbortSignal): Promise<World> {
   const t0 = performance.now();
+  // DATABASE_URL's server (default: the local one; an embedded one there when none answers)
+  const serverUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? (process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/storycheck');
+  const standIn = await standInPostgres(serverUrl, { durable: true });
+  if (standIn) {
+    shutdown.add('embedded Postgres', () => standIn.close());
+    console.error(`no Postgres answered at ${new URL(serverUrl).host}: the benchmark runs on an embedded Postgres there`);
+  }
   const db = await createScratchDatabase({
-    // DATABASE_URL's server (default: the local one)
-    serverUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? (process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/storycheck'),
+    serverUrl,
     prefix: 'storycheck_bench',
     max: 24,
   });

@@ -34,6 +34,8 @@ export interface BannerInfo {
   simulatorUrl: string;
   proxyUrls: string[];
   databaseUrl: string;
+  /** The data directory of the embedded Postgres this run started (null: a Postgres of the machine's). */
+  postgresDataDir?: string | null;
   dataDir: string | null;
   /** The queue is held (POST /queue/pause, perhaps by an earlier run): nothing runs until it is resumed. */
   queueHeld: boolean;
@@ -94,7 +96,7 @@ export function renderBanner(info: BannerInfo): string {
     ['Web UI', info.uiUrl ? `${info.uiUrl}/namespaces/${encodeURIComponent(info.namespace)}/workflows` : 'the one of the server at TEMPORAL_ADDRESS'],
     ['Simulator', `${info.simulatorUrl}  (what it saw: ${info.simulatorUrl}/__sim/stats)`],
     ['Proxies', `${info.proxyUrls.length} local forward proxies with Basic auth: ${info.proxyUrls.join(', ')}`],
-    ['Postgres', redact(info.databaseUrl)],
+    ['Postgres', `${redact(info.databaseUrl)}${info.postgresDataDir ? `  (embedded, data in ${info.postgresDataDir})` : ''}`],
     ['Metrics', metricsLine(info)],
   ];
   if (info.dataDir) rows.push(['Data', `${info.dataDir}  (Temporal SQLite file and server log)`]);

@@ -1,18 +1,21 @@
 /**
  * `npm run dev`: the whole product on one machine (OPERATIONS.md).
  *
- * In order: the migrations (creating the database if missing), the Temporal dev server (a child process with
+ * In order: Postgres (with DATABASE_URL unset and nothing answering on DEV_POSTGRES_PORT, an embedded one
+ * from npm, its data under DEV_DATA_DIR/postgres), the migrations (creating the database if missing), the Temporal dev server (a child process with
  * a SQLite file under DEV_DATA_DIR and the Web UI, unless TEMPORAL_ADDRESS names a server to use), the
  * upstream simulator with a few local forward proxies in front of it, the demo data, a worker and the API
  * (both in this process), and a demo batch. Then it prints where everything is.
  *
  * Ctrl-C (SIGINT, SIGTERM or SIGHUP) stops it all in the reverse order: the API first (no new work), the
- * worker gracefully (in-flight checks finish), the simulator and proxies, and the Temporal server last (the
- * worker needs it to shut down cleanly). A second Ctrl-C (2 s or more after the first) exits at once; the
+ * worker gracefully (in-flight checks finish), the simulator and proxies, the Temporal server (the worker
+ * needs it to shut down cleanly) and an embedded Postgres last. A second Ctrl-C (2 s or more after the first) exits at once; the
  * Temporal server still goes with it.
  *
  * Environment: everything of src/config.ts (PORT, DATABASE_URL, LOG_LEVEL, ...), plus
- *   DEV_DATA_DIR           where the Temporal SQLite file and server log live (default `.data` in the project)
+ *   DEV_DATA_DIR           where the Temporal SQLite file, its log and an embedded Postgres live (default `.data`)
+ *   DEV_POSTGRES_PORT      where Postgres is looked for when DATABASE_URL is unset, and where an embedded one
+ *                          listens when none answers there (5432)
  *   DEV_TEMPORAL_PORT      Temporal frontend port (7233); DEV_TEMPORAL_UI_PORT Web UI port (8233)
  *   DEV_SIM_PORT           simulator port (4100); DEV_PROXIES local forward proxies (4)
  *   DEV_SIM_RATE_PER_SECOND, DEV_SIM_LATENCY_MS, DEV_SIM_JITTER_MS   simulator realism (5 per proxy, 120 ms, 80 ms)
@@ -20,7 +23,7 @@
  * The simulator is always the upstream here (STORY_API_BASE_URL points at it), and the worker serves its
  * metrics on WORKER_METRICS_PORT (default here 9464, the usual port of a Prometheus exporter).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
@@ -32,6 +35,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createSql, describeDbError } from '../db.js';
 import { createCheckDependencies } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../local/embedded-postgres.js';
 import { startForwardProxies } from '../local/forward-proxies.js';
 import { portAnswers } from '../local/ports.js';
 import { exporterAddressFor } from '../metrics/temporal-exporter.js';
@@ -59,6 +63,7 @@ const DEV_WORKER_METRICS_PORT = 9464;
 const port = (fallback: number) => z.coerce.number({ error: 'must be a number' }).int().min(0).max(65535).default(fallback);
 const devSchema = z.object({
   DEV_DATA_DIR: z.string().min(1).optional(),
+  DEV_POSTGRES_PORT: port(5432).refine((p) => p > 0, 'must be a port number'),
   DEV_TEMPORAL_PORT: port(7233).refine((p) => p > 0, 'must be a port number'),
   DEV_TEMPORAL_UI_PORT: port(8233).refine((p) => p > 0, 'must be a port number'),
   DEV_SIM_PORT: port(4100),
@@ -93,6 +98,8 @@ interface DevStart {
   dev: DevSettings;
   /** TEMPORAL_ADDRESS when set: a server to use instead of starting one. */
   externalTemporal: string | null;
+  /** DATABASE_URL was given: that database and no other, whether it answers or not. */
+  databaseUrlGiven: boolean;
 }
 
 function loadDevStart(): DevStart {
@@ -105,12 +112,12 @@ function loadDevStart(): DevStart {
     ...process.env,
     TEMPORAL_ADDRESS: externalTemporal ?? `${HOST}:${dev.DEV_TEMPORAL_PORT}`,
   });
-  return { config, dev, externalTemporal };
+  return { config, dev, externalTemporal, databaseUrlGiven: set(process.env.DATABASE_URL) };
 }
 
 async function main(start: DevStart): Promise<void> {
   let { config } = start;
-  const { dev, externalTemporal } = start;
+  const { dev, externalTemporal, databaseUrlGiven } = start;
   const log = createLogger({ component: 'dev' });
   const shutdown = new Shutdown(log);
 
@@ -149,6 +156,27 @@ async function main(start: DevStart): Promise<void> {
     }
 
     // 1. Postgres (first: the most likely thing to be missing on a new machine)
+    const dataDir = dev.DEV_DATA_DIR ? resolve(dev.DEV_DATA_DIR) : resolve(ROOT, '.data');
+    let embedded: EmbeddedPostgres | null = null;
+    if (!databaseUrlGiven) {
+      const pgPort = dev.DEV_POSTGRES_PORT;
+      if (!(await portAnswers(HOST, pgPort))) {
+        log.info(`no Postgres answers at ${HOST}:${pgPort} and DATABASE_URL is unset: starting an embedded Postgres`, { data_dir: join(dataDir, 'postgres') });
+        const running = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port: pgPort, log: (line) => log.info(line) });
+        embedded = running;
+        shutdown.add('embedded Postgres', () => running.stop(15_000), 20_000);
+        void running.exited.then(() => {
+          if (shutdown.started) return;
+          log.error('the embedded Postgres exited', { log_tail: running.logTail() });
+          stopAll('embedded Postgres exited', 1);
+        });
+        log.info('embedded Postgres started', { address: `${HOST}:${pgPort}`, pid: running.pid, os_user: running.osUser, log_file: running.logFile });
+      }
+      // the default URL, on the port where Postgres was looked for
+      const url = new URL(config.DATABASE_URL);
+      url.port = String(pgPort);
+      config = { ...config, DATABASE_URL: url.toString() };
+    }
     const { applied } = await migrate(config.DATABASE_URL).catch((err: unknown) => {
       throw new Error(`migrations failed: ${describeDbError(err)}`);
     });
@@ -159,7 +187,6 @@ async function main(start: DevStart): Promise<void> {
     // 2. Temporal
     let temporalConnection: Connection;
     let server: DevTemporalServer | null = null;
-    const dataDir = dev.DEV_DATA_DIR ? resolve(dev.DEV_DATA_DIR) : resolve(ROOT, '.data');
     if (externalTemporal) {
       log.info('using the Temporal server at TEMPORAL_ADDRESS', { address: externalTemporal });
       temporalConnection = await waitForTemporal(externalTemporal, config.TEMPORAL_NAMESPACE, { timeoutMs: 15_000 });
@@ -299,6 +326,7 @@ async function main(start: DevStart): Promise<void> {
           simulatorUrl: sim.url,
           proxyUrls: proxies.proxies.map((p) => p.url),
           databaseUrl: config.DATABASE_URL,
+          postgresDataDir: embedded?.dataDir ?? null,
           dataDir: server ? dataDir : null,
           queueHeld: queue.paused,
           runningBatchId: queue.running?.id ?? null,

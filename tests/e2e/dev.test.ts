@@ -1,16 +1,17 @@
 /**
- * `npm run dev` as a person runs it: a child process in a process group of its own (as a terminal would run
- * it), on a fresh database, a temporary data directory and ports of its own, so it never clashes with
- * anything else on the machine. It must become ready, run its demo batch to the end, serve the Temporal
- * Web UI, stop on SIGINT with exit code 0 and leave no process and no open port behind; a second run on the
- * same data must converge to the same demo data and still know the first run's workflows.
+ * `npm run dev` as a person runs it on a machine with no Postgres: a child process in a process group of its
+ * own (as a terminal would run it), with DATABASE_URL unset and the address where it looks for Postgres
+ * (DEV_POSTGRES_PORT) closed, so it starts its embedded Postgres, in a temporary data directory and on ports
+ * of its own, so it never clashes with anything else on the machine. It must become ready, run its demo batch
+ * to the end, serve the Temporal Web UI, stop on SIGINT with exit code 0 and leave no process (the embedded
+ * Postgres included) and no open port behind; a second run on the same data must find the first run's
+ * database, converge to the same demo data and still know the first run's workflows.
  *
  * The child is the project's `tsx` on src/dev/main.ts, which is what `npm run dev` runs: npm and npx themselves
  * exit with 130 after a Ctrl-C whatever the script returns, which would hide the launcher's own exit code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,6 @@ import { waitFor } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
-const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DEMO_PROFILES = 40;
 /** The demo adds two profiles the simulator does not know. */
 const DEMO_TOTAL = DEMO_PROFILES + 2;
@@ -43,14 +43,13 @@ interface DevRun {
 
 const runs: DevRun[] = [];
 let dataDir: string;
-let dbName: string;
 let databaseUrl: string;
-let ports: { api: number; temporal: number; ui: number; sim: number };
+let ports: { api: number; temporal: number; ui: number; sim: number; postgres: number };
 
 function startDev(): DevRun {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    DATABASE_URL: databaseUrl,
+    DEV_POSTGRES_PORT: String(ports.postgres),
     DEV_DATA_DIR: dataDir,
     PORT: String(ports.api),
     DEV_TEMPORAL_PORT: String(ports.temporal),
@@ -60,8 +59,8 @@ function startDev(): DevRun {
     DEV_PROXIES: String(PROXIES),
     LOG_LEVEL: 'info',
   };
-  // this test is about the launcher's own Temporal server and an open local API
-  for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'API_KEY', 'STORY_API_BASE_URL', 'HOST']) {
+  // this test is about the launcher's own Postgres and Temporal server and an open local API
+  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'API_KEY', 'STORY_API_BASE_URL', 'HOST']) {
     delete env[name];
   }
   const child = spawn(TSX, ['src/dev/main.ts'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -180,14 +179,14 @@ async function demoCounts(): Promise<Record<string, number>> {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'storycheck-dev-'));
-  dbName = `storycheck_devtest_${randomBytes(6).toString('hex')}`;
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${dbName}`;
-  databaseUrl = url.toString();
+  // as root the embedded Postgres runs as an unprivileged user, which must be able to enter this folder
+  chmodSync(dataDir, 0o755);
   const picked = new Set<number>();
-  while (picked.size < 4) picked.add(await freePort());
-  const [apiPort, temporal, ui, sim] = [...picked] as [number, number, number, number];
-  ports = { api: apiPort, temporal, ui, sim };
+  while (picked.size < 5) picked.add(await freePort());
+  const [apiPort, temporal, ui, sim, pg] = [...picked] as [number, number, number, number, number];
+  ports = { api: apiPort, temporal, ui, sim, postgres: pg };
+  // nothing answers there: the launcher must start its own
+  databaseUrl = `postgres://postgres@127.0.0.1:${pg}/storycheck`;
 });
 
 afterAll(async () => {
@@ -215,17 +214,13 @@ afterAll(async () => {
     }
     rmSync(dataDir, { recursive: true, force: true });
   }
-  if (dbName) {
-    const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists "${dbName}" with (force)`);
-    await admin.end();
-  }
 });
 
 describe('npm run dev (e2e)', () => {
   let firstDemoId = '';
 
-  it('starts everything, runs the demo batch to done, serves the Web UI and stops cleanly on SIGINT', async () => {
+  it('starts everything (an embedded Postgres too), runs the demo batch to done, serves the Web UI and stops cleanly on SIGINT', async () => {
+    expect(await portAnswers('127.0.0.1', ports.postgres)).toBe(false);
     const run = startDev();
     const started = Date.now();
     const ready = await waitForDev(
@@ -253,6 +248,11 @@ describe('npm run dev (e2e)', () => {
     expect(run.output()).toContain(`http://127.0.0.1:${ports.api}/docs`);
     expect(run.output()).toContain(`http://127.0.0.1:${ports.ui}/namespaces/default/workflows`);
     expect(run.output()).toContain(`curl -sN http://127.0.0.1:${ports.api}/batches/${demo.id}/events`);
+    // it said it started an embedded Postgres, and where its data lives
+    expect(run.output()).toContain(`no Postgres answers at 127.0.0.1:${ports.postgres} and DATABASE_URL is unset: starting an embedded Postgres`);
+    expect(run.output()).toContain(`(embedded, data in ${join(dataDir, 'postgres')})`);
+    expect(run.output()).toContain(`initialised a new Postgres cluster in ${join(dataDir, 'postgres')}`);
+    expect(existsSync(join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
 
     // no proxy password or session token ever reached the terminal
     const stored = await secrets();
@@ -271,6 +271,8 @@ describe('npm run dev (e2e)', () => {
     const run = startDev();
     await waitForDev(run, '/readyz', async () => (await fetch(`http://127.0.0.1:${ports.api}/readyz`)).status === 200, 120_000);
 
+    // the same cluster, not a new one: the first run's data is there
+    expect(run.output()).not.toContain('initialised a new Postgres cluster');
     // the first demo batch is done, so a new one runs; nothing else grows
     const second = await waitForDemoBatchDone(run, new Set([firstDemoId]));
     expect(second.id).not.toBe(firstDemoId);

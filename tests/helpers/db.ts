@@ -1,6 +1,10 @@
 import { createScratchDatabase, type ScratchDatabase } from '../../src/local/scratch-database.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/**
+ * The server the tests create their databases on (as a superuser). When nothing answers there, the
+ * integration project's global setup starts an embedded Postgres at that very address (global-postgres.ts).
+ */
+export const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export type TestDatabase = ScratchDatabase;
 

@@ -4,9 +4,8 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/migrate/migrate.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
-const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const MIGRATIONS = readdirSync(fileURLToPath(new URL('../../sql/', import.meta.url)))
   .filter((f) => /^\d{3,}_[\w-]+\.sql$/.test(f))
   .sort();
