@@ -178,7 +178,9 @@ async function main(start: DevStart): Promise<void> {
       config = { ...config, DATABASE_URL: url.toString() };
     }
     const { applied } = await migrate(config.DATABASE_URL).catch((err: unknown) => {
-      throw new Error(`migrations failed: ${describeDbError(err)}`);
+      // the Postgres that answered is the machine's own, and may want a password (Debian's does over TCP)
+      const hint = databaseUrlGiven || embedded ? '' : ' (the Postgres answering there is used as it is: set DATABASE_URL to how it lets you in; README: "Using an existing database")';
+      throw new Error(`migrations failed: ${describeDbError(err)}${hint}`);
     });
     log.info(applied.length ? 'migrations applied' : 'migrations up to date', { applied });
     const sql = createSql(config.DATABASE_URL, { max: Math.max(10, config.BATCH_CONCURRENCY * 2 + 4) + 10 });
