@@ -35,7 +35,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createSql, describeDbError } from '../db.js';
 import { createCheckDependencies } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../local/embedded-postgres.js';
+import { startEmbeddedPostgres, stopLeftoverPostgres, type EmbeddedPostgres } from '../local/embedded-postgres.js';
 import { startForwardProxies } from '../local/forward-proxies.js';
 import { portAnswers } from '../local/ports.js';
 import { exporterAddressFor } from '../metrics/temporal-exporter.js';
@@ -160,6 +160,8 @@ async function main(start: DevStart): Promise<void> {
     let embedded: EmbeddedPostgres | null = null;
     if (!databaseUrlGiven) {
       const pgPort = dev.DEV_POSTGRES_PORT;
+      // one this launcher started, left behind by a run killed with SIGKILL, would otherwise pass for the machine's
+      await stopLeftoverPostgres(join(dataDir, 'postgres'), (line) => log.warn(line));
       if (!(await portAnswers(HOST, pgPort))) {
         log.info(`no Postgres answers at ${HOST}:${pgPort} and DATABASE_URL is unset: starting an embedded Postgres`, { data_dir: join(dataDir, 'postgres') });
         const running = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port: pgPort, log: (line) => log.info(line) });

@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { settlesWithin } from '../timeouts.js';
 import { portAnswers } from './ports.js';
-import { tailOf } from './temporal-server.js';
+import { commandLineOf, tailOf } from './temporal-server.js';
 
 const require = createRequire(import.meta.url);
 
@@ -157,6 +157,28 @@ function handOver(dataDir: string, user: OsUser): void {
         'keep the project in a directory others may enter, or set DATABASE_URL to a Postgres of your own',
     );
   }
+}
+
+/**
+ * Stops a server on `dataDir` that an earlier launcher left running (it was killed with SIGKILL, so its exit
+ * hook never ran), so that the next start owns the server it uses. Only a process whose command line names
+ * this data directory is touched. Returns whether there was one.
+ */
+export async function stopLeftoverPostgres(dataDir: string, log: (line: string) => void): Promise<boolean> {
+  let pid: number;
+  try {
+    // the first line of postmaster.pid is the server's pid
+    pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return false;
+  }
+  const cmd = Number.isInteger(pid) && pid > 1 ? commandLineOf(pid) : null;
+  if (!cmd || !cmd.includes(` -D ${dataDir} `)) return false;
+  log(`stopping an embedded Postgres left running by an earlier run (pid ${pid})`);
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 150 && commandLineOf(pid) !== null; i++) await sleep(100);
+  if (commandLineOf(pid) !== null) process.kill(pid, 'SIGQUIT');
+  return true;
 }
 
 export interface EmbeddedPostgresOptions {

@@ -102,7 +102,8 @@ export function tailOf(file: string, lines = 15): string {
   }
 }
 
-function commandLineOf(pid: number): string | null {
+/** The command line of a live process, or null when there is none (gone, or a zombie). */
+export function commandLineOf(pid: number): string | null {
   try {
     // a zombie (exited, not yet reaped) has an empty command line: it is gone
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim() || null;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/local/embedded-postgres.js';
+import { startEmbeddedPostgres, stopLeftoverPostgres, type EmbeddedPostgres } from '../../src/local/embedded-postgres.js';
 import { freePort, portAnswers } from '../../src/local/ports.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -70,6 +70,33 @@ describe('the embedded Postgres', () => {
     // the same order and case rules as a C.UTF-8 cluster, whatever locales the machine has
     expect(await query(second.urlFor('postgres'), "select upper('é') as up, current_setting('server_encoding') as enc")).toEqual([{ up: 'É', enc: 'UTF8' }]);
     await second.stop();
+  });
+
+  it('a server left running by a launcher killed with SIGKILL is found by its data directory and stopped', async () => {
+    const dataDir = dataDirectory();
+    const port = await freePort();
+    // a launcher of its own, which starts the server and is then killed before it can stop it
+    const script = `import('./src/local/embedded-postgres.ts').then(async (m) => { await m.startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, durable: false }); console.log('up'); setInterval(() => {}, 1000); })`;
+    const launcher = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['-e', script], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      launcher.stdout.on('data', (c: Buffer) => c.toString().includes('up') && resolve());
+      launcher.once('exit', (code) => reject(new Error(`the launcher exited (${code}) before the server was up`)));
+    });
+    // the whole launcher (tsx runs the script in a node child of its own), as kill -9 of a terminal's job would
+    process.kill(-launcher.pid!, 'SIGKILL');
+    await new Promise((resolve) => launcher.once('exit', resolve));
+    // the server outlives it (a process group of its own, so that a Ctrl-C reaches only the launcher)
+    expect(await portAnswers('127.0.0.1', port)).toBe(true);
+
+    const lines: string[] = [];
+    expect(await stopLeftoverPostgres(join(dataDirectory(), 'data'), (l) => lines.push(l))).toBe(false);
+    expect(await stopLeftoverPostgres(dataDir, (l) => lines.push(l))).toBe(true);
+    expect(await portAnswers('127.0.0.1', port)).toBe(false);
+    expect(lines).toEqual([expect.stringMatching(/^stopping an embedded Postgres left running by an earlier run \(pid \d+\)$/)]);
+    // and it starts again on the same data
+    const again = await start({ dataDir, port });
+    expect(again.initialised).toBe(false);
+    await again.stop();
   });
 
   it.runIf(IS_ROOT)('as root, runs as an OS user it creates when that user is missing, and says so', async () => {
