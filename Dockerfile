@@ -1,6 +1,6 @@
-# The storycheck image: one image for every process of the service, chosen by its command
-# (`npm run api` by default; `npm run worker`, `npm run migrate`). The TypeScript runs through tsx, a runtime
-# dependency, so there is no build step. See docker-compose.prod.yml for a whole deployment.
+# The storycheck image: one image for every process of the service, chosen by its command: the API by default,
+# `node --import tsx src/worker/main.ts` for a worker, `... src/migrate/main.ts` for the migrations. The
+# TypeScript runs through tsx, a runtime dependency, so there is no build step. See docker-compose.prod.yml.
 FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production
@@ -20,4 +20,6 @@ COPY sql ./sql
 
 USER node
 EXPOSE 3000
-CMD ["npm", "run", "api"]
+# what `npm run api` runs, with node itself as the process: `docker stop`'s SIGTERM reaches it and it shuts down
+# gracefully (through npm, then sh, the signal stops at the shell and the process is killed 10 s later)
+CMD ["node", "--import", "tsx", "src/api/main.ts"]

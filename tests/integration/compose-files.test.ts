@@ -107,9 +107,9 @@ describe('compose files', () => {
       expect(`${name} ${words(service.command)}`).not.toMatch(/simulator|npm run dev/);
       expect(Object.keys(service.environment ?? {}).filter((k) => k.startsWith('SIM_'))).toEqual([]);
     }
-    expect(words(worker!.command)).toBe('npm run worker');
-    expect(words(api!.command)).toBe('npm run api');
-    expect(words(migrate!.command)).toBe('npm run migrate');
+    expect(words(worker!.command)).toBe('node --import tsx src/worker/main.ts');
+    expect(words(api!.command)).toBe('node --import tsx src/api/main.ts');
+    expect(words(migrate!.command)).toBe('node --import tsx src/migrate/main.ts');
 
     // the migrations and the Temporal registrations complete before the API or any worker starts
     for (const service of [api!, worker!]) {
