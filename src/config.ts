@@ -39,6 +39,11 @@ const schema = z.object({
   WORKER_METRICS_PORT: int(0, 65535).optional(),
   WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   BATCH_CONCURRENCY: int(1, 256).default(8),
+  /**
+   * Activities one worker runs at once (chunks, the queue's own short activities, health probes). Unset: twice
+   * BATCH_CONCURRENCY, at least 8, so one worker can carry a whole batch; set it to spread a batch over workers.
+   */
+  WORKER_ACTIVITY_SLOTS: int(1, 4096).optional(),
   /** Profiles per upstream stories request: UPSTREAM.md allows at most 50. */
   CHECK_CHUNK_SIZE: int(1, 50).default(50),
   CHECK_MAX_ATTEMPTS: int(1, 100).default(5),
@@ -81,9 +86,14 @@ const schema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   TEMPORAL_TEST_SERVER_PATH: z.string().min(1).optional(),
-});
+}).transform((c) => ({ ...c, WORKER_ACTIVITY_SLOTS: c.WORKER_ACTIVITY_SLOTS ?? defaultActivitySlots(c.BATCH_CONCURRENCY) }));
 
-export type Config = z.infer<typeof schema>;
+/** Each in-flight chunk holds one activity slot; the rest leaves room for the queue's own short activities. */
+function defaultActivitySlots(batchConcurrency: number): number {
+  return Math.max(8, batchConcurrency * 2);
+}
+
+export type Config = z.output<typeof schema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -27,7 +27,8 @@ export async function createCheckDependencies(
 ): Promise<CheckDependencies> {
   const logger = options.logger ?? createLogger({ component: 'worker' });
   const ownsSql = !options.sql;
-  const sql = options.sql ?? createSql(config.DATABASE_URL, { max: Math.max(10, config.BATCH_CONCURRENCY * 2 + 4) });
+  // a connection for each activity slot, and a few for the queue watch and the health schedule
+  const sql = options.sql ?? createSql(config.DATABASE_URL, { max: Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4) });
   // every stored password and token becomes a known secret before anything can log
   await loadSecrets(sql);
   const pool = createProxyPool({ sql, config, logger, clock: options.clock });

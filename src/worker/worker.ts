@@ -32,8 +32,8 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     activities: createActivities({ sql: deps.sql, pool: deps.pool, checker: deps.checker, health: deps.health, config }),
     // every line logged inside an activity carries its batch and Temporal ids
     interceptors: { activity: [activityLogContext] },
-    // each in-flight chunk holds one proxy; leave room for the queue's own short activities
-    maxConcurrentActivityTaskExecutions: Math.max(8, config.BATCH_CONCURRENCY * 2),
+    // each in-flight chunk holds one slot (see WORKER_ACTIVITY_SLOTS for the default)
+    maxConcurrentActivityTaskExecutions: config.WORKER_ACTIVITY_SLOTS,
     shutdownGraceTime: '20 seconds',
   });
 }

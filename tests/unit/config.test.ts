@@ -24,6 +24,14 @@ describe('configuration', () => {
     expect(config.API_KEY).toBeUndefined();
   });
 
+  it('gives a worker twice BATCH_CONCURRENCY activity slots, at least 8, unless WORKER_ACTIVITY_SLOTS is set', () => {
+    expect(loadConfig({}).WORKER_ACTIVITY_SLOTS).toBe(16);
+    expect(loadConfig({ BATCH_CONCURRENCY: '3' }).WORKER_ACTIVITY_SLOTS).toBe(8);
+    expect(loadConfig({ BATCH_CONCURRENCY: '40' }).WORKER_ACTIVITY_SLOTS).toBe(80);
+    expect(loadConfig({ BATCH_CONCURRENCY: '40', WORKER_ACTIVITY_SLOTS: '12' }).WORKER_ACTIVITY_SLOTS).toBe(12);
+    expect(loadConfig({ WORKER_ACTIVITY_SLOTS: '' }).WORKER_ACTIVITY_SLOTS).toBe(16);
+  });
+
   it.each([
     ['DATABASE_URL', 'mysql://x'],
     ['PORT', 'eighty'],
@@ -34,6 +42,8 @@ describe('configuration', () => {
     ['CHECK_MAX_AGE_S', '-1'],
     ['CHECK_MAX_AGE_S', '1.5'],
     ['CHECK_MAX_AGE_S', String(366 * 24 * 3600)],
+    ['WORKER_ACTIVITY_SLOTS', '0'],
+    ['WORKER_ACTIVITY_SLOTS', 'many'],
   ])('names the bad variable %s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));
