@@ -1,16 +1,16 @@
 /**
  * `npm run dev`: the whole product on one machine (OPERATIONS.md).
  *
- * In order: Postgres (with DATABASE_URL unset and nothing answering on DEV_POSTGRES_PORT, an embedded one
- * from npm, its data under DEV_DATA_DIR/postgres), the migrations (creating the database if missing), the Temporal dev server (a child process with
- * a SQLite file under DEV_DATA_DIR and the Web UI, unless TEMPORAL_ADDRESS names a server to use), the
- * upstream simulator with a few local forward proxies in front of it, the demo data, a worker and the API
- * (both in this process), and a demo batch. Then it prints where everything is.
+ * In order: Postgres (with DATABASE_URL unset and nothing answering on DEV_POSTGRES_PORT, an embedded one from
+ * npm, its data under DEV_DATA_DIR/postgres), the migrations (creating the database if missing), the Temporal
+ * dev server (a child process with a SQLite file under DEV_DATA_DIR and the Web UI, unless TEMPORAL_ADDRESS
+ * names a server to use), the upstream simulator with a few local forward proxies in front of it, the demo
+ * data, a worker and the API (both in this process), and a demo batch. Then it prints where everything is.
  *
  * Ctrl-C (SIGINT, SIGTERM or SIGHUP) stops it all in the reverse order: the API first (no new work), the
  * worker gracefully (in-flight checks finish), the simulator and proxies, the Temporal server (the worker
- * needs it to shut down cleanly) and an embedded Postgres last. A second Ctrl-C (2 s or more after the first) exits at once; the
- * Temporal server still goes with it.
+ * needs it to shut down cleanly) and an embedded Postgres last. A second Ctrl-C (2 s or more after the first)
+ * exits at once; the Temporal server and an embedded Postgres still go with it.
  *
  * Environment: everything of src/config.ts (PORT, DATABASE_URL, LOG_LEVEL, ...), plus
  *   DEV_DATA_DIR           where the Temporal SQLite file, its log and an embedded Postgres live (default `.data`)
