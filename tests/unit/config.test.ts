@@ -44,6 +44,9 @@ describe('configuration', () => {
     ['CHECK_MAX_AGE_S', String(366 * 24 * 3600)],
     ['WORKER_ACTIVITY_SLOTS', '0'],
     ['WORKER_ACTIVITY_SLOTS', 'many'],
+    ['WORKER_METRICS_PORT', '65536'],
+    ['WORKER_METRICS_PORT', 'nine'],
+    ['METRICS_PUBLIC', 'yes'],
   ])('names the bad variable %s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));
