@@ -173,7 +173,7 @@ export type CreateBatchInput = BatchSelection & {
   maxAgeS?: number;
 };
 
-/** Profiles per statement of a large create; slices by username are pipelined (see createBatch). */
+/** Profiles per statement of a large create (see createBatch). */
 export const CREATE_SLICE = 20_000;
 
 /**
@@ -185,9 +185,11 @@ export const CREATE_SLICE = 20_000;
  * the queue lock: transitions of other batches go on meanwhile. Only entering the queue, a few rows, happens
  * under the queue lock, at the very end, so the lock is held for milliseconds whatever the size.
  *
- * By username, the missing profiles are created slice by slice on the pool, each slice in a short transaction
+ * By username, the missing profiles are created first, slice by slice on the pool, each slice one statement
  * of its own (a profile is harmless on its own: a create that fails half-way leaves profiles a retry reuses),
- * while the batch's transaction writes the previous slice's rows: the two halves of the work overlap.
+ * and only then does the batch's transaction take a connection. Never the two at once: a transaction that
+ * waited for a second connection of the pool could wait forever once every connection did the same (the
+ * pool refuses it, see src/db-guard.ts).
  */
 export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<BatchRow> {
   const byName = input.usernames !== undefined;
@@ -196,6 +198,8 @@ export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<Ba
   const slices: string[][] = [];
   for (let i = 0; i < keys.length; i += CREATE_SLICE) slices.push(keys.slice(i, i + CREATE_SLICE));
 
+  if (byName) for (const slice of slices) await createMissingProfiles(sql, slice);
+
   const row = await transaction(sql, async (tx) => {
     const [batch] = await tx<BatchRow[]>`
       insert into batches (name, status, position, priority, max_age_s, total_profiles)
@@ -203,19 +207,8 @@ export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<Ba
       returning *`;
     const batchId = batch!.id;
     let total = 0;
-    let profilesReady: Promise<void> = byName ? createMissingProfiles(sql, slices[0]!) : Promise.resolve();
     for (const [index, slice] of slices.entries()) {
-      await profilesReady;
-      const next = slices[index + 1];
-      profilesReady = byName && next ? createMissingProfiles(sql, next) : Promise.resolve();
-      // awaited on the next turn, or below should this slice fail
-      profilesReady.catch(() => {});
-      try {
-        total += await insertBatchProfiles(tx, batchId, slice, byName, index * CREATE_SLICE);
-      } catch (err) {
-        await profilesReady.catch(() => {});
-        throw err;
-      }
+      total += await insertBatchProfiles(tx, batchId, slice, byName, index * CREATE_SLICE);
     }
     if (total === 0) throw new ValidationError('the selection holds no profiles');
     if (total !== keys.length) await tx`update batches set total_profiles = ${total} where id = ${batchId}`;
