@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DB_DEFAULTS } from './db.js';
 import { MAX_AGE_S } from './enums.js';
 
 /**
@@ -14,6 +15,14 @@ const postgresUrl = z
 
 const schema = z.object({
   DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/storycheck'),
+  /** Connections of the API's pool for request handling (event streams, /metrics and /readyz have their own). */
+  API_DATABASE_POOL: int(2, 1000).default(10),
+  /** How long a transaction waits for a free connection before the request answers 503 (src/db-guard.ts). */
+  DATABASE_POOL_TIMEOUT_MS: int(100, 600_000).default(DB_DEFAULTS.acquireTimeoutMs),
+  /** Postgres statement_timeout on the product's connections (0 = none): the server cancels a longer statement. */
+  DATABASE_STATEMENT_TIMEOUT_MS: int(0).default(DB_DEFAULTS.statementTimeoutMs),
+  /** Postgres idle_in_transaction_session_timeout (0 = none): a transaction left idle is ended, its locks freed. */
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0).default(DB_DEFAULTS.idleInTransactionTimeoutMs),
   TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')

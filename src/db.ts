@@ -1,28 +1,74 @@
 import postgres from 'postgres';
+import { guardPool } from './db-guard.js';
 
 /** The postgres.js client type used across the project. */
 export type Sql = postgres.Sql<Record<string, never>>;
+
+/** The guards' defaults (their variables in src/config.ts have the same). */
+export const DB_DEFAULTS = {
+  acquireTimeoutMs: 3_000,
+  statementTimeoutMs: 60_000,
+  idleInTransactionTimeoutMs: 15_000,
+} as const;
 
 export interface DbOptions {
   max?: number;
   /** Seconds to wait for a connection before giving up (keeps start-up and /readyz bounded). */
   connectTimeout?: number;
+  /** The pool's name: its application_name in pg_stat_activity, and the name its errors give. */
+  name?: string;
+  /** How long a transaction may wait for a connection before failing with PoolBusyError (src/db-guard.ts). */
+  acquireTimeoutMs?: number;
+  /**
+   * Postgres's statement_timeout on every connection: the server cancels a statement running longer (0 = no
+   * limit, for migrations).
+   */
+  statementTimeoutMs?: number;
+  /**
+   * Postgres's idle_in_transaction_session_timeout: a transaction left idle this long is ended by the server,
+   * its session closed and its locks freed, whatever happened to the process that opened it (0 = no limit).
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /**
- * Creates the one `sql` client of a process. Timestamps come back as Date, bigints as numbers (counters
- * stay far below 2^53), and notices are silenced (migrations' "already exists" chatter).
+ * Creates an `sql` client (a pool) of a process. Timestamps come back as Date, bigints as numbers (counters
+ * stay far below 2^53), and notices are silenced (migrations' "already exists" chatter). Every connection
+ * carries a statement timeout and an idle-in-transaction timeout, so the server ends what a process left
+ * stuck; the pool itself refuses to wait for a connection while holding one and bounds a transaction's wait
+ * for one (src/db-guard.ts).
  */
 export function createSql(url: string, options: DbOptions = {}): Sql {
-  return postgres(url, {
-    max: options.max ?? 10,
+  const max = options.max ?? 10;
+  const name = options.name ?? 'storycheck';
+  const raw = postgres(url, {
+    max,
     connect_timeout: options.connectTimeout ?? 10,
     idle_timeout: 30,
     onnotice: () => {},
+    connection: {
+      application_name: name,
+      statement_timeout: options.statementTimeoutMs ?? DB_DEFAULTS.statementTimeoutMs,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? DB_DEFAULTS.idleInTransactionTimeoutMs,
+    },
     types: {
       bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) },
     },
   }) as unknown as Sql;
+  return guardPool(raw, { name, max, acquireTimeoutMs: options.acquireTimeoutMs ?? DB_DEFAULTS.acquireTimeoutMs });
+}
+
+/** The pool settings the configuration holds, for `createSql`. */
+export function poolSettings(config: {
+  DATABASE_POOL_TIMEOUT_MS: number;
+  DATABASE_STATEMENT_TIMEOUT_MS: number;
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: number;
+}): Pick<DbOptions, 'acquireTimeoutMs' | 'statementTimeoutMs' | 'idleInTransactionTimeoutMs'> {
+  return {
+    acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
 }
 
 /** A human sentence for a connection failure, without the URL's password. */

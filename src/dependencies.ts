@@ -4,7 +4,7 @@
  */
 import { createChecker, type Checker } from './checker.js';
 import type { Config } from './config.js';
-import { createSql, type Sql } from './db.js';
+import { createSql, poolSettings, type Sql } from './db.js';
 import { createHealthProbe, type HealthProbe } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import { createProxyPool, type ProxyPool } from './pool.js';
@@ -21,14 +21,23 @@ export interface CheckDependencies {
   close(): Promise<void>;
 }
 
+/**
+ * Connections of a worker's pool: one for each activity slot, and a few for the queue watch and the health
+ * schedule (and the one the pool keeps free of transactions, see src/db-guard.ts).
+ */
+export function workerPoolSize(config: Pick<Config, 'WORKER_ACTIVITY_SLOTS'>): number {
+  return Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4);
+}
+
 export async function createCheckDependencies(
   config: Config,
   options: { sql?: Sql; logger?: Logger; clock?: () => Date | Promise<Date> } = {},
 ): Promise<CheckDependencies> {
   const logger = options.logger ?? createLogger({ component: 'worker' });
   const ownsSql = !options.sql;
-  // a connection for each activity slot, and a few for the queue watch and the health schedule
-  const sql = options.sql ?? createSql(config.DATABASE_URL, { max: Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4) });
+  const sql =
+    options.sql ??
+    createSql(config.DATABASE_URL, { max: workerPoolSize(config), name: 'storycheck-worker', ...poolSettings(config) });
   // every stored password and token becomes a known secret before anything can log
   await loadSecrets(sql);
   const pool = createProxyPool({ sql, config, logger, clock: options.clock });

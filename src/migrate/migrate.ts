@@ -22,7 +22,8 @@ async function migrationFiles(): Promise<string[]> {
 
 export async function migrate(url: string): Promise<MigrationResult> {
   if (databaseName(url)) await createDatabase(url, { ifMissing: true });
-  const sql: Sql = createSql(url, { max: 1 });
+  // no statement timeout: a migration may rewrite a large table, and waits for a concurrent run's lock
+  const sql: Sql = createSql(url, { max: 1, name: 'storycheck-migrate', statementTimeoutMs: 0 });
   try {
     const files = await migrationFiles();
     const applied: string[] = [];

@@ -15,6 +15,10 @@ describe('configuration', () => {
     expect(config.CHECK_CHUNK_SIZE).toBeLessThanOrEqual(50);
     expect(config.API_KEY).toBeUndefined();
     expect(config.CHECK_MAX_AGE_S).toBe(0);
+    expect(config.API_DATABASE_POOL).toBe(10);
+    expect(config.DATABASE_POOL_TIMEOUT_MS).toBe(3_000);
+    expect(config.DATABASE_STATEMENT_TIMEOUT_MS).toBe(60_000);
+    expect(config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS).toBe(15_000);
   });
 
   it('coerces numbers and treats empty values as unset', () => {
@@ -47,6 +51,10 @@ describe('configuration', () => {
     ['WORKER_METRICS_PORT', '65536'],
     ['WORKER_METRICS_PORT', 'nine'],
     ['METRICS_PUBLIC', 'yes'],
+    ['API_DATABASE_POOL', '1'],
+    ['DATABASE_POOL_TIMEOUT_MS', '10'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '-5'],
+    ['DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', 'long'],
   ])('names the bad variable %s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));
