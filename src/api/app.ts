@@ -44,7 +44,12 @@ export function tooLargeMessage(limitBytes: number): string {
 }
 
 export interface AppDeps {
+  /** The pool of request handling; also the other two when they are not given. */
   sql: Sql;
+  /** The pool of event streams and the metrics scrape (see src/api/server.ts). */
+  backgroundSql?: Sql;
+  /** The pool of /readyz. */
+  readinessSql?: Sql;
   temporal: Client;
   config: Config;
   logger: Logger;
@@ -74,6 +79,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { sql, temporal, config, logger } = deps;
   const routerDeps: RouterDeps = {
     sql,
+    backgroundSql: deps.backgroundSql ?? sql,
+    readinessSql: deps.readinessSql ?? sql,
     temporal,
     config,
     logger,

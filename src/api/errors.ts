@@ -10,6 +10,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { PoolBusyError } from '../db-guard.js';
 import type { Logger } from '../logger.js';
 import { redact } from '../redact.js';
 import { ConflictError, NotFoundError, ValidationError } from '../repos/errors.js';
@@ -21,16 +22,23 @@ export interface ErrorBody {
 
 export type Component = 'postgres' | 'temporal' | 'worker';
 
-/** A dependency the request needs is unreachable (answered as 503 unavailable, naming it). */
+/**
+ * A dependency the request needs is unreachable or saturated (answered as 503 unavailable, naming it, with
+ * Retry-After: the seconds after which another try is worth it).
+ */
 export class UnavailableError extends Error {
   override name = 'UnavailableError';
   constructor(
     readonly component: Component,
     message = `${component === 'postgres' ? 'Postgres' : component === 'temporal' ? 'Temporal' : 'No worker'} is unreachable; try again shortly`,
+    readonly retryAfterS = 2,
   ) {
     super(message);
   }
 }
+
+/** Every connection a request could use stayed busy: the shortest of waits, so the earliest retry. */
+const poolBusy = () => new UnavailableError('postgres', 'every Postgres connection of the API is busy; try again shortly', 1);
 
 export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
   return { error: { code, message: redact(message), ...(details === undefined ? {} : { details }) } };
@@ -58,12 +66,21 @@ const PG_CONNECTION_CODES = new Set([
 
 /**
  * Whether `err` means "Postgres is not there right now": a socket failure, or a server-side SQLSTATE of
- * class 08 (connection exception), 57P0x (shutting down / not accepting yet) or 53300 (too many clients).
+ * class 08 (connection exception), 57P0x (shutting down / not accepting yet), 53300 (too many clients),
+ * 57014 (a statement ended by statement_timeout) or 25P03 (a transaction ended by
+ * idle_in_transaction_session_timeout): the server was too slow or the session was ended, and a retry may pass.
  */
 export function isPostgresUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return false;
-  return PG_CONNECTION_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300';
+  return (
+    PG_CONNECTION_CODES.has(code) ||
+    code.startsWith('08') ||
+    /^57P0[1-3]$/.test(code) ||
+    code === '53300' ||
+    code === '57014' ||
+    code === '25P03'
+  );
 }
 
 // gRPC status codes meaning the Temporal frontend could not be reached or answered too late
@@ -121,11 +138,14 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
     const requestId = c.get('requestId') as string | undefined;
     let unavailable: UnavailableError | null = null;
     if (err instanceof UnavailableError) unavailable = err;
+    else if (err instanceof PoolBusyError) unavailable = poolBusy();
     else if (isPostgresUnavailable(err)) unavailable = new UnavailableError('postgres');
     else if (isTemporalUnavailable(err)) unavailable = new UnavailableError('temporal');
     if (unavailable) {
       logger.warn('dependency unavailable', { request_id: requestId, dependency: unavailable.component, err });
-      return errorResponse(c, 503, 'unavailable', unavailable.message, { component: unavailable.component });
+      const res = errorResponse(c, 503, 'unavailable', unavailable.message, { component: unavailable.component });
+      res.headers.set('Retry-After', String(unavailable.retryAfterS));
+      return res;
     }
 
     const code = (err as { code?: unknown }).code;

@@ -16,7 +16,12 @@ import { ErrorSchema } from './schemas.js';
 export type AppEnv = { Variables: RequestIdVariables };
 
 export interface RouterDeps {
+  /** The pool of request handling. */
   sql: Sql;
+  /** The pool of the background readers: event streams and the metrics scrape. */
+  backgroundSql: Sql;
+  /** The pool of /readyz alone, so that the probe answers whatever the requests are doing. */
+  readinessSql: Sql;
   temporal: Client;
   config: Config;
   logger: Logger;
@@ -54,7 +59,7 @@ const ERROR_DESCRIPTIONS = {
   409: 'conflict: illegal state transition or duplicate (batch_running names the running batch)',
   413: 'payload_too_large',
   415: 'unsupported_media_type: the body must be JSON (Content-Type: application/json)',
-  503: 'unavailable: Postgres, Temporal or every worker unreachable (details.component names it)',
+  503: 'unavailable: Postgres, Temporal or every worker unreachable, or every Postgres connection of the API busy (details.component names it; Retry-After says when to try again)',
 } as const;
 
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;

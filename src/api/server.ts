@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config.js';
-import { createSql, describeDbError, type Sql } from '../db.js';
+import { createSql, describeDbError, poolSettings, type Sql } from '../db.js';
 import { createLogger, type Logger } from '../logger.js';
 import { loadSecrets } from '../repos/proxies.js';
 import { consoleAssets } from '../console/assets.js';
@@ -19,12 +19,17 @@ import { settleTemporalCalls } from './readiness.js';
 
 const TEMPORAL_CONNECT_TIMEOUT_MS = 5_000;
 const POSTGRES_CONNECT_TIMEOUT_S = 5;
+/** Connections of the background readers' pool: one reader per followed batch, and the metrics scrape. */
+const BACKGROUND_POOL = 3;
 /** How long in-flight requests may take to finish once shutdown begins. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface StartApiOptions {
   config: Config;
-  /** Used as given and left open on close; otherwise one is created (and closed). */
+  /**
+   * Used as given, for requests, event streams and /readyz alike, and left open on close; otherwise the API
+   * opens its three pools (see `openPools`) and closes them.
+   */
   sql?: Sql;
   /** Used as given and left open on close; otherwise one is created on a lazy connection (and closed). */
   temporal?: Client;
@@ -53,6 +58,34 @@ async function connectTemporal(config: Config, logger: Logger): Promise<{ client
   return { client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), connection };
 }
 
+interface ApiPools {
+  requests: Sql;
+  background: Sql;
+  readiness: Sql;
+  end(): Promise<void>;
+}
+
+/**
+ * Three pools, so that no kind of work can starve another: request handling (API_DATABASE_POOL connections),
+ * the background readers (event streams, the metrics scrape) and /readyz (one connection: a probe answers
+ * whatever the requests are doing). Each is guarded and bounded as src/db-guard.ts says.
+ */
+function openPools(config: Config): ApiPools {
+  const open = (name: string, max: number) =>
+    createSql(config.DATABASE_URL, { max, name, connectTimeout: POSTGRES_CONNECT_TIMEOUT_S, ...poolSettings(config) });
+  const requests = open('storycheck-api', config.API_DATABASE_POOL);
+  const background = open('storycheck-api-background', BACKGROUND_POOL);
+  const readiness = open('storycheck-api-readiness', 1);
+  return {
+    requests,
+    background,
+    readiness,
+    async end() {
+      await Promise.all([requests, background, readiness].map((sql) => sql.end({ timeout: 5 })));
+    },
+  };
+}
+
 function baseUrl(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
@@ -61,7 +94,10 @@ function baseUrl(address: AddressInfo): string {
 export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const { config } = options;
   const logger = options.logger ?? createLogger({ component: 'api' });
-  const sql = options.sql ?? createSql(config.DATABASE_URL, { connectTimeout: POSTGRES_CONNECT_TIMEOUT_S });
+  const pools: ApiPools = options.sql
+    ? { requests: options.sql, background: options.sql, readiness: options.sql, end: async () => {} }
+    : openPools(config);
+  const sql = pools.requests;
   const temporal = options.temporal ? { client: options.temporal, connection: null } : await connectTemporal(config, logger);
 
   try {
@@ -78,7 +114,15 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   consoleAssets().catch((err: unknown) => logger.error('the dashboard could not be built; the API serves on without it', { err }));
 
   const shutdown = new AbortController();
-  const app = createApp({ sql, temporal: temporal.client, config, logger, shutdown: shutdown.signal });
+  const app = createApp({
+    sql,
+    backgroundSql: pools.background,
+    readinessSql: pools.readiness,
+    temporal: temporal.client,
+    config,
+    logger,
+    shutdown: shutdown.signal,
+  });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.HOST, port: options.port ?? config.PORT }, () =>
       resolve(s as Server),
@@ -99,7 +143,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       await closed;
       clearInterval(sweep);
       clearTimeout(force);
-      if (!options.sql) await sql.end({ timeout: 5 });
+      await pools.end();
       if (temporal.connection) {
         await settleTemporalCalls(temporal.client);
         await temporal.connection.close();

@@ -32,8 +32,8 @@ import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 import { startApi } from '../api/server.js';
 import { createBatchControl } from '../batch-control.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { createSql, describeDbError } from '../db.js';
-import { createCheckDependencies } from '../dependencies.js';
+import { createSql, describeDbError, poolSettings } from '../db.js';
+import { createCheckDependencies, workerPoolSize } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
 import { startEmbeddedPostgres, stopLeftoverPostgres, type EmbeddedPostgres } from '../local/embedded-postgres.js';
 import { startForwardProxies } from '../local/forward-proxies.js';
@@ -185,7 +185,9 @@ async function main(start: DevStart): Promise<void> {
       throw new Error(`migrations failed: ${describeDbError(err)}${hint}`);
     });
     log.info(applied.length ? 'migrations applied' : 'migrations up to date', { applied });
-    const sql = createSql(config.DATABASE_URL, { max: Math.max(10, config.BATCH_CONCURRENCY * 2 + 4) + 10 });
+    // the worker's pool (and the launcher's few queries); the API opens its own pools (src/api/server.ts), so a
+    // burst of requests never takes the connections checking needs
+    const sql = createSql(config.DATABASE_URL, { max: workerPoolSize(config), name: 'storycheck-worker', ...poolSettings(config) });
     shutdown.add('Postgres pool', () => sql.end({ timeout: 5 }));
 
     // 2. Temporal
@@ -301,7 +303,7 @@ async function main(start: DevStart): Promise<void> {
     shutdown.add('queue watch', () => queueWatch.stop());
 
     // 6. the API
-    const api = await startApi({ config, sql, temporal, logger: createLogger({ component: 'api' }) }).catch((err: unknown) => {
+    const api = await startApi({ config, temporal, logger: createLogger({ component: 'api' }) }).catch((err: unknown) => {
       throw friendlyListenError(err, 'API', 'PORT', config.PORT);
     });
     shutdown.add('API', () => api.close());

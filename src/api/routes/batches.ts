@@ -118,10 +118,11 @@ const events = createRoute({
 });
 
 export function batchesRouter(deps: RouterDeps) {
-  const { sql, config, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
+  const { sql, backgroundSql, config, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
 
   // one reader per followed batch, shared by all of this app's event streams
-  const feeds = createBatchFeeds({ sql, intervalMs: eventsIntervalMs, shutdown });
+  // event streams read on the background pool: however many follow a batch, requests keep their connections
+  const feeds = createBatchFeeds({ sql: backgroundSql, intervalMs: eventsIntervalMs, shutdown });
 
   const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
 
@@ -179,7 +180,7 @@ export function batchesRouter(deps: RouterDeps) {
       const lastEventId = c.req.valid('header')['last-event-id'];
       const batch = toApiBatch(await getBatch(sql, id)); // 404 as a plain JSON error, before the stream starts
       return streamBatchEvents(c, {
-        sql,
+        sql: backgroundSql,
         feeds,
         logger,
         batch,

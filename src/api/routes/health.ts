@@ -33,11 +33,11 @@ const readyz = createRoute({
   },
 });
 
-export function healthRouter({ sql, temporal }: Pick<RouterDeps, 'sql' | 'temporal'>) {
+export function healthRouter({ readinessSql, temporal }: Pick<RouterDeps, 'readinessSql' | 'temporal'>) {
   return createRouter()
     .openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200))
     .openapi(readyz, async (c) => {
-      const [pg, tp] = await Promise.all([pingPostgres(sql), pingTemporal(temporal)]);
+      const [pg, tp] = await Promise.all([pingPostgres(readinessSql), pingTemporal(temporal)]);
       const body = {
         status: pg && tp ? ('ready' as const) : ('unavailable' as const),
         postgres: pg ? ('ok' as const) : ('unavailable' as const),

@@ -7,8 +7,9 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { createApiMetrics } from '../../metrics/api.js';
 import { createRouter, errors, OPEN, type RouterDeps } from '../router.js';
 
-export function metricsRouter({ sql, config }: Pick<RouterDeps, 'sql' | 'config'>) {
-  const metrics = createApiMetrics({ sql });
+export function metricsRouter({ backgroundSql, config }: Pick<RouterDeps, 'backgroundSql' | 'config'>) {
+  // a scrape reads on the background pool, beside the requests' own
+  const metrics = createApiMetrics({ sql: backgroundSql });
   const route = createRoute({
     method: 'get',
     path: '/metrics',
