@@ -93,7 +93,7 @@ describe('waiting for a connection', () => {
         await new Promise<void>((resolve) => release.push(resolve));
       }),
     );
-    await waitFor(() => release.length === 2, { timeoutMs: 5_000, what: 'two transactions to hold their connections' });
+    await waitFor(async () => release.length === 2, { timeoutMs: 5_000, what: 'two transactions to hold their connections' });
 
     // the third connection serves plain queries at once
     const started = performance.now();
