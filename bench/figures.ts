@@ -21,9 +21,14 @@ export const SCENARIO_NAMES = [
   'where_the_time_goes',
   // a batch of 100,000 new usernames created over HTTP under queue transitions, then run (bench/scale.ts)
   'scale_100k',
+  // the API, a process of its own, under creates, reads and a mix with SSE subscribers while a batch runs (bench/api-load.ts)
+  'api_load',
 ] as const;
-/** Scenarios left out by `--skip-scale` (and by `--quick` unless named in `--only`): minutes, not seconds. */
-export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k'];
+/**
+ * Scenarios left out by `--skip-scale` (and by `--quick` unless named in `--only`): minutes, not seconds, and
+ * about the system under size or load rather than the check's throughput.
+ */
+export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k', 'api_load'];
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
   'unlimited',
@@ -85,6 +90,9 @@ export interface BenchOptions {
   out: string;
 }
 
+/** Paced scenarios: requests through one proxy at least 1/rate + this apart (a proxy hop adds jitter). */
+export const PACING_MARGIN_MS = 15;
+
 /** The default burst is the simulator's own: one second's worth of tokens (at least 1). */
 export const DEFAULTS = { profiles: 5_000, quickProfiles: 500, proxies: 4, rate: 10, latencyMs: 50 } as const;
 
@@ -99,7 +107,7 @@ environment: BENCH_PROFILES, BENCH_PROXIES, BENCH_RATE, BENCH_BURST, BENCH_LATEN
              BENCH_SCENARIOS, BENCH_TIME_LIMIT_S, BENCH_SKIP_SCALE=1, BENCH_EAGER (1/0), BENCH_DATABASE_ADMIN_URL
              (flags win over the environment)
 scenarios: ${SCENARIO_NAMES.join(', ')}; with --experiments also ${EXPERIMENT_NAMES.join(', ')}
---skip-scale leaves out ${SCALE_SCENARIOS.join(', ')} (a few minutes); --quick leaves it out too unless --only names it`;
+--skip-scale leaves out ${SCALE_SCENARIOS.join(' and ')} (minutes each); --quick leaves them out too unless --only names them`;
 
 const FLAG_TO_ENV: Record<string, string> = {
   '--profiles': 'BENCH_PROFILES',

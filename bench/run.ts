@@ -7,7 +7,8 @@
  * server, worker) and resets it between them; bench/probe.ts is the stopwatch on the worker's story client
  * and pool; bench/scenarios.ts lists the scenarios (names are contract) and computes their figures, the
  * ideal among them; bench/runs.ts runs a scenario's batch (BatchWorkflow, or the checker as a plain loop);
- * bench/figures.ts holds the options, the ideal's arithmetic and the table.
+ * bench/figures.ts holds the options, the ideal's arithmetic and the table. bench/scale.ts and bench/api-load.ts
+ * are the two scenarios that drive the real API (scale_100k, api_load).
  *
  * Every wait is bounded (each scenario has a time limit, cleanup steps too) and everything started here is
  * stopped at the end, Ctrl-C included.
@@ -21,6 +22,8 @@ import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../src/process/shu
 import { installTemporalRuntime } from '../src/process/temporal-runtime.js';
 import { setLogLevel } from '../src/logger.js';
 import { formatTable, parseOptions, round, UsageError, USAGE, type BenchOptions, type ScenarioFigures } from './figures.js';
+import { runApiLoad } from './api-load.js';
+import { formatApiLoad, type ApiLoadExtras } from './api-load-report.js';
 import { runScenario, specs } from './scenarios.js';
 import { runScale } from './scale.js';
 import { cacheUserIds, say, setUp } from './world.js';
@@ -75,7 +78,10 @@ async function main(): Promise<number> {
   for (const name of options.scenarios) {
     if (interruption.signal.aborted) break;
     try {
-      scenarios.push(await (name === 'scale_100k' ? runScale(world, all[name]) : runScenario(world, all[name])));
+      const spec = all[name];
+      scenarios.push(
+        await (name === 'scale_100k' ? runScale(world, spec) : name === 'api_load' ? runApiLoad(world, spec, shutdown) : runScenario(world, spec)),
+      );
     } catch (err) {
       const message = (err as Error)?.message ?? String(err);
       failures.push(`${name}: ${message}`);
@@ -107,6 +113,8 @@ async function main(): Promise<number> {
   await writeFile(out, `${JSON.stringify(output, null, 2)}\n`);
 
   console.log(formatTable(scenarios));
+  // the API's figures under load do not fit the table's columns: a block of their own
+  for (const s of scenarios) if (s.name === 'api_load') console.log(`\n${formatApiLoad(s as ScenarioFigures & ApiLoadExtras)}`);
   console.log(
     `\n${options.proxies} proxies × ${options.rate} requests/s (burst ${options.burst}), latency ${options.latencyMs} ms, ` +
       `BATCH_CONCURRENCY ${options.concurrency}, eager activities ${options.eager ? 'on' : 'off'}; ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${process.version}`,

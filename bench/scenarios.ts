@@ -22,6 +22,10 @@
  *                    carries the same split; this one is measured for it).
  * - scale_100k       a batch of 100,000 new usernames created over HTTP under queue transitions, then run with
  *                    no rate limit and no latency (bench/scale.ts has its figures); not over the N profiles.
+ * - api_load         the API as a process of its own under three phases of load (creates, reads, a mix with SSE
+ *                    subscribers) while a re-check of the N profiles runs at a reduced, paced rate, and the same
+ *                    re-check unloaded (bench/api-load.ts has its figures; the rate and chunk size are its own,
+ *                    bench/api-load-plan.ts).
  * With `--experiments`, also (not contract; they explain the gap):
  * - unlimited, unlimited_one_per_request: no rate limit, no latency: the system's own ceiling.
  * - in_process_one_per_request: one_per_request without Temporal (Temporal's cost per chunk).
@@ -64,6 +68,7 @@ import {
   type ScenarioSpec,
   type Workload,
 } from './figures.js';
+import { apiLoadBatch, BATCH_BURST } from './api-load-plan.js';
 import { runInProcess, runWorkflow, type ChunkTimings, type Run } from './runs.js';
 import { cacheUserIds, clearUserIds, resetWorld, runningBatch, say, type World } from './world.js';
 
@@ -75,6 +80,7 @@ const RECENT_S = 3600;
 export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
   const base = { latencyMs: o.latencyMs, rate: o.rate, chunkSize: MAX_CHUNK, lookups: false, mode: 'workflow' as const, paced: false };
   const unlimited = { latencyMs: 0, rate: 0 };
+  const apiLoad = apiLoadBatch(o.profiles, o.proxies);
   return {
     first_check: { ...base, name: 'first_check', lookups: true },
     recheck: { ...base, name: 'recheck' },
@@ -86,6 +92,8 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     // against a source four times stricter, so that its limit binds rather than the system's own speed
     learned_pacing: { ...base, name: 'learned_pacing', rate: o.rate / 4, burst: Math.max(1, Math.ceil(o.rate / 4)), coldStart: true, passes: { warmUpS: 15, measureS: 30 } },
     where_the_time_goes: { ...base, name: 'where_the_time_goes' },
+    // a re-check paced at a rate low enough that the limit binds, not the CPU the load takes (bench/api-load-plan.ts)
+    api_load: { ...base, name: 'api_load', rate: apiLoad.rate, burst: BATCH_BURST, chunkSize: apiLoad.chunkSize, paced: true, coldStart: true },
     unlimited: { ...base, ...unlimited, name: 'unlimited' },
     unlimited_one_per_request: { ...base, ...unlimited, name: 'unlimited_one_per_request', chunkSize: 1 },
     in_process_one_per_request: { ...base, name: 'in_process_one_per_request', chunkSize: 1, mode: 'in_process' },

@@ -31,13 +31,11 @@ import { claimNextBatch, createBatch } from '../src/repos/queue.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/app.js';
 import { createWorker, WORKFLOWS_PATH } from '../src/worker/worker.js';
-import type { BenchOptions, ScenarioSpec } from './figures.js';
+import { PACING_MARGIN_MS, type BenchOptions, type ScenarioSpec } from './figures.js';
 import { BenchStoryClient, Probe, timedPool } from './probe.js';
 
 const PROXY_USERNAME = 'bench-user';
 const PROXY_PASSWORD = `bench-${randomBytes(6).toString('hex')}`;
-/** Pacing experiments: requests through one proxy at least 1/rate + this apart (a proxy hop adds jitter). */
-const PACING_MARGIN_MS = 15;
 
 /** Progress goes to stderr: stdout carries only the table. */
 export const say = (line: string) => process.stderr.write(`${line}\n`);

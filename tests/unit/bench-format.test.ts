@@ -11,6 +11,8 @@ import {
   UsageError,
   type ScenarioFigures,
 } from '../../bench/figures.js';
+import { apiLoadBatch, BATCH_TARGET_S, PHASE_S } from '../../bench/api-load-plan.js';
+import { apiLoadGoals, formatApiLoad, percentile, type ApiLoadExtras, type LoadFigures } from '../../bench/api-load-report.js';
 
 describe('bench: the ideal (physical limit)', () => {
   it('re-check: proxies × rate × 50 profiles per request', () => {
@@ -75,6 +77,13 @@ describe('bench: options', () => {
     expect(parseOptions(['--skip-scale', '--only', 'scale_100k,recheck'], {}).scenarios).toEqual(['recheck']);
   });
 
+  it('api_load is left out like scale_100k: by --skip-scale, and by --quick unless named', () => {
+    expect(parseOptions([], {}).scenarios).toContain('api_load');
+    expect(parseOptions(['--skip-scale'], {}).scenarios).not.toContain('api_load');
+    expect(parseOptions(['--quick'], {}).scenarios).not.toContain('api_load');
+    expect(parseOptions(['--quick', '--only', 'api_load'], {}).scenarios).toEqual(['api_load']);
+  });
+
   it('rejects what it does not understand', () => {
     expect(() => parseOptions(['--nope'], {})).toThrow(UsageError);
     expect(() => parseOptions(['--proxies', '0'], {})).toThrow(/BENCH_PROXIES/);
@@ -119,5 +128,104 @@ describe('bench: table', () => {
     expect(lines[2]).toContain('| 0.779 |');
     expect(lines[2]).toMatch(/\|\s+1558 \|/);
     expect(lines[3]).toMatch(/\|\s+- \|\s+- \|/);
+  });
+});
+
+describe('bench: api_load', () => {
+  it('sizes its batch so that its paced rate, not the machine, makes it last a little longer than the phases', () => {
+    expect(BATCH_TARGET_S).toBeGreaterThan(3 * PHASE_S);
+    // 100 stories requests of 50, 25 per proxy: 24 gaps of 1/rate + 15 ms in the target time
+    const b = apiLoadBatch(5_000, 4);
+    expect(b).toMatchObject({ chunkSize: 50, requests: 100 });
+    expect(24 * (1000 / b.rate + 15)).toBeCloseTo(BATCH_TARGET_S * 1000, -2);
+    // few profiles: smaller chunks, so that each proxy still sends a dozen requests
+    expect(apiLoadBatch(500, 4)).toMatchObject({ chunkSize: 10, requests: 50 });
+    expect(apiLoadBatch(10, 4).chunkSize).toBe(1);
+  });
+
+  it('percentile: nearest rank, null when empty', () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(values, 0.5)).toBe(50);
+    expect(percentile(values, 0.99)).toBe(99);
+    expect(percentile([7], 0.99)).toBe(7);
+    expect(percentile([], 0.5)).toBeNull();
+  });
+
+  const phase = (over: Partial<LoadFigures>): LoadFigures => ({
+    connections: 50,
+    seconds: 10,
+    answered: 3_000,
+    ok: 3_000,
+    ok_per_s: 300,
+    answered_per_s: 300,
+    p50_ms: 80,
+    p99_ms: 250,
+    max_ms: 400,
+    errors: 0,
+    connection_errors: 0,
+    timeouts: 0,
+    stalled: 0,
+    statuses: { '201': 3_000 },
+    error_bodies: [],
+    ...over,
+  });
+  const readyz = { interval_ms: 250, polls: 120, not_200: 0, not_200_by_phase: {}, p99_ms: 20, max_ms: 40, failures: [] };
+  const sse = {
+    subscribers: 100,
+    connected: 100,
+    stayed_connected: 100,
+    ended_early: 0,
+    events: 5_000,
+    events_by_type: { progress: 1_000, log: 4_000 },
+    first_event_p50_ms: 30,
+    first_event_p99_ms: 90,
+    failures: [],
+  };
+
+  it('marks each goal pass or MISS, and prints them under the phases', () => {
+    const phases = {
+      creates: phase({}),
+      reads: phase({ connections: 200, ok_per_s: 2_500, p99_ms: 140, statuses: { '200': 25_000 } }),
+      mix: { ...phase({ connections: 80, timeouts: 1, stalled: 1, errors: 1, error_bodies: ['503 {"error":{"code":"unavailable"}}'] }), sse },
+    };
+    const goals = apiLoadGoals({ phases, readyz, batch_slowdown: 0.05 });
+    expect(goals.map((g) => g.met)).toEqual([true, false, false, true, true]);
+    const extras: ApiLoadExtras = {
+      unloaded_seconds: 36.1,
+      loaded_seconds: 37.9,
+      unloaded_rate_limited: 0,
+      batch_slowdown: 0.05,
+      batch: { chunk_size: 50, requests_needed: 100, burst: 1, load_started_after_s: 0.3, running_at_load_end: true, checked_at_load_end: 4_100 },
+      phases,
+      readyz,
+      api_log: { warnings: 0, errors: 0, messages: [] },
+      goals,
+    };
+    const block = formatApiLoad({
+      name: 'api_load',
+      profiles: 5_000,
+      proxies: 4,
+      per_proxy_rate: 0.673,
+      latency_ms: 50,
+      seconds: 37.9,
+      checks_per_s: 131.9,
+      ideal_checks_per_s: 134.6,
+      ratio_to_ideal: 0.98,
+      upstream_requests_per_profile: 0.02,
+      max_history_events: 300,
+      worker_rss_mb: 400,
+      rate_limited: 0,
+      ...extras,
+    });
+    expect(block).toContain('slowdown +5.0%');
+    expect(block).toMatch(/pass {2}creates ≥ 200\/s with p99 < 500 ms/);
+    expect(block).toMatch(/MISS {2}reads ≥ 2,000\/s with p99 < 100 ms +2,500\/s, p99 140 ms/);
+    expect(block).toMatch(/MISS {2}0 errors and 0 timeouts +1 errors, 2 timeouts or stalled/);
+    expect(block).toContain('mix: 503 {"error":{"code":"unavailable"}}');
+    expect(block).toContain('100 connected, 100 stayed to the end');
+    // the phase table's lines line up
+    const rows = block.split('\n').filter((l) => l.startsWith('  |'));
+    expect(rows).toHaveLength(5);
+    expect(new Set(rows.map((l) => l.length)).size).toBe(1);
   });
 });
