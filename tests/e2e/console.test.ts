@@ -115,7 +115,7 @@ describe('the console in Chromium', () => {
     expect(cookie!.value).not.toContain(API_KEY);
     // scripts cannot read it, and a reload stays signed in
     expect(await page.evaluate(() => document.cookie)).toBe('');
-    await page.reload();
+    await watched.reload();
     await page.getByRole('heading', { name: 'Queue', exact: true }).waitFor();
   });
 

@@ -27,6 +27,8 @@ export interface Problem {
 export class WatchedPage {
   readonly problems: Problem[] = [];
   private allowed: Array<(p: Problem) => boolean> = [];
+  /** While the test reloads the page, whatever it was still fetching ends as aborted: the test's own doing. */
+  private reloading = false;
 
   private constructor(readonly page: Page) {
     page.on('console', (msg) => {
@@ -37,6 +39,7 @@ export class WatchedPage {
       const error = req.failure()?.errorText ?? '';
       // an event stream the page closes when it leaves a batch ends as aborted: that is the page's choice
       if (error === 'net::ERR_ABORTED' && /\/events$/.test(new URL(req.url()).pathname)) return;
+      if (error === 'net::ERR_ABORTED' && this.reloading) return;
       this.problems.push({ kind: 'requestfailed', text: error, url: req.url() });
     });
     page.on('response', (res) => {
@@ -46,6 +49,16 @@ export class WatchedPage {
 
   static async open(context: BrowserContext): Promise<WatchedPage> {
     return new WatchedPage(await context.newPage());
+  }
+
+  /** Reloads the page; the requests the reload cuts short (a poll in flight) are not problems. */
+  async reload(): Promise<void> {
+    this.reloading = true;
+    try {
+      await this.page.reload();
+    } finally {
+      this.reloading = false;
+    }
   }
 
   /** Problems matching `match` (a URL part and, optionally, the HTTP status that goes with it) are expected. */
