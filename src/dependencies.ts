@@ -22,11 +22,12 @@ export interface CheckDependencies {
 }
 
 /**
- * Connections of a worker's pool: one for each activity slot, and a few for the queue watch and the health
+ * A worker's pool: a connection for each activity slot, and a few for the queue watch and the health
  * schedule (and the one the pool keeps free of transactions, see src/db-guard.ts).
  */
-export function workerPoolSize(config: Pick<Config, 'WORKER_ACTIVITY_SLOTS'>): number {
-  return Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4);
+export function createWorkerSql(config: Config): Sql {
+  const max = Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4);
+  return createSql(config.DATABASE_URL, { max, name: 'storycheck-worker', ...poolSettings(config) });
 }
 
 export async function createCheckDependencies(
@@ -35,9 +36,7 @@ export async function createCheckDependencies(
 ): Promise<CheckDependencies> {
   const logger = options.logger ?? createLogger({ component: 'worker' });
   const ownsSql = !options.sql;
-  const sql =
-    options.sql ??
-    createSql(config.DATABASE_URL, { max: workerPoolSize(config), name: 'storycheck-worker', ...poolSettings(config) });
+  const sql = options.sql ?? createWorkerSql(config);
   // every stored password and token becomes a known secret before anything can log
   await loadSecrets(sql);
   const pool = createProxyPool({ sql, config, logger, clock: options.clock });

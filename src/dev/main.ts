@@ -32,8 +32,8 @@ import { searchAttributeKeys } from '../../workflows/search-attributes.js';
 import { startApi } from '../api/server.js';
 import { createBatchControl } from '../batch-control.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { createSql, describeDbError, poolSettings } from '../db.js';
-import { createCheckDependencies, workerPoolSize } from '../dependencies.js';
+import { describeDbError } from '../db.js';
+import { createCheckDependencies, createWorkerSql } from '../dependencies.js';
 import { ensureProxyHealthSchedule } from '../health-schedule.js';
 import { startEmbeddedPostgres, stopLeftoverPostgres, type EmbeddedPostgres } from '../local/embedded-postgres.js';
 import { startForwardProxies } from '../local/forward-proxies.js';
@@ -187,7 +187,7 @@ async function main(start: DevStart): Promise<void> {
     log.info(applied.length ? 'migrations applied' : 'migrations up to date', { applied });
     // the worker's pool (and the launcher's few queries); the API opens its own pools (src/api/server.ts), so a
     // burst of requests never takes the connections checking needs
-    const sql = createSql(config.DATABASE_URL, { max: workerPoolSize(config), name: 'storycheck-worker', ...poolSettings(config) });
+    const sql = createWorkerSql(config);
     shutdown.add('Postgres pool', () => sql.end({ timeout: 5 }));
 
     // 2. Temporal
