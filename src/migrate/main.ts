@@ -1,6 +1,6 @@
 /** `npm run migrate`: applies the pending migrations to DATABASE_URL (migrate.ts); exit 1 when that fails. */
 import { describeDbError } from '../db.js';
-import { migrate } from './migrate.js';
+import { migrate, MigrationChangedError } from './migrate.js';
 import { redact } from '../redact.js';
 import { runMain } from '../process/run-main.js';
 
@@ -10,7 +10,8 @@ runMain(
       const { applied } = await migrate(config.DATABASE_URL);
       console.log(applied.length ? `migrations applied: ${applied.join(', ')}` : 'migrations: up to date');
     } catch (err) {
-      console.error(redact(`migrate failed: ${describeDbError(err)}`));
+      const reason = err instanceof MigrationChangedError ? err.message : describeDbError(err);
+      console.error(redact(`migrate failed: ${reason}`));
       process.exit(1);
     }
   },
