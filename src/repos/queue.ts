@@ -52,7 +52,9 @@ export const TRANSITIONS: Readonly<Record<QueueAction, TransitionRule>> = {
   cancel: { from: ['queued', 'running', 'paused', 'error'], to: 'cancelled', done: ['cancelled'], otherwise: 'refuse', verb: 'cancelled' },
   claim: { from: ['queued'], to: 'running', done: ['running'], otherwise: 'keep', verb: 'claimed' },
   complete: { from: ['running'], to: 'done', done: [], otherwise: 'keep', verb: 'completed' },
-  fail: { from: ['running', 'queued'], to: 'error', done: [], otherwise: 'keep', verb: 'failed' },
+  // only the run of a running batch can fail: a failure that arrives after the batch was paused, cancelled,
+  // or paused and resumed (queued again, waiting its turn) leaves it as the operator left it
+  fail: { from: ['running'], to: 'error', done: [], otherwise: 'keep', verb: 'failed' },
 };
 
 /**
