@@ -11,6 +11,8 @@ import { decodeCursor, encodeCursor, type Page } from '../repos/pagination.js';
 const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
 /** Up to 14 digits: every such count of milliseconds is a date with a 4-digit year. */
 const MILLIS = '(?:0|[1-9][0-9]{0,13})';
+/** Seconds and microseconds, `<up to 11 digits>.<6 digits>`: the same range of dates, to the microsecond. */
+const MICROS = '(?:0|[1-9][0-9]{0,10})\\.[0-9]{6}';
 const SEQUENCE = '(?:0|[1-9][0-9]{0,14})';
 /** A batch profile's place is a Postgres integer: 9 digits always fit. */
 const POSITION = '(?:0|[1-9][0-9]{0,8})';
@@ -98,18 +100,37 @@ export const sequenceCursor = format({
   show: ([sequence]) => String(sequence),
 });
 
-/** Batches, newest first: `<created_at in epoch milliseconds>_<id>` of the last batch returned. */
+/**
+ * Batches, newest first: `<created_at in epoch seconds, 6 decimals>_<id>` of the last batch returned. Postgres
+ * keeps created_at to the microsecond, and batches created within one millisecond are told apart only there:
+ * a coarser cursor would skip some of them. A cursor in epoch milliseconds (`<ms>_<id>`, without a decimal
+ * point), as earlier versions handed out, is still accepted and resumes before that millisecond.
+ */
 export const batchCursor = format({
-  pattern: `${MILLIS}_${UUID}`,
-  maxLength: 51,
-  description: 'created_at in epoch milliseconds and id of the last batch returned, joined by "_"',
-  example: '1767225600000_0b6f0d4e-3c5a-4a59-9c55-0f2b8c1e7d21',
+  pattern: `(?:${MICROS}|${MILLIS})_${UUID}`,
+  maxLength: 55,
+  description:
+    'created_at in epoch seconds with 6 decimals (to the microsecond) and id of the last batch returned, joined by "_" ' +
+    '(a cursor with created_at in epoch milliseconds, from earlier versions, is accepted too)',
+  example: '1767225600.123456_0b6f0d4e-3c5a-4a59-9c55-0f2b8c1e7d21',
   parse: (cursor) => {
-    const [millis, id] = cursor.split('_');
-    return [new Date(Number(millis)).toISOString(), id!.toLowerCase()];
+    const [time, id] = cursor.split('_');
+    return [time!.includes('.') ? isoFromEpochMicros(time!) : new Date(Number(time)).toISOString(), id!.toLowerCase()];
   },
-  show: ([createdAt, id]) => `${Date.parse(String(createdAt))}_${String(id)}`,
+  show: ([createdAt, id]) => `${epochMicrosFromIso(String(createdAt))}_${String(id)}`,
 });
+
+/** `<seconds>.<6 digits>` as an ISO timestamp with 6 decimals (a Date alone keeps milliseconds only). */
+function isoFromEpochMicros(time: string): string {
+  const [seconds, micros] = time.split('.');
+  return new Date(Number(seconds) * 1000).toISOString().replace(/\.\d{3}Z$/, `.${micros}Z`);
+}
+
+/** An ISO timestamp (up to 6 decimals) as `<seconds>.<6 digits>`. */
+function epochMicrosFromIso(iso: string): string {
+  const [whole, fraction = ''] = iso.replace(/Z$/, '').split('.');
+  return `${Date.parse(`${whole}Z`) / 1000}.${fraction.padEnd(6, '0').slice(0, 6)}`;
+}
 
 /** A repository page with its cursor in the API's format. */
 export function apiPage<T>(page: Page<T>, cursor: CursorFormat): Page<T> {

@@ -48,14 +48,19 @@ export async function listBatches(
   if (key && (key.length !== 2 || !isIsoTimestamp(key[0]) || !isUuid(key[1]))) {
     throw new InvalidCursorError('cursor is not valid');
   }
-  const rows = await sql<BatchRow[]>`
-    select * from batches
+  // created_at is kept to the microsecond, a JavaScript Date to the millisecond: the key is the exact
+  // timestamp as text from Postgres, and goes back in as text (a parameter typed timestamptz would pass
+  // through a Date and lose the microseconds again)
+  const rows = await sql<Array<BatchRow & { key_created_at: string }>>`
+    select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as key_created_at
+    from batches
     where true
       ${options.status ? sql`and status = ${options.status}` : sql``}
-      ${key ? sql`and (created_at, id) < (${String(key[0])}::timestamptz, ${String(key[1])}::uuid)` : sql``}
+      ${key ? sql`and (created_at, id) < (${String(key[0])}::text::timestamptz, ${String(key[1])}::uuid)` : sql``}
     order by created_at desc, id desc
     limit ${options.limit + 1}`;
-  return toPage(rows, options.limit, (r) => [r.created_at.toISOString(), r.id]);
+  const page = toPage(rows, options.limit, (r) => [r.key_created_at, r.id]);
+  return { ...page, items: page.items.map(({ key_created_at: _, ...row }) => row) };
 }
 
 /** What the batch's run reads of it along with its status: why it is stalled, and its counters. */
