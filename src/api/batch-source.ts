@@ -2,13 +2,14 @@
  * Turns the source of `POST /batches` (exactly one of profile_ids, niche_id, usernames) into the ordered
  * selection `createBatch` takes: profile ids, or the normalised usernames (createBatch creates the missing
  * profiles as it goes, and 100k names are never read back as rows). Every rejection is a ValidationError
- * (400) saying what was wrong, before anything is written.
+ * (400) saying what was wrong, before anything is written; a niche larger than a batch may hold is one.
  */
 import type { Sql } from '../db.js';
 import { ValidationError } from '../repos/errors.js';
 import { nicheExists } from '../repos/niches.js';
 import { knownProfileIds, normalizeUsernames, profileIdsOfNiche } from '../repos/profiles.js';
 import type { BatchSelection } from '../repos/queue.js';
+import { MAX_BATCH_PROFILES } from './schemas.js';
 
 export interface BatchSourceInput {
   profile_ids?: string[] | undefined;
@@ -53,6 +54,13 @@ export async function resolveBatchSource(sql: Sql, input: BatchSourceInput): Pro
     if (!(await nicheExists(sql, nicheId))) throw new ValidationError(`niche ${nicheId} does not exist`, { niche_id: nicheId });
     const ids = await profileIdsOfNiche(sql, nicheId);
     if (ids.length === 0) empty('niche_id');
+    // the request's schema caps profile_ids and usernames; a niche's size is known only here
+    if (ids.length > MAX_BATCH_PROFILES) {
+      throw new ValidationError(
+        `niche ${nicheId} holds ${ids.length} profiles: a batch holds at most ${MAX_BATCH_PROFILES}`,
+        { niche_id: nicheId, niche_profiles: ids.length, max_batch_profiles: MAX_BATCH_PROFILES },
+      );
+    }
     return { profileIds: ids };
   }
 
