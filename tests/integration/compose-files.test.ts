@@ -56,6 +56,8 @@ interface Service {
   environment?: Record<string, string>;
   volumes?: string[];
   healthcheck?: { test?: string[] | string };
+  /** As docker-compose 1.29 prints them: `host_ip:published:target/protocol`, or an object when no host_ip is set. */
+  ports?: Array<string | { published?: number; target?: number }>;
   depends_on?: Record<string, { condition: string }>;
   deploy?: { replicas?: number };
 }
@@ -127,6 +129,14 @@ describe('compose files', () => {
     expect(mount).toBeDefined();
     const dynamicConfig = parse(await readFile(mount!.split(':')[0]!, 'utf8')) as Record<string, { value: unknown }[]>;
     expect(dynamicConfig['system.enableActivityEagerExecution']?.[0]?.value).toBe(true);
+  });
+
+  it('docker-compose.prod.yml serves the Temporal Web UI on this host only, and read-only', async () => {
+    const { services } = await resolved(PROD_FILE, REQUIRED);
+    const ui = services['temporal-ui']!;
+    // anyone who reaches the Web UI with its write actions on can terminate or signal any batch's workflow
+    expect(ui.ports).toEqual(['127.0.0.1:8080:8080/tcp']);
+    expect(ui.environment?.TEMPORAL_DISABLE_WRITE_ACTIONS).toBe('true');
   });
 
   it('docker-compose.prod.yml runs WORKER_REPLICAS workers when it is set', async () => {
