@@ -6,6 +6,13 @@ import { MAX_AGE_S } from './enums.js';
  * The one place that reads the environment (OPERATIONS.md). Everything else receives a Config object,
  * so tests build their own with `loadConfig({...})` instead of mutating process.env.
  */
+/**
+ * Longest wait for a send time a proxy slot may be given: the pool offers no proxy whose schedule is further
+ * out (src/pool.ts). PROXY_LEASE_MS must exceed it plus CHECK_TIMEOUT_MS, so that no slot expires, and is
+ * reclaimed for another request, while its own request still waits or is in flight.
+ */
+export const MAX_SEND_WAIT_MS = 5_000;
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max);
 
@@ -86,6 +93,8 @@ const schema = z.object({
   PROXY_MIN_INTERVAL_MS: int(0, 3_600_000).default(0),
   /** Requests through one proxy at once: they overlap, paced by the proxy's rate (a proxy is a rate, not a lock). */
   PROXY_MAX_IN_FLIGHT: int(1, 64).default(4),
+  /** Requests carried by one session (an upstream login) at once. */
+  SESSION_MAX_IN_FLIGHT: int(1, 64).default(4),
   UPSTREAM_APP_ID: z.string().min(1).default('936619743392459'),
   UPSTREAM_USER_AGENT: z.string().min(1).default('storycheck/0.1 (+https://github.com/storycheck)'),
   /** Whether the server has the BatchId/BatchStatus search attributes (`npm run dev` registers them). */
@@ -124,6 +133,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (result.data.CHECK_HEARTBEAT_TIMEOUT_MS <= result.data.CHECK_TIMEOUT_MS) {
     // a check heartbeats between requests: one request must fit in a heartbeat interval
     throw new ConfigError('invalid configuration: CHECK_HEARTBEAT_TIMEOUT_MS must be above CHECK_TIMEOUT_MS');
+  }
+  if (result.data.PROXY_LEASE_MS <= result.data.CHECK_TIMEOUT_MS + MAX_SEND_WAIT_MS) {
+    // a slot reclaimed while its request still waits or is in flight lets one request too many through the
+    // proxy; the lease runs from the send time, which a busy machine's timers may pass late, and the send
+    // wait's bound is the margin that covers such lateness
+    throw new ConfigError(
+      `invalid configuration: PROXY_LEASE_MS must be above CHECK_TIMEOUT_MS + ${MAX_SEND_WAIT_MS} ` +
+        '(the longest wait for a send time), or a slot can be reclaimed mid-request',
+    );
   }
   return result.data;
 }

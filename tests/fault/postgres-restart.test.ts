@@ -31,7 +31,7 @@ import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 
 const PROFILES = 300;
 /**
- * How long the database stays down: longer than the workers' heartbeat timeout (3 s) and proxy lease (5 s),
+ * How long the database stays down: longer than the workers' heartbeat timeout (3 s) and proxy lease (7.5 s),
  * so chunk attempts time out and leases lapse during the outage, not only in-flight queries fail.
  */
 const DOWN_MS = 8_000;

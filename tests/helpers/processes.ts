@@ -58,7 +58,8 @@ export const FAST_RECOVERY_WORKER_ENV: Record<string, string> = {
   CHECK_TIMEOUT_MS: '2000',
   CHECK_INITIAL_INTERVAL_MS: '100',
   CHECK_MAX_INTERVAL_MS: '2000',
-  PROXY_LEASE_MS: '5000',
+  // the least a lease may last with these: the request's timeout plus the longest wait for its send time
+  PROXY_LEASE_MS: '7500',
   LOG_LEVEL: 'info',
 };
 
