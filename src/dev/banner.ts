@@ -32,6 +32,8 @@ export interface BannerInfo {
   /** Null when the server is an external one (TEMPORAL_ADDRESS). */
   uiUrl: string | null;
   simulatorUrl: string;
+  /** The simulator's profile (SIM_PROFILE); friendly when absent. */
+  simulatorProfile?: 'friendly' | 'realistic';
   proxyUrls: string[];
   databaseUrl: string;
   /** The data directory of the embedded Postgres this run started (null: a Postgres of the machine's). */
@@ -84,6 +86,14 @@ function metricsLine(info: BannerInfo): string {
   return info.workerMetricsUrl ? `${api}; worker and Temporal SDK: ${info.workerMetricsUrl}` : api;
 }
 
+/** Which simulator profile runs, and how to run the other one. */
+function simulatorProfileLine(info: BannerInfo): string {
+  if (info.simulatorProfile === 'realistic') {
+    return "  The simulator plays the real source (its limits, checkpoints and 5xx bursts); the friendly one: npm run dev without SIM_PROFILE";
+  }
+  return "  For the real source's limits, checkpoints and 5xx bursts (minutes played as seconds): SIM_PROFILE=realistic SIM_TIME_SCALE=60 npm run dev";
+}
+
 export function renderBanner(info: BannerInfo): string {
   const api = info.apiUrl;
   const auth = info.apiKeySet ? ' -H "Authorization: Bearer $API_KEY"' : '';
@@ -101,7 +111,7 @@ export function renderBanner(info: BannerInfo): string {
   ];
   if (info.dataDir) rows.push(['Data', `${info.dataDir}  (Temporal SQLite file and server log)`]);
   const width = Math.max(...rows.map(([k]) => k.length));
-  const lines = ['', 'storycheck is running', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), ''];
+  const lines = ['', 'storycheck is running', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), simulatorProfileLine(info), ''];
 
   const batch = info.demoBatch;
   if (batch) {

@@ -19,6 +19,8 @@
  *   DEV_TEMPORAL_PORT      Temporal frontend port (7233); DEV_TEMPORAL_UI_PORT Web UI port (8233)
  *   DEV_SIM_PORT           simulator port (4100); DEV_PROXIES local forward proxies (4)
  *   DEV_SIM_RATE_PER_SECOND, DEV_SIM_LATENCY_MS, DEV_SIM_JITTER_MS   simulator realism (5 per proxy, 120 ms, 80 ms)
+ *   SIM_PROFILE, SIM_TIME_SCALE, ...   the simulator's profile and the real source's behaviours, as for
+ *                          `npm run simulator` (src/simulator/env.ts): `SIM_PROFILE=realistic SIM_TIME_SCALE=60`
  *   DEV_DEMO_PROFILES      demo profiles (300; 0 = no demo batch)
  * The simulator is always the upstream here (STORY_API_BASE_URL points at it), and the worker serves its
  * metrics on WORKER_METRICS_PORT (default here 9464, the usual port of a Prometheus exporter).
@@ -44,14 +46,15 @@ import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../process/shutdow
 import { ensureTemporalBinaries } from '../local/temporal-binaries.js';
 import { ensureSearchAttributes, startDevTemporalServer, waitForTemporal, type DevTemporalServer } from '../local/temporal-server.js';
 import { createLogger } from '../logger.js';
-import { migrate } from '../migrate/migrate.js';
+import { migrate, MigrationChangedError } from '../migrate/migrate.js';
 import { getBatch } from '../repos/batches.js';
 import { getQueue } from '../repos/queue.js';
 import { watchQueue } from '../queue-watch.js';
 import { redact } from '../redact.js';
 import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
-import { startSimulator } from '../simulator/app.js';
+import { startSimulator, sustainedPaceMs, type SimulatorOptions } from '../simulator/app.js';
+import { realismFromEnv } from '../simulator/env.js';
 import { createWorker } from '../worker/worker.js';
 import { renderBanner } from './banner.js';
 import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedProxies, seedSessions } from './seed.js';
@@ -100,24 +103,33 @@ interface DevStart {
   externalTemporal: string | null;
   /** DATABASE_URL was given: that database and no other, whether it answers or not. */
   databaseUrlGiven: boolean;
+  /** The simulator's profile and realism from SIM_* (empty: friendly). */
+  simulator: SimulatorOptions;
 }
 
 function loadDevStart(): DevStart {
   const externalTemporal = set(process.env.TEMPORAL_ADDRESS) ? process.env.TEMPORAL_ADDRESS : null;
   const dev = loadDevSettings(process.env);
+  let simulator: SimulatorOptions;
+  try {
+    simulator = realismFromEnv(process.env);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const paceMs = sustainedPaceMs({ ratePerSecond: dev.DEV_SIM_RATE_PER_SECOND, ...simulator });
   const config = loadConfig({
-    // the demo upstream's per-proxy rate is known: space requests to meet it (20 % margin for jitter)
-    ...(dev.DEV_SIM_RATE_PER_SECOND > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1200 / dev.DEV_SIM_RATE_PER_SECOND)) } : {}),
+    // the demo upstream's per-proxy pace is known: space requests to meet it (20 % margin for jitter)
+    ...(paceMs > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1.2 * paceMs)) } : {}),
     WORKER_METRICS_PORT: String(DEV_WORKER_METRICS_PORT),
     ...process.env,
     TEMPORAL_ADDRESS: externalTemporal ?? `${HOST}:${dev.DEV_TEMPORAL_PORT}`,
   });
-  return { config, dev, externalTemporal, databaseUrlGiven: set(process.env.DATABASE_URL) };
+  return { config, dev, externalTemporal, databaseUrlGiven: set(process.env.DATABASE_URL), simulator };
 }
 
 async function main(start: DevStart): Promise<void> {
   let { config } = start;
-  const { dev, externalTemporal, databaseUrlGiven } = start;
+  const { dev, externalTemporal, databaseUrlGiven, simulator } = start;
   const log = createLogger({ component: 'dev' });
   const shutdown = new Shutdown(log);
 
@@ -182,7 +194,7 @@ async function main(start: DevStart): Promise<void> {
     const { applied } = await migrate(config.DATABASE_URL).catch((err: unknown) => {
       // the Postgres that answered is the machine's own, and may want a password (Debian's does over TCP)
       const hint = databaseUrlGiven || embedded ? '' : ' (the Postgres answering there is used as it is: set DATABASE_URL to how it lets you in; README: "Using an existing database")';
-      throw new Error(`migrations failed: ${describeDbError(err)}${hint}`);
+      throw new Error(`migrations failed: ${err instanceof MigrationChangedError ? err.message : describeDbError(err)}${hint}`);
     });
     log.info(applied.length ? 'migrations applied' : 'migrations up to date', { applied });
     // the worker's pool (and the launcher's few queries); the API opens its own pools (src/api/server.ts), so a
@@ -242,6 +254,7 @@ async function main(start: DevStart): Promise<void> {
       latencyMs: dev.DEV_SIM_LATENCY_MS,
       jitterMs: dev.DEV_SIM_JITTER_MS,
       ratePerSecond: dev.DEV_SIM_RATE_PER_SECOND,
+      ...simulator,
     }).catch((err: unknown) => {
       throw friendlyListenError(err, 'simulator', 'DEV_SIM_PORT', dev.DEV_SIM_PORT);
     });
@@ -330,6 +343,7 @@ async function main(start: DevStart): Promise<void> {
           taskQueue: config.TEMPORAL_TASK_QUEUE,
           uiUrl: server?.uiUrl ?? null,
           simulatorUrl: sim.url,
+          simulatorProfile: simulator.profile ?? 'friendly',
           proxyUrls: proxies.proxies.map((p) => p.url),
           databaseUrl: config.DATABASE_URL,
           postgresDataDir: embedded?.dataDir ?? null,

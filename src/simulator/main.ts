@@ -5,12 +5,22 @@
  * Environment: SIM_PORT (4100), SIM_HOST (127.0.0.1), SIM_RATE_PER_SECOND (0 = unlimited), SIM_BURST,
  * SIM_LATENCY_MS (0), SIM_JITTER_MS (0), SIM_STORY_RATE (0.3), SIM_PROXIES (0),
  * SIM_PROXY_USERNAME / SIM_PROXY_PASSWORD (Basic auth on the proxies, off when unset).
+ *
+ * The real source's hostility (env.ts has the details):
+ *   SIM_PROFILE (friendly | realistic: windows of 3/min, 20/11 min and 200/h per address, lower logged out,
+ *   429 without Retry-After, 2 % random 429s, 302 to login when logged out, checkpoint after 500 requests of a
+ *   session, rare 5xx bursts, a few 25 s answers), SIM_TIME_SCALE (1; 60 plays minutes as seconds), and over
+ *   the profile: SIM_WINDOWS (`20/11m,200/1h`, `5/1s:fixed`, `none`), SIM_LOGGED_OUT_WINDOWS (same | none | a
+ *   list), SIM_RETRY_AFTER (true | false | seconds), SIM_RATE_LIMIT_SHARE, SIM_LOGGED_OUT (answer | redirect |
+ *   login_required), SIM_CHECKPOINT_AFTER (requests | off), SIM_FLAGGED_ADDRESSES (comma-separated),
+ *   SIM_FLAGGED_SHARE, SIM_ERROR_BURST_RATE.
  */
 import { z } from 'zod';
 import { startForwardProxies, type ForwardProxies } from '../local/forward-proxies.js';
 import { createLogger } from '../logger.js';
 import { registerSecret } from '../redact.js';
 import { startSimulator } from './app.js';
+import { realismFromEnv } from './env.js';
 
 const env = z.object({
   SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
@@ -33,6 +43,7 @@ async function run(): Promise<void> {
   if (!parsed.success) throw new Error(`invalid simulator environment: ${z.prettifyError(parsed.error)}`);
   const cfg = parsed.data;
   registerSecret(cfg.SIM_PROXY_PASSWORD);
+  const realism = realismFromEnv(process.env);
 
   const sim = await startSimulator({
     host: cfg.SIM_HOST,
@@ -42,12 +53,16 @@ async function run(): Promise<void> {
     latencyMs: cfg.SIM_LATENCY_MS,
     jitterMs: cfg.SIM_JITTER_MS,
     storyRate: cfg.SIM_STORY_RATE,
+    ...realism,
   });
   log.info('simulator listening', {
     url: sim.url,
     stats: `${sim.url}/__sim/stats`,
     ratePerSecond: cfg.SIM_RATE_PER_SECOND,
     latencyMs: cfg.SIM_LATENCY_MS,
+    profile: realism.profile ?? 'friendly',
+    timeScale: sim.simulator.settings.timeScale,
+    windows: sim.simulator.settings.windows.map((w) => `${w.requests}/${w.windowMs}ms ${w.kind}`).join(', ') || 'none',
   });
 
   let proxies: ForwardProxies | null = null;

@@ -62,7 +62,7 @@ function hash64(text: string): bigint {
 }
 
 /** A uniform number in [0, 1) from a text. */
-function unit(text: string): number {
+export function unit(text: string): number {
   return Number(hash64(text) >> 11n) / 2 ** 53;
 }
 

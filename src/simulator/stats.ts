@@ -18,6 +18,19 @@ export interface SimulatorStats {
   reelIdsPerRequest: Record<string, number>;
   maxReelIdsPerRequest: number;
   faults: { errors: number; malformed: number; malformedReels: number; slow: number; resets: number };
+  /** Rate-limited answers by cause: the token bucket, a request window, or at random whatever the pace. */
+  rateLimitedBy: { bucket: number; window: number; random: number };
+  /** reels_media answers sent to the login page for want of a session. */
+  redirects: number;
+  /** checkpoint_required answers (listed sessions and counted ones). */
+  checkpoints: number;
+  /** Sessions checkpointed for having sent more than `checkpointAfter` requests. */
+  checkpointedSessions: number;
+  /** 403 Forbidden answers to flagged addresses. */
+  blocked: number;
+  blockedByClientAddress: Record<string, number>;
+  /** Bursts of 5xx started, and the requests they answered. */
+  errorBursts: { started: number; answers: number };
 }
 
 function counters(): Record<string, number> {
@@ -43,5 +56,12 @@ export function emptyStats(): SimulatorStats {
     reelIdsPerRequest: counters(),
     maxReelIdsPerRequest: 0,
     faults: { errors: 0, malformed: 0, malformedReels: 0, slow: 0, resets: 0 },
+    rateLimitedBy: { bucket: 0, window: 0, random: 0 },
+    redirects: 0,
+    checkpoints: 0,
+    checkpointedSessions: 0,
+    blocked: 0,
+    blockedByClientAddress: counters(),
+    errorBursts: { started: 0, answers: 0 },
   };
 }

@@ -18,6 +18,8 @@ export const SECRETS = [PROXY_PASSWORD, SESSION, Buffer.from(`${PROXY_USER}:${PR
 
 /** Every setting a test may change, at its neutral value (restored before each test). */
 export const BASE: SimulatorOptions = {
+  // every behaviour back to the friendly source's first, then these
+  profile: 'friendly',
   appId: APP_ID,
   storyRate: 0.3,
   expiredRate: 0.1,

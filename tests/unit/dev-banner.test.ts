@@ -102,6 +102,18 @@ describe('renderBanner', () => {
     expect(held).toContain(RESUME_QUEUE);
   });
 
+  it('says how to switch the simulator to the realistic profile, and back', () => {
+    const friendly = lines(renderBanner(info()));
+    const hint = friendly.filter((l) => l.includes('SIM_PROFILE'));
+    expect(hint).toEqual([expect.stringContaining('SIM_PROFILE=realistic SIM_TIME_SCALE=60 npm run dev')]);
+    expect(friendly.indexOf(hint[0]!)).toBeLessThan(friendly.indexOf('Try:'));
+
+    const realistic = renderBanner(info({ simulatorProfile: 'realistic' }));
+    expect(realistic).toContain('The simulator plays the real source');
+    expect(realistic).toContain('npm run dev without SIM_PROFILE');
+    expect(realistic).not.toContain('SIM_PROFILE=realistic');
+  });
+
   it('keeps the commands to try and no secret', () => {
     const out = renderBanner(info());
     expect(out).toContain(`curl -sN ${API}/batches/${DEMO_ID}/events`);
