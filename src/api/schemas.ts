@@ -15,6 +15,7 @@ import {
   SESSION_STATUSES,
   STALL_REASONS,
 } from '../enums.js';
+import { SENDABLE_TOKEN, SENDABLE_TOKEN_RULE } from '../upstream/session-token.js';
 import { isUuid } from '../repos/errors.js';
 import { normalizeUsername, USERNAME_INPUT_PATTERN, USERNAME_PART_MESSAGE } from '../repos/profiles.js';
 import { batchCursor, idCursor, positionCursor, sequenceCursor, textCursor, type CursorFormat } from './cursors.js';
@@ -264,7 +265,9 @@ export const SessionPage = pageOf(Session, 'SessionPage', idCursor);
 export const SessionQuery = pageQuery(idCursor);
 export const CreateSession = z
   .object({
-    token: nonBlankText('token', MAX_TOKEN_LENGTH).openapi({ writeOnly: true, description: 'trimmed; unique' }),
+    token: nonBlankText('token', MAX_TOKEN_LENGTH)
+      .regex(SENDABLE_TOKEN, SENDABLE_TOKEN_RULE)
+      .openapi({ writeOnly: true, description: 'trimmed; unique; the `sessionid` cookie value, sent as it is (cookie characters only)' }),
     proxy_id: Uuid.nullish(),
   })
   .openapi('CreateSession');

@@ -5,6 +5,7 @@
 import type { Sql } from '../db.js';
 import { MAX_TOKEN_LENGTH, type SessionStatus } from '../enums.js';
 import { registerSecret } from '../redact.js';
+import { isSendableToken, SENDABLE_TOKEN_RULE } from '../upstream/session-token.js';
 import {
   ConflictError,
   isUuid,
@@ -42,6 +43,7 @@ export async function createSession(sql: Sql, input: { token: string; proxyId?: 
     throw new ValidationError(`token must be 1 to ${MAX_TOKEN_LENGTH} characters`, { field: 'token' });
   }
   if (token.includes('\u0000')) throw new ValidationError('token must not contain NUL (\\u0000) characters', { field: 'token' });
+  if (!isSendableToken(token)) throw new ValidationError(SENDABLE_TOKEN_RULE, { field: 'token' });
   registerSecret(token);
   const proxyId = input.proxyId ?? null;
   if (proxyId !== null && !isUuid(proxyId)) {

@@ -1,10 +1,10 @@
 /**
- * The ways a call to the story source can fail (UPSTREAM.md, "Failures"), as typed errors.
+ * The ways a call to the story source can fail (UPSTREAM.md, "Failures" and "How the real source behaves"),
+ * as typed errors. What each one means for the profiles, the proxy and the session is decided in one place
+ * only, src/failure-policy.ts; these classes only say what happened.
  *
  * `kind` is the discriminator callers switch on; `name` is the class name (what a Temporal
- * ApplicationFailure type or a log shows). `retryable` says whether another attempt, possibly through
- * another proxy or with another session, can succeed: only a missing profile and a request the source will
- * always refuse are final.
+ * ApplicationFailure type or a log shows).
  *
  * Every message passes through `redact`: a proxy password or a session token must never reach a log line,
  * an API answer or a workflow history through an error.
@@ -19,6 +19,7 @@ export type UpstreamFailureKind =
   | 'rate_limited'
   | 'profile_not_found'
   | 'session_invalid'
+  | 'address_blocked'
   | 'proxy_failure'
   | 'upstream_unreachable'
   | 'upstream_error'
@@ -33,7 +34,6 @@ export interface UpstreamFailureDetails {
 
 export abstract class UpstreamFailure extends Error {
   abstract readonly kind: UpstreamFailureKind;
-  abstract readonly retryable: boolean;
   readonly status?: number;
   readonly code?: string;
 
@@ -49,7 +49,6 @@ export abstract class UpstreamFailure extends Error {
 export class RateLimited extends UpstreamFailure {
   override name = 'RateLimited';
   readonly kind = 'rate_limited' as const;
-  readonly retryable = true;
   readonly retryAfterMs?: number;
 
   constructor(message: string, details: UpstreamFailureDetails & { retryAfterMs?: number } = {}) {
@@ -62,21 +61,37 @@ export class RateLimited extends UpstreamFailure {
 export class ProfileNotFound extends UpstreamFailure {
   override name = 'ProfileNotFound';
   readonly kind = 'profile_not_found' as const;
-  readonly retryable = false;
 }
 
-/** 401/403 login_required or checkpoint_required: the session is spent; another session may succeed. */
+/**
+ * Why the source refused the session: `login` (401 login_required, or a redirect to the login page: the
+ * session is not accepted, or there was none), `checkpoint` (checkpoint_required: the account must be cleared
+ * by a person), `unsendable` (the token cannot be put in a cookie header at all).
+ */
+export type SessionRefusal = 'login' | 'checkpoint' | 'unsendable';
+
+/** The source wants a (different) login: a fact about the session, never about the profiles asked for. */
 export class SessionInvalid extends UpstreamFailure {
   override name = 'SessionInvalid';
   readonly kind = 'session_invalid' as const;
-  readonly retryable = true;
+  readonly refusal: SessionRefusal;
+
+  constructor(message: string, details: UpstreamFailureDetails & { refusal?: SessionRefusal } = {}) {
+    super(message, details);
+    this.refusal = details.refusal ?? 'login';
+  }
+}
+
+/** 403 without a session message: the source refuses the proxy's address, whatever is asked and whoever asks. */
+export class AddressBlocked extends UpstreamFailure {
+  override name = 'AddressBlocked';
+  readonly kind = 'address_blocked' as const;
 }
 
 /** The proxy refused the connection, answered 407, or could not open the tunnel: the proxy is at fault. */
 export class ProxyFailure extends UpstreamFailure {
   override name = 'ProxyFailure';
   readonly kind = 'proxy_failure' as const;
-  readonly retryable = true;
 }
 
 /**
@@ -86,51 +101,50 @@ export class ProxyFailure extends UpstreamFailure {
 export class UpstreamUnreachable extends UpstreamFailure {
   override name = 'UpstreamUnreachable';
   readonly kind = 'upstream_unreachable' as const;
-  readonly retryable = true;
 }
 
-/** 5xx, timeout, reset connection (retryable), or a 4xx the source will refuse again (not retryable). */
+/** 5xx, a timeout, a reset connection, or any other answer the source should not have given (an unexpected 4xx). */
 export class UpstreamError extends UpstreamFailure {
   override name = 'UpstreamError';
   readonly kind = 'upstream_error' as const;
-  readonly retryable: boolean;
-
-  constructor(message: string, details: UpstreamFailureDetails & { retryable?: boolean } = {}) {
-    super(message, details);
-    this.retryable = details.retryable ?? true;
-  }
 }
 
 /** A 200 whose body does not have the documented structure: never a success. */
 export class MalformedResponse extends UpstreamFailure {
   override name = 'MalformedResponse';
   readonly kind = 'malformed_response' as const;
-  readonly retryable = true;
 }
 
 export type AnyUpstreamFailure =
   | RateLimited
   | ProfileNotFound
   | SessionInvalid
+  | AddressBlocked
   | ProxyFailure
   | UpstreamUnreachable
   | UpstreamError
   | MalformedResponse;
 
 /**
- * `Retry-After` as milliseconds: delay-seconds (what the source sends) or an HTTP date. Absent or
- * unreadable → undefined, so the caller falls back to its own cooldown.
+ * `Retry-After` as milliseconds (RFC 9110 10.2.3): delay-seconds (digits only) or an HTTP-date. Anything else
+ * (`-1`, `1.5`, `5, 10`, a date without its weekday's format) is unreadable → undefined, so the caller falls back
+ * to its own rest instead of resting for nothing. An HTTP-date already past reads as 0.
  */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const raw = (Array.isArray(value) ? value[0] : value)?.trim();
+  const raw = (Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value)?.trim();
   if (!raw) return undefined;
   if (/^\d+$/.test(raw)) return Number(raw) * 1000;
+  // an HTTP-date (IMF-fixdate, or the two obsolete forms): always starts with a weekday name
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /.test(raw)) return undefined;
   const at = Date.parse(raw);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 const RATE_LIMIT_MESSAGE = /please wait a few minutes/i;
-const SESSION_MESSAGES = new Set(['login_required', 'checkpoint_required']);
+const LOGIN_MESSAGES = new Set(['login_required']);
+const CHECKPOINT_MESSAGES = new Set(['checkpoint_required', 'challenge_required']);
+/** Where the source sends a request it wants logged in: its login page, or a challenge to clear. */
+const LOGIN_PATH = /\/(accounts\/login|challenge)\b/i;
 
 /** The `message` of a JSON failure body, if the body is one. */
 export function failMessage(body: string): string | undefined {
@@ -153,15 +167,21 @@ export interface AnswerToClassify {
   endpoint: 'web_profile_info' | 'reels_media';
 }
 
+const headerOf = (headers: AnswerToClassify['headers'], name: string) => {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
 /**
  * Turns an answer into the failure it means, or `null` when it is a success to parse (a 200 that is not a
  * rate-limit body). The rate-limit body is recognised at any status, 200 included, since the source has used
- * several.
+ * several; so are the session messages (401, 403 and 400 have all carried them).
  */
 export function classifyAnswer(answer: AnswerToClassify, now = Date.now()): AnyUpstreamFailure | null {
   const { status, headers, body, endpoint } = answer;
   const message = failMessage(body);
   const where = `${endpoint} answered ${status}`;
+  const quoted = message ? ` (${message})` : '';
 
   if (status === 429 || (message !== undefined && RATE_LIMIT_MESSAGE.test(message))) {
     const retryAfterMs = parseRetryAfter(headers['retry-after'], now);
@@ -171,16 +191,26 @@ export function classifyAnswer(answer: AnswerToClassify, now = Date.now()): AnyU
     });
   }
   if (status >= 200 && status < 300) return null;
-  // 401 means unauthenticated whatever the body says; a 403 only with the session messages (it is also
-  // what a blocked request looks like).
-  if (status === 401 || (status === 403 && message !== undefined && SESSION_MESSAGES.has(message))) {
-    return new SessionInvalid(`session invalid: ${where}${message ? ` (${message})` : ''}`, { status });
+  if (message !== undefined && CHECKPOINT_MESSAGES.has(message)) {
+    return new SessionInvalid(`session needs a checkpoint cleared: ${where}${quoted}`, { status, refusal: 'checkpoint' });
   }
+  // 401 means unauthenticated whatever the body says
+  if (status === 401 || (message !== undefined && LOGIN_MESSAGES.has(message))) {
+    return new SessionInvalid(`session refused: ${where}${quoted}`, { status, refusal: 'login' });
+  }
+  if (status >= 300 && status < 400) {
+    const location = headerOf(headers, 'location') ?? '';
+    if (LOGIN_PATH.test(location)) {
+      return new SessionInvalid(`redirected to log in: ${where}`, { status, refusal: 'login' });
+    }
+    return new UpstreamError(`unexpected redirect: ${where}`, { status });
+  }
+  // a 403 without a session message is what a blocked address gets, for every request, with or without a session
+  if (status === 403) return new AddressBlocked(`address refused: ${where}${quoted}`, { status });
   if (status === 404 && endpoint === 'web_profile_info') {
     return new ProfileNotFound(`profile not found: ${where}`, { status });
   }
   if (status >= 500) return new UpstreamError(`upstream error: ${where}`, { status });
-  // 408 and 425 are "try again"; any other 4xx would be refused again as is.
-  const retryable = status === 408 || status === 425;
-  return new UpstreamError(`upstream refused the request: ${where}${message ? ` (${message})` : ''}`, { status, retryable });
+  // any other 4xx is not something the profiles asked for did: the source's, retried with backoff
+  return new UpstreamError(`upstream refused the request: ${where}${quoted}`, { status });
 }

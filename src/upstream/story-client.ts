@@ -17,12 +17,42 @@ import {
   MalformedResponse,
   ProfileNotFound,
   ProxyFailure,
+  SessionInvalid,
   UpstreamError,
   UpstreamFailure,
   UpstreamUnreachable,
   type AnyUpstreamFailure,
 } from './errors.js';
 import { describeIssues, parseReel, reelsMediaEnvelopeSchema, webProfileInfoSchema } from './schemas.js';
+import { isSendableToken, SENDABLE_TOKEN_RULE } from './session-token.js';
+
+/**
+ * The most of an answer read: 50 reels of a busy profile are a few hundred kB. A larger body is not an answer the
+ * contract describes, and reading it whole would let one misbehaving source exhaust a worker's memory.
+ */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** Reads a body up to `max` bytes; a longer one throws (its connection is dropped). */
+async function readCapped(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw new AnswerTooLarge(max);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+class AnswerTooLarge extends Error {
+  override name = 'AnswerTooLarge';
+  constructor(readonly max: number) {
+    super(`the answer is larger than ${max} bytes`);
+  }
+}
 
 /** Where a call goes out: the leased proxy (credentials apart from the URL) and the leased session, if any. */
 export interface UpstreamTarget {
@@ -59,6 +89,8 @@ export interface StoryClientOptions {
   logger?: Logger;
   /** Open connections kept per proxy (each is one tunnel, one slot at the source). */
   connectionsPerProxy?: number;
+  /** The most of one answer read (MAX_ANSWER_BYTES). */
+  maxAnswerBytes?: number;
 }
 
 /** UPSTREAM.md: the stories endpoint takes 1 to 50 ids. */
@@ -83,12 +115,14 @@ export class StoryClient {
   readonly #timeoutMs: number;
   readonly #logger: Logger | undefined;
   readonly #connectionsPerProxy: number;
+  readonly #maxAnswerBytes: number;
   /** Per proxy id: the agent and the identity (URL and credentials) it was built for. */
   readonly #agents = new Map<string, { identity: string; agent: ProxyAgent }>();
 
   constructor(options: StoryClientOptions) {
     // A trailing slash keeps a base path (http://host/prefix) when joining the endpoint paths.
     this.#base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
+    this.#maxAnswerBytes = options.maxAnswerBytes ?? MAX_ANSWER_BYTES;
     this.#appId = options.appId;
     this.#userAgent = options.userAgent;
     this.#timeoutMs = options.timeoutMs;
@@ -193,6 +227,10 @@ export class StoryClient {
     };
     if (target.sessionToken) {
       registerSecret(target.sessionToken);
+      // refused before anything is sent: the session's fault, never the profiles' (registered before the API checked)
+      if (!isSendableToken(target.sessionToken)) {
+        throw this.#failed(target, endpoint, new SessionInvalid(`${endpoint}: the session token cannot be sent (${SENDABLE_TOKEN_RULE})`, { refusal: 'unsendable' }));
+      }
       headers.cookie = `sessionid=${target.sessionToken}`;
     }
     // One deadline for the whole call: undici's own timeouts do not cover the CONNECT step.
@@ -208,7 +246,7 @@ export class StoryClient {
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
       });
-      const body = await res.body.text();
+      const body = await readCapped(res.body, this.#maxAnswerBytes);
       const elapsedMs = performance.now() - started;
       observeUpstreamRequest(METRIC_ENDPOINT[endpoint], res.statusCode, elapsedMs / 1000);
       return { status: res.statusCode, headers: res.headers, body, durationMs: Math.round(elapsedMs) };
@@ -220,7 +258,9 @@ export class StoryClient {
       const durationMs = Math.round(elapsedMs);
       const failure = deadline.aborted
         ? new UpstreamError(`${endpoint} timed out after ${this.#timeoutMs} ms`, { code: 'TIMEOUT' })
-        : classifyTransportError(err, endpoint);
+        : err instanceof AnswerTooLarge
+          ? new UpstreamError(`${endpoint}: ${err.message}`, { code: 'ANSWER_TOO_LARGE' })
+          : classifyTransportError(err, endpoint);
       throw this.#failed(target, endpoint, failure, durationMs);
     }
   }

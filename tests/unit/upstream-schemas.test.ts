@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { registerSecret } from '../../src/redact.js';
 import {
+  AddressBlocked,
   classifyAnswer,
   MalformedResponse,
   parseRetryAfter,
@@ -128,38 +129,49 @@ describe('classifying answers', () => {
     for (const status of [200, 400, 403]) expect(answer(status, wait)).toBeInstanceOf(RateLimited);
   });
 
-  it('reads 401 and 403 login/checkpoint as an invalid session', () => {
-    expect(answer(401, { message: 'login_required', status: 'fail' })).toBeInstanceOf(SessionInvalid);
-    expect(answer(403, { message: 'checkpoint_required', status: 'fail' })).toBeInstanceOf(SessionInvalid);
-    expect(answer(401, '')).toBeInstanceOf(SessionInvalid);
-    const blocked = answer(403, { message: 'forbidden', status: 'fail' });
-    expect(blocked).toBeInstanceOf(UpstreamError);
-    expect(blocked?.retryable).toBe(false);
-  });
-
-  it('reads 404 as a missing profile on the lookup only', () => {
-    const missing = answer(404, '', {}, 'web_profile_info');
-    expect(missing).toBeInstanceOf(ProfileNotFound);
-    expect(missing?.retryable).toBe(false);
-    expect(answer(404, '')).toBeInstanceOf(UpstreamError);
-  });
-
-  it('reads 5xx as a retryable upstream error and "too many reels" as a final one', () => {
-    for (const status of [500, 502, 503]) {
-      const err = answer(status, '');
-      expect(err).toBeInstanceOf(UpstreamError);
-      expect(err?.retryable).toBe(true);
+  it('reads 401, login_required and a checkpoint (at 400, 401 or 403) as a refused session, saying which', () => {
+    expect(answer(401, { message: 'login_required', status: 'fail' })).toMatchObject({ kind: 'session_invalid', refusal: 'login' });
+    expect(answer(401, '')).toMatchObject({ kind: 'session_invalid', refusal: 'login' });
+    for (const status of [400, 403]) {
+      expect(answer(status, { message: 'checkpoint_required', status: 'fail' })).toMatchObject({ kind: 'session_invalid', refusal: 'checkpoint' });
     }
-    const tooMany = answer(400, { message: 'Too many reels requested', status: 'fail' });
-    expect(tooMany).toBeInstanceOf(UpstreamError);
-    expect(tooMany?.retryable).toBe(false);
   });
 
-  it('parses Retry-After as seconds or an HTTP date', () => {
+  it('reads a redirect to the login page as a refused session, and any other redirect as the upstream misbehaving', () => {
+    expect(answer(302, '', { location: 'https://www.instagram.com/accounts/login/?next=/api/v1/feed/reels_media/' })).toMatchObject({
+      kind: 'session_invalid',
+      refusal: 'login',
+      status: 302,
+    });
+    expect(answer(302, '', { location: '/challenge/?next=/' })).toBeInstanceOf(SessionInvalid);
+    expect(answer(301, '', { location: 'https://elsewhere.example/' })).toMatchObject({ kind: 'upstream_error', status: 301 });
+  });
+
+  it('reads a 403 without a session message as a refused address: the proxy is charged, whatever was asked', () => {
+    for (const body of [{ message: 'forbidden', status: 'fail' }, '', '<html>blocked</html>']) {
+      expect(answer(403, body)).toBeInstanceOf(AddressBlocked);
+    }
+  });
+
+  it('reads 404 as a missing profile on the lookup only; on the stories call it is the upstream misbehaving', () => {
+    expect(answer(404, '', {}, 'web_profile_info')).toBeInstanceOf(ProfileNotFound);
+    expect(answer(404, '')).toBeInstanceOf(UpstreamError);
+    expect(answer(410, '')).toBeInstanceOf(UpstreamError);
+  });
+
+  it('reads 5xx and unexpected 4xx as upstream errors (retried with backoff by the failure policy)', () => {
+    for (const status of [500, 502, 503]) expect(answer(status, '')).toBeInstanceOf(UpstreamError);
+    expect(answer(400, { message: 'Too many reels requested', status: 'fail' })).toMatchObject({ kind: 'upstream_error', status: 400 });
+  });
+
+  it('parses Retry-After as delay-seconds or an HTTP-date, and anything else as absent (the caller falls back to its own rest)', () => {
     expect(parseRetryAfter('0')).toBe(0);
     expect(parseRetryAfter(['12'])).toBe(12_000);
     expect(parseRetryAfter(new Date(NOW + 5_000).toUTCString(), NOW)).toBe(5_000);
-    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(new Date(NOW - 5_000).toUTCString(), NOW)).toBe(0);
+    for (const unreadable of ['soon', '-1', '1.5', '5, 10', ' ', '1e3', '2026-12-05T10:00:00Z', ['5', '10']]) {
+      expect(parseRetryAfter(unreadable, NOW)).toBeUndefined();
+    }
     expect(parseRetryAfter(undefined)).toBeUndefined();
   });
 });
@@ -179,30 +191,28 @@ describe('classifying transport errors', () => {
     });
   });
 
-  it('reads timeouts and resets of an open tunnel as retryable upstream errors', () => {
+  it('reads timeouts and resets of an open tunnel as upstream errors', () => {
     for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET', 'SOMETHING_ELSE']) {
-      const err = classifyTransportError(coded(code), 'x');
-      expect(err).toBeInstanceOf(UpstreamError);
-      expect(err.retryable).toBe(true);
+      expect(classifyTransportError(coded(code), 'x')).toBeInstanceOf(UpstreamError);
     }
   });
 });
 
 describe('failure classes', () => {
-  it('carry kind, name and retryable, and extend UpstreamFailure', () => {
-    const cases: Array<[UpstreamFailure, string, string, boolean]> = [
-      [new RateLimited('x', { retryAfterMs: 1 }), 'rate_limited', 'RateLimited', true],
-      [new ProfileNotFound('x'), 'profile_not_found', 'ProfileNotFound', false],
-      [new SessionInvalid('x'), 'session_invalid', 'SessionInvalid', true],
-      [new ProxyFailure('x'), 'proxy_failure', 'ProxyFailure', true],
-      [new UpstreamError('x'), 'upstream_error', 'UpstreamError', true],
-      [new UpstreamError('x', { retryable: false }), 'upstream_error', 'UpstreamError', false],
-      [new MalformedResponse('x'), 'malformed_response', 'MalformedResponse', true],
+  it('carry kind and name, and extend UpstreamFailure', () => {
+    const cases: Array<[UpstreamFailure, string, string]> = [
+      [new RateLimited('x', { retryAfterMs: 1 }), 'rate_limited', 'RateLimited'],
+      [new ProfileNotFound('x'), 'profile_not_found', 'ProfileNotFound'],
+      [new SessionInvalid('x'), 'session_invalid', 'SessionInvalid'],
+      [new AddressBlocked('x'), 'address_blocked', 'AddressBlocked'],
+      [new ProxyFailure('x'), 'proxy_failure', 'ProxyFailure'],
+      [new UpstreamError('x'), 'upstream_error', 'UpstreamError'],
+      [new MalformedResponse('x'), 'malformed_response', 'MalformedResponse'],
     ];
-    for (const [err, kind, name, retryable] of cases) {
+    for (const [err, kind, name] of cases) {
       expect(err).toBeInstanceOf(UpstreamFailure);
       expect(err).toBeInstanceOf(Error);
-      expect([err.kind, err.name, err.retryable]).toEqual([kind, name, retryable]);
+      expect([err.kind, err.name]).toEqual([kind, name]);
     }
   });
 
