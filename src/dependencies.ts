@@ -47,7 +47,8 @@ export async function createCheckDependencies(
     timeoutMs: config.CHECK_TIMEOUT_MS,
     logger,
   });
-  const checker = createChecker({ sql, pool, client, config, clock: options.clock });
+  // the checker computes its waits from the times the pool reports: on the pool's clock
+  const checker = createChecker({ sql, pool, client, config, clock: options.clock ?? pool.now });
   const health = createHealthProbe({ sql, pool, client });
   return {
     sql,

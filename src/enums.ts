@@ -17,12 +17,15 @@ export type ResultSource = (typeof RESULT_SOURCES)[number];
 export const PROXY_STATUSES = ['active', 'cooling_down', 'disabled'] as const;
 export type ProxyStatus = (typeof PROXY_STATUSES)[number];
 
-/** Who disabled a proxy: an operator (only an operator re-enables it) or its failures (the health schedule may). */
-export const DISABLED_REASONS = ['operator', 'failures'] as const;
+/**
+ * Who disabled a proxy: an operator (only an operator re-enables it), its failures, or the source refusing its
+ * address (403) again after a rest (the health schedule re-enables those two once the source answers it).
+ */
+export const DISABLED_REASONS = ['operator', 'failures', 'blocked'] as const;
 export type DisabledReason = (typeof DISABLED_REASONS)[number];
 
-/** Why a proxy rests: asked to slow down, or it could not reach the upstream. */
-export const REST_REASONS = ['rate_limited', 'upstream_unreachable'] as const;
+/** Why a proxy rests: asked to slow down, it could not reach the upstream, or the source refused its address. */
+export const REST_REASONS = ['rate_limited', 'upstream_unreachable', 'blocked'] as const;
 export type RestReason = (typeof REST_REASONS)[number];
 
 export const SESSION_STATUSES = ['valid', 'invalid'] as const;

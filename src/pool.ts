@@ -10,7 +10,9 @@
  * (`release`). How slots are chosen and what each outcome does to a proxy is in src/repos/leases.ts,
  * beside the SQL that does it. This module never puts a lease's secrets in a log line.
  */
-import type { Config } from './config.js';
+// MAX_SEND_WAIT_MS: the longest wait for a send time a slot may be given: a proxy whose schedule is further out is
+// not offered, so a request never sits on a slot far ahead while another proxy would take it sooner
+import { MAX_SEND_WAIT_MS, type Config } from './config.js';
 import type { Sql } from './db.js';
 import { createLogger, type Logger } from './logger.js';
 import { redact } from './redact.js';
@@ -24,6 +26,8 @@ import {
   type ReleaseOutcome,
   type SlotRules,
 } from './repos/leases.js';
+import type { PacingSettings } from './pool/pacing.js';
+import { createDatabaseClock } from './pool/database-clock.js';
 import { storableText } from './storable-text.js';
 import { sleep } from './timeouts.js';
 
@@ -32,6 +36,8 @@ export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './r
 export interface ReleaseContext {
   batchId?: string | null;
   profileId?: string | null;
+  /** What the request asked about (a username, or the user ids of a stories request), for a refused session's evidence. */
+  subject?: string;
   /**
    * When the request actually left (after its send time, perhaps late: a busy machine's timers run late). The
    * proxy's next send is then kept at least one interval after it, so a late send and an on-time one never
@@ -61,6 +67,8 @@ export interface PoolStats {
   disabled: number;
   /** When a proxy may next have a slot (now or earlier when one is available now); null when none is usable. */
   nextFreeAt: Date | null;
+  /** Requests the pool may carry at once: usable proxies × PROXY_MAX_IN_FLIGHT, and while any session is valid, at most valid sessions × SESSION_MAX_IN_FLIGHT. */
+  sendSlots: number;
 }
 
 export interface AcquireOptions {
@@ -81,12 +89,19 @@ export interface ProxyPool {
   awaitSendTime(lease: Lease, signal?: AbortSignal): Promise<void>;
   release(lease: Lease, outcome: ReleaseOutcome, context?: ReleaseContext): Promise<ReleaseResult>;
   stats(): Promise<PoolStats>;
+  /** The pool's clock: every time it reports (send times, retryAt) is on it. */
+  now(): Promise<Date>;
 }
 
 /** Read on every call, so a caller that changes its config object (the benchmark, between scenarios) is followed. */
 export type PoolConfig = Pick<
   Config,
-  'PROXY_COOLDOWN_MS' | 'PROXY_MAX_CONSECUTIVE_FAILURES' | 'PROXY_LEASE_MS' | 'PROXY_MIN_INTERVAL_MS' | 'PROXY_MAX_IN_FLIGHT'
+  | 'PROXY_COOLDOWN_MS'
+  | 'PROXY_MAX_CONSECUTIVE_FAILURES'
+  | 'PROXY_LEASE_MS'
+  | 'PROXY_MIN_INTERVAL_MS'
+  | 'PROXY_MAX_IN_FLIGHT'
+  | 'SESSION_MAX_IN_FLIGHT'
 >;
 
 export interface ProxyPoolOptions {
@@ -94,8 +109,9 @@ export interface ProxyPoolOptions {
   config: PoolConfig;
   logger?: Logger;
   /**
-   * The pool's notion of now for cooldowns, pacing and lease expiry (default: the wall clock). Tests on
-   * Temporal's time-skipping server pass the server's clock, so an hour-long rest ends when that hour is skipped.
+   * The pool's notion of now for cooldowns, pacing and lease expiry (default: the database's clock, so that every
+   * worker's times compare, whatever its machine's clock says). Tests on Temporal's time-skipping server pass the
+   * server's clock, so an hour-long rest ends when that hour is skipped.
    */
   clock?: () => Date | Promise<Date>;
 }
@@ -104,11 +120,6 @@ const MAX_COOLDOWN_MS = 24 * 60 * 60 * 1000;
 // Attempts within one lease() when a free proxy was only skipped because a concurrent lease held its row lock.
 const LOCK_RACE_ATTEMPTS = 3;
 const LOCK_RACE_RETRY_MS = 20;
-/**
- * Longest wait for a send time a slot may be given: a proxy whose schedule is further out is not offered,
- * so a request never sits on a slot far ahead while another proxy would take it sooner.
- */
-const MAX_SEND_WAIT_MS = 5_000;
 /** Slots of crashed holders are looked for at most this often (their leases last PROXY_LEASE_MS anyway). */
 const RECLAIM_EVERY_MS = 1_000;
 
@@ -122,7 +133,7 @@ function clampMs(ms: number | undefined, fallback: number, max = Number.MAX_SAFE
 
 export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
   const { sql, config } = options;
-  const clock = options.clock ?? (() => new Date());
+  const clock = options.clock ?? createDatabaseClock(sql);
   const log = options.logger ?? createLogger({ component: 'proxy-pool' });
   // Waiters in acquire() of this process, woken by any release here (other processes' releases are seen by polling).
   const waiters = new Set<() => void>();
@@ -132,13 +143,20 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     maxInFlight: config.PROXY_MAX_IN_FLIGHT,
     minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
     maxWaitMs: MAX_SEND_WAIT_MS,
+    sessionMaxInFlight: config.SESSION_MAX_IN_FLIGHT,
+  });
+  const pacing = (): PacingSettings => ({
+    minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
+    cooldownMs: config.PROXY_COOLDOWN_MS,
+    maxRestMs: MAX_COOLDOWN_MS,
+    maxInFlight: config.PROXY_MAX_IN_FLIGHT,
   });
 
   const wakeWaiters = () => {
     for (const wake of [...waiters]) wake();
   };
 
-  function waitUntil(at: number, signal?: AbortSignal): Promise<void> {
+  function waitFor(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -146,7 +164,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, at - Date.now()));
+      const timer = setTimeout(done, Math.max(0, ms));
       waiters.add(done);
       signal?.addEventListener('abort', done, { once: true });
     });
@@ -180,22 +198,22 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     for (;;) {
       const result = await lease(holder, { leaseMs: opts.leaseMs });
       if (result.ok || result.retryAt === null) return result;
-      const now = Date.now();
-      if (now >= deadline || opts.signal?.aborted) return result;
+      const left = deadline - Date.now();
+      if (left <= 0 || opts.signal?.aborted) return result;
       // A retryAt already come is a full proxy's: when one of its requests ends is not known. Wait for a
       // release here, or pollMs for one elsewhere, instead of asking again at once (a busy loop on Postgres).
-      const retryAt = result.retryAt.getTime() > now ? result.retryAt.getTime() : now + pollMs;
-      await waitUntil(Math.min(retryAt, now + pollMs, deadline), opts.signal);
+      // (retryAt is on the pool's clock; the wait is a duration, on this machine's.)
+      const untilRetry = result.retryAt.getTime() - (await clock()).getTime();
+      await waitFor(Math.min(untilRetry > 0 ? untilRetry : pollMs, pollMs, left), opts.signal);
     }
   }
 
   async function release(l: Lease, outcome: ReleaseOutcome, context: ReleaseContext = {}): Promise<ReleaseResult> {
+    // a 429's rest is the pacing's to choose (src/pool/pacing.ts); an unreachable upstream or a refused address rests this long
     const cooldownMs =
-      outcome.kind === 'rate_limited'
-        ? clampMs(outcome.retryAfterMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
-        : outcome.kind === 'upstream_unreachable'
-          ? clampMs(outcome.restMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
-          : 0;
+      outcome.kind === 'upstream_unreachable'
+        ? clampMs(outcome.restMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
+        : Math.min(config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS);
 
     // stored on the proxy and shown by the API: never a secret, always storable text
     const lastError = 'message' in outcome && outcome.message !== undefined ? storableText(redact(outcome.message), 500) : null;
@@ -208,7 +226,8 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
       lastError,
       maxConsecutiveFailures: config.PROXY_MAX_CONSECUTIVE_FAILURES,
       sentAt: context.sentAt ?? null,
-      minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
+      pacing: pacing(),
+      ...(context.subject !== undefined ? { subject: context.subject } : {}),
     });
 
     wakeWaiters();
@@ -219,22 +238,23 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
         ...fields,
         outcome: outcome.kind,
       });
-    } else if (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable') {
-      log.warn(outcome.kind === 'rate_limited' ? 'proxy rate limited, cooling down' : 'proxy cannot reach the upstream, resting', {
+    } else if (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable' || outcome.kind === 'address_blocked') {
+      const what = { rate_limited: 'proxy rate limited, cooling down', upstream_unreachable: 'proxy cannot reach the upstream, resting', address_blocked: 'proxy address refused by the source (403)' };
+      log.warn(what[outcome.kind], {
         ...fields,
         url: row.url,
-        retry_after_ms: cooldownMs,
         until: row.rate_limited_until?.toISOString(),
-        ...(row.backed_off ? { learned_rate_per_s: round2(row.learned_rate_per_s) } : {}),
+        ...(row.pacing_note ? { pacing: row.pacing_note, learned_rate_per_s: round2(row.learned_rate_per_s) } : {}),
       });
-    } else if (disabled) {
-      log.error('proxy disabled after consecutive failures', {
+    }
+    if (disabled) {
+      log.error(outcome.kind === 'address_blocked' ? 'proxy disabled: the source refuses its address' : 'proxy disabled after consecutive failures', {
         ...fields,
-        url: row.url,
-        consecutive_failures: row.consecutive_failures,
-        error: outcome.kind === 'proxy_failure' ? outcome.message : undefined,
+        url: row?.url,
+        consecutive_failures: row?.consecutive_failures,
+        error: 'message' in outcome ? outcome.message : undefined,
       });
-    } else if (outcome.kind === 'proxy_failure') {
+    } else if (row && outcome.kind === 'proxy_failure') {
       log.warn('proxy failure', { ...fields, url: row.url, consecutive_failures: row.consecutive_failures, error: outcome.message });
     }
     if (sessionInvalidated) log.warn('session invalidated', { ...fields, session_id: l.sessionId });
@@ -255,8 +275,12 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
       coolingDown: s.cooling_down,
       disabled: s.disabled,
       nextFreeAt: s.total - s.disabled > 0 ? s.next_free_at : null,
+      sendSlots: Math.min(
+        (s.total - s.disabled - s.cooling_down) * config.PROXY_MAX_IN_FLIGHT,
+        s.valid_sessions > 0 ? s.valid_sessions * config.SESSION_MAX_IN_FLIGHT : Number.MAX_SAFE_INTEGER,
+      ),
     };
   }
 
-  return { lease, acquire, awaitSendTime, release, stats };
+  return { lease, acquire, awaitSendTime, release, stats, now: async () => clock() };
 }

@@ -14,41 +14,44 @@
  * - `FOR UPDATE SKIP LOCKED` lets concurrent takers pick different proxies without waiting on each other, and
  *   the locked row's own in_flight decides exactly whether it has room.
  *
- * Outcomes on release (the slot row is deleted and in_flight lowered in the same statement):
- * - success: success_count + 1, failure streak reset; the learned rate recovers (see Learning below).
- * - rate_limited: the proxy rests until now + Retry-After (or PROXY_COOLDOWN_MS); PROXY_COOLDOWN logged; the
- *   learned rate backs off. Not counted as a failure: the proxy works, it is only asked to slow down.
+ * Outcomes on release (the slot row is deleted and in_flight lowered in the same transaction):
+ * - success: success_count + 1, failure streak and blocked strikes reset; the session's refusal forgotten.
+ * - rate_limited: the proxy rests as its pacing says (src/pool/pacing.ts: the Retry-After given, or a rest it
+ *   chooses, longer each time a rest proved too short); PROXY_COOLDOWN logged. Not counted as a failure: the
+ *   proxy works, it is only asked to slow down.
  * - upstream_unreachable: the proxy answered the CONNECT with a 5xx: it works, the upstream is down. It rests
  *   (PROXY_COOLDOWN_MS, PROXY_COOLDOWN logged) without a failure counted, so an outage never disables a pool.
+ * - address_blocked: the source refused the proxy's address (403). The first time it rests (PROXY_COOLDOWN_MS,
+ *   rest_reason 'blocked'); refused again before any other answer, it is disabled (disabled_reason 'blocked',
+ *   PROXY_DISABLED logged) until the proxy-health schedule sees the source answer it otherwise.
  * - proxy_failure: failure_count + 1, streak + 1; at PROXY_MAX_CONSECUTIVE_FAILURES the proxy is disabled
  *   (disabled_reason 'failures') and PROXY_DISABLED logged. The proxy-health schedule probes it and
  *   re-enables it once it answers; one an operator disabled stays disabled.
- * - session_invalid: the session is marked invalid and SESSION_INVALIDATED logged; the proxy is not blamed.
+ * - session_invalid: the session was refused. A checkpoint (or a token that cannot be sent) invalidates it at
+ *   once; a login refusal only when it is the second for a different request (refused_subject), so one odd
+ *   profile cannot cycle every session through invalid. SESSION_INVALIDATED logged; the proxy is not blamed.
  * - neutral: the request failed for a reason that is not the proxy's (upstream 5xx, profile not found), or was
  *   never sent: the slot is freed and nothing is counted. Counting those would disable healthy proxies during
  *   an upstream outage; resetting the streak would hide a proxy that fails only sometimes.
  *
- * Learning (learned_rate_per_s, AIMD with a memory of where the limit was), only while PROXY_MIN_INTERVAL_MS is
- * unset (set, it is the proxy's interval, fixed):
- * - Nothing is learned until the first 429: the proxy sends as fast as its slots allow.
- * - A 429 on a proxy that is not already resting from one, and that has had a few successes since it last
- *   backed off, backs it off. The rate it was sending at (its learned rate; before anything is learned, its
- *   measured send rate) becomes the ceiling, and the learned rate drops to half of it the first time, 0.85
- *   after; never above 0.95 of the rate the source sustained since the last back-off, when that was within
- *   the last 30 s (its successes over that time). 429s of requests already in flight when the rest began
- *   teach nothing more, and neither do 429s a source gives at random whatever the rate (a storm): without
- *   successes in between, slowing down is not what helps.
- * - A success raises the learned rate by 2% up to 95% of the ceiling (a quick recovery to where it worked),
- *   and by 0.1% beyond it while the proxy actually sends at 80% of its rate or more (a slow probe, so a limit
- *   that rises is found and 429s stay rare; an idle proxy's rate does not creep up untested).
- * - Gaps between sends longer than 5 s are the proxy standing idle: they do not count as its send rate.
-
+ * Pacing: every answer of a request that was sent is shown to the proxy's pacing (src/pool/pacing.ts, a pure
+ * module), whose state is kept in proxies.pacing and whose interval (proxies.pace_interval_ms, never below
+ * PROXY_MIN_INTERVAL_MS) spaces the proxy's send times. The release locks the proxy row, so every worker's
+ * answers reach one state in turn.
+ *
+ * Sessions: a request takes a valid session with room (fewer than SESSION_MAX_IN_FLIGHT requests in flight),
+ * one paired with its proxy first, else an unpaired one, the emptiest and least recently used. While a valid
+ * session exists, no request leaves without one: a proxy is not a candidate while every session it could use is
+ * full. The session row is locked (waited for, never skipped), so concurrent takers never see it as missing.
+ *
  * Secrets: a Lease carries the proxy password and session token for the request only. Nothing here puts them
  * in a batch log, and both are registered with `redact` as they are read.
  */
-import { inTx, type Sql } from '../db.js';
+import { transaction, type Sql } from '../db.js';
 import type { ProxyStatus, RestReason } from '../enums.js';
+import { learnedRatePerS, newPacingState, observe, sendIntervalMs, type PacingEvent, type PacingSettings, type PacingState } from '../pool/pacing.js';
 import { registerSecret } from '../redact.js';
+import type { SessionRefusal } from '../upstream/errors.js';
 import { insertLog, type Queryable } from './logs.js';
 
 export interface Lease {
@@ -87,7 +90,9 @@ export type ReleaseOutcome =
   | { kind: 'proxy_failure'; message: string }
   /** The proxy works but could not reach the upstream (CONNECT answered 5xx): it rests, nothing is counted. */
   | { kind: 'upstream_unreachable'; message: string; restMs?: number }
-  | { kind: 'session_invalid'; message?: string }
+  /** The source refused the proxy's address (403): it rests, and is disabled when refused again. */
+  | { kind: 'address_blocked'; message: string }
+  | { kind: 'session_invalid'; message?: string; refusal?: SessionRefusal }
   | { kind: 'neutral' };
 
 /** How slots are handed out: the pool's settings. */
@@ -98,28 +103,12 @@ export interface SlotRules {
   minIntervalMs: number;
   /** Longest wait for a send time the taker accepts: a proxy whose schedule is further out is not a candidate. */
   maxWaitMs: number;
+  /** Requests carried by one session at once (SESSION_MAX_IN_FLIGHT). */
+  sessionMaxInFlight: number;
 }
 
-/** Learning constants (see the header). */
-const LEARN = {
-  firstBackoff: 0.5,
-  backoff: 0.85,
-  approach: 0.95,
-  recover: 1.02,
-  probe: 1.001,
-  minRate: 0.05,
-  maxRate: 10_000,
-  /** Successes a proxy needs after backing off before a 429 backs it off again. */
-  successesBetweenBackoffs: 10,
-  /** Longest gap between two sends that counts in their moving average (longer: the proxy stood idle). */
-  maxGapMs: 5_000,
-  /** The rate the source sustained since the last back-off counts only over this window (seconds). */
-  sustainedWindowS: 30,
-  /** Probing above the ceiling only while the proxy actually sends at this share of its learned rate or more. */
-  probeWhenBusy: 0.8,
-  /** Weight of the newest gap in the moving average of send gaps. */
-  gapWeight: 0.2,
-} as const;
+/** Blocked answers in a row (no other answer between) at which a proxy is disabled rather than rested again. */
+const BLOCKED_STRIKES_TO_DISABLE = 2;
 
 interface TakenRow {
   id: string;
@@ -131,6 +120,8 @@ interface TakenRow {
   expires_at: Date;
   session_id: string | null;
   session_token: string | null;
+  /** A valid session existed that this proxy could use: a lease without one lost a race for it. */
+  session_wanted: boolean;
 }
 
 interface StatsRow {
@@ -141,6 +132,7 @@ interface StatsRow {
   leased: number;
   available: number;
   next_free_at: Date | null;
+  valid_sessions: number;
 }
 
 export interface ReleasedRow {
@@ -151,18 +143,29 @@ export interface ReleasedRow {
   consecutive_failures: number;
   rate_limited_until: Date | null;
   learned_rate_per_s: number | null;
-  /** This release's 429 taught the proxy a lower rate. */
-  backed_off: boolean;
+  /** Why pacing changed with this answer, when it did. */
+  pacing_note: string | null;
 }
 
 const interval = (sql: Queryable, ms: number) => sql`(${ms}::float8 * interval '1 millisecond')`;
 
-/** A proxy's (p) interval between sends, ms: PROXY_MIN_INTERVAL_MS when set, else what it learned (0: none yet). */
-const sendIntervalMs = (sql: Queryable, minIntervalMs: number) =>
-  minIntervalMs > 0 ? sql`${minIntervalMs}::float8` : sql`coalesce(1000.0 / p.learned_rate_per_s, 0)`;
+/** A proxy's (p) interval between sends, ms: what its pacing says, never below PROXY_MIN_INTERVAL_MS. */
+const sendIntervalSql = (sql: Queryable, minIntervalMs: number) => sql`greatest(${minIntervalMs}::float8, p.pace_interval_ms)`;
+
+/**
+ * Whether a valid session exists that proxy `p` may use (paired with it, or with none), and whether one of them
+ * has room for one more request.
+ */
+const usableSession = (sql: Queryable, rules: Pick<SlotRules, 'sessionMaxInFlight'>, withRoom: boolean) => sql`exists (
+  select 1 from sessions s where s.status = 'valid' and (s.proxy_id = p.id or s.proxy_id is null)
+  ${withRoom ? sql`and s.in_flight < ${rules.sessionMaxInFlight}` : sql``})`;
 
 /** Counts by state and the earliest moment any usable proxy may have a slot, all against the pool's clock. */
-export async function readStats(sql: Queryable, now: Date, rules: Pick<SlotRules, 'maxInFlight' | 'maxWaitMs'>): Promise<StatsRow> {
+export async function readStats(
+  sql: Queryable,
+  now: Date,
+  rules: Pick<SlotRules, 'maxInFlight' | 'maxWaitMs' | 'sessionMaxInFlight'>,
+): Promise<StatsRow> {
   const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
   const [row] = await sql<StatsRow[]>`
     with p as (
@@ -170,11 +173,12 @@ export async function readStats(sql: Queryable, now: Date, rules: Pick<SlotRules
         status = 'disabled' as is_disabled,
         coalesce(rate_limited_until > ${now}::timestamptz, false) as is_cooling,
         coalesce(next_free_at > ${horizon}, false) as is_paced,
-        in_flight >= ${rules.maxInFlight} as is_full,
+        -- every session it could carry is full: as full as a proxy at its in-flight cap
+        in_flight >= ${rules.maxInFlight} or (${usableSession(sql, rules, false)} and not ${usableSession(sql, rules, true)}) as is_full,
         -- a full proxy has room again as soon as one of its requests ends: that moment is not known, so now
         greatest(coalesce(rate_limited_until, ${now}::timestamptz),
           coalesce(next_free_at - ${interval(sql, rules.maxWaitMs)}, ${now}::timestamptz)) as free_at
-      from proxies
+      from proxies p
     )
     select
       count(*)::int as total,
@@ -183,19 +187,26 @@ export async function readStats(sql: Queryable, now: Date, rules: Pick<SlotRules
       count(*) filter (where not is_disabled and is_cooling and rest_reason = 'upstream_unreachable')::int as unreachable,
       count(*) filter (where not is_disabled and in_flight > 0)::int as leased,
       count(*) filter (where not is_disabled and not is_cooling and not is_paced and not is_full)::int as available,
-      min(free_at) filter (where not is_disabled) as next_free_at
+      min(free_at) filter (where not is_disabled) as next_free_at,
+      (select count(*)::int from sessions where status = 'valid') as valid_sessions
     from p`;
   if (!row) throw new Error('stats query returned no row');
   return row;
 }
 
-/** Frees the slots of holders that never released them (a crash): they count as in flight no more. */
+/** Frees the slots of holders that never released them (a crash): they count as in flight no more, on proxies and sessions. */
 export async function reclaimExpiredSlots(sql: Queryable, now: Date): Promise<number> {
   const rows = await sql<{ n: number }[]>`
     with expired as (
-      delete from proxy_slots where expires_at <= ${now}::timestamptz returning proxy_id
+      delete from proxy_slots where expires_at <= ${now}::timestamptz returning proxy_id, session_id
     ), counts as (
       select proxy_id, count(*)::int as n from expired group by proxy_id
+    ), session_counts as (
+      select session_id, count(*)::int as n from expired where session_id is not null group by session_id
+    ), sessions_freed as (
+      update sessions s set in_flight = greatest(0, s.in_flight - session_counts.n)
+      from session_counts where s.id = session_counts.session_id
+      returning s.id
     ), freed as (
       update proxies p set in_flight = greatest(0, p.in_flight - counts.n)
       from counts where p.id = counts.proxy_id
@@ -215,18 +226,15 @@ export async function takeLease(
 ): Promise<LeaseResult & { freeNow?: boolean }> {
   const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
   const nextSend = sql`greatest(coalesce(p.next_free_at, ${now}::timestamptz), ${now}::timestamptz)`;
-  // a gap longer than this is the proxy standing idle, not the rate it sends at
-  const gapMs = sql`least(${LEARN.maxGapMs}::float8, extract(epoch from (${nextSend} - p.last_used_at)) * 1000)`;
-  const intervalMs = sendIntervalMs(sql, rules.minIntervalMs);
-  // One statement (one round trip, no explicit transaction): the slot, and a session for its proxy: one paired
-  // with this proxy first, else an unpaired one, least recently used among them.
+  // One statement (one round trip, no explicit transaction): the slot, and a session for its proxy.
   const [proxy] = await sql<TakenRow[]>`
     with candidate as (
-      select id from proxies
+      select id from proxies p
       where status <> 'disabled'
         and (rate_limited_until is null or rate_limited_until <= ${now}::timestamptz)
         and in_flight < ${rules.maxInFlight}
         and (next_free_at is null or next_free_at <= ${horizon})
+        and (not ${usableSession(sql, rules, false)} or ${usableSession(sql, rules, true)})
       order by greatest(coalesce(next_free_at, ${now}::timestamptz), ${now}::timestamptz), in_flight,
         last_used_at asc nulls first, id
       limit 1
@@ -235,28 +243,28 @@ export async function takeLease(
       -- p is the locked row's current version: the send time is computed from it, not from the snapshot
       update proxies p set
         in_flight = p.in_flight + 1,
-        next_free_at = ${nextSend} + (${intervalMs} * interval '1 millisecond'),
-        send_gap_ms = case when p.last_used_at is null then p.send_gap_ms
-          else greatest(0, coalesce((1 - ${LEARN.gapWeight}::float8) * p.send_gap_ms + ${LEARN.gapWeight}::float8 * ${gapMs}, ${gapMs})) end,
+        next_free_at = ${nextSend} + (${sendIntervalSql(sql, rules.minIntervalMs)} * interval '1 millisecond'),
         last_used_at = ${nextSend},
-        -- the cooldown has passed (the candidate filter says so): it reads as active again
+        -- the rest has passed (the candidate filter says so): it reads as active again
         status = case when p.status = 'cooling_down' then 'active' else p.status end,
         rest_reason = null
       from candidate
       where p.id = candidate.id
-      returning p.id, p.url, p.username, p.password, p.last_used_at as send_at
-    ), slot as (
-      insert into proxy_slots (proxy_id, holder, expires_at)
-      select id, ${holder}, send_at + ${interval(sql, leaseMs)} from taken
-      returning id, expires_at
+      returning p.id, p.url, p.username, p.password, p.last_used_at as send_at, ${usableSession(sql, rules, false)} as session_wanted
     ), pick as (
+      -- locked and waited for, never skipped: a session another taker holds for a moment is still there.
+      -- Its room is checked again on the row as it is once the lock is ours.
       select s.id from sessions s, taken
-      where s.status = 'valid' and (s.proxy_id = taken.id or s.proxy_id is null)
-      order by (s.proxy_id is null), s.last_used_at asc nulls first, s.id
+      where s.status = 'valid' and (s.proxy_id = taken.id or s.proxy_id is null) and s.in_flight < ${rules.sessionMaxInFlight}
+      order by (s.proxy_id is null), s.in_flight, s.last_used_at asc nulls first, s.id
       limit 1
-      for update of s skip locked
+      for update of s
     ), session as (
-      update sessions s set last_used_at = now() from pick where s.id = pick.id returning s.id, s.token
+      update sessions s set last_used_at = now(), in_flight = s.in_flight + 1 from pick where s.id = pick.id returning s.id, s.token
+    ), slot as (
+      insert into proxy_slots (proxy_id, holder, expires_at, session_id)
+      select id, ${holder}, send_at + ${interval(sql, leaseMs)}, (select id from session) from taken
+      returning id, expires_at
     )
     select taken.*, slot.id::text as slot_id, slot.expires_at, session.id as session_id, session.token as session_token
     from taken cross join slot left join session on true`;
@@ -270,43 +278,148 @@ export async function takeLease(
       ok: false,
       retryAt: s.next_free_at,
       reason: allResting ? 'all_cooling_down' : 'all_busy',
-      ...(allResting ? { restReason: s.unreachable === enabled ? 'upstream_unreachable' : 'rate_limited' } : {}),
+      ...(allResting ? { restReason: restReasonOf(s, enabled) } : {}),
       freeNow: s.available > 0,
     };
   }
 
   registerSecret(proxy.password);
   registerSecret(proxy.session_token);
-  return {
-    ok: true,
-    lease: {
-      proxyId: proxy.id,
-      slotId: proxy.slot_id,
-      proxyUrl: proxy.url,
-      proxyUsername: proxy.username,
-      proxyPassword: proxy.password,
-      sessionId: proxy.session_id,
-      sessionToken: proxy.session_token,
-      holder,
-      sendAt: proxy.send_at,
-      expiresAt: proxy.expires_at,
-    },
+  const lease: Lease = {
+    proxyId: proxy.id,
+    slotId: proxy.slot_id,
+    proxyUrl: proxy.url,
+    proxyUsername: proxy.username,
+    proxyPassword: proxy.password,
+    sessionId: proxy.session_id,
+    sessionToken: proxy.session_token,
+    holder,
+    sendAt: proxy.send_at,
+    expiresAt: proxy.expires_at,
   };
+  if (proxy.session_wanted && !proxy.session_id) {
+    // the session it could carry filled up between the candidate check and the pick: never send without one
+    // while one exists. The slot goes back unsent; the caller tries again at once.
+    await releaseLease(sql, lease, { kind: 'neutral' }, unsentRelease(now, rules));
+    return { ok: false, retryAt: now, reason: 'all_busy', freeNow: true };
+  }
+  return { ok: true, lease };
 }
+
+const restReasonOf = (s: StatsRow, resting: number): RestReason => (s.unreachable === resting ? 'upstream_unreachable' : 'rate_limited');
+
+const unsentRelease = (now: Date, rules: SlotRules): ReleaseRowOptions => ({
+  now,
+  batchId: null,
+  profileId: null,
+  cooldownMs: 0,
+  lastError: null,
+  maxConsecutiveFailures: Number.MAX_SAFE_INTEGER,
+  sentAt: null,
+  pacing: { minIntervalMs: rules.minIntervalMs, cooldownMs: 0, maxRestMs: 0, maxInFlight: rules.maxInFlight },
+});
 
 export interface ReleaseRowOptions {
   now: Date;
   batchId: string | null;
   profileId: string | null;
-  /** How long a rate-limited or unreachable proxy rests. */
+  /** How long a proxy rests when it cannot reach the upstream or its address was refused (PROXY_COOLDOWN_MS or the outcome's). */
   cooldownMs: number;
   /** The failure to store on the proxy, already redacted and storable. */
   lastError: string | null;
   maxConsecutiveFailures: number;
-  /** When the request actually left; the next send through the proxy stays an interval after it. */
+  /** When the request actually left (null: it never did); the next send through the proxy stays an interval after it. */
   sentAt: Date | null;
-  /** PROXY_MIN_INTERVAL_MS, the floor of the proxy's interval. */
-  minIntervalMs: number;
+  pacing: PacingSettings;
+  /** What the request asked about (a username, or the ids of a stories request): a session refused for two different ones is invalid. */
+  subject?: string;
+}
+
+interface LockedProxy {
+  id: string;
+  url: string;
+  status: ProxyStatus;
+  disabled_reason: string | null;
+  consecutive_failures: number;
+  blocked_strikes: number;
+  rate_limited_until: Date | null;
+  pacing: PacingState | null;
+}
+
+/** The pacing event of an answered request: success, a 429, or any other answer (null: never sent, nothing to learn). */
+function pacingEventOf(outcome: ReleaseOutcome, sentAt: Date | null): PacingEvent | null {
+  if (!sentAt) return null;
+  const sentAtMs = sentAt.getTime();
+  if (outcome.kind === 'success') return { kind: 'success', sentAtMs };
+  if (outcome.kind === 'rate_limited') return { kind: 'rate_limited', sentAtMs, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) };
+  // a proxy fault or an unreachable upstream never reached the source: the source's pace saw nothing
+  if (outcome.kind === 'proxy_failure' || outcome.kind === 'upstream_unreachable') return null;
+  return { kind: 'other', sentAtMs };
+}
+
+/** What an outcome does to the proxy row, computed from the locked row: the columns to set. */
+function proxyEffect(row: LockedProxy, l: Lease, outcome: ReleaseOutcome, options: ReleaseRowOptions) {
+  const { now, cooldownMs, lastError, maxConsecutiveFailures, sentAt } = options;
+  const nowMs = now.getTime();
+  // an answer without its send time (a caller that did not say) left at the slot's send time; a neutral one may never have left
+  const event = pacingEventOf(outcome, sentAt ?? (outcome.kind === 'neutral' ? null : l.sendAt));
+  const decision = event ? observe(row.pacing ?? newPacingState(), event, nowMs, options.pacing) : null;
+  let status = row.status;
+  let disabledReason = row.disabled_reason;
+  let restUntil = row.rate_limited_until;
+  let restReason: RestReason | null = null;
+  let consecutiveFailures = row.consecutive_failures;
+  let blockedStrikes = row.blocked_strikes;
+  let failed = false;
+  const rest = (untilMs: number, reason: RestReason) => {
+    if (restUntil && restUntil.getTime() >= untilMs) return;
+    restUntil = new Date(untilMs);
+    restReason = reason;
+    if (status !== 'disabled') status = 'cooling_down';
+  };
+  const disable = (reason: 'failures' | 'blocked') => {
+    if (status === 'disabled') return;
+    status = 'disabled';
+    disabledReason = reason;
+  };
+  if (decision?.restUntilMs) rest(decision.restUntilMs, 'rate_limited');
+  switch (outcome.kind) {
+    case 'success':
+      consecutiveFailures = 0;
+      blockedStrikes = 0;
+      break;
+    case 'upstream_unreachable':
+      rest(nowMs + cooldownMs, 'upstream_unreachable');
+      break;
+    case 'address_blocked':
+      blockedStrikes++;
+      if (blockedStrikes >= BLOCKED_STRIKES_TO_DISABLE) disable('blocked');
+      else rest(nowMs + cooldownMs, 'blocked');
+      break;
+    case 'proxy_failure':
+      failed = true;
+      consecutiveFailures++;
+      if (consecutiveFailures >= maxConsecutiveFailures) disable('failures');
+      break;
+    default:
+      // a 429, a refused session, any other answer: the address was answered, so it is not blocked
+      if (outcome.kind !== 'neutral') blockedStrikes = 0;
+  }
+  const pacing = decision?.state ?? row.pacing;
+  return {
+    status,
+    disabledReason,
+    restUntil,
+    restReason,
+    consecutiveFailures,
+    blockedStrikes,
+    failed,
+    lastError: lastError ?? null,
+    pacing,
+    intervalMs: pacing ? sendIntervalMs(pacing, options.pacing) : 0,
+    learnedRate: pacing ? learnedRatePerS(pacing) : null,
+    note: decision?.note ?? null,
+  };
 }
 
 /** Ends the slot with the outcome's effect on the proxy (and session), and its batch logs, in one transaction. */
@@ -316,132 +429,125 @@ export async function releaseLease(
   outcome: ReleaseOutcome,
   options: ReleaseRowOptions,
 ): Promise<{ row: ReleasedRow | undefined; disabled: boolean; sessionInvalidated: boolean }> {
-  const { now, cooldownMs, lastError, maxConsecutiveFailures, sentAt, minIntervalMs } = options;
+  const { now, sentAt, maxConsecutiveFailures } = options;
   const logBase = { batchId: options.batchId, profileId: options.profileId, proxyId: l.proxyId };
-  // an outcome that may write logs runs in a transaction with them; the common ones are one statement alone
-  const mayLog = outcome.kind !== 'success' && outcome.kind !== 'neutral';
-  const within = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => (mayLog ? inTx(sql, fn) : fn(sql));
-  return within(async (tx) => {
-    const resting = tx`coalesce(p.rate_limited_until > ${now}::timestamptz, false)`;
-    // whether this 429 teaches a lower rate (see Learning in the header)
-    // (and a rate to learn from: a 429 to a proxy's very first send measured nothing); a fixed interval learns nothing
-    const learns = tx`(${minIntervalMs === 0}::boolean and not ${resting}
-      and (p.learned_rate_per_s is not null or p.send_gap_ms is not null)
-      and (p.learned_rate_per_s is null or p.successes_since_backoff >= ${LEARN.successesBetweenBackoffs}::float8))`;
-    // the rate this proxy was sending at: its learned rate (it only grows while the proxy sends near it), or
-    // what it measurably sent before anything was learned
-    const sendingAt = tx`coalesce(p.learned_rate_per_s, 1000.0 / nullif(p.send_gap_ms, 0), ${LEARN.maxRate}::float8)`;
-    // the rate the source sustained since the last back-off (its successes over that time), when that was recent
-    const sustained = tx`(case when p.backed_off_at > ${now}::timestamptz - ${LEARN.sustainedWindowS}::float8 * interval '1 second'
-      then p.successes_since_backoff / greatest(0.001, extract(epoch from (${now}::timestamptz - p.backed_off_at))) end)`;
-    const ceiling = tx`least(${sendingAt}, coalesce(${sustained}, ${LEARN.maxRate}::float8))`;
-    const rest = (reason: RestReason) => tx`
-      status = case when p.status = 'disabled' then 'disabled' else 'cooling_down' end,
-      rate_limited_until = greatest(p.rate_limited_until, ${now}::timestamptz + ${interval(tx, cooldownMs)}),
-      rest_reason = ${reason}`;
-    const effect =
-      outcome.kind === 'success'
-        ? tx`, success_count = p.success_count + 1, consecutive_failures = 0,
-             successes_since_backoff = least(p.successes_since_backoff + 1, 1000000),
-             learned_rate_per_s = case
-               when p.learned_rate_per_s is null then null
-               when p.rate_ceiling_per_s is not null and p.learned_rate_per_s < ${LEARN.approach}::float8 * p.rate_ceiling_per_s
-                 then least(${LEARN.approach}::float8 * p.rate_ceiling_per_s, p.learned_rate_per_s * ${LEARN.recover}::float8)
-               -- a proxy that sends slower than it may has tested nothing above its rate: no creeping up while idle
-               when p.send_gap_ms is not null and 1000.0 / greatest(p.send_gap_ms, 0.001) >= ${LEARN.probeWhenBusy}::float8 * p.learned_rate_per_s
-                 then least(${LEARN.maxRate}::float8, p.learned_rate_per_s * ${LEARN.probe}::float8)
-               else p.learned_rate_per_s end`
-        : outcome.kind === 'rate_limited'
-          ? tx`, ${rest('rate_limited')},
-               rate_ceiling_per_s = case when ${learns} then ${ceiling} else p.rate_ceiling_per_s end,
-               successes_since_backoff = case when ${learns} then 0 else p.successes_since_backoff end,
-               backed_off_at = case when ${learns} then ${now}::timestamptz else p.backed_off_at end,
-               learned_rate_per_s = case when not ${learns} then p.learned_rate_per_s
-                 else greatest(${LEARN.minRate}::float8, least(
-                   ${sendingAt} * case when p.learned_rate_per_s is null then ${LEARN.firstBackoff}::float8 else ${LEARN.backoff}::float8 end,
-                   coalesce(${sustained}, ${LEARN.maxRate}::float8) * ${LEARN.approach}::float8)) end`
-          : outcome.kind === 'upstream_unreachable'
-            ? tx`, ${rest('upstream_unreachable')}, last_error = ${lastError}`
-            : outcome.kind === 'proxy_failure'
-              ? tx`, failure_count = p.failure_count + 1,
-                   consecutive_failures = p.consecutive_failures + 1, last_error = ${lastError},
-                   status = case when p.consecutive_failures + 1 >= ${maxConsecutiveFailures}
-                            then 'disabled' else p.status end,
-                   disabled_reason = case when p.status = 'disabled' then p.disabled_reason
-                            when p.consecutive_failures + 1 >= ${maxConsecutiveFailures}
-                            then 'failures' end`
-              : tx``;
-
+  // a deadlock with a concurrent reclaim or take is retried from the start (the slot row is locked first, as reclaim does)
+  return transaction(sql, async (tx) => {
     // Only the slot's holder releases it, once: a slot that expired and was reclaimed is gone.
-    const [row] = await tx<ReleasedRow[]>`
-      with gone as (
-        delete from proxy_slots where id = ${l.slotId} and holder = ${l.holder} returning proxy_id
-      ), mine as (
-        select id, status, ${learns} as learns
-        from proxies p where id in (select proxy_id from gone)
-        for update
-      )
-      update proxies p set in_flight = greatest(0, p.in_flight - 1),
-        next_free_at = ${
-          sentAt
-            ? tx`greatest(p.next_free_at, ${sentAt}::timestamptz + (${sendIntervalMs(tx, minIntervalMs)} * interval '1 millisecond'))`
-            : tx`p.next_free_at`
-        }
-        ${effect}
-      from mine
-      where p.id = mine.id
-      returning p.id, p.url, p.status, mine.status as old_status, p.consecutive_failures, p.rate_limited_until,
-        p.learned_rate_per_s, ${outcome.kind === 'rate_limited'}::boolean and mine.learns as backed_off`;
+    const [slot] = await tx<{ proxy_id: string; session_id: string | null }[]>`
+      delete from proxy_slots where id = ${l.slotId} and holder = ${l.holder} returning proxy_id, session_id`;
+    if (!slot) return { row: undefined, disabled: false, sessionInvalidated: false };
+    const [locked] = await tx<LockedProxy[]>`
+      select id, url, status, disabled_reason, consecutive_failures, blocked_strikes, rate_limited_until, pacing
+      from proxies where id = ${slot.proxy_id} for update`;
+    if (!locked) return { row: undefined, disabled: false, sessionInvalidated: false };
+    const e = proxyEffect(locked, l, outcome, options);
+    const [updated] = await tx<Omit<ReleasedRow, 'old_status' | 'pacing_note'>[]>`
+      update proxies p set
+        in_flight = greatest(0, p.in_flight - 1),
+        next_free_at = ${sentAt ? tx`greatest(p.next_free_at, ${sentAt}::timestamptz + ${interval(tx, e.intervalMs)})` : tx`p.next_free_at`},
+        status = ${e.status},
+        disabled_reason = ${e.status === 'disabled' ? e.disabledReason : null},
+        rate_limited_until = ${e.restUntil},
+        rest_reason = ${e.restReason ?? tx`p.rest_reason`},
+        consecutive_failures = ${e.consecutiveFailures},
+        blocked_strikes = ${e.blockedStrikes},
+        pacing = ${e.pacing ? tx.json(e.pacing as never) : null},
+        pace_interval_ms = ${e.intervalMs},
+        learned_rate_per_s = ${e.learnedRate},
+        ${outcome.kind === 'success' ? tx`success_count = p.success_count + 1,` : tx``}
+        ${e.failed ? tx`failure_count = p.failure_count + 1,` : tx``}
+        last_error = ${e.lastError ?? tx`p.last_error`}
+      where p.id = ${locked.id}
+      returning p.id, p.url, p.status, p.consecutive_failures, p.rate_limited_until, p.learned_rate_per_s`;
+    if (!updated) return { row: undefined, disabled: false, sessionInvalidated: false };
+    const row: ReleasedRow = { ...updated, old_status: locked.status, pacing_note: e.note };
 
-
-    let disabled = false;
-    if (row && (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable') && row.rate_limited_until) {
-      const why = outcome.kind === 'rate_limited' ? 'was rate limited' : 'cannot reach the upstream';
+    const rested = row.rate_limited_until && (!locked.rate_limited_until || row.rate_limited_until > locked.rate_limited_until);
+    if (rested && (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable' || outcome.kind === 'address_blocked')) {
+      const restMs = row.rate_limited_until!.getTime() - now.getTime();
+      const why = { rate_limited: 'was rate limited', upstream_unreachable: 'cannot reach the upstream', address_blocked: 'was refused by the source (403)' }[outcome.kind];
       await insertLog(tx, {
         ...logBase,
         level: 'WARNING',
         eventType: 'PROXY_COOLDOWN',
-        message: `proxy ${row.url} ${why} and rests for ${Math.round(cooldownMs / 1000)} s`,
+        message: `proxy ${row.url} ${why} and rests for ${Math.round(restMs / 1000)} s`,
         details: {
           reason: outcome.kind,
-          retry_after_ms: cooldownMs,
-          until: row.rate_limited_until.toISOString(),
+          retry_after_ms: restMs,
+          until: row.rate_limited_until!.toISOString(),
           from_retry_after: outcome.kind === 'rate_limited' && outcome.retryAfterMs !== undefined,
-          ...(outcome.kind === 'rate_limited' ? { learned_rate_per_s: row.learned_rate_per_s } : {}),
+          ...(outcome.kind === 'rate_limited' ? { learned_rate_per_s: row.learned_rate_per_s, pacing: e.note } : {}),
         },
       });
     }
-    if (row && outcome.kind === 'proxy_failure' && row.status === 'disabled' && row.old_status !== 'disabled') {
+    let disabled = false;
+    if (row.status === 'disabled' && locked.status !== 'disabled' && (outcome.kind === 'proxy_failure' || outcome.kind === 'address_blocked')) {
       disabled = true;
       await insertLog(tx, {
         ...logBase,
         level: 'ERROR',
         eventType: 'PROXY_DISABLED',
-        message: `proxy ${row.url} disabled after ${row.consecutive_failures} consecutive failures`,
-        details: {
-          consecutive_failures: row.consecutive_failures,
-          max_consecutive_failures: maxConsecutiveFailures,
-          error: outcome.message,
-        },
+        message:
+          outcome.kind === 'proxy_failure'
+            ? `proxy ${row.url} disabled after ${row.consecutive_failures} consecutive failures`
+            : `proxy ${row.url} disabled: the source refuses its address (403 again after a rest)`,
+        details:
+          outcome.kind === 'proxy_failure'
+            ? { consecutive_failures: row.consecutive_failures, max_consecutive_failures: maxConsecutiveFailures, error: outcome.message }
+            : { reason: 'blocked', error: outcome.message },
       });
     }
-
-    // A session rejected upstream is invalid whoever holds the proxy now: that is a fact about the session.
-    let sessionInvalidated = false;
-    if (outcome.kind === 'session_invalid' && l.sessionId) {
-      const [session] = await tx<{ id: string }[]>`
-        update sessions set status = 'invalid' where id = ${l.sessionId} and status = 'valid' returning id`;
-      if (session) {
-        sessionInvalidated = true;
-        await insertLog(tx, {
-          ...logBase,
-          level: 'WARNING',
-          eventType: 'SESSION_INVALIDATED',
-          message: `session ${session.id} was rejected upstream and is no longer used`,
-          details: { session_id: session.id, reason: outcome.message ?? 'session rejected upstream' },
-        });
-      }
-    }
+    const sessionInvalidated = await settleSession(tx, slot.session_id ?? l.sessionId, outcome, options, logBase);
     return { row, disabled, sessionInvalidated };
   });
+}
+
+/**
+ * The session's side of a release: its request is no longer in flight; a success forgets an earlier refusal;
+ * a refusal invalidates it on evidence only (see the header). Returns whether it was invalidated now.
+ */
+async function settleSession(
+  tx: Queryable,
+  sessionId: string | null,
+  outcome: ReleaseOutcome,
+  options: ReleaseRowOptions,
+  logBase: { batchId: string | null; profileId: string | null; proxyId: string },
+): Promise<boolean> {
+  if (!sessionId) return false;
+  const refused = outcome.kind === 'session_invalid';
+  const subject = options.subject ?? null;
+  // a checkpoint or an unsendable token is proof enough; a login refusal is, once it repeats for another request
+  const conclusive = refused && (outcome.refusal === 'checkpoint' || outcome.refusal === 'unsendable');
+  const [session] = await tx<{ id: string; invalidated: boolean; first: string | null }[]>`
+    with before as (select id, status, refused_subject from sessions where id = ${sessionId} for update)
+    update sessions s set
+      in_flight = greatest(0, s.in_flight - 1),
+      ${
+        refused
+          ? tx`status = case when s.status = 'valid' and (${conclusive}::boolean
+                 or (before.refused_subject is not null and before.refused_subject is distinct from ${subject}::text))
+               then 'invalid' else s.status end,
+             refused_subject = coalesce(before.refused_subject, ${subject ?? 'unknown'}::text),
+             refused_at = ${options.now}::timestamptz`
+          : outcome.kind === 'success'
+            ? tx`refused_subject = null, refused_at = null`
+            : tx`status = s.status`
+      }
+    from before where s.id = before.id
+    returning s.id, (before.status = 'valid' and s.status = 'invalid') as invalidated, before.refused_subject as first`;
+  if (!session?.invalidated || outcome.kind !== 'session_invalid') return false;
+  await insertLog(tx, {
+    ...logBase,
+    level: 'WARNING',
+    eventType: 'SESSION_INVALIDATED',
+    message: `session ${session.id} was refused upstream and is no longer used`,
+    details: {
+      session_id: session.id,
+      reason: outcome.message ?? 'session refused upstream',
+      refusal: outcome.refusal ?? 'login',
+      ...(session.first ? { evidence: 'refused for two different requests' } : {}),
+    },
+  });
+  return true;
 }
