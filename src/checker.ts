@@ -4,7 +4,8 @@
  * session) leased from the pool for that request alone (src/proxied-request.ts).
  *
  * It is plain code with no Temporal in it, so the same function runs inside the `checkChunk` activity and in
- * the benchmark's plain loop. Whatever must be retried is signalled by throwing `RetryLater` with the wait
+ * the benchmark's plain loop. One attempt is a `ChunkCheck`, with one method per phase: answer from the cache,
+ * resolve user ids, fetch the stories, conclude. Whatever must be retried is signalled by throwing `RetryLater` with the wait
  * (the activity turns it into a retryable failure with that `nextRetryDelay`); whatever is final is
  * persisted here and the call returns.
  *
@@ -25,7 +26,7 @@
  */
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
-import { backoffMs } from './failure-policy.js';
+import { backoffMs, type FailurePolicy } from './failure-policy.js';
 import { countChecks } from './metrics/worker.js';
 import type { ProxyPool } from './pool.js';
 import { createSender, type Blocked, type RequestHooks, type Sent } from './proxied-request.js';
@@ -46,7 +47,7 @@ import { setUpstreamUserId } from './repos/profiles.js';
 import { answerFromCache } from './repos/result-cache.js';
 import { clearBlocked, noteBlocked } from './repos/stalls.js';
 import { storableText } from './storable-text.js';
-import { ProfileNotFound, type UpstreamFailure } from './upstream/errors.js';
+import { ProfileNotFound, type UpstreamFailure, type UpstreamFailureKind } from './upstream/errors.js';
 import type { StoryClient } from './upstream/story-client.js';
 
 export interface CheckChunkInput {
@@ -63,11 +64,19 @@ export type CheckChunkResult =
   /** The batch is no longer running (paused or cancelled meanwhile): nothing more was sent. */
   | { kind: 'stopped'; status: string };
 
+/**
+ * Why an attempt ends to be tried again later (the Temporal failure type the activity reports). The first three
+ * are expected waits (the pool working as meant); the others mean the source failed.
+ */
+export const RETRY_REASONS = ['ProxiesBusy', 'NothingCanBeSent', 'RateLimited', 'UpstreamError', 'MalformedResponse'] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
+export const EXPECTED_WAITS: ReadonlySet<RetryReason> = new Set<RetryReason>(['ProxiesBusy', 'NothingCanBeSent', 'RateLimited']);
+
 /** Try again after `delayMs` (the attempt's unfinished profiles are asked again then). */
 export class RetryLater extends Error {
   override name = 'RetryLater';
   constructor(
-    readonly reason: string,
+    readonly reason: RetryReason,
     message: string,
     readonly delayMs: number,
   ) {
@@ -98,247 +107,323 @@ export type CheckHooks = RequestHooks;
 /** The type part of a stored `type: message` error. */
 const errorTypeOf = (error: string | null) => (error ? (/^([a-z_]+):/.exec(error)?.[1] ?? 'check_error') : 'check_error');
 
-export function createChecker(deps: CheckerDeps) {
-  const { sql, pool, client, config } = deps;
-  const now = async () => (deps.clock ?? (() => new Date()))();
-  /** While blocked, look again this often, so a stall is noticed and its end is picked up promptly. */
-  const blockedRecheckMs = Math.max(1_000, Math.min(config.CHECK_MAX_INTERVAL_MS, Math.floor(config.BATCH_STALL_AFTER_MS / 2)));
-  const retry = { initialMs: config.CHECK_INITIAL_INTERVAL_MS, maxMs: config.CHECK_MAX_INTERVAL_MS, coefficient: config.CHECK_BACKOFF };
+/** The failure kind a retry is reported as. */
+const RETRY_REASON_OF: Partial<Record<UpstreamFailureKind, RetryReason>> = {
+  malformed_response: 'MalformedResponse',
+  rate_limited: 'RateLimited',
+};
 
-  /** Whether a request may be sent for a batch in this run state. */
-  function held({ status, queuePaused }: { status: string | null; queuePaused: boolean }): CheckChunkResult | null {
-    if (status !== 'running') return { kind: 'stopped', status: status ?? 'missing' };
-    if (queuePaused) return { kind: 'deferred' };
-    return null;
-  }
+/** What ends an attempt early: nothing can be sent (Blocked), or the batch no longer lets it send (held). */
+type Stop = Blocked | { held: CheckChunkResult };
 
-  /** Whether a request may be sent now for this batch (checked before every upstream request). */
-  async function gate(batchId: string): Promise<CheckChunkResult | null> {
-    return held(await readRunState(sql, batchId));
-  }
+type Failed = Exclude<Sent<unknown, CheckChunkResult>, { ok: true }>;
 
-  async function checkChunk(input: CheckChunkInput, hooks: CheckHooks = {}): Promise<CheckChunkResult> {
+interface Settings {
+  deps: CheckerDeps;
+  now: () => Promise<Date>;
+  blockedRecheckMs: number;
+  retry: { initialMs: number; maxMs: number; coefficient: number };
+}
+
+/** Whether a request may be sent for a batch in this run state. */
+function held({ status, queuePaused }: { status: string | null; queuePaused: boolean }): CheckChunkResult | null {
+  if (status !== 'running') return { kind: 'stopped', status: status ?? 'missing' };
+  if (queuePaused) return { kind: 'deferred' };
+  return null;
+}
+
+/** One attempt at one chunk: its counters and what it leaves for later live here, one method per phase. */
+class ChunkCheck {
+  private successful = 0;
+  private failed = 0;
+  private storiesFound = 0;
+  private progressed = false;
+  private readonly started = Date.now();
+  private stop: Stop | null = null;
+  /** Profiles left for a later attempt, and why. */
+  private readonly later: ChunkProfile[] = [];
+  private laterReason: { kind: string; message: string } | null = null;
+  private readonly sender;
+
+  constructor(
+    private readonly s: Settings,
+    private readonly input: CheckChunkInput,
+    private readonly hooks: CheckHooks,
+    /** The profiles still to check, narrowed by each phase. */
+    private profiles: ChunkProfile[],
+  ) {
+    const { sql, pool, config } = s.deps;
     const { batchId } = input;
-    const state = await readRunState(sql, batchId);
-    const gated = held(state);
-    if (gated) return gated;
-
-    let profiles = await unfinishedProfiles(sql, batchId, input.profileIds);
-    if (profiles.length === 0) return { kind: 'done', successful: 0, failed: 0, storiesFound: 0, requests: 0 };
-
-    let successful = 0;
-    let failed = 0;
-    let storiesFound = 0;
-    let progressed = false;
-    const started = Date.now();
-
-    /** Persists final failures; the first result of the attempt also ends any stall of the batch. */
-    const fail = async (failures: CheckFailure[], proxyId: string | null) => {
-      const n = await recordFailures(sql, { batchId, proxyId, durationMs: Date.now() - started, countAttempt: false }, failures);
-      countChecks('failed', n);
-      failed += n;
-      await progress(n);
-    };
-    const progress = async (n: number) => {
-      if (n === 0 || progressed) return;
-      progressed = true;
-      await clearBlocked(sql, batchId, await now());
-    };
-
-    // results younger than the batch's max_age_s answer their profiles now, when the chunk runs, before anything is sent
-    const cached = await answerFromCache(sql, batchId, profiles.map((p) => p.profileId), state.maxAgeS);
-    successful += cached.answered.size;
-    storiesFound += cached.storiesFound;
-    countChecks('story', cached.storiesFound);
-    countChecks('no_story', cached.answered.size - cached.storiesFound);
-    await progress(cached.answered.size);
-    profiles = profiles.filter((p) => !cached.answered.has(p.profileId));
-    if (profiles.length === 0) return { kind: 'done', successful, failed, storiesFound, requests: 0 };
-
-    /**
-     * Counts a try for `tried` (the answer was about them), remembering why; those whose tries are now spent
-     * are recorded failed. Returns the ones left to try again.
-     */
-    const chargeTry = async (tried: ChunkProfile[], err: { kind: string; message: string }, proxyId: string | null) => {
-      const error = storableText(`${err.kind}: ${redact(err.message)}`, 1_000);
-      const attempts = await addAttempt(sql, batchId, tried.map((p) => p.profileId), error);
-      const spent = tried.filter((p) => (attempts.get(p.profileId) ?? 0) >= config.CHECK_MAX_ATTEMPTS);
-      await fail(
-        spent.map((p) => ({ profileId: p.profileId, errorType: err.kind, message: `${redact(err.message)} (after ${attempts.get(p.profileId)} attempts)` })),
-        proxyId,
-      );
-      for (const p of tried) p.attempts = attempts.get(p.profileId) ?? p.attempts;
-      return tried.filter((p) => !spent.includes(p) && attempts.has(p.profileId));
-    };
-
-    // tries spent by earlier attempts that ended before their failure could be recorded (a crash, or a
-    // result the store refused): such a profile fails now, with the cause of its last counted try
-    const spent = profiles.filter((p) => p.attempts >= config.CHECK_MAX_ATTEMPTS);
-    if (spent.length) {
-      await fail(
-        spent.map((p) => ({
-          profileId: p.profileId,
-          errorType: errorTypeOf(p.error),
-          message: `${p.error ?? 'no answer could be recorded'} (after ${p.attempts} attempts)`,
-        })),
-        null,
-      );
-      profiles = profiles.filter((p) => !spent.includes(p));
-    }
-
-    const sender = createSender({
+    this.sender = createSender<CheckChunkResult>({
       sql,
       pool,
       config,
       batchId,
       holder: input.holder,
       hooks,
-      now,
-      blockedRecheckMs,
-      gate: () => gate(batchId),
+      now: s.now,
+      blockedRecheckMs: s.blockedRecheckMs,
+      gate: async () => held(await readRunState(sql, batchId)),
       onFirstLease: async (proxyId) => {
-        await markRunning(sql, batchId, profiles.map((p) => p.profileId), proxyId);
+        await markRunning(sql, batchId, this.profiles.map((p) => p.profileId), proxyId);
       },
     });
+  }
 
-    /** Runs `persist` for an answer about `about`; if it throws, the try still counts (and the error is kept). */
-    const persisting = async (about: ChunkProfile[], proxyId: string, persist: () => Promise<void>) => {
-      try {
-        await persist();
-      } catch (err) {
-        const kind = 'store_error';
-        await chargeTry(about, { kind, message: err instanceof Error ? err.message : String(err) }, proxyId).catch(() => {});
-        throw err;
-      }
-    };
+  private get sql() {
+    return this.s.deps.sql;
+  }
 
-    // What ends this attempt early, and the profiles left for a later one.
-    type Stop = Blocked | { held: CheckChunkResult };
-    let stop = null as Stop | null;
-    const later: ChunkProfile[] = [];
-    let laterReason: { kind: string; message: string } | null = null;
+  private done(): CheckChunkResult {
+    const { successful, failed, storiesFound } = this;
+    return { kind: 'done', successful, failed, storiesFound, requests: this.sender.requests() };
+  }
 
-    /** A failed request: charge, fail or keep its profiles as the policy says; false when the attempt must stop. */
-    const onFailure = async (about: ChunkProfile[], sent: Exclude<Sent<unknown, CheckChunkResult>, { ok: true }>): Promise<boolean> => {
-      if ('held' in sent) {
-        stop = { held: sent.held };
-        return false;
-      }
-      if ('blocked' in sent) {
-        stop = sent;
-        return false;
-      }
-      const { err, policy, proxyId } = sent;
-      const left = policy.countsAttempt ? await chargeTry(about, err, proxyId) : about;
-      if (policy.next === 'fail') {
-        await fail(left.map((p) => ({ profileId: p.profileId, errorType: err.kind, message: failureMessage(p, err) })), proxyId);
-        return true;
-      }
-      if (policy.next === 'wait') {
-        stop = { blocked: 'no_valid_session', delayMs: blockedRecheckMs, message: redact(err.message) };
-        return false;
-      }
-      // retry_later, or retry_elsewhere that ran out of proxies to try within this attempt
-      later.push(...left);
-      laterReason = { kind: err.kind, message: redact(err.message) };
-      return true;
-    };
+  /** Runs the phases in order; each one narrows `profiles`. */
+  async run(maxAgeS: number): Promise<CheckChunkResult> {
+    await this.fromCache(maxAgeS);
+    if (this.profiles.length === 0) return this.done();
+    await this.failSpent();
+    await this.resolveIds();
+    await this.fetchStories();
+    return this.conclude();
+  }
 
-    // 1. user ids not cached yet: one lookup each, each answer persisted as it arrives
-    for (const p of profiles) {
+  /** Results younger than the batch's max_age_s answer their profiles now, before anything is sent. */
+  private async fromCache(maxAgeS: number): Promise<void> {
+    const cached = await answerFromCache(this.sql, this.input.batchId, this.profiles.map((p) => p.profileId), maxAgeS);
+    this.successful += cached.answered.size;
+    this.storiesFound += cached.storiesFound;
+    countChecks('story', cached.storiesFound);
+    countChecks('no_story', cached.answered.size - cached.storiesFound);
+    await this.progress(cached.answered.size);
+    this.profiles = this.profiles.filter((p) => !cached.answered.has(p.profileId));
+  }
+
+  /**
+   * Tries spent by earlier attempts that ended before their failure could be recorded (a crash, or a result the
+   * store refused): such a profile fails now, with the cause of its last counted try.
+   */
+  private async failSpent(): Promise<void> {
+    const max = this.s.deps.config.CHECK_MAX_ATTEMPTS;
+    const spent = this.profiles.filter((p) => p.attempts >= max);
+    if (spent.length === 0) return;
+    await this.fail(
+      spent.map((p) => ({
+        profileId: p.profileId,
+        errorType: errorTypeOf(p.error),
+        message: `${p.error ?? 'no answer could be recorded'} (after ${p.attempts} attempts)`,
+      })),
+      null,
+    );
+    this.profiles = this.profiles.filter((p) => !spent.includes(p));
+  }
+
+  /** User ids not cached yet: one lookup each, each answer persisted as it arrives. */
+  private async resolveIds(): Promise<void> {
+    const { client } = this.s.deps;
+    for (const p of this.profiles) {
       if (p.upstreamUserId) continue;
-      const sent = await sender.send(1, (target) =>
-        client.resolveUserId(target, p.username, hooks.signal).catch((err: unknown) => {
+      const sent = await this.sender.send(1, p.username, (target) =>
+        client.resolveUserId(target, p.username, this.hooks.signal).catch((err: unknown) => {
           if (err instanceof ProfileNotFound) return null;
           throw err;
         }),
       );
       if (!sent.ok) {
-        if (!(await onFailure([p], sent))) break;
+        if (!(await this.onFailure([p], sent))) return;
         continue;
       }
       const found = sent.value;
       if (found === null) {
         // an answer about this profile: it does not exist (final, never retried)
-        await persisting([p], sent.proxyId, () =>
-          fail([{ profileId: p.profileId, errorType: 'profile_not_found', message: `@${p.username} does not exist upstream` }], sent.proxyId),
+        await this.persisting([p], sent.proxyId, () =>
+          this.fail([{ profileId: p.profileId, errorType: 'profile_not_found', message: `@${p.username} does not exist upstream` }], sent.proxyId),
         );
         continue;
       }
-      await persisting([p], sent.proxyId, () => setUpstreamUserId(sql, p.profileId, found.userId, found.isPrivate));
+      await this.persisting([p], sent.proxyId, () => setUpstreamUserId(this.sql, p.profileId, found.userId, found.isPrivate));
       p.upstreamUserId = found.userId;
     }
+  }
 
-    // 2. all their stories in one request
-    const ready = stop ? [] : profiles.filter((p) => p.upstreamUserId && !later.includes(p));
-    const finishedHere = new Set<string>();
-    if (ready.length > 0) {
-      const sent = await sender.send(ready.length, (target) => client.fetchStories(target, ready.map((p) => p.upstreamUserId!), hooks.signal));
-      if (!sent.ok) {
-        await onFailure(ready, sent);
+  /** All their stories in one request; each reel is judged on its own. */
+  private async fetchStories(): Promise<void> {
+    const ready = this.stop ? [] : this.profiles.filter((p) => p.upstreamUserId && !this.later.includes(p));
+    if (ready.length === 0) return;
+    const ids = ready.map((p) => p.upstreamUserId!);
+    const subject = `reels:${ids.length === 1 ? ids[0] : `${ids[0]}..${ids[ids.length - 1]}(${ids.length})`}`;
+    const sent = await this.sender.send(ready.length, subject, (target) => this.s.deps.client.fetchStories(target, ids, this.hooks.signal));
+    if (!sent.ok) {
+      await this.onFailure(ready, sent);
+      return;
+    }
+    const { durationMs, results } = sent.value;
+    const successes: CheckSuccess[] = [];
+    const answered: ChunkProfile[] = [];
+    const malformed: ChunkProfile[] = [];
+    for (const p of ready) {
+      const result = results.get(p.upstreamUserId!);
+      if (result?.ok) {
+        successes.push({ profileId: p.profileId, hasStory: result.hasStory, storyCount: result.storyCount, latestStoryAt: result.latestStoryAt });
+        answered.push(p);
       } else {
-        const { durationMs, results } = sent.value;
-        const successes: CheckSuccess[] = [];
-        const malformed: ChunkProfile[] = [];
-        for (const p of ready) {
-          const result = results.get(p.upstreamUserId!);
-          if (result?.ok) {
-            successes.push({ profileId: p.profileId, hasStory: result.hasStory, storyCount: result.storyCount, latestStoryAt: result.latestStoryAt });
-            finishedHere.add(p.profileId);
-          } else {
-            malformed.push(p);
-          }
-        }
-        await persisting(ready.filter((p) => finishedHere.has(p.profileId)), sent.proxyId, async () => {
-          const { recorded: n, withStory } = await recordSuccesses(
-            sql,
-            { batchId, proxyId: sent.proxyId, durationMs, countAttempt: true },
-            successes,
-          );
-          countChecks('story', withStory);
-          countChecks('no_story', n - withStory);
-          successful += n;
-          storiesFound += withStory;
-          await progress(n);
-        });
-        if (malformed.length) {
-          const err = { kind: 'malformed_response', message: 'the story source answered with a malformed reel' };
-          later.push(...(await chargeTry(malformed, err, sent.proxyId)));
-          laterReason = err;
-        }
+        malformed.push(p);
       }
     }
+    await this.persisting(answered, sent.proxyId, async () => {
+      const { recorded: n, withStory } = await recordSuccesses(
+        this.sql,
+        { batchId: this.input.batchId, proxyId: sent.proxyId, durationMs, countAttempt: true },
+        successes,
+      );
+      countChecks('story', withStory);
+      countChecks('no_story', n - withStory);
+      this.successful += n;
+      this.storiesFound += withStory;
+      await this.progress(n);
+    });
+    if (malformed.length) {
+      // a corrupt reel is an answer about its profile: it counts a try
+      const err = { kind: 'malformed_response', message: 'the story source answered with a malformed reel' };
+      this.later.push(...(await this.chargeTry(malformed, err, sent.proxyId)));
+      this.laterReason = err;
+    }
+  }
 
-    const ended = stop as Stop | null;
-    if (ended && 'held' in ended) return ended.held;
-    if (ended) {
-      let delayMs = ended.delayMs;
-      if (ended.blocked) {
-        const at = await now();
-        const state = await noteBlocked(sql, batchId, ended.blocked, at, config.BATCH_STALL_AFTER_MS);
-        // look again when the stall would begin, so it shows in time even while a proxy rests for an hour
-        if (!state.stalled && state.blockedSince) {
-          const stallAt = state.blockedSince.getTime() + config.BATCH_STALL_AFTER_MS;
-          delayMs = Math.min(delayMs, Math.max(1_000, stallAt - at.getTime() + 1_000));
-        }
+  /** How the attempt ends: done, held, or a RetryLater with the wait that suits why. */
+  private async conclude(): Promise<CheckChunkResult> {
+    const { stop } = this;
+    if (stop && 'held' in stop) return stop.held;
+    if (stop) throw await this.blockedRetry(stop);
+    if (this.later.length) throw await this.laterRetry();
+    return this.done();
+  }
+
+  private async blockedRetry(stop: Blocked): Promise<RetryLater> {
+    const { config } = this.s.deps;
+    let delayMs = stop.delayMs;
+    if (stop.blocked) {
+      const at = await this.s.now();
+      const state = await noteBlocked(this.sql, this.input.batchId, stop.blocked, at, config.BATCH_STALL_AFTER_MS);
+      // look again when the stall would begin, so it shows in time even while a proxy rests for an hour
+      if (!state.stalled && state.blockedSince) {
+        const stallAt = state.blockedSince.getTime() + config.BATCH_STALL_AFTER_MS;
+        delayMs = Math.min(delayMs, Math.max(1_000, stallAt - at.getTime() + 1_000));
       }
-      throw new RetryLater(ended.blocked ? 'NothingCanBeSent' : 'ProxiesBusy', `nothing can be sent now: ${ended.message}`, delayMs);
     }
-    if (later.length) {
-      const reason = laterReason ?? { kind: 'upstream_error', message: 'retry' };
-      const fewestTries = Math.min(...later.map((p) => p.attempts));
-      const delayMs = backoffMs(fewestTries, retry);
-      await insertLog(sql, {
-        batchId,
-        level: 'WARNING',
-        eventType: 'CHECK_RETRY',
-        message: `${later.length} profile check(s) will be retried: ${reason.message}`,
-        details: { error_type: reason.kind, error_message: reason.message, profiles: later.map((p) => p.username), retry_in_ms: delayMs },
-      });
-      const kind = reason.kind === 'malformed_response' ? 'MalformedResponse' : reason.kind === 'rate_limited' ? 'RateLimited' : 'UpstreamError';
-      throw new RetryLater(kind, reason.message, delayMs);
+    return new RetryLater(stop.blocked ? 'NothingCanBeSent' : 'ProxiesBusy', `nothing can be sent now: ${stop.message}`, delayMs);
+  }
+
+  private async laterRetry(): Promise<RetryLater> {
+    const reason = this.laterReason ?? { kind: 'upstream_error', message: 'retry' };
+    const fewestTries = Math.min(...this.later.map((p) => p.attempts));
+    const delayMs = backoffMs(fewestTries, this.s.retry);
+    await insertLog(this.sql, {
+      batchId: this.input.batchId,
+      level: 'WARNING',
+      eventType: 'CHECK_RETRY',
+      message: `${this.later.length} profile check(s) will be retried: ${reason.message}`,
+      details: { error_type: reason.kind, error_message: reason.message, profiles: this.later.map((p) => p.username), retry_in_ms: delayMs },
+    });
+    return new RetryLater(RETRY_REASON_OF[reason.kind as UpstreamFailureKind] ?? 'UpstreamError', reason.message, delayMs);
+  }
+
+  /** A failed request: charge, fail or keep its profiles as the policy says; false when the attempt must stop. */
+  private async onFailure(about: ChunkProfile[], sent: Failed): Promise<boolean> {
+    if ('held' in sent) {
+      this.stop = { held: sent.held };
+      return false;
     }
-    return { kind: 'done', successful, failed, storiesFound, requests: sender.requests() };
+    if ('blocked' in sent) {
+      this.stop = sent;
+      return false;
+    }
+    const { err, policy, proxyId } = sent;
+    const left = policy.countsAttempt ? await this.chargeTry(about, err, proxyId) : about;
+    return this.follow(policy, err, left, proxyId);
+  }
+
+  private async follow(policy: FailurePolicy, err: UpstreamFailure, left: ChunkProfile[], proxyId: string): Promise<boolean> {
+    switch (policy.next) {
+      case 'fail':
+        await this.fail(left.map((p) => ({ profileId: p.profileId, errorType: err.kind, message: failureMessage(p, err) })), proxyId);
+        return true;
+      case 'wait':
+        this.stop = { blocked: 'no_valid_session', delayMs: this.s.blockedRecheckMs, message: redact(err.message) };
+        return false;
+      case 'retry_later':
+      case 'retry_elsewhere':
+        // retry_elsewhere here has run out of proxies to try within this attempt
+        this.later.push(...left);
+        this.laterReason = { kind: err.kind, message: redact(err.message) };
+        return true;
+    }
+  }
+
+  /**
+   * Counts a try for `tried` (the answer was about them), remembering why; those whose tries are now spent
+   * are recorded failed. Returns the ones left to try again.
+   */
+  private async chargeTry(tried: ChunkProfile[], err: { kind: string; message: string }, proxyId: string | null): Promise<ChunkProfile[]> {
+    const max = this.s.deps.config.CHECK_MAX_ATTEMPTS;
+    const error = storableText(`${err.kind}: ${redact(err.message)}`, 1_000);
+    const attempts = await addAttempt(this.sql, this.input.batchId, tried.map((p) => p.profileId), error);
+    const spent = tried.filter((p) => (attempts.get(p.profileId) ?? 0) >= max);
+    await this.fail(
+      spent.map((p) => ({ profileId: p.profileId, errorType: err.kind, message: `${redact(err.message)} (after ${attempts.get(p.profileId)} attempts)` })),
+      proxyId,
+    );
+    for (const p of tried) p.attempts = attempts.get(p.profileId) ?? p.attempts;
+    return tried.filter((p) => !spent.includes(p) && attempts.has(p.profileId));
+  }
+
+  /** Runs `persist` for an answer about `about`; if it throws, the try still counts (and the error is kept). */
+  private async persisting(about: ChunkProfile[], proxyId: string, persist: () => Promise<void>): Promise<void> {
+    try {
+      await persist();
+    } catch (err) {
+      await this.chargeTry(about, { kind: 'store_error', message: err instanceof Error ? err.message : String(err) }, proxyId).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Persists final failures; the first result of the attempt also ends any stall of the batch. */
+  private async fail(failures: CheckFailure[], proxyId: string | null): Promise<void> {
+    const n = await recordFailures(
+      this.sql,
+      { batchId: this.input.batchId, proxyId, durationMs: Date.now() - this.started, countAttempt: false },
+      failures,
+    );
+    countChecks('failed', n);
+    this.failed += n;
+    await this.progress(n);
+  }
+
+  private async progress(n: number): Promise<void> {
+    if (n === 0 || this.progressed) return;
+    this.progressed = true;
+    await clearBlocked(this.sql, this.input.batchId, await this.s.now());
+  }
+}
+
+export function createChecker(deps: CheckerDeps) {
+  const { sql, config } = deps;
+  const settings: Settings = {
+    deps,
+    now: async () => (deps.clock ?? (() => new Date()))(),
+    /** While blocked, look again this often, so a stall is noticed and its end is picked up promptly. */
+    blockedRecheckMs: Math.max(1_000, Math.min(config.CHECK_MAX_INTERVAL_MS, Math.floor(config.BATCH_STALL_AFTER_MS / 2))),
+    retry: { initialMs: config.CHECK_INITIAL_INTERVAL_MS, maxMs: config.CHECK_MAX_INTERVAL_MS, coefficient: config.CHECK_BACKOFF },
+  };
+
+  async function checkChunk(input: CheckChunkInput, hooks: CheckHooks = {}): Promise<CheckChunkResult> {
+    const state = await readRunState(sql, input.batchId);
+    const gated = held(state);
+    if (gated) return gated;
+    const profiles = await unfinishedProfiles(sql, input.batchId, input.profileIds);
+    if (profiles.length === 0) return { kind: 'done', successful: 0, failed: 0, storiesFound: 0, requests: 0 };
+    return new ChunkCheck(settings, input, hooks, profiles).run(state.maxAgeS);
   }
 
   return { checkChunk };

@@ -18,6 +18,12 @@ import type { UpstreamTarget } from './upstream/story-client.js';
 /** Longest wait inside a check for a proxy that is only busy, or rests for a moment. */
 const BUSY_WAIT_MS = 10_000;
 
+/**
+ * The least wait before a chunk whose proxies are all busy tries again: it has already waited BUSY_WAIT_MS for a
+ * release in this attempt, so a slot is not about to free up here.
+ */
+const MIN_BUSY_RETRY_MS = 250;
+
 /** Sends of one request through one proxy after another within an attempt, before the attempt gives up. */
 const MAX_SENDS_PER_REQUEST = 8;
 
@@ -84,14 +90,16 @@ export function createSender<Held>(options: SenderOptions<Held>) {
       hooks.heartbeat?.();
     }
     if (leased.ok) return leased.lease;
+    const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
     if (leased.reason === 'all_busy') {
-      return { blocked: null, delayMs: 0, message: 'every usable proxy is busy' };
+      // every usable proxy is full or paced further out than this attempt waits: come back when the earliest
+      // slot opens (a proxy at a 20 s pace is 20 s away), never at once: that would be a busy loop through Temporal
+      return { blocked: null, delayMs: Math.max(untilFree, MIN_BUSY_RETRY_MS), message: 'every usable proxy is busy' };
     }
     const blocked: StallReason =
       leased.reason === 'all_cooling_down' && leased.restReason === 'upstream_unreachable' ? 'upstream_unreachable' : 'no_usable_proxy';
     // a rate-limit rest is the source's request: waited out whole. Otherwise look again now and then: the
     // health schedule or an operator may bring a proxy back long before its rest would end
-    const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
     return {
       blocked,
       delayMs: blocked === 'no_usable_proxy' && leased.restReason === 'rate_limited' ? untilFree : Math.min(untilFree, blockedRecheckMs),
@@ -103,14 +111,14 @@ export function createSender<Held>(options: SenderOptions<Held>) {
    * A lease for one request, released exactly once: the first release that succeeds records the outcome,
    * later ones (the `finally` of every path) do nothing.
    */
-  const leaseScope = (lease: Lease) => {
+  const leaseScope = (lease: Lease, subject: string) => {
     let released = false;
     return {
       /** When the request actually left (unset: it never did). */
       sentAt: undefined as Date | undefined,
       async release(outcome: ReleaseOutcome): Promise<void> {
         if (released) return;
-        await pool.release(lease, outcome, { batchId, ...(this.sentAt ? { sentAt: this.sentAt } : {}) });
+        await pool.release(lease, outcome, { batchId, subject, ...(this.sentAt ? { sentAt: this.sentAt } : {}) });
         // only once it worked: a release that failed is tried again, as neutral, on the way out
         released = true;
       },
@@ -129,8 +137,12 @@ export function createSender<Held>(options: SenderOptions<Held>) {
     });
   };
 
-  /** One upstream request about `profiles` of them, sent through one proxy after another while the policy says so. */
-  const send = async <T>(profiles: number, call: (target: UpstreamTarget) => Promise<T>): Promise<Sent<T, Held>> => {
+  /**
+   * One upstream request about `profiles` of them, sent through one proxy after another while the policy says so.
+   * `subject` names what it asks about (a username, or the stories' ids): a session refused for two different
+   * subjects is invalid, for one it may be the request's oddity.
+   */
+  const send = async <T>(profiles: number, subject: string, call: (target: UpstreamTarget) => Promise<T>): Promise<Sent<T, Held>> => {
     for (let sends = 1; ; sends++) {
       hooks.signal?.throwIfAborted();
       const held = await options.gate();
@@ -143,7 +155,7 @@ export function createSender<Held>(options: SenderOptions<Held>) {
         leasedBefore = true;
         await options.onFirstLease(lease.proxyId);
       }
-      const scope = leaseScope(lease);
+      const scope = leaseScope(lease, subject);
       try {
         // the proxy's schedule gave this request a send time: keep to it, so its rate holds whoever sends
         const paceStarted = performance.now();
