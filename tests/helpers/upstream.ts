@@ -56,7 +56,7 @@ export interface UpstreamUnderTest {
   readonly client: StoryClient;
   readonly logLines: string[];
   readonly errorMessages: string[];
-  makeClient(overrides?: { baseUrl?: string; timeoutMs?: number }): StoryClient;
+  makeClient(overrides?: { baseUrl?: string; timeoutMs?: number; maxAnswerBytes?: number }): StoryClient;
   /** The authenticated proxy `index` with the session, as the pool would lease it. */
   target(index: number, extra?: Partial<UpstreamTarget>): UpstreamTarget;
   /** Awaits a call expected to fail with `kind`, keeping its message for the secrets sweep. */
@@ -80,12 +80,13 @@ export function startUpstreamUnderTest(): UpstreamUnderTest {
     return value;
   };
 
-  function makeClient(overrides: { baseUrl?: string; timeoutMs?: number } = {}): StoryClient {
+  function makeClient(overrides: { baseUrl?: string; timeoutMs?: number; maxAnswerBytes?: number } = {}): StoryClient {
     const c = new StoryClient({
       baseUrl: overrides.baseUrl ?? started(sim).url,
       appId: APP_ID,
       userAgent: 'storycheck-test/1.0',
       timeoutMs: overrides.timeoutMs ?? 5_000,
+      ...(overrides.maxAnswerBytes !== undefined ? { maxAnswerBytes: overrides.maxAnswerBytes } : {}),
       logger: createLogger({ component: 'story-client-test' }),
     });
     clients.push(c);

@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  AddressBlocked,
   MalformedResponse,
   ProfileNotFound,
   ProxyFailure,
@@ -80,7 +81,31 @@ describe('outcome classes end to end', () => {
 
     up.sim.setOptions({ invalidSessions: [], checkpointSessions: [SESSION] });
     const checkpoint = await failure(up.client.fetchStories(target(0), userIds(['a'])), SessionInvalid);
-    expect(checkpoint.status).toBe(403);
+    expect([checkpoint.status, checkpoint.refusal]).toEqual([403, 'checkpoint']);
+
+    // logged out, the stories call is sent to the login page
+    up.sim.setOptions({ checkpointSessions: [], requireSession: false, loggedOutReels: 'redirect' });
+    const redirected = await failure(up.client.fetchStories(target(0, { sessionToken: null }), userIds(['a'])), SessionInvalid);
+    expect([redirected.status, redirected.refusal]).toEqual([302, 'login']);
+  });
+
+  it('a session token that cannot be a cookie value is the session\'s failure, and nothing is sent', async () => {
+    const before = up.sim.stats.requests;
+    for (const sessionToken of ['pasted\r\ntoken', 'tök3n', 'two words']) {
+      const err = await failure(up.client.resolveUserId(target(0, { sessionToken }), 'a'), SessionInvalid);
+      expect(err.refusal).toBe('unsendable');
+    }
+    expect(up.sim.stats.requests).toBe(before);
+  });
+
+  it('a 403 without a session message refuses the address; an answer larger than the cap is the upstream\'s failure', async () => {
+    up.sim.setOptions({ flaggedAddresses: [up.proxies.proxies[0]!.localAddress] });
+    await failure(up.client.fetchStories(target(0), userIds(['a'])), AddressBlocked);
+    await expect(up.client.fetchStories(target(1), userIds(['a']))).resolves.toMatchObject({ results: expect.any(Map) });
+
+    const small = makeClient({ maxAnswerBytes: 8 });
+    const tooLarge = await failure(small.fetchStories(target(1), userIds(['a', 'b', 'c'])), UpstreamError);
+    expect(tooLarge.code).toBe('ANSWER_TOO_LARGE');
   });
 
   it('proxy failure: wrong credentials (407), no credentials (407), refused connection, failed tunnel', async () => {
