@@ -47,6 +47,20 @@ async function readCapped(body: Dispatcher.ResponseData['body'], max: number): P
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * The request, ended by `signal` whatever stage it is at: undici applies an abort only once the request is
+ * connected, so a proxy that accepts the connection and never answers the CONNECT would hold it for ever.
+ */
+function abortable<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  pending.catch(() => {}); // it may still fail after the abort has ended the wait
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 class AnswerTooLarge extends Error {
   override name = 'AnswerTooLarge';
   constructor(readonly max: number) {
@@ -238,14 +252,17 @@ export class StoryClient {
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
     const started = performance.now();
     try {
-      const res = await request(url, {
-        method: 'GET',
-        dispatcher: agent,
-        headers,
-        signal: combined,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-      });
+      const res = await abortable(
+        request(url, {
+          method: 'GET',
+          dispatcher: agent,
+          headers,
+          signal: combined,
+          headersTimeout: this.#timeoutMs,
+          bodyTimeout: this.#timeoutMs,
+        }),
+        combined,
+      );
       const body = await readCapped(res.body, this.#maxAnswerBytes);
       const elapsedMs = performance.now() - started;
       observeUpstreamRequest(METRIC_ENDPOINT[endpoint], res.statusCode, elapsedMs / 1000);

@@ -15,6 +15,7 @@ import {
   UpstreamUnreachable,
 } from '../../src/upstream/errors.js';
 import { freePort as closedPort } from '../../src/local/ports.js';
+import { startSilentProxies } from '../helpers/misbehaving-proxies.js';
 import { SECRETS, SESSION, startUpstreamUnderTest } from '../helpers/upstream.js';
 
 const up = startUpstreamUnderTest();
@@ -150,6 +151,19 @@ describe('outcome classes end to end', () => {
     const timeout = await failure(quick.fetchStories(target(0), userIds(['a'])), UpstreamError);
     expect(timeout.code).toBe('TIMEOUT');
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a proxy that accepts the connection and never answers the tunnel request is given up at the timeout', async () => {
+    const silent = await startSilentProxies(1);
+    try {
+      const quick = makeClient({ timeoutMs: 300 });
+      const started = Date.now();
+      const err = await failure(quick.fetchStories(target(0, { proxyId: 'silent', proxyUrl: silent.urls[0]! }), userIds(['a'])), UpstreamError);
+      expect(err.code).toBe('TIMEOUT');
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await silent.close();
+    }
   });
 
   it('malformed response: a 200 without the documented structure, on both endpoints', async () => {
