@@ -8,6 +8,12 @@
  * Deadlines: the database work has none of Temporal's (it is bounded by Postgres and its locks, which no
  * transition holds for long); each Temporal call gets its own `signalDeadlineMs`, counted from when it is
  * made, so a slow transaction (a 100k-profile create takes seconds) never eats the signal's time.
+ *
+ * A change of the pool (a proxy or session added, a proxy enabled, a session found valid again) is announced
+ * to the queue runner (`poolChanged`), which passes it on to the batch it runs: chunks waiting for the end of
+ * a proxy's rest are sent again at once. Only while a batch runs, and at most once per
+ * POOL_CHANGE_MIN_GAP_MS: changes that come faster (a list of proxies added one by one) are carried by one
+ * announcement at the end of the gap, so that each does not cost the runs' histories a round of cancellations.
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Sql } from './db.js';
@@ -24,10 +30,13 @@ import {
 } from './repos/queue.js';
 import type { BatchRow } from './repos/batches.js';
 import { batchQueueWorkflow, QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
-import { cancelSignal, pauseSignal, queuePausedSignal, wakeSignal } from '../workflows/signals.js';
+import { cancelSignal, pauseSignal, poolChangedSignal, queuePausedSignal, wakeSignal } from '../workflows/signals.js';
 
 /** Bound on each Temporal call of a transition, from the moment it is made. */
 export const SIGNAL_DEADLINE_MS = 5_000;
+
+/** Pool changes are announced at most this often; those in between go with one announcement at its end. */
+export const POOL_CHANGE_MIN_GAP_MS = 1_000;
 
 export interface BatchControlDeps {
   sql: Sql;
@@ -48,8 +57,44 @@ export function wakeRunner(temporal: Client, taskQueue: string): Promise<unknown
   });
 }
 
+/**
+ * Calls `send` at once when it was last called at least `minGapMs` ago; otherwise once at the end of the gap,
+ * for every call made meanwhile (those return at once). `send` handles its own failures.
+ */
+function throttled(send: () => Promise<void>, minGapMs: number): () => Promise<void> {
+  let lastSentAt = Number.NEGATIVE_INFINITY;
+  let due: NodeJS.Timeout | null = null;
+  return async () => {
+    if (due) return; // the announcement due at the end of the gap carries this change too
+    const wait = lastSentAt + minGapMs - Date.now();
+    if (wait <= 0) {
+      lastSentAt = Date.now();
+      return send();
+    }
+    due = setTimeout(() => {
+      due = null;
+      lastSentAt = Date.now();
+      void send();
+    }, wait);
+    due.unref();
+  };
+}
+
 export function createBatchControl({ sql, temporal, taskQueue, logger, signalDeadlineMs = SIGNAL_DEADLINE_MS }: BatchControlDeps) {
   const withDeadline = <T>(call: () => Promise<T>) => temporal.withDeadline(Date.now() + signalDeadlineMs, call);
+
+  /** Tells the queue runner that the pool changed, when a batch runs; a failure is logged, never thrown. */
+  async function signalPoolChange(): Promise<void> {
+    try {
+      // nothing waits for the pool unless a batch runs (and then the runner is open)
+      const [running] = await sql<{ id: string }[]>`select id from batches where status = 'running' limit 1`;
+      if (!running) return;
+      await withDeadline(() => temporal.workflow.getHandle(QUEUE_WORKFLOW_ID).signal(poolChangedSignal));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return;
+      logger.warn('could not tell the batch queue that the pool changed; waiting chunks go on at the end of their wait', { err });
+    }
+  }
 
   /** Starts the singleton runner if needed and wakes it. */
   async function wakeQueue(): Promise<void> {
@@ -72,6 +117,12 @@ export function createBatchControl({ sql, temporal, taskQueue, logger, signalDea
 
   return {
     wakeQueue,
+
+    /**
+     * After a proxy or session was added, enabled or found valid again (committed): chunks of the running batch
+     * that wait for the pool are sent again now. Never fails the caller.
+     */
+    announcePoolChange: throttled(signalPoolChange, POOL_CHANGE_MIN_GAP_MS),
 
     async create(input: CreateBatchInput): Promise<BatchRow> {
       const batch = await createBatch(sql, input);

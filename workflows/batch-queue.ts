@@ -7,11 +7,17 @@
  *
  * It continues-as-new only between batches (a child is terminated when its parent continues-as-new), after a
  * fixed number of batches or when the server suggests it.
+ *
+ * A change of the pool (`poolChanged`: a proxy or session added, enabled or recovered) is passed on to the
+ * batch it runs, if any: the runner has a fixed id, so the API and the health schedule need not know which
+ * batch that is.
  */
 import {
   condition,
   continueAsNew,
   executeChild,
+  getExternalWorkflowHandle,
+  log,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
@@ -21,7 +27,7 @@ import type { createActivities } from '../activities/index.js';
 import { batchWorkflow } from './batch.js';
 import { batchStaticDetails, batchSummary } from './run-description.js';
 import { BatchIdAttribute, BatchStatusAttribute } from './search-attributes.js';
-import { wakeSignal } from './signals.js';
+import { poolChangedSignal, wakeSignal } from './signals.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -42,6 +48,15 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+/** The signal is only a hint: a run that has ended, or has not started yet, reads the pool afresh anyway. */
+async function passOnPoolChange(childWorkflowId: string): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(childWorkflowId).signal(poolChangedSignal);
+  } catch (err) {
+    log.info('pool change not passed on to the batch run', { workflowId: childWorkflowId, reason: describe(err) });
+  }
+}
+
 export async function batchQueueWorkflow(input: QueueWorkflowInput = {}): Promise<void> {
   const { claimNextBatch, failBatch } = proxyActivities<Activities>({
     startToCloseTimeout: '30 seconds',
@@ -49,6 +64,11 @@ export async function batchQueueWorkflow(input: QueueWorkflowInput = {}): Promis
   });
   let woken = false;
   setHandler(wakeSignal, () => void (woken = true));
+  /** The workflow id of the batch being run, while one is. */
+  let runningChild: string | null = null;
+  setHandler(poolChangedSignal, () => {
+    if (runningChild) void passOnPoolChange(runningChild);
+  });
   let batchesRun = input.batchesRun ?? 0;
   let runsHere = 0;
 
@@ -63,6 +83,7 @@ export async function batchQueueWorkflow(input: QueueWorkflowInput = {}): Promis
       continue;
     }
     const label = { batchId: claim.batchId, name: claim.name, totalProfiles: claim.totalProfiles };
+    runningChild = claim.workflowId;
     try {
       await executeChild(batchWorkflow, {
         workflowId: claim.workflowId,
@@ -84,6 +105,8 @@ export async function batchQueueWorkflow(input: QueueWorkflowInput = {}): Promis
     } catch (err) {
       // an unexpected failure ends the batch as `error` and frees the runner for the next one
       await failBatch({ batchId: claim.batchId, message: describe(err) });
+    } finally {
+      runningChild = null;
     }
     batchesRun++;
     runsHere++;

@@ -3,8 +3,17 @@
  * the signal and query handlers only read or change `state`; a single loop, `run()`, makes every decision
  * that produces a command (page, send, wait, complete, continue-as-new), so the command sequence depends only
  * on the events recorded in history.
+ *
+ * Each chunk runs in a cancellation scope of its own, inside the run's `chunkScope` (which stopping cancels).
+ * A pool change (`poolChanged`: a proxy or session added, enabled or recovered) cancels every chunk in
+ * flight: one waiting out its retry delay (up to the end of the earliest proxy rest, 24 h at most) is cancelled
+ * by the server at once and is sent again straight away; one actually running is not abandoned (its activity
+ * waits for the cancellation to complete, and the activity ignores a plain cancellation), so its answer is
+ * delivered and counted as usual.
  */
 import {
+  ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
@@ -52,12 +61,44 @@ const HELD_HISTORY_LIMIT = 500;
 /** Marks runs that continue-as-new while held: runs recorded before it never did, and must replay as such. */
 const HELD_CONTINUE_AS_NEW_PATCH = 'held-continue-as-new';
 
+/**
+ * Marks runs whose chunks a pool change may restart (their activities wait for a cancellation to complete).
+ * Runs recorded before it let a cancelled chunk go at once, and must replay as such (see batch.ts).
+ */
+export const CHUNK_RESTART_PATCH = 'chunk-restart-on-pool-change';
+
+/** A chunk in flight, in its own cancellation scope. */
+interface ChunkFlight {
+  readonly chunk: PagedChunk;
+  readonly scope: CancellationScope;
+  /** A pool change cancelled it: its end, unless it was an answer, sends it again. */
+  restarted: boolean;
+}
+
+/**
+ * Whether a chunk cancelled by a pool change ended only its wait, and may simply be sent again: it was
+ * cancelled, or failed in a way its retry policy would have retried had the cancellation not stopped the retries.
+ */
+function endedOnlyItsWait(err: unknown): boolean {
+  if (isCancellation(err)) return true;
+  if (!(err instanceof ActivityFailure)) return false;
+  return !(err.cause instanceof ApplicationFailure && err.cause.nonRetryable);
+}
+
 function heldRecheckMs(settings: BatchSettings): number {
   // inputs recorded before the setting existed lack it
   return (settings as Partial<BatchSettings>).heldRecheckMs ?? DEFAULT_HELD_RECHECK_MS;
 }
 
 type StopReason = 'paused' | 'cancelled' | 'stopped';
+
+export interface BatchRunOptions {
+  /**
+   * Whether a pool change restarts the chunks in flight: only when they were scheduled to wait for a
+   * cancellation to complete, so that a running chunk is never abandoned and sent twice.
+   */
+  restartsOnPoolChange?: boolean;
+}
 
 /** What a run ends with: the batch's result, or the input of the next run. */
 export type RunEnd = { result: BatchResult } | { continueWith: BatchWorkflowInput };
@@ -93,12 +134,16 @@ export class BatchRun {
   readonly window = new ChunkWindow();
 
   /** Every chunk runs in this scope: stopping cancels chunks still waiting out a retry delay (which can be
-   * an hour-long proxy rest), so a paused or cancelled batch frees the runner at once. */
+   * an hour-long proxy rest), so a paused or cancelled batch frees the runner at once (a chunk actually
+   * running ends at its next check of the stored status, and what it got is kept). */
   private readonly chunkScope = new CancellationScope();
+  /** The chunks in flight, each in a scope of its own inside `chunkScope`. */
+  private readonly flights = new Set<ChunkFlight>();
 
   constructor(
     private readonly input: BatchWorkflowInput,
     private readonly activities: RunActivities,
+    private readonly options: BatchRunOptions = {},
   ) {
     const totals = input.totals ?? emptyTotals();
     this.totalsBefore = totals;
@@ -125,6 +170,19 @@ export class BatchRun {
     this.state.stop = why;
     this.chunkScope.cancel();
     this.showDetails();
+  }
+
+  /**
+   * Proxies or sessions came back: every chunk in flight is cancelled, so that one waiting for the pool is
+   * sent again now instead of at the end of its wait. One that is running finishes as it would have.
+   */
+  poolChanged(): void {
+    if (!this.options.restartsOnPoolChange || this.state.stop || this.state.unexpected) return;
+    for (const flight of this.flights) {
+      if (flight.restarted) continue;
+      flight.restarted = true;
+      flight.scope.cancel();
+    }
   }
 
   setQueuePaused(paused: boolean): void {
@@ -184,7 +242,7 @@ export class BatchRun {
       await this.drain();
       if (this.state.unexpected) throw this.state.unexpected;
       if (held === 'held too long' && !this.state.stop) return this.continueHeld();
-      if (this.state.stop || !this.window.hasDeferred) break;
+      if (this.state.stop || !(this.window.hasDeferred || this.window.hasRestarted)) break;
     }
     return this.finish();
   }
@@ -205,6 +263,10 @@ export class BatchRun {
       if (state.queuePaused) {
         if (this.heldTooLong()) return 'held too long';
         await this.waitWhileHeld();
+        continue;
+      }
+      if (window.hasRestarted) {
+        if (await this.waitForRoom()) this.launch(window.takeRestarted());
         continue;
       }
       if (window.hasDeferred) {
@@ -286,8 +348,9 @@ export class BatchRun {
     return false;
   }
 
+  /** Until every chunk in flight has ended, or one restarted by a pool change is waiting to be sent again. */
   private async drain(): Promise<void> {
-    await condition(() => this.window.inFlight === 0);
+    await condition(() => this.window.inFlight === 0 || (this.window.hasRestarted && !this.state.stop));
   }
 
   private handOut(chunk: PagedChunk): void {
@@ -304,11 +367,14 @@ export class BatchRun {
     this.window.inFlight++;
     this.state.totals.chunks++;
     this.showDetails();
-    this.chunkScope
+    const flight: ChunkFlight = { chunk, scope: new CancellationScope({ cancellable: true, parent: this.chunkScope }), restarted: false };
+    this.flights.add(flight);
+    flight.scope
       .run(() => this.activities.checkChunk({ batchId, profileIds }, summary))
       .then((result) => this.onChunkResult(chunk, result))
-      .catch((err: unknown) => this.onChunkFailure(err))
+      .catch((err: unknown) => this.onChunkFailure(flight, err))
       .finally(() => {
+        this.flights.delete(flight);
         this.window.inFlight--;
         this.showDetails();
       });
@@ -330,10 +396,16 @@ export class BatchRun {
     }
   }
 
-  private onChunkFailure(err: unknown): void {
-    // a chunk cancelled because the batch stopped is not a failure: its profiles stay unfinished
-    if (this.state.stop && isCancellation(err)) return;
+  private onChunkFailure(flight: ChunkFlight, err: unknown): void {
+    // a chunk cancelled because the batch stopped is not a failure: its profiles stay unfinished (nor is one
+    // whose cancellation was awaited and that then ended otherwise, timed out with its worker gone, say)
+    if (this.state.stop && (isCancellation(err) || flight.scope.consideredCancelled)) return;
     if (this.state.unexpected) return;
+    if (flight.restarted && endedOnlyItsWait(err)) {
+      // its wait was cut short by a pool change: sent again at once (its finished profiles are skipped then)
+      this.window.restart(flight.chunk);
+      return;
+    }
     // the batch will end as `error`: do not wait for other chunks' retry delays either
     this.state.unexpected = err;
     this.chunkScope.cancel();

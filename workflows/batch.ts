@@ -18,18 +18,32 @@
  * activity is summarised by its size and first and last usernames; the run's current details show progress,
  * state and stall. A run continued as new has no static summary (continue-as-new cannot set one): its current
  * details start with the same line, from the label the runs carry.
+ *
+ * `poolChanged` (passed on by the queue runner) restarts the chunks waiting for a proxy or session (see
+ * batch-run.ts). For that, chunk activities wait for a cancellation to complete: a running chunk is never
+ * abandoned. Runs recorded before this let a cancelled chunk go at once (a pause could end a run while one of
+ * its chunks still ran, which waiting would not replay), so the choice is marked with a patch and such runs
+ * replay as they were.
  */
-import { continueAsNew, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  continueAsNew,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import { BatchRun } from './batch-run.js';
-import { cancelSignal, latestQueuePaused, pauseSignal, progressQuery, queuePausedSignal } from './signals.js';
+import { BatchRun, CHUNK_RESTART_PATCH } from './batch-run.js';
+import { cancelSignal, latestQueuePaused, pauseSignal, poolChangedSignal, progressQuery, queuePausedSignal } from './signals.js';
 import type { BatchResult, BatchWorkflowInput } from './types.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchResult> {
   const { settings } = input;
-  const { checkChunk } = proxyActivities<Activities>({
+  const chunkOptions: ActivityOptions = {
     startToCloseTimeout: settings.chunkTimeoutMs,
     heartbeatTimeout: settings.heartbeatTimeoutMs,
     retry: {
@@ -39,21 +53,30 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchRes
       // no maximumAttempts: the per-profile attempt limit lives in Postgres (CHECK_MAX_ATTEMPTS), and waits
       // for a free proxy or the end of a rate-limit rest are not the profile's attempts
     },
-  });
+  };
+  const restartsOnPoolChange = patched(CHUNK_RESTART_PATCH);
+  const { checkChunk } = proxyActivities<Activities>(
+    restartsOnPoolChange ? { ...chunkOptions, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : chunkOptions,
+  );
   const { loadChunks, completeBatch } = proxyLocalActivities<Activities>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
 
-  const run = new BatchRun(input, {
-    // the call's options are merged onto the proxy's: only the summary the Web UI shows is added
-    checkChunk: (chunk, summary) => checkChunk.executeWithOptions({ summary }, [chunk]),
-    loadChunks,
-    completeBatch,
-  });
+  const run = new BatchRun(
+    input,
+    {
+      // the call's options are merged onto the proxy's: only the summary the Web UI shows is added
+      checkChunk: (chunk, summary) => checkChunk.executeWithOptions({ summary }, [chunk]),
+      loadChunks,
+      completeBatch,
+    },
+    { restartsOnPoolChange },
+  );
   setHandler(pauseSignal, () => run.requestStop('paused'));
   setHandler(cancelSignal, () => run.requestStop('cancelled'));
   setHandler(queuePausedSignal, latestQueuePaused((paused) => run.setQueuePaused(paused)));
+  setHandler(poolChangedSignal, () => run.poolChanged());
   setHandler(progressQuery, () => run.progress());
 
   const end = await run.run();

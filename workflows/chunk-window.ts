@@ -1,7 +1,7 @@
 /**
  * The bookkeeping of a batch run's sliding window: chunks paged from Postgres but not yet sent, chunks sent
- * back because the queue was held, and how many are in flight against how many may be. Plain data, no
- * Temporal calls: the run decides when to page, send and wait.
+ * back because the queue was held, chunks whose wait for the pool a pool change cut short, and how many are in
+ * flight against how many may be. Plain data, no Temporal calls: the run decides when to page, send and wait.
  */
 import type { Chunk } from './types.js';
 
@@ -19,6 +19,8 @@ export class ChunkWindow {
   private readonly ready: PagedChunk[] = [];
   /** Sent back unchecked because the queue was held: they go again first once it resumes. */
   private readonly deferred: PagedChunk[] = [];
+  /** Cut short while they waited for a proxy or session, because the pool changed: they go again at once. */
+  private readonly restarted: PagedChunk[] = [];
 
   get full(): boolean {
     return this.inFlight >= this.size;
@@ -30,6 +32,10 @@ export class ChunkWindow {
 
   get hasDeferred(): boolean {
     return this.deferred.length > 0;
+  }
+
+  get hasRestarted(): boolean {
+    return this.restarted.length > 0;
   }
 
   addPage(chunks: ReadonlyArray<Chunk>, afterOrdinal: number): void {
@@ -52,8 +58,19 @@ export class ChunkWindow {
     this.deferred.push(chunk);
   }
 
-  /** The lowest cursor from which a fresh run re-pages every deferred chunk (they are unfinished in Postgres). */
+  takeRestarted(): PagedChunk {
+    return this.restarted.shift()!;
+  }
+
+  restart(chunk: PagedChunk): void {
+    this.restarted.push(chunk);
+  }
+
+  /**
+   * The lowest cursor from which a fresh run re-pages every chunk sent back (deferred or restarted: they are
+   * unfinished in Postgres).
+   */
   cursorCovering(cursor: number): number {
-    return this.deferred.reduce((lowest, chunk) => Math.min(lowest, chunk.afterOrdinal), cursor);
+    return [...this.deferred, ...this.restarted].reduce((lowest, chunk) => Math.min(lowest, chunk.afterOrdinal), cursor);
   }
 }

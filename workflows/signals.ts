@@ -4,6 +4,13 @@ import type { BatchProgress } from './types.js';
 /** Wakes the queue runner: a batch was queued, resumed, started, or the queue was resumed. */
 export const wakeSignal = defineSignal('wake');
 
+/**
+ * Proxies or sessions were added, enabled or recovered. Sent to the queue runner (it need not know which batch
+ * runs), which passes it on to its running batch: chunks waiting out a rest (up to the end of the earliest
+ * proxy's rest) are sent again at once, so that what came back is used now.
+ */
+export const poolChangedSignal = defineSignal('poolChanged');
+
 /** Stop taking new chunks; in-flight ones finish and are kept; the run ends as paused. */
 export const pauseSignal = defineSignal('pause');
 /** As pause, ending as cancelled. */

@@ -1,6 +1,9 @@
 /**
  * Proxies: POST/GET /proxies, GET/PATCH/DELETE /proxies/:id. Every proxy leaves through `toApiProxy`, which
  * knows no credentials: the url is shown without them and the password is never read back.
+ *
+ * A proxy added or enabled is announced to the running batch once committed (batch-control.ts): chunks waiting
+ * for a proxy to come back are sent again at once.
  */
 import { createRoute } from '@hono/zod-openapi';
 import { createProxy, deleteProxy, getProxy, listProxies, setProxyStatus } from '../../repos/proxies.js';
@@ -54,11 +57,13 @@ const remove = createRoute({
   responses: { 204: { description: 'removed' }, ...errors(404) },
 });
 
-export function proxiesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
+export function proxiesRouter({ sql, batchControl }: Pick<RouterDeps, 'sql' | 'batchControl'>) {
   return createRouter()
     .openapi(create, async (c) => {
       const { url, username, password } = c.req.valid('json');
-      return c.json(toApiProxy(await createProxy(sql, { url, username, password })), 201);
+      const proxy = await createProxy(sql, { url, username, password });
+      await batchControl.announcePoolChange();
+      return c.json(toApiProxy(proxy), 201);
     })
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
@@ -67,6 +72,7 @@ export function proxiesRouter({ sql }: Pick<RouterDeps, 'sql'>) {
     .openapi(get, async (c) => c.json(toApiProxy(await getProxy(sql, c.req.valid('param').id)), 200))
     .openapi(update, async (c) => {
       const row = await setProxyStatus(sql, c.req.valid('param').id, c.req.valid('json').status);
+      if (row.status === 'active') await batchControl.announcePoolChange();
       return c.json(toApiProxy(row), 200);
     })
     .openapi(remove, async (c) => {

@@ -1,6 +1,7 @@
 /**
  * Sessions: POST/GET /sessions, GET/DELETE /sessions/:id, POST /sessions/:id/validate. The token is accepted,
- * never returned.
+ * never returned. A session added, or found valid again, is announced to the running batch once committed
+ * (batch-control.ts): chunks waiting for a valid session are sent again at once.
  */
 import { randomUUID } from 'node:crypto';
 import { createRoute } from '@hono/zod-openapi';
@@ -64,11 +65,19 @@ const validate = createRoute({
 /** Bound on the on-demand probe (one request through one proxy, plus a worker picking it up): a client waits no longer. */
 const VALIDATE_DEADLINE_MS = 8_000;
 
-export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<RouterDeps, 'sql' | 'temporal' | 'config' | 'temporalGate'>) {
+export function sessionsRouter({
+  sql,
+  temporal,
+  config,
+  temporalGate,
+  batchControl,
+}: Pick<RouterDeps, 'sql' | 'temporal' | 'config' | 'temporalGate' | 'batchControl'>) {
   return createRouter()
     .openapi(create, async (c) => {
       const { token, proxy_id } = c.req.valid('json');
-      return c.json(toApiSession(await createSession(sql, { token, proxyId: proxy_id ?? null })), 201);
+      const session = await createSession(sql, { token, proxyId: proxy_id ?? null });
+      await batchControl.announcePoolChange();
+      return c.json(toApiSession(session), 201);
     })
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid('query');
@@ -77,7 +86,7 @@ export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<Rou
     .openapi(get, async (c) => c.json(toApiSession(await getSession(sql, c.req.valid('param').id)), 200))
     .openapi(validate, async (c) => {
       const { id } = c.req.valid('param');
-      await getSession(sql, id); // 404 before anything runs
+      const before = await getSession(sql, id); // 404 before anything runs
       await temporalGate.require();
       try {
         await temporal.workflow.execute(validateSessionWorkflow, {
@@ -91,7 +100,9 @@ export function sessionsRouter({ sql, temporal, config, temporalGate }: Pick<Rou
         if (err instanceof WorkflowFailedError) throw new UnavailableError('worker', 'no worker could probe the session in time; try again shortly');
         throw err;
       }
-      return c.json(toApiSession(await getSession(sql, id)), 200);
+      const after = await getSession(sql, id);
+      if (before.status !== 'valid' && after.status === 'valid') await batchControl.announcePoolChange();
+      return c.json(toApiSession(after), 200);
     })
     .openapi(remove, async (c) => {
       await deleteSession(sql, c.req.valid('param').id);
