@@ -7,7 +7,7 @@ import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Config } from '../src/config.js';
 import type { Sql } from '../src/db.js';
 import type { Checker, CheckChunkInput } from '../src/checker.js';
-import { RetryLater } from '../src/checker.js';
+import { EXPECTED_WAITS, RetryLater } from '../src/checker.js';
 import type { HealthProbe, ProbeReport, SessionVerdict } from '../src/health.js';
 import { timeChunk } from '../src/metrics/worker.js';
 import type { ProxyPool } from '../src/pool.js';
@@ -48,13 +48,6 @@ export function batchSettings(config: Config): BatchSettings {
   };
 }
 
-/**
- * The RetryLater reasons (src/checker.ts) that are expected waits: every proxy busy, none usable (all resting,
- * disabled or without a valid session), or the source rate limiting every proxy tried. A retry after the
- * upstream erred (UpstreamError) or answered garbage (MalformedResponse) stays a failure.
- */
-const EXPECTED_WAITS = new Set(['ProxiesBusy', 'NothingCanBeSent', 'RateLimited']);
-
 export function createActivities({ sql, pool, checker, health, config }: ActivityDeps) {
   return {
     async claimNextBatch(): Promise<ClaimedBatch | null> {
@@ -88,13 +81,14 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
         input.maxChunks > 0 && status === 'running'
           ? await nextChunks(sql, input.batchId, input.afterOrdinal, input.chunkSize, input.maxChunks)
           : { chunks: [] };
-      const { usable } = await pool.stats();
+      const { usable, sendSlots } = await pool.stats();
       return {
         chunks: page.chunks,
         status: status ?? 'missing',
         queuePaused,
         usableProxies: usable,
-        sendSlots: usable * config.PROXY_MAX_IN_FLIGHT,
+        // the window follows what the pool can carry now: proxies that rest or are disabled, and sessions, bound it
+        sendSlots,
         stalledReason: stalled,
         counts,
       };
@@ -130,7 +124,7 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
             nonRetryable: false,
             // the checker knows the wait (a proxy's rest, the profiles' own backoff): it replaces the policy's
             nextRetryDelay: Math.max(err.delayMs, 10),
-            // waiting for a proxy or for a rate limit to pass is the pool working as meant, not a fault: the
+            // waiting for a proxy or for a rate limit to pass (EXPECTED_WAITS) is the pool working as meant, not a fault: the
             // SDK logs a benign failure at debug and leaves it out of its failure metrics
             ...(EXPECTED_WAITS.has(err.reason) ? { category: ApplicationFailureCategory.BENIGN } : {}),
           });
@@ -143,7 +137,13 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
 
     /** One round of the proxy-health schedule: probe resting and failure-disabled proxies, and invalid sessions. */
     async probeHealth(): Promise<ProbeReport> {
-      return health.probeAll();
+      const ctx = Context.current();
+      // the round ends within its budget, below this activity's timeout; what it did not reach waits for the next
+      return health.probeAll({
+        activityTimeoutMs: ctx.info.startToCloseTimeoutMs,
+        heartbeat: () => ctx.heartbeat(),
+        signal: ctx.cancellationSignal,
+      });
     },
 
     /** One probe of one session (POST /sessions/:id/validate). */

@@ -1,7 +1,10 @@
 /**
  * The pool's self-healing: the health probe against real proxies and the simulator, and the on-demand
- * session check through the API, a Temporal dev server and a worker.
+ * session check through the API, a Temporal dev server and a worker. A round keeps to its budget whatever
+ * its proxies do (30 that never answer), reaches its sessions all the same, and gives every proxy its turn;
+ * a proxy whose address the source refused comes back only once the source answers it otherwise.
  */
+import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
@@ -10,6 +13,9 @@ import { createProxy, getProxy, setProxyStatus } from '../../src/repos/proxies.j
 import { createSession } from '../../src/repos/sessions.js';
 import { createWorker } from '../../src/worker/worker.js';
 import { createLogger } from '../../src/logger.js';
+import { ensureProxyHealthSchedule } from '../../src/health-schedule.js';
+import { PROXY_HEALTH_SCHEDULE_ID, proxyHealthWorkflow } from '../../workflows/proxy-health.js';
+import { startRefusedProxies, startSilentProxies } from '../helpers/misbehaving-proxies.js';
 import { PROXY_PASSWORD, PROXY_USERNAME, startStack, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 
@@ -96,5 +102,112 @@ describe('proxy health', () => {
       const missing = await app.request('/sessions/00000000-0000-4000-8000-000000000000/validate', { method: 'POST' });
       expect(missing.status).toBe(404);
     });
+  });
+
+  it('keeps a round within its budget with 30 proxies that never answer, probes the invalid session all the same, and reaches every proxy in later rounds', async () => {
+    const { sql } = stack.db;
+    const [live1, live2] = await proxyIds();
+    const silent = await startSilentProxies(30);
+    try {
+      for (const url of silent.urls) {
+        const p = await createProxy(sql, { url, username: PROXY_USERNAME, password: PROXY_PASSWORD });
+        await sql`update proxies set status = 'disabled', disabled_reason = 'failures' where id = ${p.id}`;
+      }
+      // two working proxies that failed once, checked a minute ago: behind the 30 never checked in line
+      await sql`
+        update proxies set status = 'disabled', disabled_reason = 'failures', last_checked_at = now() - interval '1 minute'
+        where id in (${live1!}, ${live2!})`;
+      const revived = await createSession(sql, { token: 'revived-token-3141' });
+      await sql`update sessions set status = 'invalid' where id = ${revived.id}`;
+
+      const budgetMs = 3_000;
+      const rounds: Array<{ ms: number; proxiesProbed: number; proxiesLeft: number; sessionsProbed: number }> = [];
+      let beats = 0;
+      const liveBack = async () =>
+        (await sql<{ n: number }[]>`select count(*)::int as n from proxies where id in (${live1!}, ${live2!}) and status = 'active'`)[0]!.n === 2;
+      while (rounds.length < 4 && !(await liveBack())) {
+        const started = Date.now();
+        const report = await stack.deps.health.probeAll({ budgetMs, probeTimeoutMs: 1_000, heartbeat: () => beats++ });
+        rounds.push({ ms: Date.now() - started, ...report });
+      }
+
+      // each round ended within its budget (and the writes of its last probes), heartbeating meanwhile
+      for (const round of rounds) expect(round.ms).toBeLessThan(budgetMs + 1_500);
+      expect(beats).toBeGreaterThan(0);
+      // the first could not reach everything: what it left went first in the next
+      expect(rounds[0]!.proxiesLeft).toBeGreaterThan(0);
+      expect(rounds.length).toBeGreaterThan(1);
+      expect(await liveBack()).toBe(true);
+      // the session was probed in the first round, whatever the proxies did
+      expect(rounds[0]!.sessionsProbed).toBeGreaterThanOrEqual(1);
+      const [session] = await sql<{ status: string }[]>`select status from sessions where id = ${revived.id}`;
+      expect(session!.status).toBe('valid');
+      const dead = await sql<{ last_checked_at: Date | null; last_error: string | null; status: string }[]>`
+        select last_checked_at, last_error, status from proxies where url in ${sql(silent.urls)}`;
+      expect(dead.every((p) => p.last_checked_at !== null && p.status === 'disabled' && /no answer within/.test(p.last_error ?? ''))).toBe(true);
+    } finally {
+      await sql`delete from proxies where url in ${sql(silent.urls)}`;
+      await silent.close();
+    }
+  });
+
+  it('brings back a proxy whose address was refused only when the source answers it otherwise than 403', async () => {
+    const { sql } = stack.db;
+    const refused = await startRefusedProxies(1);
+    try {
+      const stillBlocked = await createProxy(sql, { url: refused.urls[0]!, username: PROXY_USERNAME, password: PROXY_PASSWORD });
+      const [answersAgain] = await proxyIds();
+      await sql`
+        update proxies set status = 'disabled', disabled_reason = 'blocked', blocked_strikes = 2
+        where id in (${stillBlocked.id}, ${answersAgain!})`;
+
+      const report = await stack.deps.health.probeAll();
+      expect(report).toMatchObject({ proxiesProbed: 2, proxiesRecovered: 1 });
+      expect(toApiProxy(await getProxy(sql, answersAgain!))).toMatchObject({ status: 'active', disabled_reason: null });
+      // its refusals start over: the next 403 rests it before anything disables it again
+      const strikes = await sql<{ id: string; blocked_strikes: number }[]>`
+        select id, blocked_strikes from proxies where id in (${stillBlocked.id}, ${answersAgain!})`;
+      expect(Object.fromEntries(strikes.map((r) => [r.id, r.blocked_strikes]))).toEqual({ [answersAgain!]: 0, [stillBlocked.id]: 2 });
+      const blocked = toApiProxy(await getProxy(sql, stillBlocked.id));
+      expect(blocked).toMatchObject({ status: 'disabled', disabled_reason: 'blocked' });
+      expect(blocked.last_error).toMatch(/403/);
+      expect(blocked.last_checked_at).not.toBeNull();
+    } finally {
+      await sql`delete from proxies where url = ${refused.urls[0]!}`;
+      await refused.close();
+    }
+  });
+
+  it('a round run by the worker heartbeats within its activity timeout, and the schedule never lets rounds overlap', async () => {
+    const { taskQueue, workflowId } = uniqueIds('health-round');
+    const config = { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue };
+    const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config, deps: stack.deps });
+    await worker.runUntil(async () => {
+      const report = await env.client.workflow.execute(proxyHealthWorkflow, { taskQueue, workflowId, workflowExecutionTimeout: 60_000 });
+      expect(report).toMatchObject({ proxiesLeft: 0, sessionsLeft: 0 });
+    });
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes!;
+    expect(Number(scheduled.heartbeatTimeout!.seconds)).toBeGreaterThan(0);
+    // below the run's own timeout, so the round ends (within its budget) before the run is cut off
+    expect(Number(scheduled.startToCloseTimeout!.seconds)).toBeLessThan(60);
+
+    // a schedule an older worker created letting rounds overlap is set to skip them instead
+    await env.client.schedule.create({
+      scheduleId: PROXY_HEALTH_SCHEDULE_ID,
+      spec: { intervals: [{ every: 60_000 }] },
+      action: { type: 'startWorkflow', workflowType: proxyHealthWorkflow, taskQueue, workflowId: 'proxy-health-round' },
+      policies: { overlap: ScheduleOverlapPolicy.ALLOW_ALL },
+      state: { paused: true },
+    });
+    const schedule = env.client.schedule.getHandle(PROXY_HEALTH_SCHEDULE_ID);
+    try {
+      await ensureProxyHealthSchedule(env.client, { taskQueue, intervalMs: 120_000 });
+      const described = await schedule.describe();
+      expect(described.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
+      expect(described.spec.intervals?.[0]?.every).toBe(120_000);
+    } finally {
+      await schedule.delete();
+    }
   });
 });
