@@ -29,8 +29,9 @@
  *   confirmed, as it is at once when refusals in a row outlast a rest. Only one back-off per trial, so a burst of
  *   429s is one back-off, not a spiral.
  * - While the recent share of 429s stays within the noise share (plus a margin), a 429 is noise (without
- *   Retry-After, while its row below does not show the source closed): no back-off and no rest (resting does not lower a share that does not depend on the pace; with 30% random 429s, resting a
- *   second on each would cut throughput to a third). When the share rises above it, the pace is at fault again.
+ *   Retry-After, while its row below does not show the source closed): no back-off and no rest. Resting does not
+ *   lower a share that does not depend on the pace; with 30% random 429s, resting a second on each would cut
+ *   throughput to a third. When the share rises above it, the pace is at fault again.
  *
  * Closed or random (refusals in a row, for 429s without Retry-After):
  * - A closed source (a full sliding window, an empty bucket) refuses every request until it clears; random 429s
