@@ -9,6 +9,13 @@ import { ActionButton, Field, ListView, SelectField, SplitPage, StatusBadge, Sub
 import { ago, count } from '../format.js';
 import { useLoad } from '../live.js';
 
+/** Why a proxy is disabled, as the operator reads it. */
+const DISABLED_BECAUSE: Record<string, string> = {
+  operator: 'by an operator',
+  failures: 'after repeated failures',
+  blocked: 'the source refuses its address (403)',
+};
+
 const POLL_MS = 5_000;
 
 export function ProxiesPage() {
@@ -37,7 +44,7 @@ export function ProxiesPage() {
                   <td class="nowrap">{p.url}</td>
                   <td>
                     <StatusBadge status={p.status} />
-                    {p.disabled_reason && <div class="muted">{p.disabled_reason === 'operator' ? 'by an operator' : 'after repeated failures'}</div>}
+                    {p.disabled_reason && <div class="muted">{DISABLED_BECAUSE[p.disabled_reason]}</div>}
                     {p.last_error && <div class="error-text">{p.last_error}</div>}
                   </td>
                   <td>{p.status === 'cooling_down' ? ago(p.rate_limited_until) : '—'}</td>
