@@ -112,7 +112,11 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
           () =>
             checker.checkChunk(
               { ...input, holder: `${workflowExecution?.workflowId ?? 'activity'}/${activityId}#${attempt}` },
-              { signal: abort.signal, heartbeat: () => ctx.heartbeat() },
+              {
+                signal: abort.signal,
+                heartbeat: () => ctx.heartbeat(),
+                ...(ctx.info.startToCloseTimeoutMs ? { deadline: performance.now() + ctx.info.startToCloseTimeoutMs } : {}),
+              },
             ),
           (err) => (err instanceof RetryLater ? 'retry' : 'error'),
         );

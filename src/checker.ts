@@ -96,6 +96,7 @@ export interface CheckerDeps {
     | 'CHECK_BACKOFF'
     | 'PROXY_MIN_INTERVAL_MS'
     | 'PROXY_LEASE_MS'
+    | 'CHECK_TIMEOUT_MS'
     | 'BATCH_STALL_AFTER_MS'
   >;
   /** Must be the pool's clock: waits are computed from the times the pool reports. */

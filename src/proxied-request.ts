@@ -5,7 +5,7 @@
  * MAX_SENDS_PER_REQUEST times. Every slot is released exactly once, with the outcome its request had; the
  * slot is handed back before anything is written to Postgres.
  */
-import type { Config } from './config.js';
+import { MAX_SEND_WAIT_MS, type Config } from './config.js';
 import type { Sql } from './db.js';
 import type { StallReason } from './enums.js';
 import { failurePolicy, type FailurePolicy } from './failure-policy.js';
@@ -46,12 +46,17 @@ export interface RequestHooks {
   signal?: AbortSignal;
   /** Called after every upstream request and while waiting (activity heartbeat). */
   heartbeat?: () => void;
+  /**
+   * When the attempt must be over (ms, on performance.now()): the activity's start-to-close timeout. No request
+   * starts that could not end before it: at a slow pace a chunk goes on in a fresh attempt instead of timing out.
+   */
+  deadline?: number;
 }
 
 export interface SenderOptions<Held> {
   sql: Sql;
   pool: ProxyPool;
-  config: Pick<Config, 'PROXY_LEASE_MS'>;
+  config: Pick<Config, 'PROXY_LEASE_MS' | 'CHECK_TIMEOUT_MS'>;
   batchId: string;
   /** Who holds the leases (activity id and attempt). */
   holder: string;
@@ -138,6 +143,15 @@ export function createSender<Held>(options: SenderOptions<Held>) {
   };
 
   /**
+   * Whether a request started now could outlast the attempt (its longest wait for a slot and its send time, and
+   * its timeout). Every attempt sends at least one request, so a short timeout still makes progress.
+   */
+  const outOfTime = () =>
+    requests > 0 &&
+    hooks.deadline !== undefined &&
+    hooks.deadline - performance.now() < BUSY_WAIT_MS + MAX_SEND_WAIT_MS + config.CHECK_TIMEOUT_MS;
+
+  /**
    * One upstream request about `profiles` of them, sent through one proxy after another while the policy says so.
    * `subject` names what it asks about (a username, or the stories' ids): a session refused for two different
    * subjects is invalid, for one it may be the request's oddity.
@@ -147,6 +161,7 @@ export function createSender<Held>(options: SenderOptions<Held>) {
       hooks.signal?.throwIfAborted();
       const held = await options.gate();
       if (held) return { ok: false, held };
+      if (outOfTime()) return { ok: false, blocked: null, delayMs: MIN_BUSY_RETRY_MS, message: 'the attempt has used its time: the chunk goes on in the next one' };
       const leaseStarted = performance.now();
       const lease = await leaseProxy();
       if (!('proxyId' in lease)) return { ok: false, ...lease };

@@ -63,4 +63,22 @@ describe('pacing', () => {
       select count(*)::int as n from batch_logs where batch_id = ${batch.id} and event_type = 'RATE_LIMITED'`;
     expect(logged!.n).toBe(stack.sim.stats.rateLimited);
   });
+
+  it('at a slow pace an attempt sends nothing that could outlast it: the chunk goes on in the next attempt instead of timing out', async () => {
+    stack = await startStack({ proxies: 1, sim: { latencyMs: 5 }, env: { PROXY_MIN_INTERVAL_MS: '1000', CHECK_TIMEOUT_MS: '1000', PROXY_LEASE_MS: '7000' } });
+    const batch = await makeRunningBatch(stack, usernames(5));
+    const { chunks } = await nextChunks(stack.db.sql, batch.id, 0, 5, 1);
+    // a request needs up to 10 s for a slot, 5 s for its send time and 1 s to answer: 15.5 s leave room for none but
+    // the first (every attempt sends at least one)
+    const attempt = stack.deps.checker.checkChunk(
+      { batchId: batch.id, profileIds: chunks[0]!.profileIds, holder: 'short-attempt#1' },
+      { deadline: performance.now() + 15_500 },
+    );
+    await expect(attempt).rejects.toMatchObject({ name: 'RetryLater', reason: 'ProxiesBusy', message: expect.stringMatching(/used its time/) });
+    expect(stack.sim.stats.requests).toBe(1);
+    // the next attempt, with time enough, goes on from there
+    const done = await stack.deps.checker.checkChunk({ batchId: batch.id, profileIds: chunks[0]!.profileIds, holder: 'long-attempt#2' });
+    expect(done).toMatchObject({ kind: 'done', successful: 5 });
+    expect(stack.sim.stats.requests).toBe(6);
+  });
 });
