@@ -67,7 +67,11 @@ export interface PoolStats {
   disabled: number;
   /** When a proxy may next have a slot (now or earlier when one is available now); null when none is usable. */
   nextFreeAt: Date | null;
-  /** Requests the pool may carry at once: usable proxies × PROXY_MAX_IN_FLIGHT, and while any session is valid, at most valid sessions × SESSION_MAX_IN_FLIGHT. */
+  /**
+   * Requests the pool may carry at once: each usable proxy's PROXY_MAX_IN_FLIGHT, fewer for one paced slower than
+   * a send time is reserved ahead (at a 20 s pace, one), and while any session is valid, at most valid sessions ×
+   * SESSION_MAX_IN_FLIGHT.
+   */
   sendSlots: number;
 }
 
@@ -276,7 +280,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
       disabled: s.disabled,
       nextFreeAt: s.total - s.disabled > 0 ? s.next_free_at : null,
       sendSlots: Math.min(
-        (s.total - s.disabled - s.cooling_down) * config.PROXY_MAX_IN_FLIGHT,
+        s.paced_slots,
         s.valid_sessions > 0 ? s.valid_sessions * config.SESSION_MAX_IN_FLIGHT : Number.MAX_SAFE_INTEGER,
       ),
     };

@@ -133,6 +133,8 @@ interface StatsRow {
   available: number;
   next_free_at: Date | null;
   valid_sessions: number;
+  /** Requests the usable proxies can carry at once at their pace: a proxy paced slower than its send-time horizon carries one or two, not PROXY_MAX_IN_FLIGHT. */
+  paced_slots: number;
 }
 
 export interface ReleasedRow {
@@ -164,12 +166,13 @@ const usableSession = (sql: Queryable, rules: Pick<SlotRules, 'sessionMaxInFligh
 export async function readStats(
   sql: Queryable,
   now: Date,
-  rules: Pick<SlotRules, 'maxInFlight' | 'maxWaitMs' | 'sessionMaxInFlight'>,
+  rules: Pick<SlotRules, 'maxInFlight' | 'maxWaitMs' | 'sessionMaxInFlight' | 'minIntervalMs'>,
 ): Promise<StatsRow> {
   const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
   const [row] = await sql<StatsRow[]>`
     with p as (
       select *,
+        greatest(${rules.minIntervalMs}::float8, pace_interval_ms) as pace_ms,
         status = 'disabled' as is_disabled,
         coalesce(rate_limited_until > ${now}::timestamptz, false) as is_cooling,
         coalesce(next_free_at > ${horizon}, false) as is_paced,
@@ -188,7 +191,10 @@ export async function readStats(
       count(*) filter (where not is_disabled and in_flight > 0)::int as leased,
       count(*) filter (where not is_disabled and not is_cooling and not is_paced and not is_full)::int as available,
       min(free_at) filter (where not is_disabled) as next_free_at,
-      (select count(*)::int from sessions where status = 'valid') as valid_sessions
+      (select count(*)::int from sessions where status = 'valid') as valid_sessions,
+      -- slots taken at most maxWaitMs ahead of their send time: a proxy sending every interval holds that many
+      coalesce(sum(least(${rules.maxInFlight}, case when pace_ms <= 0 then ${rules.maxInFlight}
+        else 1 + floor(${rules.maxWaitMs}::float8 / pace_ms) end)) filter (where not is_disabled and not is_cooling), 0)::int as paced_slots
     from p`;
   if (!row) throw new Error('stats query returned no row');
   return row;

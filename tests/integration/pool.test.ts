@@ -572,6 +572,16 @@ describe('proxy pool', () => {
     expect((await skewed.release(l, { kind: 'success' })).released).toBe(true);
   });
 
+  it('counts the requests it can carry at once by pace and by session: what a batch sizes its window by', async () => {
+    await addProxies(2);
+    expect((await pool.stats()).sendSlots).toBe(2 * Number(BASE_ENV.PROXY_MAX_IN_FLIGHT));
+    // at a 20 s pace a slot is reserved at most 5 s ahead of its send time: one request per proxy at a time
+    expect((await poolWith({ PROXY_MIN_INTERVAL_MS: '20000' }).stats()).sendSlots).toBe(2);
+    expect((await poolWith({ PROXY_MIN_INTERVAL_MS: '2000' }).stats()).sendSlots).toBe(2 * 3);
+    await createSession(db.sql, { token: 'one-session' });
+    expect((await poolWith({ SESSION_MAX_IN_FLIGHT: '2' }).stats()).sendSlots).toBe(2);
+  });
+
   it('spreads unpaired sessions least recently used first', async () => {
     await addProxies(1);
     const s1 = await createSession(db.sql, { token: 'token-lru-one' });
