@@ -18,6 +18,10 @@ export const SCENARIO_NAMES = [
   'one_per_request',
   'recheck_cached',
   'learned_pacing',
+  // learned pacing against seven kinds of source, three runs each (bench/pacing-matrix.ts)
+  'pacing_matrix',
+  // a first check against the realistic source, 10 proxies and 4 sessions (bench/realistic.ts)
+  'realistic',
   'where_the_time_goes',
   // a batch of 100,000 new usernames created over HTTP under queue transitions, then run (bench/scale.ts)
   'scale_100k',
@@ -28,7 +32,7 @@ export const SCENARIO_NAMES = [
  * Scenarios left out by `--skip-scale` (and by `--quick` unless named in `--only`): minutes, not seconds, and
  * about the system under size or load rather than the check's throughput.
  */
-export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k', 'api_load'];
+export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k', 'api_load', 'realistic'];
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
   'unlimited',
@@ -42,6 +46,14 @@ export const EXPERIMENT_NAMES = [
 ] as const;
 
 export type ScenarioName = (typeof SCENARIO_NAMES)[number] | (typeof EXPERIMENT_NAMES)[number];
+
+/** The simulator's behaviour beyond rate and latency: its windows, time scale, storm, Retry-After (settings.ts). */
+export interface SourceSettings {
+  windows?: Array<{ requests: number; windowMs: number; kind: 'sliding' | 'fixed' }>;
+  timeScale?: number;
+  retryAfter?: boolean | number;
+  rateLimitShare?: number;
+}
 
 /** What one scenario runs: its workload, the simulator's behaviour, and how the checks are driven. */
 export interface ScenarioSpec {
@@ -60,6 +72,12 @@ export interface ScenarioSpec {
   burst?: number;
   /** The proxies forget what they learned of the source's rate before this scenario. */
   coldStart?: boolean;
+  /** More of the source's behaviour (over the friendly profile, which every scenario starts from). */
+  source?: SourceSettings;
+  /** PROXY_COOLDOWN_MS for this scenario (a time-scaled source rests the proxies for scaled times too). */
+  cooldownMs?: number;
+  /** BATCH_CONCURRENCY of this scenario's batches (default: the run's). */
+  concurrency?: number;
   /** The batch's max_age_s: results younger than this answer their profiles with no request. */
   maxAgeS?: number;
   /**
@@ -107,7 +125,7 @@ environment: BENCH_PROFILES, BENCH_PROXIES, BENCH_RATE, BENCH_BURST, BENCH_LATEN
              BENCH_SCENARIOS, BENCH_TIME_LIMIT_S, BENCH_SKIP_SCALE=1, BENCH_EAGER (1/0), BENCH_DATABASE_ADMIN_URL
              (flags win over the environment)
 scenarios: ${SCENARIO_NAMES.join(', ')}; with --experiments also ${EXPERIMENT_NAMES.join(', ')}
---skip-scale leaves out ${SCALE_SCENARIOS.join(' and ')} (minutes each); --quick leaves them out too unless --only names them`;
+--skip-scale leaves out ${SCALE_SCENARIOS.join(', ')} (minutes each); --quick leaves them out too unless --only names them`;
 
 const FLAG_TO_ENV: Record<string, string> = {
   '--profiles': 'BENCH_PROFILES',
@@ -230,6 +248,75 @@ export function idealWithBurst(w: Workload, proxies: number, perProxyRate: numbe
 export function scenarioTimeLimitS(idealS: number, override: number | null): number {
   if (override !== null) return override;
   return Math.round(Math.max(60, 60 + 12 * idealS));
+}
+
+/**
+ * The physical limit of a source that counts requests in windows (no token bucket): the least time in which
+ * `proxies` addresses can send `requests` requests between them, each sending as soon as every window lets it
+ * (sending early never hurts a later request, so that greedy schedule is the fastest). Window lengths are
+ * divided by `timeScale`, as the simulator does. Seconds from the first send to the last.
+ */
+export function windowedLimitSeconds(
+  requests: number,
+  proxies: number,
+  windows: ReadonlyArray<{ requests: number; windowMs: number; kind: 'sliding' | 'fixed' }>,
+  timeScale = 1,
+): number {
+  const perProxy = Math.ceil(requests / proxies);
+  const sends: number[] = [];
+  for (let k = 0; k < perProxy; k++) {
+    let t = k === 0 ? 0 : sends[k - 1]!;
+    // a fixed window may push the send into the next period, where a sliding one may refuse it again: repeat until all agree
+    for (let moved = true; moved; ) {
+      moved = false;
+      for (const w of windows) {
+        const length = w.windowMs / timeScale;
+        const earliest = w.kind === 'sliding' ? slidingEarliest(sends, w.requests, length, t) : fixedEarliest(sends, w.requests, length, t);
+        if (earliest > t) {
+          t = earliest;
+          moved = true;
+        }
+      }
+    }
+    sends.push(t);
+  }
+  return (sends[sends.length - 1] ?? 0) / 1000;
+}
+
+/** The earliest time ≥ t at which fewer than n of `sends` (ascending) lie within the `length` ms before it. */
+function slidingEarliest(sends: readonly number[], n: number, length: number, t: number): number {
+  if (sends.length < n) return t;
+  return Math.max(t, sends[sends.length - n]! + length);
+}
+
+/** The earliest time ≥ t whose fixed period (from the epoch of the run) holds fewer than n of `sends`. */
+function fixedEarliest(sends: readonly number[], n: number, length: number, t: number): number {
+  const start = Math.floor(t / length) * length;
+  const inPeriod = sends.filter((s) => s >= start && s < start + length).length;
+  return inPeriod < n ? t : start + length;
+}
+
+/** The median of some runs' figure and its spread. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+export function spread(values: readonly number[]): Spread | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs: sorted.length };
+}
+
+/** `0.91 (0.88–0.93)`; one run shows its figure alone. */
+export function formatSpread(s: Spread | null, digits = 3): string {
+  if (!s) return '-';
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(digits) : '∞');
+  return s.runs === 1 || s.min === s.max ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 }
 
 export function round(value: number, digits = 2): number {

@@ -94,5 +94,6 @@ export function timedPool(pool: ProxyPool, probe: Probe): ProxyPool {
       }
     },
     stats: () => pool.stats(),
+    now: () => pool.now(),
   };
 }

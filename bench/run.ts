@@ -24,6 +24,10 @@ import { setLogLevel } from '../src/logger.js';
 import { formatTable, parseOptions, round, UsageError, USAGE, type BenchOptions, type ScenarioFigures } from './figures.js';
 import { runApiLoad } from './api-load.js';
 import { formatApiLoad, type ApiLoadExtras } from './api-load-report.js';
+import { formatPacingMatrix, type SourceFigures } from './pacing-matrix-report.js';
+import { runPacingMatrix } from './pacing-matrix.js';
+import { runRealistic } from './realistic.js';
+import { formatRealistic, type RealisticExtras } from './realistic-report.js';
 import { runScenario, specs } from './scenarios.js';
 import { runScale } from './scale.js';
 import { cacheUserIds, say, setUp } from './world.js';
@@ -80,7 +84,15 @@ async function main(): Promise<number> {
     try {
       const spec = all[name];
       scenarios.push(
-        await (name === 'scale_100k' ? runScale(world, spec) : name === 'api_load' ? runApiLoad(world, spec, shutdown) : runScenario(world, spec)),
+        await (name === 'scale_100k'
+          ? runScale(world, spec)
+          : name === 'api_load'
+            ? runApiLoad(world, spec, shutdown)
+            : name === 'pacing_matrix'
+              ? runPacingMatrix(world, spec)
+              : name === 'realistic'
+                ? runRealistic(world, spec)
+                : runScenario(world, spec)),
       );
     } catch (err) {
       const message = (err as Error)?.message ?? String(err);
@@ -115,6 +127,8 @@ async function main(): Promise<number> {
   console.log(formatTable(scenarios));
   // the API's figures under load do not fit the table's columns: a block of their own
   for (const s of scenarios) if (s.name === 'api_load') console.log(`\n${formatApiLoad(s as ScenarioFigures & ApiLoadExtras)}`);
+  for (const s of scenarios) if (s.name === 'pacing_matrix') console.log(`\n${formatPacingMatrix(s.sources as SourceFigures[])}`);
+  for (const s of scenarios) if (s.name === 'realistic') console.log(`\n${formatRealistic(s as ScenarioFigures & RealisticExtras)}`);
   console.log(
     `\n${options.proxies} proxies × ${options.rate} requests/s (burst ${options.burst}), latency ${options.latencyMs} ms, ` +
       `BATCH_CONCURRENCY ${options.concurrency}, eager activities ${options.eager ? 'on' : 'off'}; ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${process.version}`,

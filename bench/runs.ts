@@ -117,7 +117,13 @@ function chunkTimings(runs: HistoryEvent[][]): ChunkTimings {
 /** BatchWorkflow to completion through the client, bounded by `limitMs`. */
 export async function runWorkflow(world: World, spec: ScenarioSpec, batch: { batchId: string; workflowId: string }, limitMs: number): Promise<Run> {
   // the settings the claim activity would record, with this scenario's CHECK_CHUNK_SIZE
-  const settings = batchSettings(loadConfig({ ...world.baseEnv, CHECK_CHUNK_SIZE: String(spec.chunkSize) }));
+  const settings = batchSettings(
+    loadConfig({
+      ...world.baseEnv,
+      CHECK_CHUNK_SIZE: String(spec.chunkSize),
+      ...(spec.concurrency ? { BATCH_CONCURRENCY: String(spec.concurrency) } : {}),
+    }),
+  );
   const started = performance.now();
   const handle = await world.env.client.workflow.start(batchWorkflow, {
     taskQueue: world.taskQueue,

@@ -17,6 +17,11 @@
  *                    workload for 15 s of warm-up (the proxies learn the source's rate from its 429s), then
  *                    passes for 30 s, measured together, with the share of requests answered 429
  *                    (rate_limited_share).
+ * - pacing_matrix    learned pacing from a cold start against seven kinds of source (a token bucket, a fixed
+ *                    window, a sliding one, a storm of random 429s alone and on a bucket, a slow source, a limit
+ *                    that changes), three runs each: bench/pacing-matrix.ts has them and their figures.
+ * - realistic        a first check against the simulator's realistic profile, time-scaled, through 10 proxies
+ *                    and 4 sessions: bench/realistic.ts.
  * - where_the_time_goes  recheck, with the time of a chunk split (time_per_chunk_ms): waiting for a send slot,
  *                    upstream, SQL and the activity's own work, Temporal dispatch (every workflow scenario
  *                    carries the same split; this one is measured for it).
@@ -91,6 +96,10 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     // no pacing configured (PROXY_MIN_INTERVAL_MS unset) and nothing learned yet: the proxies learn the rate
     // against a source four times stricter, so that its limit binds rather than the system's own speed
     learned_pacing: { ...base, name: 'learned_pacing', rate: o.rate / 4, burst: Math.max(1, Math.ceil(o.rate / 4)), coldStart: true, passes: { warmUpS: 15, measureS: 30 } },
+    // seven kinds of source, each from a cold start (bench/pacing-matrix.ts has them)
+    pacing_matrix: { ...base, name: 'pacing_matrix', coldStart: true },
+    // a first check against the realistic source, time-scaled (bench/realistic.ts)
+    realistic: { ...base, name: 'realistic', lookups: true, rate: 0, coldStart: true },
     where_the_time_goes: { ...base, name: 'where_the_time_goes' },
     // a re-check paced at a rate low enough that the limit binds, not the CPU the load takes (bench/api-load-plan.ts)
     api_load: { ...base, name: 'api_load', rate: apiLoad.rate, burst: BATCH_BURST, chunkSize: apiLoad.chunkSize, paced: true, coldStart: true },

@@ -57,8 +57,12 @@ export interface World {
   workerDone: Promise<never>;
   profileIds: string[];
   usernames: string[];
-  /** The simulator rate the proxies' learned rates were learned at (they are forgotten when it changes). */
-  learnedForRate?: number;
+  /** The source the proxies' pacing was learned against (it is forgotten when the source changes). */
+  learnedFor?: string;
+  /** The Basic auth of the local forward proxies (a scenario may start more). */
+  proxyAuth: { username: string; password: string };
+  /** PROXY_COOLDOWN_MS as configured; a time-scaled scenario sets its own. */
+  defaultCooldownMs: number;
   /** Aborted by Ctrl-C / SIGTERM: no further scenario starts and no results are written. */
   interrupted: AbortSignal;
 }
@@ -107,7 +111,7 @@ export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupt
   );
   shutdown.add('story client', () => client.close());
   const pool = timedPool(product.pool, probe);
-  const checker = createChecker({ sql: db.sql, pool, client, config });
+  const checker = createChecker({ sql: db.sql, pool, client, config, clock: pool.now });
   const deps: CheckDependencies = { ...product, pool, client, checker };
 
   const usernames = Array.from({ length: options.profiles }, (_, i) => `bench_user_${i}`);
@@ -134,7 +138,11 @@ export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupt
   });
 
   say(`set up in ${((performance.now() - t0) / 1000).toFixed(1)} s: database, simulator, ${options.proxies} proxies, Temporal dev server, worker`);
-  return { options, db, sim, proxies, baseEnv, config, deps, client, probe, env, taskQueue, workerDone, profileIds, usernames, interrupted };
+  return {
+    options, db, sim, proxies, baseEnv, config, deps, client, probe, env, taskQueue, workerDone, profileIds, usernames, interrupted,
+    defaultCooldownMs: config.PROXY_COOLDOWN_MS,
+    proxyAuth: { username: PROXY_USERNAME, password: PROXY_PASSWORD },
+  };
 }
 
 /**
@@ -168,30 +176,58 @@ async function startTemporal(shutdown: Shutdown, eagerActivities: boolean): Prom
   return env;
 }
 
-/** Simulator latency and rate for the next scenario; fresh counters, full buckets, rested proxies. */
+/**
+ * The state a scenario declares, whatever ran before it: the simulator back to the friendly profile with this
+ * scenario's latency, rate and source behaviour (setOptions keeps every setting it is not given, so each one a
+ * scenario may change is given here), its checkpoints cleared; fresh counters and buckets; proxies active and
+ * rested (those an operator disabled stay so), and on a cold start their pacing forgotten.
+ */
 export async function resetWorld(world: World, spec: ScenarioSpec): Promise<void> {
   world.sim.setOptions({
+    profile: 'friendly',
+    clearCheckpoints: true,
     latencyMs: spec.latencyMs,
+    jitterMs: 0,
     ratePerSecond: spec.rate,
     burst: spec.burst ?? world.options.burst,
     rateLimitShare: spec.storm ? 0.3 : 0,
     errorRate: spec.storm ? 0.05 : 0,
+    requireSession: false,
+    invalidSessions: [],
+    checkpointSessions: [],
+    ...spec.source,
   });
   world.sim.reset();
   world.probe.reset();
   // the product's pacing (PROXY_MIN_INTERVAL_MS, read by the checker on every chunk), with a margin:
   // requests through a proxy hop do not arrive exactly as spaced
   world.config.PROXY_MIN_INTERVAL_MS = spec.paced && spec.rate > 0 ? Math.ceil(1000 / spec.rate + PACING_MARGIN_MS) : 0;
-  // Learned rates carry over from one scenario to the next, as from one batch to the next in production,
-  // unless the source's limit changed (or the scenario measures learning from nothing).
-  const forget = spec.rate !== world.learnedForRate || spec.coldStart === true;
-  world.learnedForRate = spec.rate;
-  await world.db.sql`delete from proxy_slots`;
-  await world.db.sql`
-    update proxies set status = 'active', rate_limited_until = null, next_free_at = null, in_flight = 0,
-      consecutive_failures = 0
-      ${forget ? world.db.sql`, learned_rate_per_s = null, rate_ceiling_per_s = null, send_gap_ms = null, successes_since_backoff = 0,
-        backed_off_at = null` : world.db.sql``}`;
+  world.config.PROXY_COOLDOWN_MS = spec.cooldownMs ?? world.defaultCooldownMs;
+  // Learned pacing carries over from one scenario to the next, as from one batch to the next in production,
+  // unless the source changed (or the scenario measures learning from nothing). Its state is proxies.pacing;
+  // the other columns are what it yields.
+  const sourceKey = JSON.stringify({ rate: spec.rate, burst: spec.burst ?? world.options.burst, source: spec.source ?? null });
+  const forget = sourceKey !== world.learnedFor || spec.coldStart === true;
+  world.learnedFor = sourceKey;
+  await forgetRests(world, forget);
+}
+
+/** Every slot freed and every rest ended; with `forget`, every proxy's pacing back to nothing learned. */
+export async function forgetRests(world: World, forget: boolean): Promise<void> {
+  const sql = world.db.sql;
+  await sql`delete from proxy_slots`;
+  await sql`update sessions set in_flight = 0`;
+  await sql`
+    update proxies set status = 'active', disabled_reason = null, rest_reason = null, rate_limited_until = null,
+      next_free_at = null, in_flight = 0, consecutive_failures = 0, blocked_strikes = 0,
+      ${
+        forget
+          ? sql`pacing = null, pace_interval_ms = 0, learned_rate_per_s = null, rate_ceiling_per_s = null, send_gap_ms = null,
+              successes_since_backoff = 0, backed_off_at = null`
+          : // a rest the pacing remembers would make its first answers look like a window that has not cleared
+            sql`pacing = case when pacing is null then null else jsonb_set(pacing, '{rest}', 'null'::jsonb) end`
+      }
+    where disabled_reason is distinct from 'operator'`;
 }
 
 /** Caches every profile's user id as a first check would (when first_check itself did not). */
@@ -208,8 +244,13 @@ export async function clearUserIds(world: World): Promise<void> {
 }
 
 /** A running batch over every profile, as the queue runner would claim it. */
-export async function runningBatch(world: World, name: string, maxAgeS = 0): Promise<{ batchId: string; workflowId: string }> {
-  const created = await createBatch(world.db.sql, { profileIds: world.profileIds, name: `bench ${name}`, maxAgeS });
+export async function runningBatch(
+  world: World,
+  name: string,
+  maxAgeS = 0,
+  profileIds: string[] = world.profileIds,
+): Promise<{ batchId: string; workflowId: string }> {
+  const created = await createBatch(world.db.sql, { profileIds, name: `bench ${name}`, maxAgeS });
   const claimed = await claimNextBatch(world.db.sql);
   if (!claimed || claimed.id !== created.id) throw new Error(`claimNextBatch did not pick the ${name} batch (another is running)`);
   return { batchId: claimed.id, workflowId: claimed.workflow_id! };

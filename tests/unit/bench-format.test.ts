@@ -8,11 +8,16 @@ import {
   requestsNeeded,
   scenarioTimeLimitS,
   SCENARIO_NAMES,
+  formatSpread,
+  spread,
   UsageError,
+  windowedLimitSeconds,
   type ScenarioFigures,
 } from '../../bench/figures.js';
 import { apiLoadBatch, BATCH_TARGET_S, PHASE_S } from '../../bench/api-load-plan.js';
 import { apiLoadGoals, formatApiLoad, percentile, type ApiLoadExtras, type LoadFigures } from '../../bench/api-load-report.js';
+import { formatPacingMatrix, summarize, type SourceRun } from '../../bench/pacing-matrix-report.js';
+import { formatRealistic } from '../../bench/realistic-report.js';
 
 describe('bench: the ideal (physical limit)', () => {
   it('re-check: proxies × rate × 50 profiles per request', () => {
@@ -75,6 +80,14 @@ describe('bench: options', () => {
     expect(parseOptions(['--quick'], {}).scenarios).not.toContain('scale_100k');
     expect(parseOptions(['--quick', '--only', 'scale_100k'], {}).scenarios).toEqual(['scale_100k']);
     expect(parseOptions(['--skip-scale', '--only', 'scale_100k,recheck'], {}).scenarios).toEqual(['recheck']);
+  });
+
+  it('pacing_matrix runs in --quick too; realistic (a quarter of an hour at 5,000) is left out like scale_100k', () => {
+    expect(parseOptions(['--quick'], {}).scenarios).toContain('pacing_matrix');
+    expect(parseOptions(['--quick'], {}).scenarios).not.toContain('realistic');
+    expect(parseOptions(['--skip-scale'], {}).scenarios).not.toContain('realistic');
+    expect(parseOptions([], {}).scenarios).toContain('realistic');
+    expect(parseOptions(['--only', 'realistic,pacing_matrix,learned_pacing'], {}).scenarios).toEqual(['learned_pacing', 'pacing_matrix', 'realistic']);
   });
 
   it('api_load is left out like scale_100k: by --skip-scale, and by --quick unless named', () => {
@@ -227,5 +240,132 @@ describe('bench: api_load', () => {
     const rows = block.split('\n').filter((l) => l.startsWith('  |'));
     expect(rows).toHaveLength(5);
     expect(new Set(rows.map((l) => l.length)).size).toBe(1);
+  });
+});
+
+describe('bench: the physical limit of a source with windows', () => {
+  it('a sliding window lets its whole count through at once, then one window later', () => {
+    const w = [{ requests: 20, windowMs: 11_000, kind: 'sliding' as const }];
+    // 40 requests per proxy: 20 at 0, 20 at 11 s
+    expect(windowedLimitSeconds(80, 2, w)).toBe(11);
+    expect(windowedLimitSeconds(81, 2, w)).toBe(22);
+  });
+
+  it('divides window lengths by the time scale, and the strictest window binds', () => {
+    const w = [
+      { requests: 3, windowMs: 60_000, kind: 'sliding' as const },
+      { requests: 20, windowMs: 660_000, kind: 'sliding' as const },
+    ];
+    // ×60: 3 per second and 20 per 11 s; 21 requests: 20 by 6 s (3 a second), the 21st once the first has left 11 s later
+    expect(windowedLimitSeconds(21, 1, w, 60)).toBe(11);
+    expect(windowedLimitSeconds(3, 1, w, 60)).toBe(0);
+    expect(windowedLimitSeconds(4, 1, w, 60)).toBe(1);
+  });
+
+  it('a fixed window refills at each period boundary', () => {
+    const w = [{ requests: 5, windowMs: 1_000, kind: 'fixed' as const }];
+    expect(windowedLimitSeconds(5, 1, w)).toBe(0);
+    expect(windowedLimitSeconds(6, 1, w)).toBe(1);
+    expect(windowedLimitSeconds(11, 1, w)).toBe(2);
+  });
+});
+
+describe('bench: medians and spreads', () => {
+  it('median of an odd or even count, with min and max', () => {
+    expect(spread([0.9, 0.7, 0.8])).toEqual({ median: 0.8, min: 0.7, max: 0.9, runs: 3 });
+    expect(spread([1, 3])).toMatchObject({ median: 2 });
+    expect(spread([])).toBeNull();
+  });
+
+  it('shows one run alone and several as median (min–max)', () => {
+    expect(formatSpread(spread([0.5]))).toBe('0.500');
+    expect(formatSpread(spread([0.9, 0.7, 0.8]))).toBe('0.800 (0.700–0.900)');
+    expect(formatSpread(spread([2, Infinity, 3]), 1)).toBe('3.0 (2.0–∞)');
+    expect(formatSpread(null)).toBe('-');
+  });
+});
+
+describe('bench: pacing_matrix', () => {
+  const run = (over: Partial<SourceRun>): SourceRun => ({
+    share_of_limit: 0.9,
+    rate_limited_share: 0.01,
+    rate_limited_by: { bucket: 1, window: 0, random: 0 },
+    requests: 100,
+    seconds: 10,
+    learned_rate_per_s: [2.4],
+    ...over,
+  });
+
+  it('judges the median against the goal', () => {
+    expect(summarize('token_bucket', 'bucket', [run({}), run({ share_of_limit: 0.5 }), run({ share_of_limit: 0.95 })]).met).toBe(true);
+    expect(summarize('token_bucket', 'bucket', [run({ rate_limited_share: 0.03 })]).met).toBe(false);
+    expect(summarize('sliding_window', 'sliding', [run({ share_of_limit: 0.81 })]).met).toBe(true);
+    expect(summarize('storm_bucket', 'storm', [run({ share_of_limit: 0.6, rate_limited_share: 0.3 })]).met).toBe(true);
+  });
+
+  it('the storm: time within 4× the calm one and no profile wrongly failed, in every run', () => {
+    const calm = run({ share_of_limit: null, time_ratio: 3, wrongly_failed: 0 });
+    expect(summarize('storm', 'storm', [calm, calm]).met).toBe(true);
+    expect(summarize('storm', 'storm', [calm, { ...calm, wrongly_failed: 1 }]).met).toBe(false);
+    expect(summarize('storm', 'storm', [{ ...calm, time_ratio: 4.5 }]).met).toBe(false);
+  });
+
+  it('the slow source needs its CPU under 5% of a core; a limit change never recovered from is a miss', () => {
+    expect(summarize('slow', 'slow', [run({ share_of_limit: 0.95, cpu_share: 0.02 })]).met).toBe(true);
+    expect(summarize('slow', 'slow', [run({ share_of_limit: 0.95, cpu_share: 0.08 })]).met).toBe(false);
+    const changes = (lifted: number | null) => run({ share_of_limit: null, recovery_s: { halved: 3, doubled: 20, lifted } });
+    expect(summarize('limit_changes', 'changes', [changes(40)]).met).toBe(true);
+    const missed = summarize('limit_changes', 'changes', [changes(40), changes(null), changes(30)]);
+    expect(missed.met).toBe(false);
+    expect(missed.recovery_s?.lifted).toMatchObject({ median: 40, max: Infinity });
+  });
+
+  it('prints one aligned line per source with its goal, figures and verdict', () => {
+    const block = formatPacingMatrix([
+      summarize('token_bucket', 'bucket 2.5/s, burst 3', [run({ share_of_limit: 0.91 }), run({ share_of_limit: 0.88 }), run({ share_of_limit: 0.93 })]),
+      summarize('slow', '1 per 2 s', [run({ share_of_limit: 0.7, cpu_share: 0.01 })]),
+    ]);
+    const lines = block.split('\n');
+    expect(lines[0]).toContain('median of 3 runs');
+    expect(new Set(lines.slice(1).map((l) => l.length)).size).toBe(1);
+    expect(block).toMatch(/token_bucket: bucket 2\.5\/s, burst 3 +\| ≥ 0\.85 of the limit, ≤ 2% 429s \| 0\.910 \(0\.880–0\.930\) .*\| pass/);
+    expect(block).toMatch(/slow: .*\| 0\.700 .*CPU 0\.010 of a core +\| MISS/);
+  });
+});
+
+describe('bench: realistic', () => {
+  it('prints time against the limit, 429s by cause, sessions and wrongly failed profiles', () => {
+    const block = formatRealistic({
+      name: 'realistic',
+      profiles: 5_000,
+      proxies: 10,
+      per_proxy_rate: 3.6,
+      latency_ms: 50,
+      seconds: 190.5,
+      checks_per_s: 26.2,
+      ideal_checks_per_s: 35.7,
+      ratio_to_ideal: 0.735,
+      upstream_requests_per_profile: 1.1,
+      max_history_events: 300,
+      worker_rss_mb: 400,
+      time_scale: 120,
+      physical_limit_s: 140,
+      requests: 5_600,
+      rate_limited: 300,
+      rate_limited_by: { bucket: 0, window: 190, random: 110 },
+      rate_limited_share: 0.0536,
+      sessions: 4,
+      sessions_invalidated: 8,
+      sessions_recovered: 8,
+      sessions_at_end: { valid: 4 },
+      operator_clears: 2,
+      failed: 0,
+      wrongly_failed: 0,
+      wrongly_answered: 0,
+    });
+    expect(block).toContain('190.5 s against a physical limit of 140 s (ratio 0.735)');
+    expect(block).toContain('300 of 5600 requests (5.4%): window 190, random 110, bucket 0');
+    expect(block).toContain('8 invalidated, 8 recovered (checkpoints cleared 2 times); at the end 4 valid');
+    expect(block).toContain('0 wrongly (goal 0: pass)');
   });
 });
