@@ -223,9 +223,11 @@ export function createHealthProbe({ sql, pool, client }: { sql: Sql; pool: Proxy
       select id, token, status from sessions where id = ${sessionId}`;
     if (!session) return 'unknown';
     registerSecret(session.token);
+    // a slot without a session of the pool's: the probe brings the session it is about
     const leased = await pool.acquire(`health/session/${sessionId}`, {
       timeoutMs: options.leaseWaitMs ?? 10_000,
       pollMs: 100,
+      session: false,
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (!leased.ok) return 'unknown';

@@ -82,11 +82,13 @@ export interface AcquireOptions {
   /** Longest single wait between attempts: a lease may be released long before it expires. */
   pollMs?: number;
   signal?: AbortSignal;
+  /** False: a slot without a session (a probe that brings its own). */
+  session?: boolean;
 }
 
 export interface ProxyPool {
-  /** One attempt: a lease, or when to try again. */
-  lease(holder: string, opts?: { leaseMs?: number }): Promise<LeaseResult>;
+  /** One attempt: a lease (with a session unless `session` is false), or when to try again. */
+  lease(holder: string, opts?: { leaseMs?: number; session?: boolean }): Promise<LeaseResult>;
   /** Leases, waiting (without spinning) until a proxy frees up or `timeoutMs` passes. Returns at once when none is usable. */
   acquire(holder: string, opts: AcquireOptions): Promise<LeaseResult>;
   /** Resolves at the lease's send time (at once when it has come), or when `signal` aborts. */
@@ -174,7 +176,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     });
   }
 
-  async function lease(holder: string, opts: { leaseMs?: number } = {}): Promise<LeaseResult> {
+  async function lease(holder: string, opts: { leaseMs?: number; session?: boolean } = {}): Promise<LeaseResult> {
     if (!holder) throw new Error('a lease needs a holder');
     const leaseMs = Math.max(1, clampMs(opts.leaseMs, config.PROXY_LEASE_MS));
     if (Date.now() - lastReclaim >= RECLAIM_EVERY_MS) {
@@ -183,7 +185,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
       if (freed > 0) log.warn('expired proxy slots reclaimed: their holders never released them', { slots: freed });
     }
     for (let attempt = 1; ; attempt++) {
-      const result = await takeLease(sql, holder, leaseMs, await clock(), rules());
+      const result = await takeLease(sql, holder, leaseMs, await clock(), rules(), opts.session ?? true);
       if (result.ok) {
         log.debug('proxy slot taken', { proxy_id: result.lease.proxyId, holder, session_id: result.lease.sessionId });
         return result;
@@ -200,7 +202,7 @@ export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
     const deadline = Date.now() + Math.max(0, opts.timeoutMs);
     const pollMs = Math.max(1, opts.pollMs ?? 250);
     for (;;) {
-      const result = await lease(holder, { leaseMs: opts.leaseMs });
+      const result = await lease(holder, { ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}), ...(opts.session === false ? { session: false } : {}) });
       if (result.ok || result.retryAt === null) return result;
       const left = deadline - Date.now();
       if (left <= 0 || opts.signal?.aborted) return result;

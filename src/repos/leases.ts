@@ -229,6 +229,8 @@ export async function takeLease(
   leaseMs: number,
   now: Date,
   rules: SlotRules,
+  /** False: a slot without a session (a probe that brings its own). */
+  withSession = true,
 ): Promise<LeaseResult & { freeNow?: boolean }> {
   const horizon = sql`${now}::timestamptz + ${interval(sql, rules.maxWaitMs)}`;
   const nextSend = sql`greatest(coalesce(p.next_free_at, ${now}::timestamptz), ${now}::timestamptz)`;
@@ -240,7 +242,7 @@ export async function takeLease(
         and (rate_limited_until is null or rate_limited_until <= ${now}::timestamptz)
         and in_flight < ${rules.maxInFlight}
         and (next_free_at is null or next_free_at <= ${horizon})
-        and (not ${usableSession(sql, rules, false)} or ${usableSession(sql, rules, true)})
+        ${withSession ? sql`and (not ${usableSession(sql, rules, false)} or ${usableSession(sql, rules, true)})` : sql``}
       order by greatest(coalesce(next_free_at, ${now}::timestamptz), ${now}::timestamptz), in_flight,
         last_used_at asc nulls first, id
       limit 1
@@ -256,12 +258,14 @@ export async function takeLease(
         rest_reason = null
       from candidate
       where p.id = candidate.id
-      returning p.id, p.url, p.username, p.password, p.last_used_at as send_at, ${usableSession(sql, rules, false)} as session_wanted
+      returning p.id, p.url, p.username, p.password, p.last_used_at as send_at,
+        ${withSession ? usableSession(sql, rules, false) : sql`false`} as session_wanted
     ), pick as (
       -- locked and waited for, never skipped: a session another taker holds for a moment is still there.
       -- Its room is checked again on the row as it is once the lock is ours.
       select s.id from sessions s, taken
-      where s.status = 'valid' and (s.proxy_id = taken.id or s.proxy_id is null) and s.in_flight < ${rules.sessionMaxInFlight}
+      where ${withSession}::boolean and s.status = 'valid' and (s.proxy_id = taken.id or s.proxy_id is null)
+        and s.in_flight < ${rules.sessionMaxInFlight}
       order by (s.proxy_id is null), s.in_flight, s.last_used_at asc nulls first, s.id
       limit 1
       for update of s

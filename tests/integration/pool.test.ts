@@ -572,6 +572,21 @@ describe('proxy pool', () => {
     expect((await skewed.release(l, { kind: 'success' })).released).toBe(true);
   });
 
+  it('leases a slot without a session for a probe that brings its own, even while every session is full', async () => {
+    const shared = poolWith({ SESSION_MAX_IN_FLIGHT: '1' });
+    await addProxies(1);
+    const session = await createSession(db.sql, { token: 'the-busy-session' });
+    const busy = await leaseOk('carrying', undefined, shared);
+    expect(busy.sessionId).toBe(session.id);
+    expect(await shared.lease('another')).toMatchObject({ ok: false, reason: 'all_busy' });
+    const probe = await shared.lease('probe', { session: false });
+    expect(probe).toMatchObject({ ok: true, lease: { sessionId: null, sessionToken: null } });
+    const [row] = await db.sql<{ in_flight: number }[]>`select in_flight from sessions where id = ${session.id}`;
+    expect(row!.in_flight).toBe(1);
+    if (probe.ok) await shared.release(probe.lease, { kind: 'success' });
+    await shared.release(busy, { kind: 'success' });
+  });
+
   it('counts the requests it can carry at once by pace and by session: what a batch sizes its window by', async () => {
     await addProxies(2);
     expect((await pool.stats()).sendSlots).toBe(2 * Number(BASE_ENV.PROXY_MAX_IN_FLIGHT));
