@@ -58,7 +58,8 @@ describe('secrets never reach logs', () => {
     if (!first.ok) throw new Error('no lease');
     expect(first.lease).toMatchObject({ proxyPassword: PASSWORD, sessionToken: TOKEN });
     logger.info('a careless line', { lease: first.lease, err: new Error(`failed with sessionid=${TOKEN}`) });
-    await pool.release(first.lease, { kind: 'rate_limited', retryAfterMs: 0 }, { batchId });
+    await pool.release(first.lease, { kind: 'rate_limited', retryAfterMs: 5 }, { batchId });
+    await new Promise((r) => setTimeout(r, 20));
 
     const second = await pool.lease('h2', { leaseMs: 1 });
     if (!second.ok) throw new Error('no lease');
@@ -76,7 +77,7 @@ describe('secrets never reach logs', () => {
     if (!fourth.ok) throw new Error('no lease');
     await pool.release(
       fourth.lease,
-      { kind: 'session_invalid', message: `login_required for Cookie: sessionid=${TOKEN} (${TOKEN})` },
+      { kind: 'session_invalid', message: `checkpoint_required for Cookie: sessionid=${TOKEN} (${TOKEN})`, refusal: 'checkpoint' },
       { batchId },
     );
     const fifth = await pool.lease('h5');
@@ -123,7 +124,9 @@ describe('secrets never reach logs', () => {
   it('keeps a token with quotes and backslashes out of log lines and stored logs', async () => {
     const token = 'Tok"en\\with-quote-3391';
     const escaped = JSON.stringify(token).slice(1, -1);
-    await createSession(db.sql, { token });
+    // refused as a new session (it cannot be a cookie value), but one stored before that check is still a secret
+    await db.sql`insert into sessions (token) values (${token})`;
+    await loadSecrets(db.sql);
     const before = lines.length;
     createLogger({ component: 'test' }).warn(`upstream refused ${token}`, { cookie: `sessionid=${token}`, raw: token });
     await insertLog(db.sql, { batchId, level: 'WARNING', eventType: 'SESSION_INVALIDATED', message: `token ${token}`, details: { seen: token } });
