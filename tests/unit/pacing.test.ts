@@ -149,6 +149,100 @@ describe('pacing against rate limits (simulated time)', () => {
   });
 });
 
+/**
+ * The conditions of the benchmark `pacing_matrix` (bench/pacing-matrix.ts): 4 proxies from a cold start, 4 requests
+ * in flight each, ~50 ms latency, a short warm-up and a short measurement; the requests the sources accepted per
+ * second against the sum of their limits, and the share of 429s. The median of three seeded runs, as the benchmark
+ * takes the median of three.
+ */
+const bench = {
+  proxies: 4,
+  latencyMs: { min: 45, max: 65 },
+  settings: { ...settings, maxInFlight: 4 },
+  /** The benchmark's default rate of 10/s over 4 proxies: 2.5/s per proxy, its bucket 3 (as it runs it). */
+  ratePerS: 2.5,
+  burst: 3,
+} as const;
+
+function benchRun(
+  scenario: string,
+  source: () => RateSource,
+  opts: { warmUpS: number; measureS: number; cooldownMs?: number; seed: number },
+): { reached: number; share429: number } {
+  const pacing = { ...bench.settings, cooldownMs: opts.cooldownMs ?? settings.cooldownMs };
+  const durationMs = (opts.warmUpS + opts.measureS) * SECOND;
+  const runs = [0, 1, 2].map((i) => {
+    const sources = Array.from({ length: bench.proxies }, source);
+    const run = drive({ sources, settings: pacing, latencyMs: bench.latencyMs, durationMs, random: seededRandom(opts.seed * 10 + i) });
+    const m = measure(run, opts.warmUpS * SECOND, durationMs);
+    const limit = sources.reduce((sum, s) => sum + Math.min(s.limitPerS(opts.warmUpS * SECOND), physicalPerS(pacing, bench.latencyMs)), 0);
+    const learned = run.states.map((s) => learnedRatePerS(s)).map((r) => (r === null ? 'none' : r.toFixed(2)));
+    return { reached: m.okPerS / limit, share429: m.share429, learned };
+  });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1] ?? NaN;
+  const reached = median(runs.map((r) => r.reached));
+  const share429 = median(runs.map((r) => r.share429));
+  figures.push({
+    scenario: `bench: ${scenario}`,
+    reached: `${reached.toFixed(2)} (${runs.map((r) => r.reached.toFixed(2)).join(', ')})`,
+    share429: `${pct(share429)} (${runs.map((r) => pct(r.share429)).join(', ')})`,
+    other: `learned ${runs.map((r) => r.learned.join(' ')).join(' / ')}`,
+  });
+  return { reached, share429 };
+}
+
+describe('pacing from a cold start within the benchmark\'s short warm-ups (4 proxies, 4 in flight, ~50 ms)', () => {
+  it('token bucket 2.5/s, burst 3, Retry-After given: 8 s warm-up, 12 s measured', () => {
+    const r = benchRun('token bucket 2.5/s, burst 3', () => tokenBucket({ ratePerS: bench.ratePerS, burst: bench.burst }), {
+      warmUpS: 8,
+      measureS: 12,
+      seed: 11,
+    });
+    expect(r.reached).toBeGreaterThanOrEqual(0.85);
+    expect(r.share429).toBeLessThanOrEqual(0.02);
+  });
+
+  it('fixed window 5 per 1 s, Retry-After given: 8 s warm-up, 12 s measured', () => {
+    const r = benchRun('fixed window 5 per 1 s', () => fixedWindow({ limit: 5, windowMs: SECOND }), { warmUpS: 8, measureS: 12, seed: 12 });
+    expect(r.reached).toBeGreaterThanOrEqual(0.85);
+    expect(r.share429).toBeLessThanOrEqual(0.02);
+  });
+
+  it('sliding window 20 per 11 s, no Retry-After, cooldown 1 s: 22 s warm-up, 22 s measured', () => {
+    const r = benchRun('sliding 20 per 11 s, cooldown 1 s', () => slidingWindows([{ limit: 20, windowMs: 11 * SECOND }]), {
+      warmUpS: 22,
+      measureS: 22,
+      cooldownMs: SECOND,
+      seed: 13,
+    });
+    expect(r.reached).toBeGreaterThanOrEqual(0.8);
+    expect(r.share429).toBeLessThanOrEqual(0.02);
+  });
+
+  it('slow: sliding window of 1 per 2 s, no Retry-After, cooldown 6 s: 20 s warm-up, 30 s measured', () => {
+    const r = benchRun('slow: sliding 1 per 2 s, cooldown 6 s', () => slidingWindows([{ limit: 1, windowMs: 2 * SECOND }]), {
+      warmUpS: 20,
+      measureS: 30,
+      cooldownMs: 6 * SECOND,
+      seed: 14,
+    });
+    // 0.9 is the benchmark's goal; this reaches 0.67. The first pace is measured over the 6 s cooldown (a third of
+    // the limit) and doubles per proven send; slots taken up to 5 s ahead still leave at the pace they were given,
+    // so the 429 that ends the doubling (at about 27 s) is followed by refusals of those slots and a cooldown.
+    expect(r.reached).toBeGreaterThanOrEqual(0.65);
+  });
+
+  it('token bucket 2.5/s with 30% random 429s (Retry-After 1) on top: 8 s warm-up, 12 s measured', () => {
+    let seed = 150;
+    const r = benchRun(
+      'storm + token bucket 2.5/s',
+      () => randomRateLimits({ share: 0.3, retryAfterMs: SECOND, random: seededRandom(seed++) }, tokenBucket({ ratePerS: bench.ratePerS, burst: bench.burst })),
+      { warmUpS: 8, measureS: 12, seed: 15 },
+    );
+    expect(r.reached).toBeGreaterThanOrEqual(0.6);
+  });
+});
+
 /** Runs 1,200 requests through 3 proxies against random 429s only; the time taken over the time the proxies allow. */
 function stormRatio(scenario: string, retryAfterMs: number | undefined, seed: number): number {
   const random = seededRandom(seed);
