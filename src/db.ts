@@ -38,6 +38,15 @@ export interface DbOptions {
  * stuck; the pool itself refuses to wait for a connection while holding one and bounds a transaction's wait
  * for one (src/db-guard.ts).
  */
+/**
+ * postgres.js 3.4.9 leaves a transaction's connection unreserved when its BEGIN is the query that fills a
+ * connection's pipeline (max_pipeline, 100 by default): UNSAFE_TRANSACTION, and the open transaction goes back to
+ * the pool (porsager/postgres#823, #1189). Every proxy release is a transaction, so under load a BEGIN often lands
+ * on a busy connection; a bound no pool of ours reaches keeps it off that boundary. (Read by the driver, absent
+ * from its typings.)
+ */
+const PIPELINE = { max_pipeline: 100_000 };
+
 export function createSql(url: string, options: DbOptions = {}): Sql {
   const max = options.max ?? 10;
   const name = options.name ?? 'storycheck';
@@ -45,6 +54,7 @@ export function createSql(url: string, options: DbOptions = {}): Sql {
     max,
     connect_timeout: options.connectTimeout ?? 10,
     idle_timeout: 30,
+    ...PIPELINE,
     onnotice: () => {},
     connection: {
       application_name: name,
