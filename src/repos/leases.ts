@@ -424,7 +424,7 @@ function proxyEffect(row: LockedProxy, l: Lease, outcome: ReleaseOutcome, option
     consecutiveFailures,
     blockedStrikes,
     failed,
-    lastError: lastError ?? null,
+    lastError,
     pacing,
     intervalMs: pacing ? sendIntervalMs(pacing, options.pacing) : 0,
     learnedRate: pacing ? learnedRatePerS(pacing) : null,
@@ -444,12 +444,15 @@ export async function releaseLease(
   // a deadlock with a concurrent reclaim or take is retried from the start (the slot row is locked first, as reclaim does)
   return transaction(sql, async (tx) => {
     // Only the slot's holder releases it, once: a slot that expired and was reclaimed is gone.
-    const [slot] = await tx<{ proxy_id: string; session_id: string | null }[]>`
-      delete from proxy_slots where id = ${l.slotId} and holder = ${l.holder} returning proxy_id, session_id`;
-    if (!slot) return { row: undefined, disabled: false, sessionInvalidated: false };
-    const [locked] = await tx<LockedProxy[]>`
-      select id, url, status, disabled_reason, consecutive_failures, blocked_strikes, rate_limited_until, pacing
-      from proxies where id = ${slot.proxy_id} for update`;
+    // the slot row first (as reclaim takes them), then its proxy's, locked for the pacing computed from it
+    const [locked] = await tx<(LockedProxy & { slot_session_id: string | null })[]>`
+      with gone as (
+        delete from proxy_slots where id = ${l.slotId} and holder = ${l.holder} returning proxy_id, session_id
+      )
+      select p.id, p.url, p.status, p.disabled_reason, p.consecutive_failures, p.blocked_strikes, p.rate_limited_until,
+        p.pacing, gone.session_id as slot_session_id
+      from proxies p join gone on p.id = gone.proxy_id
+      for update of p`;
     if (!locked) return { row: undefined, disabled: false, sessionInvalidated: false };
     const e = proxyEffect(locked, l, outcome, options);
     const [updated] = await tx<Omit<ReleasedRow, 'old_status' | 'pacing_note'>[]>`
@@ -508,7 +511,7 @@ export async function releaseLease(
             : { reason: 'blocked', error: outcome.message },
       });
     }
-    const sessionInvalidated = await settleSession(tx, slot.session_id ?? l.sessionId, outcome, options, logBase);
+    const sessionInvalidated = await settleSession(tx, locked.slot_session_id ?? l.sessionId, outcome, options, logBase);
     return { row, disabled, sessionInvalidated };
   });
 }
