@@ -94,22 +94,6 @@ function reachedTheSource(err: unknown): boolean {
 const errorText = (err: unknown) => storableText(redact(err instanceof Error ? err.message : String(err)), 500);
 
 /**
- * `work`, or the abort of `signal`, whichever comes first. A request through a proxy that accepts the
- * connection and never answers its CONNECT does not end when its signal aborts (undici applies an abort only
- * once the request is connected): left to itself, it would hold a lane until the connection dies.
- */
-function settledBy<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  work.catch(() => {}); // it may still fail after the abort, when nobody waits for it any more
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/**
  * Why a probe of `proxy` that failed with `err` leaves it out of use, or null when the failure still proves
  * it works: any answer from the source, except a 403 for a proxy whose address the source refused.
  */
@@ -145,7 +129,8 @@ async function inLanes<T>(items: readonly T[], lanes: number, mayStart: () => bo
 }
 
 export function createHealthProbe({ sql, pool, client }: { sql: Sql; pool: ProxyPool; client: StoryClient }) {
-  const probe = (target: UpstreamTarget, signal?: AbortSignal) => settledBy(client.fetchStories(target, [PROBE_USER_ID], signal), signal);
+  // the client ends the request when `signal` aborts, whatever stage it is at (a silent proxy included)
+  const probe = (target: UpstreamTarget, signal?: AbortSignal) => client.fetchStories(target, [PROBE_USER_ID], signal);
 
   async function runningBatchId(): Promise<string | null> {
     const [row] = await sql<{ id: string }[]>`select id from batches where status = 'running' limit 1`;
