@@ -13,11 +13,11 @@ import { toApiBatch } from '../../src/api/present.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { setProxyStatus } from '../../src/repos/proxies.js';
 import { createSession, getSession } from '../../src/repos/sessions.js';
-import { batchWorkflow } from '../../workflows/batch.js';
 import { eventCounts, makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
 import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
-import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { createLocalEnv } from '../helpers/temporal.js';
+import { startBatch } from '../helpers/workflow.js';
 import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
@@ -35,14 +35,9 @@ afterAll(async () => {
 const withWorker = <T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>) =>
   withStackWorker(env, bundle, { ...options, prefix: 'real-source' }, fn);
 
-/** Starts the batch workflow of an already running batch. */
-function startBatch(stack: Stack, taskQueue: string, batchId: string) {
-  return env.client.workflow.start(batchWorkflow, {
-    taskQueue,
-    workflowId: `batch-${batchId}-${uniqueIds().workflowId}`,
-    args: [{ batchId, settings: batchSettings(stack.config) }],
-  });
-}
+/** Starts the batch workflow of an already running batch, as the queue runner would. */
+const startRunning = (stack: Stack, taskQueue: string, batchId: string) =>
+  startBatch(env, taskQueue, { batchId, settings: batchSettings(stack.config) });
 
 async function checkedAtLeast(stack: Stack, batchId: string, n: number): Promise<void> {
   await waitFor(async () => (await getBatch(stack.db.sql, batchId)).successful_checks >= n, 30_000);
@@ -63,7 +58,7 @@ describe('against the real source', () => {
       },
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(150));
-        const result = await (await startBatch(stack, taskQueue, batch.id)).result();
+        const result = await (await startRunning(stack, taskQueue, batch.id)).result();
         expect(result.outcome).toBe('done');
         await expectExactlyOnce(stack.db.sql, batch.id, 150);
         expect(stack.sim.stats.rateLimited).toBeGreaterThan(20);
@@ -86,7 +81,7 @@ describe('against the real source', () => {
       async (stack, taskQueue) => {
         const first = await createSession(stack.db.sql, { token: 'first-session-token' });
         const batch = await makeRunningBatch(stack, usernames(120));
-        const run = await startBatch(stack, taskQueue, batch.id);
+        const run = await startRunning(stack, taskQueue, batch.id);
         await checkedAtLeast(stack, batch.id, 20);
         // the source logs the session out: 401 login_required for it, then 302 to the login page without it
         stack.sim.setOptions({ invalidSessions: ['first-session-token'] });
@@ -110,7 +105,7 @@ describe('against the real source', () => {
         const flagged = await createSession(stack.db.sql, { token: 'session-to-checkpoint' });
         const fine = await createSession(stack.db.sql, { token: 'session-that-stays' });
         const batch = await makeRunningBatch(stack, usernames(100));
-        const run = await startBatch(stack, taskQueue, batch.id);
+        const run = await startRunning(stack, taskQueue, batch.id);
         await checkedAtLeast(stack, batch.id, 10);
         stack.sim.setOptions({ checkpointSessions: ['session-to-checkpoint'] });
         expect((await run.result()).outcome).toBe('done');
@@ -131,7 +126,7 @@ describe('against the real source', () => {
         const refused = stack.proxies.proxies[1]!;
         stack.sim.setOptions({ flaggedAddresses: [refused.localAddress] });
         const batch = await makeRunningBatch(stack, usernames(150));
-        expect((await (await startBatch(stack, taskQueue, batch.id)).result()).outcome).toBe('done');
+        expect((await (await startRunning(stack, taskQueue, batch.id)).result()).outcome).toBe('done');
         await expectExactlyOnce(stack.db.sql, batch.id, 150);
         const states = await proxyStates(stack);
         expect(states.filter((p) => p.status === 'disabled').map((p) => p.disabled_reason)).toEqual(['blocked']);
@@ -149,7 +144,7 @@ describe('against the real source', () => {
         insert into sessions (token) values (${'pasted-token\r\nwith-a-line-break'}) returning id`;
       await createSession(stack.db.sql, { token: 'a-sendable-token' });
       const batch = await makeRunningBatch(stack, usernames(60));
-      expect((await (await startBatch(stack, taskQueue, batch.id)).result()).outcome).toBe('done');
+      expect((await (await startRunning(stack, taskQueue, batch.id)).result()).outcome).toBe('done');
       await expectExactlyOnce(stack.db.sql, batch.id, 60);
       expect((await getSession(stack.db.sql, broken!.id)).status).toBe('invalid');
       // a profile's counted tries are its own answers only: one, the one that checked it
@@ -169,7 +164,7 @@ describe('against the real source', () => {
           const profile = stack.sim.simulator.population.lookup(name)!;
           await stack.db.sql`update profiles set upstream_user_id = ${profile.userId} where username = ${name}`;
         }
-        const run = await startBatch(stack, taskQueue, batch.id);
+        const run = await startRunning(stack, taskQueue, batch.id);
         await checkedAtLeast(stack, batch.id, 2);
         const [second] = await stack.db.sql<{ id: string }[]>`select id from proxies order by url desc limit 1`;
         await setProxyStatus(stack.db.sql, second!.id, 'disabled');
