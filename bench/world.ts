@@ -222,8 +222,7 @@ export async function forgetRests(world: World, forget: boolean): Promise<void> 
       next_free_at = null, in_flight = 0, consecutive_failures = 0, blocked_strikes = 0,
       ${
         forget
-          ? sql`pacing = null, pace_interval_ms = 0, learned_rate_per_s = null, rate_ceiling_per_s = null, send_gap_ms = null,
-              successes_since_backoff = 0, backed_off_at = null`
+          ? sql`pacing = null, pace_interval_ms = 0, learned_rate_per_s = null`
           : // a rest the pacing remembers would make its first answers look like a window that has not cleared
             sql`pacing = case when pacing is null then null else jsonb_set(pacing, '{rest}', 'null'::jsonb) end`
       }

@@ -10,8 +10,6 @@
  * (`release`). How slots are chosen and what each outcome does to a proxy is in src/repos/leases.ts,
  * beside the SQL that does it. This module never puts a lease's secrets in a log line.
  */
-// MAX_SEND_WAIT_MS: the longest wait for a send time a slot may be given: a proxy whose schedule is further out is
-// not offered, so a request never sits on a slot far ahead while another proxy would take it sooner
 import { MAX_SEND_WAIT_MS, type Config } from './config.js';
 import type { Sql } from './db.js';
 import { createLogger, type Logger } from './logger.js';
