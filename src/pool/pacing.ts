@@ -10,35 +10,24 @@
  *
  * The rate (AIMD with probing, as TCP does it):
  * - Nothing is learned until a 429 says so: a fresh proxy sends as fast as its in-flight cap allows.
- * - A 429 that depends on the pace backs the proxy off below the rate it was sending at: to 0.85 of it when a
- *   ceiling is known (a probe overshot it by a hair), to half of it the first time (deep enough that a limit stops
- *   refusing, so one trial tells it from noise), and never above 0.95 of the rate the source accepted lately (what
- *   was sent, less the 429s that random ones do not explain): a limit accepts about that many whatever is sent, so
- *   a back-off above it only draws more 429s. The rate sent at (or the accepted one, when lower) is remembered as
- *   the ceiling. Successes bring it back quickly to 0.95 of the ceiling (2% a success, and at rates below one a
- *   second, 25% a second), then probe above it: the step starts tiny (0.1% a success, so a limit that stays put is
- *   met rarely and 429s stay rare) and doubles every 30 successes without a 429 (so a limit that was lifted or
- *   rose is found within seconds of successes). A proxy that does not send at 80% of its rate or more probes
- *   nothing: an idle rate does not creep up untested.
+ * - A 429 that depends on the pace backs the proxy off to 0.85 of the rate it was sending at; that rate is
+ *   remembered as the ceiling. Successes bring it back quickly to 0.95 of the ceiling, then probe above it: the
+ *   step starts tiny (0.1% a success, so a limit that stays put is met rarely and 429s stay rare) and doubles
+ *   every 30 successes without a 429 (so a limit that was lifted or rose is found within seconds of successes).
+ *   A proxy that does not send at 80% of its rate or more probes nothing: an idle rate does not creep up untested.
  * - After a long rest without Retry-After that ends (the first limit met, or refusals that outlasted a rest), the
  *   rate the source sustained over the whole stretch (successes since the previous rest, over the time up to the
  *   first success after this one) caps the rate. That finds a window of 20 requests per 11 minutes in one step
  *   instead of ten halvings, each costing a penalty of minutes. Not when a success to a request sent after the
  *   refusals interrupted them: the source was not closed, and a stretch cut short by random 429s measures nothing.
- * - That rate is only a floor when it is the first limit met (the rest may have been far longer than the source
- *   needed: a cooldown of 6 s against a window of 2 s measures a third of it). So it doubles each time a send at
- *   about that pace succeeds (slots taken before it left at the pace before, and prove nothing) until a send draws
- *   a 429: the limit then lies between that pace and half of it, so the rate goes back to the half and the ceiling
- *   is 0.75 of the pace (about the middle), which the recovery reaches within a few sends.
  *
  * Pace-dependent or random (the trial):
- * - Each back-off is a trial: the next 16 answers to requests sent after it are counted (429s of requests in
- *   flight during a rest too: they count in the share though they teach the rest nothing). Random 429s keep their
- *   share at the lower rate; a limit's share falls to what it predicts (the source accepting as many as before).
- *   When 429s keep coming (3 or more) at a share nearer the one seen before than the one a limit predicts, slowing
- *   down did not help: the 429s are random, the back-off is undone and their share is remembered as the noise
- *   share. Otherwise the limit is confirmed, as it is at once when refusals in a row outlast a rest. Only one
- *   back-off per trial, so a burst of 429s is one back-off, not a spiral.
+ * - Each back-off is a trial: the next 30 answers to requests sent after it are counted (429s of requests in
+ *   flight during a rest too: they count in the share though they teach the rest nothing). When 429s keep coming at
+ *   the lower rate (3 or more, at half the share seen before or more), slowing down did not help: the 429s are
+ *   random, the back-off is undone and their share is remembered as the noise share. Otherwise the limit is
+ *   confirmed, as it is at once when refusals in a row outlast a rest. Only one back-off per trial, so a burst of
+ *   429s is one back-off, not a spiral.
  * - While the recent share of 429s stays within the noise share (plus a margin), a 429 is noise (without
  *   Retry-After, while its row below does not show the source closed): no back-off and no rest. Resting does not
  *   lower a share that does not depend on the pace; with 30% random 429s, resting a second on each would cut
@@ -88,8 +77,6 @@ export interface PacingSettings {
 export type PacingTrial = {
   atMs: number;
   shareBefore: number;
-  /** The share of 429s expected at the lower rate if a limit caused them (the source accepts as many as before); absent in a trial stored before it was kept: 0. */
-  shareIfLimit?: number;
   answers: number;
   limited: number;
   rateBefore: number | null;
@@ -169,22 +156,9 @@ const TUNING = {
   ignorableRetryAfterMs: 5_000,
   /** A rest at least this long ends the measured pace: sends before it say nothing of the pace after it. */
   longRestMs: 10_000,
-  /** A back-off below a known ceiling (a probe that overshot it). */
   backoff: 0.85,
-  /** The first back-off, while no ceiling is known: deep enough that a limit stops refusing, so one trial tells it from noise. */
-  deepBackoff: 0.5,
   approach: 0.95,
-  /** Recovery towards the ceiling: this much a success... */
   recover: 1.02,
-  /** ...or this much a second, when that is more (below one success a second: slow sources recover in seconds too). */
-  recoverPerS: 1.25,
-  /**
-   * A rate measured over a rest is only what the source allowed at least: it doubles each time a send at the pace
-   * before the last doubling or faster succeeds, until one draws a 429. The limit then lies between that pace and half of it.
-   */
-  slowStart: 2,
-  /** After a 429 in the slow start: the ceiling, as a share of the pace that drew it (about the middle of its range). */
-  slowStartCeiling: 0.75,
   probeStepMin: 0.001,
   probeStepMax: 0.05,
   /** Successes at one probe step before it doubles. */
@@ -198,7 +172,7 @@ const TUNING = {
   maxRefusalsNeeded: 12,
   /** Refusals in a row that show the source closed while too few answers measure a share (after one 429 among them). */
   fewAnswersRefusalsNeeded: 4,
-  trialAnswers: 16,
+  trialAnswers: 30,
   trialMinLimited: 3,
   /** Weight of one answer in the moving share of 429s. */
   shareWeight: 1 / 50,
@@ -256,7 +230,6 @@ export function learnedRatePerS(state: PacingState): number | null {
 function onSuccess(s: PacingState, sentAtMs: number): string | undefined {
   recordShare(s, false, false);
   const trialNote = countForTrial(s, sentAtMs, false);
-  const rateBefore = s.ratePerS;
   const restNote = proveRest(s, sentAtMs);
   s.acceptedSentMs = Math.max(s.acceptedSentMs ?? sentAtMs, sentAtMs);
   // the source accepted a request sent after it refused one: it was not closed
@@ -266,8 +239,7 @@ function onSuccess(s: PacingState, sentAtMs: number): string | undefined {
   }
   if (!s.streak) s.streak = { sinceMs: sentAtMs, successes: 0 };
   if (sentAtMs >= s.streak.sinceMs) s.streak.successes += 1;
-  // a rate just measured is not grown on the success that measured it
-  if ((s.rateSinceMs === null || sentAtMs >= s.rateSinceMs) && s.ratePerS === rateBefore) grow(s, sentAtMs);
+  if (s.rateSinceMs === null || sentAtMs >= s.rateSinceMs) grow(s);
   return trialNote ?? restNote;
 }
 
@@ -289,14 +261,14 @@ function onRateLimited(
   if (r && event.sentAtMs < r.untilMs && (r.confirmed || !closed)) return trialNote;
   if (!closed) {
     if (!s.trial && isNoise(s)) return `random 429 (${pct(s.share429)} of answers, as at lower rates): no rest`;
-    const backoffNote = s.trial ? undefined : backOff(s, nowMs, event.sentAtMs);
+    const backoffNote = s.trial ? undefined : backOff(s, nowMs);
     const restNote = startUnguidedRest(s, 'check', nowMs, settings);
     return [trialNote, backoffNote, restNote].filter(Boolean).join('; ');
   }
   const outlasted = refusals.count > 1;
   if (outlasted) s.trial = null; // the limit is confirmed: it outlasted a rest
   s.noiseShare = null; // random 429s did not explain these refusals
-  const backoffNote = s.trial || outlasted ? undefined : backOff(s, nowMs, event.sentAtMs);
+  const backoffNote = s.trial || outlasted ? undefined : backOff(s, nowMs);
   const restNote = startUnguidedRest(s, outlasted ? 'outlasted' : 'closed', nowMs, settings);
   return [trialNote, backoffNote, restNote].filter(Boolean).join('; ');
 }
@@ -314,7 +286,7 @@ function onRetryAfter(
   if (trialNote === undefined && isNoise(s) && retryAfterMs <= TUNING.ignorableRetryAfterMs) {
     return `random 429 (${pct(s.share429)} of answers, as at lower rates): no rest`;
   }
-  const backoffNote = s.trial ? undefined : backOff(s, nowMs, sentAtMs);
+  const backoffNote = s.trial ? undefined : backOff(s, nowMs);
   const ms = Math.min(Math.max(0, retryAfterMs), settings.maxRestMs);
   s.rest = { startMs: nowMs, untilMs: nowMs + ms, unguidedMs: 0, proven: false, confirmed: true, unbroken: true, outlasted: false };
   if (ms >= TUNING.longRestMs) s.sends = []; // the pace before a long rest is not the one after it
@@ -356,11 +328,6 @@ function likelyShare(s: PacingState): number {
   return (1 - Math.sqrt(1 - 4 * rows)) / 2;
 }
 
-/** The recent share of 429s, without the pull towards its start (0) that a moving average has over its first answers. */
-function recentShare(s: PacingState): number {
-  return s.answers > 0 ? Math.min(1, s.share429 / (1 - Math.pow(1 - TUNING.shareWeight, s.answers))) : 0;
-}
-
 /** The recent share of 429s is within what random 429s explain. */
 function isNoise(s: PacingState): boolean {
   if (s.trial || s.noiseShare === null) return false;
@@ -368,66 +335,23 @@ function isNoise(s: PacingState): boolean {
   return s.share429 <= s.noiseShare + margin;
 }
 
-/**
- * Slows the proxy down and starts a trial. Below the rate the source accepted lately (what it sent less its 429s):
- * a limit accepts about that many whatever is sent, so pacing above it only draws 429s. The first back-off (no
- * ceiling known) goes deep, so that a limit stops refusing while random 429s keep their share.
- */
-function backOff(s: PacingState, nowMs: number, sentAtMs: number): string | undefined {
+function backOff(s: PacingState, nowMs: number): string | undefined {
   const sending = sendingRatePerS(s);
   if (sending === null) return undefined; // one send measures no rate
-  if (s.ratePerS !== null && s.ceilingPerS === null) return endSlowStart(s, nowMs, sentAtMs);
-  const shareBefore = recentShare(s);
-  // random 429s known to come whatever the pace are not the limit's: without them, what the limit let through
-  const accepted = sending * (1 - Math.max(0, shareBefore - (s.noiseShare ?? 0)));
-  const step = s.ceilingPerS === null ? TUNING.deepBackoff : TUNING.backoff;
-  // (a share near 1 says the source was closed, not how much it accepts: that is for the rests to measure)
-  const lower = clampRate(shareBefore > 0.8 ? sending * step : Math.min(sending * step, TUNING.approach * accepted));
   s.trial = {
     atMs: nowMs,
-    shareBefore,
-    shareIfLimit: Math.max(0, 1 - accepted / lower),
+    shareBefore: s.share429,
     answers: 0,
     limited: 0,
     rateBefore: s.ratePerS,
     ceilingBefore: s.ceilingPerS,
   };
-  s.ceilingPerS = Math.max(lower, Math.min(sending, accepted));
-  s.ratePerS = lower;
+  s.ceilingPerS = sending;
+  s.ratePerS = clampRate(sending * TUNING.backoff);
   s.probeStep = TUNING.probeStepMin;
   s.probeSuccesses = 0;
   s.rateSinceMs = nowMs;
   return `backed off to ${rate(s.ratePerS)}`;
-}
-
-/**
- * A send in the slow start drew a 429: the limit lies between the pace it was sent at and half of it (the pace
- * proven before the last doubling). Back to that half, and a ceiling about the middle to recover to.
- */
-function endSlowStart(s: PacingState, nowMs: number, sentAtMs: number): string {
-  const drew = Math.min(s.ratePerS ?? TUNING.maxRatePerS, paceOf(s, sentAtMs) ?? TUNING.maxRatePerS);
-  s.trial = {
-    atMs: nowMs,
-    shareBefore: recentShare(s),
-    shareIfLimit: 0,
-    answers: 0,
-    limited: 0,
-    rateBefore: s.ratePerS,
-    ceilingBefore: s.ceilingPerS,
-  };
-  s.ceilingPerS = clampRate(drew * TUNING.slowStartCeiling);
-  s.ratePerS = clampRate(drew / TUNING.slowStart);
-  s.probeStep = TUNING.probeStepMin;
-  s.probeSuccesses = 0;
-  s.rateSinceMs = nowMs;
-  return `backed off to ${rate(s.ratePerS)} (a 429 at ${rate(drew)})`;
-}
-
-/** The pace a request was sent at: one over the time since the send before it (null: none remembered before it). */
-function paceOf(s: PacingState, sentAtMs: number): number | null {
-  let previous: number | null = null;
-  for (const t of s.sends) if (t < sentAtMs) previous = t;
-  return previous === null ? null : 1000 / Math.max(1, sentAtMs - previous);
 }
 
 /** Counts an answer in the running trial; concludes it after enough answers. */
@@ -439,8 +363,7 @@ function countForTrial(s: PacingState, sentAtMs: number, limited: boolean): stri
   if (t.answers < TUNING.trialAnswers) return undefined;
   s.trial = null;
   const shareAfter = t.limited / t.answers;
-  // random 429s keep their share at a lower rate; a limit's share falls to what it predicts: nearer which is it?
-  if (t.limited >= TUNING.trialMinLimited && shareAfter >= (t.shareBefore + (t.shareIfLimit ?? 0)) / 2) {
+  if (t.limited >= TUNING.trialMinLimited && shareAfter >= 0.5 * t.shareBefore) {
     s.noiseShare = s.noiseShare === null ? shareAfter : (s.noiseShare + shareAfter) / 2;
     s.share429 = s.noiseShare;
     s.ratePerS = t.rateBefore;
@@ -502,27 +425,18 @@ function proveRest(s: PacingState, sentAtMs: number): string | undefined {
   const sustained = streak.successes / Math.max(0.001, (sentAtMs - streak.sinceMs) / 1000);
   if (s.ratePerS !== null && s.ratePerS <= sustained) return undefined;
   s.ratePerS = clampRate(sustained);
-  // the rest may have been longer than the source needed: without a pace that drew a 429, the rate is only a floor
-  if (s.ceilingPerS !== null) s.ceilingPerS = Math.max(sustained, Math.min(s.ceilingPerS, sustained / TUNING.backoff));
+  s.ceilingPerS = Math.max(sustained, Math.min(s.ceilingPerS ?? sustained, sustained / TUNING.backoff));
   return `the source sustained ${rate(sustained)}: pacing at that`;
 }
 
 /** Additive recovery to just under the ceiling, then probing above it with a step that grows while it succeeds. */
-function grow(s: PacingState, sentAtMs: number): void {
+function grow(s: PacingState): void {
   if (s.ratePerS === null) return;
-  if (s.ceilingPerS === null) {
-    // a send at the pace before the last doubling or faster proves it (slots taken earlier left at older paces)
-    const pace = paceOf(s, sentAtMs);
-    if (pace !== null && pace >= (TUNING.busyShare * s.ratePerS) / TUNING.slowStart) s.ratePerS = clampRate(s.ratePerS * TUNING.slowStart);
-    return;
-  }
   const sending = sendingRatePerS(s);
   if (sending === null || sending < TUNING.busyShare * s.ratePerS) return;
-  const target = TUNING.approach * s.ceilingPerS;
+  const target = s.ceilingPerS === null ? 0 : TUNING.approach * s.ceilingPerS;
   if (s.ratePerS < target) {
-    // as fast a second at slow rates as at fast ones: a success every 5 s is not a reason to take minutes
-    const perSuccess = Math.max(TUNING.recover, Math.pow(TUNING.recoverPerS, 1 / s.ratePerS));
-    s.ratePerS = Math.min(target, s.ratePerS * perSuccess);
+    s.ratePerS = Math.min(target, s.ratePerS * TUNING.recover);
     return;
   }
   s.ratePerS = clampRate(s.ratePerS * (1 + s.probeStep));

@@ -1,15 +1,8 @@
 /**
  * A discrete-event run of proxies paced by src/pool/pacing.ts against source models, on simulated time: hours of
- * traffic in milliseconds. Each proxy is scheduled as the product schedules it (src/repos/leases.ts):
- * - a request takes a slot on a proxy that is not resting, holds fewer than maxInFlight slots and whose next free
- *   send time is at most MAX_SEND_WAIT_MS ahead; the slot's send time is that next free time (or now), which then
- *   advances by the interval the pacing gives at that moment;
- * - a slot counts against maxInFlight from the moment it is taken, and it is sent at its send time even when the
- *   proxy began to rest meanwhile (the rest only stops new slots);
- * - its answer, observed when the request completes, may push the next free time to at least its send time plus
- *   the interval the pacing gives after it.
- * A request reaches the source half way through its latency. The proxy whose next send time comes first takes
- * the next slot; there is always more to send unless `requests` is set.
+ * traffic in milliseconds. Each proxy keeps up to maxInFlight requests in flight, sends no earlier than its last
+ * send plus its interval and never while resting; a request reaches the source half way through its latency and
+ * its answer is observed when it completes.
  */
 import {
   newPacingState,
@@ -20,9 +13,6 @@ import {
   type PacingState,
 } from '../../src/pool/pacing.js';
 import type { RateSource, SourceAnswer } from './rate-sources.js';
-
-/** How far ahead of its send time a slot may be taken (MAX_SEND_WAIT_MS in src/config.ts). */
-export const MAX_SEND_WAIT_MS = 5_000;
 
 export interface DriveOptions {
   /** One source per proxy (each address is limited on its own). */
@@ -54,60 +44,58 @@ export interface DriveResult {
 }
 
 type Event =
-  | { atMs: number; kind: 'send'; proxy: number }
   | { atMs: number; kind: 'arrive'; proxy: number; sentAtMs: number; doneAtMs: number }
   | { atMs: number; kind: 'complete'; proxy: number; sentAtMs: number; answer: SourceAnswer };
 
 interface ProxyRun {
   state: PacingState;
-  /** Slots taken and not yet answered (waiting for their send time, or in flight). */
-  held: number;
-  /** The send time of the next slot taken (null: now). */
-  nextFreeMs: number | null;
+  inFlight: number;
+  lastSendMs: number;
   restUntilMs: number;
 }
 
 export function drive(opts: DriveOptions): DriveResult {
-  const proxies: ProxyRun[] = opts.sources.map(() => ({ state: newPacingState(), held: 0, nextFreeMs: null, restUntilMs: 0 }));
+  const proxies: ProxyRun[] = opts.sources.map(() => ({
+    state: newPacingState(),
+    inFlight: 0,
+    lastSendMs: -Infinity,
+    restUntilMs: 0,
+  }));
   const events = new EventQueue();
   const result: DriveResult = { answers: [], endMs: 0, notes: [], rates: proxies.map(() => []), states: [] };
   let succeeded = 0;
-  let held = 0;
+  let inFlight = 0;
   let now = 0;
   let nextSample = 0;
-  const moreToSend = () => opts.requests === undefined || succeeded + held < opts.requests;
-  /** When the proxy may give a slot next (Infinity: not before one of its requests is answered). */
-  const takeableAt = (p: ProxyRun) =>
-    p.held >= opts.settings.maxInFlight || !moreToSend() ? Infinity : Math.max(now, p.restUntilMs, (p.nextFreeMs ?? now) - MAX_SEND_WAIT_MS);
-  const sendAt = (p: ProxyRun) => Math.max(p.nextFreeMs ?? now, now);
+  const moreToSend = () => opts.requests === undefined || succeeded + inFlight < opts.requests;
+  const nextSendAt = (p: ProxyRun) =>
+    p.inFlight >= opts.settings.maxInFlight || !moreToSend()
+      ? Infinity
+      : Math.max(now, p.restUntilMs, p.lastSendMs + sendIntervalMs(p.state, opts.settings));
 
   while (now <= opts.durationMs && (opts.requests === undefined || succeeded < opts.requests)) {
-    const takeTimes = proxies.map(takeableAt);
-    const soonestTake = Math.min(...takeTimes);
+    const sendTimes = proxies.map(nextSendAt);
+    const soonestSend = Math.min(...sendTimes);
     const soonestEvent = events.peekTime();
-    now = Math.min(soonestTake, soonestEvent);
+    now = Math.min(soonestSend, soonestEvent);
     if (!Number.isFinite(now)) break;
     while (now >= nextSample) {
       proxies.forEach((p, i) => result.rates[i]?.push(learnedRatePerS(p.state)));
       nextSample += 1000;
     }
-    if (soonestEvent <= soonestTake) {
+    if (soonestEvent <= soonestSend) {
       const e = events.pop();
       if (!e) break;
       const p = proxies[e.proxy];
-      const source = opts.sources[e.proxy];
-      if (!p || !source) throw new Error('unknown proxy');
-      if (e.kind === 'send') {
-        const latency = opts.latencyMs.min + opts.random() * (opts.latencyMs.max - opts.latencyMs.min);
-        events.push({ atMs: now + latency / 2, kind: 'arrive', proxy: e.proxy, sentAtMs: now, doneAtMs: now + latency });
-        continue;
-      }
+      if (!p) throw new Error('unknown proxy');
       if (e.kind === 'arrive') {
+        const source = opts.sources[e.proxy];
+        if (!source) throw new Error('unknown source');
         events.push({ atMs: e.doneAtMs, kind: 'complete', proxy: e.proxy, sentAtMs: e.sentAtMs, answer: source.answer(now) });
         continue;
       }
-      p.held -= 1;
-      held -= 1;
+      p.inFlight -= 1;
+      inFlight -= 1;
       const limited = e.answer.kind === 'rate_limited';
       if (!limited) succeeded += 1;
       result.answers.push({ proxy: e.proxy, sentAtMs: e.sentAtMs, doneAtMs: now, limited });
@@ -117,30 +105,24 @@ export function drive(opts: DriveOptions): DriveResult {
           : { kind: 'success' as const, sentAtMs: e.sentAtMs };
       const decision = observe(p.state, event, now, opts.settings);
       p.state = decision.state;
-      p.nextFreeMs = Math.max(p.nextFreeMs ?? -Infinity, e.sentAtMs + sendIntervalMs(p.state, opts.settings));
       if (decision.restUntilMs !== null) p.restUntilMs = Math.max(p.restUntilMs, decision.restUntilMs);
       if (decision.note) result.notes.push({ atMs: now, proxy: e.proxy, note: decision.note });
       continue;
     }
-    // the proxy whose next send time comes first takes the slot
-    let index = -1;
-    proxies.forEach((p, i) => {
-      if (takeTimes[i] !== soonestTake) return;
-      const best = proxies[index];
-      if (!best || sendAt(p) < sendAt(best)) index = i;
-    });
+    const index = sendTimes.indexOf(soonestSend);
     const p = proxies[index];
     if (!p) throw new Error('unknown proxy');
-    const at = sendAt(p);
-    p.nextFreeMs = at + sendIntervalMs(p.state, opts.settings);
-    p.held += 1;
-    held += 1;
-    events.push({ atMs: at, kind: 'send', proxy: index });
+    const latency = opts.latencyMs.min + opts.random() * (opts.latencyMs.max - opts.latencyMs.min);
+    p.inFlight += 1;
+    inFlight += 1;
+    p.lastSendMs = now;
+    events.push({ atMs: now + latency / 2, kind: 'arrive', proxy: index, sentAtMs: now, doneAtMs: now + latency });
   }
   result.endMs = Math.min(now, opts.durationMs);
   result.states = proxies.map((p) => p.state);
   return result;
 }
+
 /** What a run achieved between two times: requests the source accepted per second, and the share of 429s. */
 export function measure(result: DriveResult, fromMs: number, toMs: number): { okPerS: number; share429: number; answers: number } {
   const within = result.answers.filter((a) => a.doneAtMs >= fromMs && a.doneAtMs < toMs);
