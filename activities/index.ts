@@ -5,17 +5,17 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Config } from '../src/config.js';
-import type { Sql } from '../src/db.js';
-import type { Checker, CheckChunkInput } from '../src/checker.js';
-import { EXPECTED_WAITS, RetryLater } from '../src/checker.js';
-import type { HealthProbe, ProbeReport, SessionVerdict } from '../src/health.js';
+import type { Sql } from '../src/db/sql.js';
+import type { Checker, CheckChunkInput } from '../src/check/checker.js';
+import { EXPECTED_WAITS, RetryLater } from '../src/check/checker.js';
+import type { HealthProbe, ProbeReport, SessionVerdict } from '../src/health/probe.js';
 import { timeChunk } from '../src/metrics/worker.js';
-import type { ProxyPool } from '../src/pool.js';
+import type { ProxyPool } from '../src/pool/pool.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
 import { readRunState } from '../src/repos/batches.js';
 import { claimNextBatch, completeBatch, failBatch } from '../src/repos/queue.js';
 import { clearBlocked, noteBlocked } from '../src/repos/stalls.js';
-import type { BatchSettings, ChunkPage, ClaimedBatch } from '../workflows/types.js';
+import type { BatchSettings, ChunkPage, ClaimedBatch } from './types.js';
 
 export interface ActivityDeps {
   sql: Sql;

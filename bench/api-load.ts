@@ -28,7 +28,7 @@ import type autocannon from 'autocannon';
 import { freePort } from '../src/local/ports.js';
 import type { Shutdown } from '../src/process/shutdown.js';
 import { cancelBatch, failBatch } from '../src/repos/queue.js';
-import { sleep } from '../src/timeouts.js';
+import { sleep } from '../src/process/timeouts.js';
 import { QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
 import {
   BATCH_TARGET_S,

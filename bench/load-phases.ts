@@ -12,7 +12,7 @@
  * first bodies of unexpected answers are kept.
  */
 import autocannon from 'autocannon';
-import { withTimeout } from '../src/timeouts.js';
+import { withTimeout } from '../src/process/timeouts.js';
 import { REQUEST_TIMEOUT_S } from './api-load-plan.js';
 import { percentile, type LoadFigures } from './api-load-report.js';
 

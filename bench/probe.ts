@@ -4,7 +4,7 @@
  * same code. The stopwatch tells where a scenario's time went (lease held vs upstream answer vs idle).
  */
 import { performance } from 'node:perf_hooks';
-import type { LeaseResult, ProxyPool } from '../src/pool.js';
+import type { LeaseResult, ProxyPool } from '../src/pool/pool.js';
 import { StoryClient, type ResolvedUser, type StoriesAnswer, type UpstreamTarget } from '../src/upstream/story-client.js';
 
 /** Where the time of a scenario went, from the client's and the pool's side. */

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../src/process/shutdown.js';
 import { installTemporalRuntime } from '../src/process/temporal-runtime.js';
-import { setLogLevel } from '../src/logger.js';
+import { setLogLevel } from '../src/logging/logger.js';
 import { formatTable, parseOptions, round, UsageError, USAGE, type BenchOptions, type ScenarioFigures } from './figures.js';
 import { runApiLoad } from './api-load.js';
 import { formatApiLoad, type ApiLoadExtras } from './api-load-report.js';

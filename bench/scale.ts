@@ -22,7 +22,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { startApi } from '../src/api/server.js';
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/logging/logger.js';
 import { claimNextBatch, failBatch } from '../src/repos/queue.js';
 import { QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
 import { createUnderLoad } from './create-under-load.js';

@@ -57,7 +57,7 @@
  * simulator and proxies together; the Temporal server is a separate process).
  */
 import { performance } from 'node:perf_hooks';
-import type { Sql } from '../src/db.js';
+import type { Sql } from '../src/db/sql.js';
 import { failBatch } from '../src/repos/queue.js';
 import type { SimulatorStats } from '../src/simulator/app.js';
 import {

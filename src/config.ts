@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DB_DEFAULTS } from './db.js';
+import { DB_DEFAULTS } from './db/sql.js';
 import { MAX_AGE_S } from './enums.js';
 
 /**
@@ -8,7 +8,7 @@ import { MAX_AGE_S } from './enums.js';
  */
 /**
  * Longest wait for a send time a proxy slot may be given: the pool offers no proxy whose schedule is further
- * out (src/pool.ts). PROXY_LEASE_MS must exceed it plus CHECK_TIMEOUT_MS, so that no slot expires, and is
+ * out (src/pool/pool.ts). PROXY_LEASE_MS must exceed it plus CHECK_TIMEOUT_MS, so that no slot expires, and is
  * reclaimed for another request, while its own request still waits or is in flight.
  */
 export const MAX_SEND_WAIT_MS = 5_000;
@@ -24,7 +24,7 @@ const schema = z.object({
   DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/storycheck'),
   /** Connections of the API's pool for request handling (event streams, /metrics and /readyz have their own). */
   API_DATABASE_POOL: int(2, 1000).default(10),
-  /** How long a transaction waits for a free connection before the request answers 503 (src/db-guard.ts). */
+  /** How long a transaction waits for a free connection before the request answers 503 (src/db/guard.ts). */
   DATABASE_POOL_TIMEOUT_MS: int(100, 600_000).default(DB_DEFAULTS.acquireTimeoutMs),
   /** Postgres statement_timeout on the product's connections (0 = none): the server cancels a longer statement. */
   DATABASE_STATEMENT_TIMEOUT_MS: int(0).default(DB_DEFAULTS.statementTimeoutMs),

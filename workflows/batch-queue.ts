@@ -1,6 +1,6 @@
 /**
  * BatchQueueWorkflow: the singleton runner (workflow id `batch-queue`), started by signal-with-start from the
- * API, and by any worker that finds Postgres holding work while no run is open (src/queue-watch.ts). Each
+ * API, and by any worker that finds Postgres holding work while no run is open (src/queue/watch.ts). Each
  * turn claims the next batch in Postgres (priority, then position; or the batch already marked running,
  * after a restart) and runs it as a child BatchWorkflow, strictly one at a time. With nothing to run it
  * sleeps until woken; the workers' queue watch and its own periodic look at Postgres repair a lost wake.

@@ -27,16 +27,8 @@ import type { StallReason } from '../src/enums.js';
 import { ChunkWindow, type PagedChunk } from './chunk-window.js';
 import { chunkSummary, currentDetails, type RunState } from './run-description.js';
 import { BatchStatusAttribute } from './search-attributes.js';
-import type {
-  BatchOutcome,
-  BatchProgress,
-  BatchResult,
-  BatchRunTotals,
-  BatchSettings,
-  BatchWorkflowInput,
-  ChunkPage,
-  StoredCounts,
-} from './types.js';
+import type { BatchSettings, ChunkPage, StoredCounts } from '../activities/types.js';
+import type { BatchOutcome, BatchProgress, BatchResult, BatchRunTotals, BatchWorkflowInput } from './types.js';
 
 type Activities = ReturnType<typeof createActivities>;
 export type BatchRunActivities = Pick<Activities, 'checkChunk' | 'loadChunks' | 'completeBatch'>;

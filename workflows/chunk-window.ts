@@ -3,7 +3,7 @@
  * back because the queue was held, chunks whose wait for the pool a pool change cut short, and how many are in
  * flight against how many may be. Plain data, no Temporal calls: the run decides when to page, send and wait.
  */
-import type { Chunk } from './types.js';
+import type { Chunk } from '../activities/types.js';
 
 /** A chunk as paged from Postgres, with the cursor it was paged after (where a fresh run must re-page it from). */
 export interface PagedChunk extends Chunk {

@@ -1,6 +1,6 @@
 /**
  * The pool's self-healing, as workflows: `proxyHealthWorkflow` is what the `proxy-health` Schedule starts
- * every PROXY_HEALTH_INTERVAL_MS (one round of probes, src/health.ts); `validateSessionWorkflow` probes one
+ * every PROXY_HEALTH_INTERVAL_MS (one round of probes, src/health/probe.ts); `validateSessionWorkflow` probes one
  * session on demand for `POST /sessions/:id/validate`. Both are a single activity: the workflow adds the
  * durable timer (the schedule), retries and visibility in the Web UI.
  *
@@ -9,15 +9,16 @@
  */
 import { getExternalWorkflowHandle, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import type { ProbeReport } from '../src/health.js';
 import { QUEUE_WORKFLOW_ID } from './batch-queue.js';
 import { poolChangedSignal } from './signals.js';
 
 type Activities = ReturnType<typeof createActivities>;
+/** What one round of probes found (the probe activity's result). */
+type ProbeReport = Awaited<ReturnType<Activities['probeHealth']>>;
 
 export const PROXY_HEALTH_SCHEDULE_ID = 'proxy-health';
 
-/** The longest a round may take; the round itself ends well before (src/health.ts, `roundBudgetMs`). */
+/** The longest a round may take; the round itself ends well before (src/health/probe.ts, `roundBudgetMs`). */
 const ROUND_TIMEOUT_MS = 10 * 60_000;
 
 /** Marks rounds that announce what they recovered: rounds recorded before it did not, and replay as such. */

@@ -10,8 +10,8 @@
  */
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import type { Sql } from '../db.js';
-import type { Logger } from '../logger.js';
+import type { Sql } from '../db/sql.js';
+import type { Logger } from '../logging/logger.js';
 import { latestLogSeq, logsAfter } from '../repos/logs.js';
 import { LOG_PAGE, logEvent, SETTLED, type BatchFeeds, type FeedItem, type LogEvent, type Subscription } from './batch-feed.js';
 import { errorBody, isPostgresUnavailable } from './errors.js';

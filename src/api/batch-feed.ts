@@ -10,12 +10,12 @@
  * tick's logs above what it has already sent. Both sides read prefixes of one order, so nothing is skipped
  * or sent twice.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import type { BatchStatus } from '../enums.js';
 import { getBatch } from '../repos/batches.js';
 import { latestLogSeq, logsAfter, type LogRow } from '../repos/logs.js';
 import { toApiBatch, toApiLog } from './present.js';
-import { sleep } from '../timeouts.js';
+import { sleep } from '../process/timeouts.js';
 
 /** A batch in one of these states has nothing more to report (a paused one continues only when resumed). */
 export const SETTLED: ReadonlySet<BatchStatus> = new Set(['done', 'cancelled', 'error', 'paused']);

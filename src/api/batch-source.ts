@@ -4,7 +4,7 @@
  * profiles as it goes, and 100k names are never read back as rows). Every rejection is a ValidationError
  * (400) saying what was wrong, before anything is written; a niche larger than a batch may hold is one.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import { ValidationError } from '../repos/errors.js';
 import { nicheExists } from '../repos/niches.js';
 import { knownProfileIds, normalizeUsernames, profileIdsOfNiche } from '../repos/profiles.js';

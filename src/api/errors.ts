@@ -10,9 +10,9 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { PoolBusyError } from '../db-guard.js';
-import type { Logger } from '../logger.js';
-import { redact } from '../redact.js';
+import { PoolBusyError } from '../db/guard.js';
+import type { Logger } from '../logging/logger.js';
+import { redact } from '../logging/redact.js';
 import { ConflictError, NotFoundError, ValidationError } from '../repos/errors.js';
 import { InvalidCursorError } from '../repos/pagination.js';
 

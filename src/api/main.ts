@@ -3,7 +3,7 @@
  * connections, open event streams end, in-flight requests get a moment, then the Postgres pool and the
  * Temporal connection close (exit 0; 1 if that fails). A second signal exits at once.
  */
-import { createLogger } from '../logger.js';
+import { createLogger } from '../logging/logger.js';
 import { runMain } from '../process/run-main.js';
 import { startApi } from './server.js';
 

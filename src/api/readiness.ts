@@ -4,8 +4,8 @@
  * unreachable frontend for about 20 s, postgres.js waits for its connect timeout).
  */
 import type { Client } from '@temporalio/client';
-import type { Sql } from '../db.js';
-import { withTimeout } from '../timeouts.js';
+import type { Sql } from '../db/sql.js';
+import { withTimeout } from '../process/timeouts.js';
 import { UnavailableError } from './errors.js';
 
 export const PROBE_TIMEOUT_MS = 2_000;

@@ -5,10 +5,10 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
 import type { RequestIdVariables } from 'hono/request-id';
-import type { BatchControl } from '../batch-control.js';
+import type { BatchControl } from '../queue/batch-control.js';
 import type { Config } from '../config.js';
-import type { Sql } from '../db.js';
-import type { Logger } from '../logger.js';
+import type { Sql } from '../db/sql.js';
+import type { Logger } from '../logging/logger.js';
 import { validationHook } from './errors.js';
 import type { TemporalGate } from './readiness.js';
 import { ErrorSchema } from './schemas.js';
@@ -42,7 +42,7 @@ export function createRouter(): OpenAPIHono<AppEnv> {
  * made (an inner deadline wins over a route's outer one): the DB change is committed first, so a slow signal
  * only delays the answer, and a slow DB change never shortens the signal's time.
  */
-export { SIGNAL_DEADLINE_MS } from '../batch-control.js';
+export { SIGNAL_DEADLINE_MS } from '../queue/batch-control.js';
 
 export const OPEN = { security: [] as Array<Record<string, string[]>> };
 

@@ -9,12 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config.js';
-import { createSql, describeDbError, poolSettings, type Sql } from '../db.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createSql, describeDbError, poolSettings, type Sql } from '../db/sql.js';
+import { createLogger, type Logger } from '../logging/logger.js';
 import { loadSecrets } from '../repos/proxies.js';
 import { consoleAssets } from '../console/assets.js';
 import { createApp } from './app.js';
-import { withTimeout } from '../timeouts.js';
+import { withTimeout } from '../process/timeouts.js';
 import { settleTemporalCalls } from './readiness.js';
 
 const TEMPORAL_CONNECT_TIMEOUT_MS = 5_000;
@@ -68,7 +68,7 @@ interface ApiPools {
 /**
  * Three pools, so that no kind of work can starve another: request handling (API_DATABASE_POOL connections),
  * the background readers (event streams, the metrics scrape) and /readyz (one connection: a probe answers
- * whatever the requests are doing). Each is guarded and bounded as src/db-guard.ts says.
+ * whatever the requests are doing). Each is guarded and bounded as src/db/guard.ts says.
  */
 function openPools(config: Config): ApiPools {
   const open = (name: string, max: number) =>

@@ -7,8 +7,8 @@
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import { sleep } from '../timeouts.js';
+import type { Logger } from '../logging/logger.js';
+import { sleep } from '../process/timeouts.js';
 import { consoleAssets } from './assets.js';
 import { csrfToken, issueSession, keyMatches, SESSION_COOKIE, SESSION_MAX_AGE_S, verifySession } from './cookie-session.js';
 import { renderShell } from './shell.js';

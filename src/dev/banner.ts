@@ -6,7 +6,7 @@
  * promises a run the queue holds back.
  */
 import type { BatchStatus } from '../enums.js';
-import { redact } from '../redact.js';
+import { redact } from '../logging/redact.js';
 
 export interface DemoBatchInfo {
   id: string;

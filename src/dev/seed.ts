@@ -5,8 +5,8 @@
  * paused.
  */
 import { randomBytes } from 'node:crypto';
-import type { BatchControl } from '../batch-control.js';
-import type { Sql } from '../db.js';
+import type { BatchControl } from '../queue/batch-control.js';
+import type { Sql } from '../db/sql.js';
 import type { ForwardProxy } from '../local/forward-proxies.js';
 import type { BatchRow } from '../repos/batches.js';
 import { ConflictError } from '../repos/errors.js';

@@ -23,7 +23,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
-import { settlesWithin } from '../timeouts.js';
+import { settlesWithin } from '../process/timeouts.js';
 import { portAnswers } from './ports.js';
 import { commandLineOf, tailOf } from './temporal-server.js';
 

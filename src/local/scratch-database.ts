@@ -3,8 +3,8 @@
  * unless asked otherwise, dropped by `drop`.
  */
 import { randomBytes } from 'node:crypto';
-import { createDatabase, dropDatabase, withDatabase } from '../db-admin.js';
-import { createSql, type Sql } from '../db.js';
+import { createDatabase, dropDatabase, withDatabase } from '../db/admin.js';
+import { createSql, type Sql } from '../db/sql.js';
 import { migrate } from '../migrate/migrate.js';
 
 export interface ScratchDatabase {

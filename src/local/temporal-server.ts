@@ -17,8 +17,8 @@ import { Connection } from '@temporalio/client';
 import { TypedSearchAttributes, type SearchAttributeType } from '@temporalio/common';
 // not re-exported from the package index; the package has no `exports` map, so the deep path is stable
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
-import type { Logger } from '../logger.js';
-import { settlesWithin } from '../timeouts.js';
+import type { Logger } from '../logging/logger.js';
+import { settlesWithin } from '../process/timeouts.js';
 import { portAnswers } from './ports.js';
 
 export interface SearchAttributeKey {

@@ -1,7 +1,7 @@
 /** `npm run migrate`: applies the pending migrations to DATABASE_URL (migrate.ts); exit 1 when that fails. */
-import { describeDbError } from '../db.js';
+import { describeDbError } from '../db/sql.js';
 import { migrate, MigrationChangedError } from './migrate.js';
-import { redact } from '../redact.js';
+import { redact } from '../logging/redact.js';
 import { runMain } from '../process/run-main.js';
 
 runMain(

@@ -10,8 +10,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createDatabase, databaseName } from '../db-admin.js';
-import { createSql, type Sql } from '../db.js';
+import { createDatabase, databaseName } from '../db/admin.js';
+import { createSql, type Sql } from '../db/sql.js';
 import { migrationChecksum } from './checksum.js';
 
 const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));

@@ -6,7 +6,7 @@
  * Reading Postgres for every timestamp would cost a round trip each; instead the offset between this machine's
  * clock and Postgres's is measured (the midpoint of a round trip) and refreshed now and then.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 
 export interface DatabaseClockOptions {
   /** How often the offset is measured again (clocks drift; NTP steps them). */

@@ -9,7 +9,7 @@
  */
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { onStopSignals } from './shutdown.js';
-import { setLogLevel, usePrettyLogs } from '../logger.js';
+import { setLogLevel, usePrettyLogs } from '../logging/logger.js';
 
 export type Stop = (signal: NodeJS.Signals) => Promise<void>;
 

@@ -3,7 +3,7 @@
  * registers how to stop it as it starts, and they are stopped in the reverse order, each step with its own
  * deadline so that one stuck step cannot keep the rest from running.
  */
-import { TimeLimitExceeded, withTimeout } from '../timeouts.js';
+import { TimeLimitExceeded, withTimeout } from './timeouts.js';
 
 /** A signal this soon after the first is the same Ctrl-C delivered twice, not a second one. */
 export const DUPLICATE_SIGNAL_MS = 2_000;

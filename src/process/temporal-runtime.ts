@@ -12,7 +12,7 @@
  */
 import type { LogLevel as SdkLogLevel, LogMetadata } from '@temporalio/common';
 import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
-import { createLogger, type LogLevel } from '../logger.js';
+import { createLogger, type LogLevel } from '../logging/logger.js';
 
 export interface TemporalRuntimeOptions {
   level: SdkLogLevel;

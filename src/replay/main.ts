@@ -5,7 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { runMain } from '../process/run-main.js';
-import { redact } from '../redact.js';
+import { redact } from '../logging/redact.js';
 import { replayHistories, type ReplaySource } from './replay.js';
 
 const USAGE = [

@@ -7,7 +7,7 @@
  * in profile order, then profiles rows in id order, then log inserts. Two overlapping attempts of one chunk,
  * or a chunk and an API transition, therefore queue behind each other instead of deadlocking.
  */
-import { transaction, withRetry, type Sql, type Tx } from '../db.js';
+import { transaction, withRetry, type Sql, type Tx } from '../db/sql.js';
 import type { BatchProfileStatus, ResultSource } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
 import { insertLogs, logsInsert, type LogEntry } from './logs.js';

@@ -2,7 +2,7 @@
  * Batches as stored, and the reads of them. Everything that changes a batch's status or place in the queue
  * lives in queue.ts, under the queue's lock order.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import type { BatchStatus, StallReason } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';

@@ -4,9 +4,9 @@
  * token can never be written here, whatever a caller puts in.
  */
 import type postgres from 'postgres';
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import { LOG_LEVELS, type EventType, type LogLevel } from '../enums.js';
-import { redact } from '../redact.js';
+import { redact } from '../logging/redact.js';
 import { isUuid, NotFoundError, ValidationError } from './errors.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 

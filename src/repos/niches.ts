@@ -1,7 +1,7 @@
 /**
  * Niches: named groups of profiles (API.md). Listed by name, which is unique and what a person scans for.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import { ConflictError, isUuid, NotFoundError, pgCode, PG_UNIQUE_VIOLATION, ValidationError } from './errors.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 

@@ -2,7 +2,7 @@
  * Profiles: the accounts whose stories are checked (API.md). Usernames are normalised once, here, so that
  * the API, the batch sources and the checker agree on what "the same profile" means.
  */
-import { inTx, type Sql } from '../db.js';
+import { inTx, type Sql } from '../db/sql.js';
 import { isUuid, NotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';

@@ -1,11 +1,11 @@
 /**
  * Proxies: the HTTP forward proxies checks go through (API.md). Credentials are stored apart from the URL
  * and never leave this module's writes: every read here selects the public columns only, and only the pool
- * (src/pool.ts) reads a password, into memory, for the request it leases the proxy for.
+ * (src/pool/pool.ts) reads a password, into memory, for the request it leases the proxy for.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import type { DisabledReason, ProxyStatus, RestReason } from '../enums.js';
-import { registerSecret } from '../redact.js';
+import { registerSecret } from '../logging/redact.js';
 import { ConflictError, isUuid, NotFoundError, pgCode, PG_UNIQUE_VIOLATION, ValidationError } from './errors.js';
 import type { Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';

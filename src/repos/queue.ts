@@ -20,10 +20,10 @@
  * NO KEY UPDATE and `markRunning` KEY SHARE on it first, so they wait for a transition before touching any
  * profile row, and never the other way round. The proxy pool locks only proxies rows and then inserts logs
  * (KEY SHARE on the batch), which waits for a transition at most; it never waits on batch_profiles.
- * Transactions still go through `transaction()` (src/db.ts), which runs one again should Postgres ever pick
+ * Transactions still go through `transaction()` (src/db/sql.ts), which runs one again should Postgres ever pick
  * it as a deadlock victim or abort it as a serialization failure: the API never answers 500 for either.
  */
-import { transaction, type Sql, type Tx } from '../db.js';
+import { transaction, type Sql, type Tx } from '../db/sql.js';
 import type { BatchStatus } from '../enums.js';
 import type { BatchRow } from './batches.js';
 import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.js';
@@ -191,7 +191,7 @@ export const CREATE_SLICE = 20_000;
  * of its own (a profile is harmless on its own: a create that fails half-way leaves profiles a retry reuses),
  * and only then does the batch's transaction take a connection. Never the two at once: a transaction that
  * waited for a second connection of the pool could wait forever once every connection did the same (the
- * pool refuses it, see src/db-guard.ts).
+ * pool refuses it, see src/db/guard.ts).
  */
 export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<BatchRow> {
   const byName = input.usernames !== undefined;

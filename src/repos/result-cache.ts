@@ -9,7 +9,7 @@
  * project's lock order (src/repos/queue.ts): the batch row, then its batch_profiles rows in profile order, then
  * the log insert. Profiles' statistics are left alone: the check they describe was counted when it was made.
  */
-import { transaction, type Sql } from '../db.js';
+import { transaction, type Sql } from '../db/sql.js';
 import { insertLog } from './logs.js';
 
 export interface CacheAnswers {

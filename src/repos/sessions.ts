@@ -2,9 +2,9 @@
  * Sessions: upstream logins (a cookie value) the pool pairs with a proxy for each request (API.md).
  * The token is written here and read only by the pool; nothing in this module returns it.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import { MAX_TOKEN_LENGTH, type SessionStatus } from '../enums.js';
-import { registerSecret } from '../redact.js';
+import { registerSecret } from '../logging/redact.js';
 import { isSendableToken, SENDABLE_TOKEN_RULE } from '../upstream/session-token.js';
 import {
   ConflictError,

@@ -10,7 +10,7 @@
  *
  * Lock order: the batch row, then the log insert.
  */
-import { transaction, type Sql } from '../db.js';
+import { transaction, type Sql } from '../db/sql.js';
 import type { StallReason } from '../enums.js';
 import { insertLog } from './logs.js';
 

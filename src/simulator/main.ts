@@ -17,8 +17,8 @@
  */
 import { z } from 'zod';
 import { startForwardProxies, type ForwardProxies } from '../local/forward-proxies.js';
-import { createLogger } from '../logger.js';
-import { registerSecret } from '../redact.js';
+import { createLogger } from '../logging/logger.js';
+import { registerSecret } from '../logging/redact.js';
 import { startSimulator } from './app.js';
 import { realismFromEnv } from './env.js';
 

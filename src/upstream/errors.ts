@@ -1,7 +1,7 @@
 /**
  * The ways a call to the story source can fail (UPSTREAM.md, "Failures" and "How the real source behaves"),
  * as typed errors. What each one means for the profiles, the proxy and the session is decided in one place
- * only, src/failure-policy.ts; these classes only say what happened.
+ * only, src/check/failure-policy.ts; these classes only say what happened.
  *
  * `kind` is the discriminator callers switch on; `name` is the class name (what a Temporal
  * ApplicationFailure type or a log shows).
@@ -9,8 +9,8 @@
  * Every message passes through `redact`: a proxy password or a session token must never reach a log line,
  * an API answer or a workflow history through an error.
  */
-import { storableText } from '../storable-text.js';
-import { redact } from '../redact.js';
+import { storableText } from '../db/storable-text.js';
+import { redact } from '../logging/redact.js';
 
 /** An error message quotes at most this much of an answer. */
 const MAX_MESSAGE_LENGTH = 500;

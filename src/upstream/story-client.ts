@@ -9,9 +9,9 @@
 import { performance } from 'node:perf_hooks';
 import { Pool, ProxyAgent, request, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../logging/logger.js';
 import { countRateLimited, observeUpstreamRequest, type UpstreamEndpoint } from '../metrics/worker.js';
-import { registerSecret } from '../redact.js';
+import { registerSecret } from '../logging/redact.js';
 import {
   classifyAnswer,
   MalformedResponse,

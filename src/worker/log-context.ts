@@ -1,12 +1,12 @@
 /**
  * Every line logged while an activity runs (by the pool, the story client, the checker, ...) carries the
  * activity's batch and its Temporal identity, so one chunk's lines can be found among all of a worker's:
- * an activity inbound interceptor runs the activity inside a log context (src/logger.ts `withLogContext`), and
+ * an activity inbound interceptor runs the activity inside a log context (src/logging/logger.ts `withLogContext`), and
  * the SDK's own lines about the activity get the batch through its log attributes.
  */
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { withLogContext } from '../logger.js';
+import { withLogContext } from '../logging/logger.js';
 
 /** The correlation fields of one activity execution (`batch_id` when its input names a batch). */
 export function activityLogFields(ctx: Context, args: readonly unknown[]): Record<string, unknown> {

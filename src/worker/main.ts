@@ -3,19 +3,19 @@
  * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
  * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
- * queue runner exists whenever Postgres holds work for it (src/queue-watch.ts), from the moment it starts.
+ * queue runner exists whenever Postgres holds work for it (src/queue/watch.ts), from the moment it starts.
  * With WORKER_METRICS_PORT set it serves its metrics there, the Temporal SDK's worker metrics included.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { describeDbError } from '../db.js';
-import { createCheckDependencies, type CheckDependencies } from '../dependencies.js';
-import { ensureProxyHealthSchedule } from '../health-schedule.js';
-import { logger } from '../logger.js';
+import { describeDbError } from '../db/sql.js';
+import { createCheckDependencies, type CheckDependencies } from './dependencies.js';
+import { ensureProxyHealthSchedule } from './health-schedule.js';
+import { logger } from '../logging/logger.js';
 import { exporterAddressFor } from '../metrics/temporal-exporter.js';
 import { serveWorkerMetrics } from '../metrics/worker-server.js';
-import { watchQueue } from '../queue-watch.js';
-import { redact } from '../redact.js';
+import { watchQueue } from '../queue/watch.js';
+import { redact } from '../logging/redact.js';
 import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
 import { createWorker } from './worker.js';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import type { Config } from '../config.js';
-import type { CheckDependencies } from '../dependencies.js';
+import type { CheckDependencies } from './dependencies.js';
 import { activityLogContext } from './log-context.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));

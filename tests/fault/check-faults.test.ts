@@ -8,7 +8,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
-import { ensureProxyHealthSchedule } from '../../src/health-schedule.js';
+import { ensureProxyHealthSchedule } from '../../src/worker/health-schedule.js';
 import { toApiBatch } from '../../src/api/present.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { setQueuePaused } from '../../src/repos/queue.js';

@@ -13,10 +13,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createBatchControl } from '../../src/batch-control.js';
-import { createSql, type Sql } from '../../src/db.js';
+import { createBatchControl } from '../../src/queue/batch-control.js';
+import { createSql, type Sql } from '../../src/db/sql.js';
 import { startForwardProxies, type ForwardProxies } from '../../src/local/forward-proxies.js';
-import { createLogger, setLogLevel } from '../../src/logger.js';
+import { createLogger, setLogLevel } from '../../src/logging/logger.js';
 import { migrate } from '../../src/migrate/migrate.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';

@@ -3,7 +3,7 @@
  * real forward proxies) and the exact end state: a storm of random 429s with learned pacing, a login redirect once
  * the only session is refused, a checkpoint on one of two sessions, an address the source refuses, a stored token
  * that cannot be sent, and a slow pace that leaves chunks waiting. No profile that exists is failed by any of them:
- * each answer is charged to its owner (src/failure-policy.ts).
+ * each answer is charged to its owner (src/check/failure-policy.ts).
  */
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';

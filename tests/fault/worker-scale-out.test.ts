@@ -19,9 +19,9 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createBatchControl } from '../../src/batch-control.js';
+import { createBatchControl } from '../../src/queue/batch-control.js';
 import { freePort } from '../../src/local/ports.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/logging/logger.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';

@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger, setLogSink, type LogSink } from '../../src/logger.js';
+import { createLogger, setLogSink, type LogSink } from '../../src/logging/logger.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { createLocalEnv, uniqueIds } from './temporal.js';
 import { waitFor } from './wait.js';

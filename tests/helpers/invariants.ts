@@ -14,7 +14,7 @@
  * Everything is gathered into one summary and compared at once, so a broken run shows every count that is off.
  */
 import { expect } from 'vitest';
-import type { Sql } from '../../src/db.js';
+import type { Sql } from '../../src/db/sql.js';
 
 export interface ExactlyOnceExpectation {
   /** Usernames expected to end `failed` (default: none; every other profile must be `completed`). */

@@ -1,15 +1,15 @@
 /**
  * Setup of every integration test file (vitest.config.ts `setupFiles`): no proxy credential or session token
  * appears in any log line of the whole run. Every line the file's code writes is kept, at debug level, and
- * searched after the file's tests for every secret the process registered (src/redact.ts) and every secret the
+ * searched after the file's tests for every secret the process registered (src/logging/redact.ts) and every secret the
  * fixtures hold; the file fails if one turns up. Lines go to stdout only when TEST_LOG_LEVEL is set (at that
  * level and above).
  *
  * Lines are kept through `onLogLine`, so a file that captures lines with a sink of its own is scanned too.
  */
 import { afterAll, beforeEach, expect } from 'vitest';
-import { onLogLine, setLogLevel, setLogSink, type LogLevel } from '../../src/logger.js';
-import { registeredSecrets } from '../../src/redact.js';
+import { onLogLine, setLogLevel, setLogSink, type LogLevel } from '../../src/logging/logger.js';
+import { registeredSecrets } from '../../src/logging/redact.js';
 import { SECRETS as API_SECRETS } from '../integration/api/fixtures.js';
 import { SECRETS as UPSTREAM_SECRETS } from './upstream.js';
 

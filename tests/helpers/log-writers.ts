@@ -3,7 +3,7 @@
  * them back, and random writers whose transactions overlap.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Sql, Tx } from '../../src/db.js';
+import type { Sql, Tx } from '../../src/db/sql.js';
 import { insertLogs } from '../../src/repos/logs.js';
 
 export async function runningBatch(sql: Sql): Promise<string> {

@@ -5,7 +5,7 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startApi, type RunningApi } from '../../src/api/server.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/logging/logger.js';
 import { createWorker } from '../../src/worker/worker.js';
 import { startStack, type Stack, type StackOptions } from './stack.js';
 import { createLocalEnv, uniqueIds } from './temporal.js';

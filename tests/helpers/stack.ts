@@ -4,10 +4,10 @@
  * worker's dependencies. Temporal is supplied by the test file (one server per file).
  */
 import { loadConfig, type Config } from '../../src/config.js';
-import { createCheckDependencies, type CheckDependencies } from '../../src/dependencies.js';
+import { createCheckDependencies, type CheckDependencies } from '../../src/worker/dependencies.js';
 import type { ForwardProxies } from '../../src/local/forward-proxies.js';
-import { startPoolProxies } from '../../src/local/pool-proxies.js';
-import { createLogger, setLogLevel } from '../../src/logger.js';
+import { startPoolProxies } from '../../src/dev/pool-proxies.js';
+import { createLogger, setLogLevel } from '../../src/logging/logger.js';
 import { type BatchRow } from '../../src/repos/batches.js';
 import { createBatch, claimNextBatch } from '../../src/repos/queue.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';

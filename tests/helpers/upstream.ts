@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { startForwardProxies, type ForwardProxies } from '../../src/local/forward-proxies.js';
-import { createLogger, setLogLevel, setLogSink, type LogSink } from '../../src/logger.js';
+import { createLogger, setLogLevel, setLogSink, type LogSink } from '../../src/logging/logger.js';
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/app.js';
 import type { UpstreamFailure } from '../../src/upstream/errors.js';
 import { StoryClient, type UpstreamTarget } from '../../src/upstream/story-client.js';

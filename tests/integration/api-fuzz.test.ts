@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureSchemathesis } from '../../scripts/fuzz-tools.js';
 import { startApi, type RunningApi } from '../../src/api/server.js';
 import { loadConfig } from '../../src/config.js';
-import { createLogger, setLogSink, type LogSink } from '../../src/logger.js';
+import { createLogger, setLogSink, type LogSink } from '../../src/logging/logger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 

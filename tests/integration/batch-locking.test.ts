@@ -4,7 +4,7 @@
  * and a large create does not hold up the queue.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { transaction } from '../../src/db.js';
+import { transaction } from '../../src/db/sql.js';
 import { addAttempt, markRunning, recordFailures, recordSuccesses } from '../../src/repos/batch-profiles.js';
 import {
   cancelBatch,

@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
-import { onLogLine } from '../../src/logger.js';
+import { onLogLine } from '../../src/logging/logger.js';
 import { makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
 import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
 import { createTimeSkippingEnv, quietTemporalRuntime } from '../helpers/temporal.js';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { createApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/logging/logger.js';
 import { proxyLabel } from '../../src/metrics/labels.js';
 import { startWorkerMetricsServer, type WorkerMetricsServer } from '../../src/metrics/worker-server.js';
 import { setQueuePaused } from '../../src/repos/queue.js';

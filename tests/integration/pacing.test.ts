@@ -4,8 +4,8 @@
  * spacing requests, not discovered by 429s — within one chunk and across chunks on the same proxy.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CheckChunkResult } from '../../src/checker.js';
-import { checkChunkUntilDone } from '../../src/local/check-until-done.js';
+import type { CheckChunkResult } from '../../src/check/checker.js';
+import { checkChunkUntilDone } from '../../src/check/until-done.js';
 import { nextChunks } from '../../src/repos/batch-profiles.js';
 import { makeRunningBatch, startStack, usernames, type Stack } from '../helpers/stack.js';
 

@@ -1,12 +1,12 @@
 /**
- * The guards of every pool `createSql` opens (src/db-guard.ts), against real Postgres: a pool query or a second
+ * The guards of every pool `createSql` opens (src/db/guard.ts), against real Postgres: a pool query or a second
  * transaction from inside a transaction of the same pool fails at once instead of waiting for a connection
  * it may never get; a transaction waits for a connection a bounded time; one connection always stays free
  * for plain queries; and the server ends statements and transactions left running or idle too long.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSql, transaction, type Sql } from '../../src/db.js';
-import { PoolBusyError, PoolInTransactionError } from '../../src/db-guard.js';
+import { createSql, transaction, type Sql } from '../../src/db/sql.js';
+import { PoolBusyError, PoolInTransactionError } from '../../src/db/guard.js';
 import { createMissingProfiles } from '../../src/repos/profiles.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';

@@ -7,8 +7,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBatchControl, type BatchControl } from '../../src/batch-control.js';
-import { createLogger } from '../../src/logger.js';
+import { createBatchControl, type BatchControl } from '../../src/queue/batch-control.js';
+import { createLogger } from '../../src/logging/logger.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createWorker } from '../../src/worker/worker.js';

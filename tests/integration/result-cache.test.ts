@@ -6,8 +6,8 @@
  * checked profiles and batches with max_age_s 0 go upstream; a cached answer is never a source itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CheckChunkResult } from '../../src/checker.js';
-import { checkChunkUntilDone } from '../../src/local/check-until-done.js';
+import type { CheckChunkResult } from '../../src/check/checker.js';
+import { checkChunkUntilDone } from '../../src/check/until-done.js';
 import { nextChunks } from '../../src/repos/batch-profiles.js';
 import { completeBatch, claimNextBatch } from '../../src/repos/queue.js';
 import { answerFromCache } from '../../src/repos/result-cache.js';

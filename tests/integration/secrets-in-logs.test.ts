@@ -2,9 +2,9 @@
 // session paths that log, run against a real (throw-away) Postgres database, with every log line captured.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createLogger, setLogLevel, setLogSink, type LogSink } from '../../src/logger.js';
-import { createProxyPool, type ProxyPool } from '../../src/pool.js';
-import { redact } from '../../src/redact.js';
+import { createLogger, setLogLevel, setLogSink, type LogSink } from '../../src/logging/logger.js';
+import { createProxyPool, type ProxyPool } from '../../src/pool/pool.js';
+import { redact } from '../../src/logging/redact.js';
 import { insertLog, listLogs } from '../../src/repos/logs.js';
 import { toApiProxy } from '../../src/api/present.js';
 import { createProxy, getProxy, listProxies, loadSecrets } from '../../src/repos/proxies.js';

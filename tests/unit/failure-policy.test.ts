@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, failurePolicy, type FailurePolicy } from '../../src/failure-policy.js';
+import { backoffMs, failurePolicy, type FailurePolicy } from '../../src/check/failure-policy.js';
 import {
   AddressBlocked,
   MalformedResponse,

@@ -2,8 +2,8 @@
 // context fields, and no registered secret reaching the sink in any part of a line.
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, onLogLine, setLogLevel, setLogSink, withLogContext, type LogSink } from '../../src/logger.js';
-import { registerSecret } from '../../src/redact.js';
+import { createLogger, onLogLine, setLogLevel, setLogSink, withLogContext, type LogSink } from '../../src/logging/logger.js';
+import { registerSecret } from '../../src/logging/redact.js';
 
 let lines: string[];
 let previousSink: LogSink;

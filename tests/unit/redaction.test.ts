@@ -1,7 +1,7 @@
 // No password or session token ever reaches a log line, a batch log or an API shape: the rules of redaction.
 // The pool, proxy and session paths that log, against Postgres, are in tests/integration/secrets-in-logs.test.ts.
 import { describe, expect, it } from 'vitest';
-import { redact, registerSecret, stripCredentials } from '../../src/redact.js';
+import { redact, registerSecret, stripCredentials } from '../../src/logging/redact.js';
 
 describe('redact rules', () => {
   it('removes credentials from URLs, cookies, auth headers and secret-named JSON fields', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { registerSecret } from '../../src/redact.js';
+import { registerSecret } from '../../src/logging/redact.js';
 import {
   AddressBlocked,
   classifyAnswer,

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { batchQueueWorkflow } from '../../workflows/batch-queue.js';
 import { queuePausedSignal } from '../../workflows/signals.js';
-import type { ClaimedBatch } from '../../workflows/types.js';
+import type { ClaimedBatch } from '../../activities/types.js';
 import { waitFor } from '../helpers/wait.js';
 import { activitySummaries, currentDetailsOf } from '../helpers/web-ui-metadata.js';
 import { startBatch, timeSkippingServer, withWorker } from '../helpers/workflow.js';

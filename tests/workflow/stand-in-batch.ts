@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { expect } from 'vitest';
 import type { BatchRunActivities } from '../../workflows/batch-run.js';
-import type { BatchSettings, ChunkPage } from '../../workflows/types.js';
+import type { BatchSettings, ChunkPage } from '../../activities/types.js';
 
 export const settings = (overrides: Partial<BatchSettings> = {}): BatchSettings => ({
   chunkSize: 5,

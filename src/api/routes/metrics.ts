@@ -1,10 +1,10 @@
 /**
  * GET /metrics: Prometheus text of the API process and of the state every process shares (the queue, the
- * running batch, the proxies), read from Postgres at each scrape (src/metrics/api.ts). It needs the key like
+ * running batch, the proxies), read from Postgres at each scrape (src/api/metrics.ts). It needs the key like
  * any route unless METRICS_PUBLIC is true; the workers' own series are at their WORKER_METRICS_PORT.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { createApiMetrics } from '../../metrics/api.js';
+import { createApiMetrics } from '../metrics.js';
 import { createRouter, errors, OPEN, type RouterDeps } from '../router.js';
 
 export function metricsRouter({ backgroundSql, config }: Pick<RouterDeps, 'backgroundSql' | 'config'>) {

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/api/app.js';
 import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/logger.js';
+import { createLogger } from '../../../src/logging/logger.js';
 import { API_KEY, expectError, startApiUnderTest, unusedTemporal } from '../../helpers/api.js';
 
 const api = startApiUnderTest({ temporal: false, env: { TEMPORAL_UI_URL: 'http://ui.example:8233/' } });

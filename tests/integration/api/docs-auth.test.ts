@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/api/app.js';
 import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/logger.js';
+import { createLogger } from '../../../src/logging/logger.js';
 import { API_KEY, expectError, startApiUnderTest } from '../../helpers/api.js';
 
 const api = startApiUnderTest({ temporal: true });

@@ -5,7 +5,7 @@
 import { get as httpGet, type ClientRequest } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../../src/api/server.js';
-import { createLogger } from '../../../src/logger.js';
+import { createLogger } from '../../../src/logging/logger.js';
 import { claimNextBatch, completeBatch } from '../../../src/repos/queue.js';
 import { API_KEY, startApiUnderTest } from '../../helpers/api.js';
 import { batchFixtures } from './fixtures.js';

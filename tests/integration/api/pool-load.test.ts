@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../../../src/api/server.js';
 import { loadConfig } from '../../../src/config.js';
-import { createSql, transaction, type Sql } from '../../../src/db.js';
-import { createLogger } from '../../../src/logger.js';
+import { createSql, transaction, type Sql } from '../../../src/db/sql.js';
+import { createLogger } from '../../../src/logging/logger.js';
 import { API_KEY, unusedTemporal } from '../../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
 
@@ -88,7 +88,7 @@ describe('a transaction stuck on the API pool', () => {
   let sql: Sql;
 
   beforeAll(async () => {
-    // two connections: one for transactions, one always free for plain queries (src/db-guard.ts)
+    // two connections: one for transactions, one always free for plain queries (src/db/guard.ts)
     sql = createSql(db.url, { max: 2, name: 'storycheck-api-stuck', acquireTimeoutMs: 300, idleInTransactionTimeoutMs: 1_500 });
     api = await startApi({ config: configFor({}), sql, temporal: unusedTemporal(), logger: createLogger() });
   });

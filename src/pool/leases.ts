@@ -1,7 +1,7 @@
 /**
  * The proxy pool's rows. A proxy is a rate, not a lock: a request reserves a send slot on a proxy (a row in
  * proxy_slots, counted in proxies.in_flight), waits for the slot's send time, sends, and hands the slot back
- * with the outcome. src/pool.ts decides when to take a slot and how long to wait; this module holds the SQL.
+ * with the outcome. src/pool/pool.ts decides when to take a slot and how long to wait; this module holds the SQL.
  *
  * Taking a slot:
  * - Candidates are proxies not disabled, not resting (rate_limited_until), with fewer than PROXY_MAX_IN_FLIGHT
@@ -47,12 +47,12 @@
  * Secrets: a Lease carries the proxy password and session token for the request only. Nothing here puts them
  * in a batch log, and both are registered with `redact` as they are read.
  */
-import { transaction, type Sql } from '../db.js';
+import { transaction, type Sql } from '../db/sql.js';
 import type { ProxyStatus, RestReason } from '../enums.js';
-import { learnedRatePerS, newPacingState, observe, sendIntervalMs, type PacingEvent, type PacingSettings, type PacingState } from '../pool/pacing.js';
-import { registerSecret } from '../redact.js';
+import { learnedRatePerS, newPacingState, observe, sendIntervalMs, type PacingEvent, type PacingSettings, type PacingState } from './pacing.js';
+import { registerSecret } from '../logging/redact.js';
 import type { SessionRefusal } from '../upstream/errors.js';
-import { insertLog, type Queryable } from './logs.js';
+import { insertLog, type Queryable } from '../repos/logs.js';
 
 export interface Lease {
   proxyId: string;

@@ -1,7 +1,7 @@
 /**
  * The story check of one chunk of a batch (up to 50 profiles): resolve the user ids not yet cached (one
  * lookup each), then ask for all their stories in one upstream request, each request through a proxy (and
- * session) leased from the pool for that request alone (src/proxied-request.ts).
+ * session) leased from the pool for that request alone (src/check/proxied-request.ts).
  *
  * It is plain code with no Temporal in it, so the same function runs inside the `checkChunk` activity and in
  * the benchmark's plain loop. One attempt is a `ChunkCheck`, with one method per phase: answer from the cache,
@@ -24,13 +24,13 @@
  * When nothing can be sent (no usable proxy, every proxy unable to reach the upstream, no valid session) the
  * batch is noted blocked, which becomes a visible stall after BATCH_STALL_AFTER_MS (src/repos/stalls.ts).
  */
-import type { Config } from './config.js';
-import type { Sql } from './db.js';
+import type { Config } from '../config.js';
+import type { Sql } from '../db/sql.js';
 import { backoffMs, type FailurePolicy } from './failure-policy.js';
-import { countChecks } from './metrics/worker.js';
-import type { ProxyPool } from './pool.js';
+import { countChecks } from '../metrics/worker.js';
+import type { ProxyPool } from '../pool/pool.js';
 import { createSender, type Blocked, type RequestHooks, type Sent } from './proxied-request.js';
-import { redact } from './redact.js';
+import { redact } from '../logging/redact.js';
 import {
   addAttempt,
   markRunning,
@@ -40,15 +40,15 @@ import {
   type CheckFailure,
   type CheckSuccess,
   type ChunkProfile,
-} from './repos/batch-profiles.js';
-import { readRunState } from './repos/batches.js';
-import { insertLog } from './repos/logs.js';
-import { setUpstreamUserId } from './repos/profiles.js';
-import { answerFromCache } from './repos/result-cache.js';
-import { clearBlocked, noteBlocked } from './repos/stalls.js';
-import { storableText } from './storable-text.js';
-import { ProfileNotFound, type UpstreamFailure, type UpstreamFailureKind } from './upstream/errors.js';
-import type { StoryClient } from './upstream/story-client.js';
+} from '../repos/batch-profiles.js';
+import { readRunState } from '../repos/batches.js';
+import { insertLog } from '../repos/logs.js';
+import { setUpstreamUserId } from '../repos/profiles.js';
+import { answerFromCache } from '../repos/result-cache.js';
+import { clearBlocked, noteBlocked } from '../repos/stalls.js';
+import { storableText } from '../db/storable-text.js';
+import { ProfileNotFound, type UpstreamFailure, type UpstreamFailureKind } from '../upstream/errors.js';
+import type { StoryClient } from '../upstream/story-client.js';
 
 export interface CheckChunkInput {
   batchId: string;

@@ -1,6 +1,6 @@
 /**
  * What keeps a process's Postgres pool from locking up: two rules, enforced on every `sql` client that
- * `createSql` (src/db.ts) hands out.
+ * `createSql` (src/db/sql.ts) hands out.
  *
  * 1. **Never wait for a pool connection while holding one.** A transaction holds its connection until it ends.
  *    Should its callback run a query on the pool itself (instead of on its `tx`), or open a second

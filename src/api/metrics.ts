@@ -6,11 +6,11 @@
  * proxy. Labels are closed sets and a proxy's `host:port`: never an id, a username or a secret.
  */
 import { Gauge, Registry } from 'prom-client';
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import { BATCH_PROFILE_STATUSES, BATCH_STATUSES, PROXY_STATUSES, STALL_REASONS, type ProxyStatus, type StallReason } from '../enums.js';
 import { effectiveStatus } from '../repos/proxies.js';
-import { proxyLabel } from './labels.js';
-import { CONTENT_TYPE, exposition, processRegistry } from './process.js';
+import { proxyLabel } from '../metrics/labels.js';
+import { CONTENT_TYPE, exposition, processRegistry } from '../metrics/process.js';
 
 interface Snapshot {
   paused: boolean;

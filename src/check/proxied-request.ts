@@ -5,15 +5,15 @@
  * MAX_SENDS_PER_REQUEST times. Every slot is released exactly once, with the outcome its request had; the
  * slot is handed back before anything is written to Postgres.
  */
-import { MAX_SEND_WAIT_MS, type Config } from './config.js';
-import type { Sql } from './db.js';
-import type { StallReason } from './enums.js';
+import { MAX_SEND_WAIT_MS, type Config } from '../config.js';
+import type { Sql } from '../db/sql.js';
+import type { StallReason } from '../enums.js';
 import { failurePolicy, type FailurePolicy } from './failure-policy.js';
-import { observePoolWait } from './metrics/worker.js';
-import type { Lease, ProxyPool, ReleaseOutcome } from './pool.js';
-import { insertLog } from './repos/logs.js';
-import { UpstreamFailure } from './upstream/errors.js';
-import type { UpstreamTarget } from './upstream/story-client.js';
+import { observePoolWait } from '../metrics/worker.js';
+import type { Lease, ProxyPool, ReleaseOutcome } from '../pool/pool.js';
+import { insertLog } from '../repos/logs.js';
+import { UpstreamFailure } from '../upstream/errors.js';
+import type { UpstreamTarget } from '../upstream/story-client.js';
 
 /** Longest wait inside a check for a proxy that is only busy, or rests for a moment. */
 const BUSY_WAIT_MS = 10_000;

@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import { guardPool } from './db-guard.js';
+import { guardPool } from './guard.js';
 
 /** The postgres.js client type used across the project. */
 export type Sql = postgres.Sql<Record<string, never>>;
@@ -17,7 +17,7 @@ export interface DbOptions {
   connectTimeout?: number;
   /** The pool's name: its application_name in pg_stat_activity, and the name its errors give. */
   name?: string;
-  /** How long a transaction may wait for a connection before failing with PoolBusyError (src/db-guard.ts). */
+  /** How long a transaction may wait for a connection before failing with PoolBusyError (src/db/guard.ts). */
   acquireTimeoutMs?: number;
   /**
    * Postgres's statement_timeout on every connection: the server cancels a statement running longer (0 = no
@@ -36,7 +36,7 @@ export interface DbOptions {
  * stay far below 2^53), and notices are silenced (migrations' "already exists" chatter). Every connection
  * carries a statement timeout and an idle-in-transaction timeout, so the server ends what a process left
  * stuck; the pool itself refuses to wait for a connection while holding one and bounds a transaction's wait
- * for one (src/db-guard.ts).
+ * for one (src/db/guard.ts).
  */
 /**
  * postgres.js 3.4.9 leaves a transaction's connection unreserved when its BEGIN is the query that fills a

@@ -7,13 +7,13 @@
  * A proxy is a rate, not a lock: up to PROXY_MAX_IN_FLIGHT requests go through it at once, their send times
  * spaced by its rate (PROXY_MIN_INTERVAL_MS, or what its 429s taught). A request takes a slot (`lease`),
  * waits for the slot's send time (`awaitSendTime`), sends, and hands the slot back with the outcome
- * (`release`). How slots are chosen and what each outcome does to a proxy is in src/repos/leases.ts,
+ * (`release`). How slots are chosen and what each outcome does to a proxy is in src/pool/leases.ts,
  * beside the SQL that does it. This module never puts a lease's secrets in a log line.
  */
-import { MAX_SEND_WAIT_MS, type Config } from './config.js';
-import type { Sql } from './db.js';
-import { createLogger, type Logger } from './logger.js';
-import { redact } from './redact.js';
+import { MAX_SEND_WAIT_MS, type Config } from '../config.js';
+import type { Sql } from '../db/sql.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { redact } from '../logging/redact.js';
 import {
   readStats,
   reclaimExpiredSlots,
@@ -23,13 +23,13 @@ import {
   type LeaseResult,
   type ReleaseOutcome,
   type SlotRules,
-} from './repos/leases.js';
-import type { PacingSettings } from './pool/pacing.js';
-import { createDatabaseClock } from './pool/database-clock.js';
-import { storableText } from './storable-text.js';
-import { sleep } from './timeouts.js';
+} from './leases.js';
+import type { PacingSettings } from './pacing.js';
+import { createDatabaseClock } from './database-clock.js';
+import { storableText } from '../db/storable-text.js';
+import { sleep } from '../process/timeouts.js';
 
-export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './repos/leases.js';
+export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './leases.js';
 
 export interface ReleaseContext {
   batchId?: string | null;

@@ -17,16 +17,16 @@
  * the next round, which takes the longest unchecked first (`last_checked_at`), so a few dozen proxies that
  * never answer neither push a round past its timeout nor keep anything else from its turn.
  *
- * Run by the `proxy-health` Temporal Schedule (src/health-schedule.ts) and, for one session, on demand by
+ * Run by the `proxy-health` Temporal Schedule (src/worker/health-schedule.ts) and, for one session, on demand by
  * `POST /sessions/:id/validate`.
  */
-import { transaction, type Sql } from './db.js';
-import type { ProxyPool } from './pool.js';
-import { redact, registerSecret } from './redact.js';
-import { insertLog } from './repos/logs.js';
-import { storableText } from './storable-text.js';
-import { UpstreamFailure } from './upstream/errors.js';
-import type { StoryClient, UpstreamTarget } from './upstream/story-client.js';
+import { transaction, type Sql } from '../db/sql.js';
+import type { ProxyPool } from '../pool/pool.js';
+import { redact, registerSecret } from '../logging/redact.js';
+import { insertLog } from '../repos/logs.js';
+import { storableText } from '../db/storable-text.js';
+import { UpstreamFailure } from '../upstream/errors.js';
+import type { StoryClient, UpstreamTarget } from '../upstream/story-client.js';
 
 /** A user id that costs the source nothing to answer: one id, almost surely without a story. */
 const PROBE_USER_ID = '1';

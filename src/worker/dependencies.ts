@@ -2,14 +2,14 @@
  * Builds the long-lived dependencies of a worker (or of the benchmark's plain loop) once: the Postgres
  * client, the proxy pool, the story client, and the checker and the health probe on top of them.
  */
-import { createChecker, type Checker } from './checker.js';
-import type { Config } from './config.js';
-import { createSql, poolSettings, type Sql } from './db.js';
-import { createHealthProbe, type HealthProbe } from './health.js';
-import { createLogger, type Logger } from './logger.js';
-import { createProxyPool, type ProxyPool } from './pool.js';
-import { loadSecrets } from './repos/proxies.js';
-import { StoryClient } from './upstream/story-client.js';
+import { createChecker, type Checker } from '../check/checker.js';
+import type { Config } from '../config.js';
+import { createSql, poolSettings, type Sql } from '../db/sql.js';
+import { createHealthProbe, type HealthProbe } from '../health/probe.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { createProxyPool, type ProxyPool } from '../pool/pool.js';
+import { loadSecrets } from '../repos/proxies.js';
+import { StoryClient } from '../upstream/story-client.js';
 
 export interface CheckDependencies {
   sql: Sql;
@@ -23,7 +23,7 @@ export interface CheckDependencies {
 
 /**
  * A worker's pool: a connection for each activity slot, and a few for the queue watch and the health
- * schedule (and the one the pool keeps free of transactions, see src/db-guard.ts).
+ * schedule (and the one the pool keeps free of transactions, see src/db/guard.ts).
  */
 export function createWorkerSql(config: Config): Sql {
   const max = Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4);

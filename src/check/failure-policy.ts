@@ -15,9 +15,9 @@
  *   on first sight. Those tries count against the profiles' CHECK_MAX_ATTEMPTS, so a source that keeps
  *   failing one request cannot keep a batch running for ever.
  */
-import type { ReleaseOutcome } from './pool.js';
-import type { UpstreamFailure } from './upstream/errors.js';
-import { RateLimited, SessionInvalid } from './upstream/errors.js';
+import type { ReleaseOutcome } from '../pool/pool.js';
+import type { UpstreamFailure } from '../upstream/errors.js';
+import { RateLimited, SessionInvalid } from '../upstream/errors.js';
 
 /** Who a failed answer is charged to. */
 export type FailureOwner = 'profile' | 'session' | 'proxy' | 'pace' | 'upstream';
@@ -75,7 +75,7 @@ export function failurePolicy(err: UpstreamFailure, context: FailureContext): Fa
       return { owner: 'profile', countsAttempt: true, release: { kind: 'success' }, next: 'fail' };
     case 'malformed_response':
     case 'upstream_error':
-      // a body that is not what the contract says (a corrupt reel alone is the profile's: src/checker.ts)
+      // a body that is not what the contract says (a corrupt reel alone is the profile's: src/check/checker.ts)
       return { owner: 'upstream', countsAttempt: true, release: { kind: 'neutral' }, next: 'retry_later' };
   }
 }

@@ -3,7 +3,7 @@
  * source of truth the workflows read), then the workflows are told by signal. A signal that fails is not
  * fatal: the runner re-reads Postgres (every page of profiles, every chunk before it sends, and on a
  * periodic wake-up), and every worker makes sure the runner exists while Postgres holds work for it
- * (src/queue-watch.ts), so a batch is never stranded; the failure is logged.
+ * (src/queue/watch.ts), so a batch is never stranded; the failure is logged.
  *
  * Deadlines: the database work has none of Temporal's (it is bounded by Postgres and its locks, which no
  * transition holds for long); each Temporal call gets its own `signalDeadlineMs`, counted from when it is
@@ -16,8 +16,8 @@
  * announcement at the end of the gap, so that each does not cost the runs' histories a round of cancellations.
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import type { Sql } from './db.js';
-import type { Logger } from './logger.js';
+import type { Sql } from '../db/sql.js';
+import type { Logger } from '../logging/logger.js';
 import {
   batchWorkflowId,
   cancelBatch,
@@ -27,10 +27,10 @@ import {
   setQueuePaused,
   startBatch,
   type CreateBatchInput,
-} from './repos/queue.js';
-import type { BatchRow } from './repos/batches.js';
-import { batchQueueWorkflow, QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
-import { cancelSignal, pauseSignal, poolChangedSignal, queuePausedSignal, wakeSignal } from '../workflows/signals.js';
+} from '../repos/queue.js';
+import type { BatchRow } from '../repos/batches.js';
+import { batchQueueWorkflow, QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
+import { cancelSignal, pauseSignal, poolChangedSignal, queuePausedSignal, wakeSignal } from '../../workflows/signals.js';
 
 /** Bound on each Temporal call of a transition, from the moment it is made. */
 export const SIGNAL_DEADLINE_MS = 5_000;

@@ -3,7 +3,7 @@
  * again after each RetryLater once its delay has passed, as the activity's retry policy would.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RetryLater, type CheckChunkResult, type Checker } from '../checker.js';
+import { RetryLater, type CheckChunkResult, type Checker } from './checker.js';
 
 export interface CheckUntilDoneOptions {
   /** The lease holder of each attempt (1, 2, ...). */

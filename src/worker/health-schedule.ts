@@ -8,7 +8,7 @@
  * An update sets the policy too, since it replaces what a schedule created by an older worker had.
  */
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { PROXY_HEALTH_SCHEDULE_ID, proxyHealthWorkflow } from '../workflows/proxy-health.js';
+import { PROXY_HEALTH_SCHEDULE_ID, proxyHealthWorkflow } from '../../workflows/proxy-health.js';
 
 export async function ensureProxyHealthSchedule(client: Client, options: { taskQueue: string; intervalMs: number }): Promise<void> {
   const spec = { intervals: [{ every: options.intervalMs }] };

@@ -17,10 +17,10 @@
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { wakeRunner } from './batch-control.js';
-import type { Sql } from './db.js';
-import type { Logger } from './logger.js';
-import { QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
-import { wakeSignal } from '../workflows/signals.js';
+import type { Sql } from '../db/sql.js';
+import type { Logger } from '../logging/logger.js';
+import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
+import { wakeSignal } from '../../workflows/signals.js';
 
 /** How often a worker checks that the runner exists when there is work (the API's wake is the fast path). */
 export const QUEUE_WATCH_INTERVAL_MS = 30_000;

@@ -2,9 +2,9 @@
  * Local forward proxies that are also in the pool: started (src/local/forward-proxies.ts) and registered in
  * the proxies table with their Basic auth, as an operator would add real ones.
  */
-import type { Sql } from '../db.js';
+import type { Sql } from '../db/sql.js';
 import { createProxy } from '../repos/proxies.js';
-import { startForwardProxies, type ForwardProxies, type ForwardProxyAuth } from './forward-proxies.js';
+import { startForwardProxies, type ForwardProxies, type ForwardProxyAuth } from '../local/forward-proxies.js';
 
 export async function startPoolProxies(sql: Sql, options: { count: number; auth: ForwardProxyAuth }): Promise<ForwardProxies> {
   const proxies = await startForwardProxies(options);
