@@ -324,7 +324,7 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * f) / f;
 }
 
-/** Contract fields of a scenario (OPERATIONS.md, "Benchmark output") and the extras shown next to them. */
+/** Contract fields of a scenario (docs/operations.md, "Benchmark output") and the extras shown next to them. */
 export interface ScenarioFigures {
   name: string;
   profiles: number;

@@ -1,5 +1,5 @@
 /**
- * `realistic`: a first check of the N profiles against the simulator's `realistic` profile (UPSTREAM.md, "How
+ * `realistic`: a first check of the N profiles against the simulator's `realistic` profile (docs/upstream.md, "How
  * the real source behaves": sliding windows of 3 a minute, 20 per 11 minutes and 200 an hour per address, 429s
  * without Retry-After, 2% of requests refused at random, logged-out story requests sent to the login page,
  * sessions checkpointed after 500 requests, rare 5xx bursts, a few answers of 25 s), time-scaled by TIME_SCALE

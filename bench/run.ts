@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: end-to-end throughput of checking profiles, against the physical limit set by per-proxy
  * rate limits. Prints a summary table on stdout (progress on stderr) and writes bench/results/latest.json
- * (OPERATIONS.md, "Benchmark output"). bench/README.md says how to read it.
+ * (docs/operations.md, "Benchmark output"). bench/README.md says how to read it.
  *
  * The parts: bench/world.ts sets up what the scenarios run on (database, simulator, proxies, Temporal dev
  * server, worker) and resets it between them; bench/probe.ts is the stopwatch on the worker's story client

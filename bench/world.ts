@@ -1,7 +1,7 @@
 /**
  * The benchmark's world, set up once and reset before each scenario. Everything is real and local, in this
  * process unless said otherwise: a Postgres database of the benchmark's own (random name, migrated, dropped
- * at the end), the upstream simulator (UPSTREAM.md) with a token bucket per client address (`rate`
+ * at the end), the upstream simulator (docs/upstream.md) with a token bucket per client address (`rate`
  * requests/s, `burst` tokens, default one second's worth, as the simulator's own default) and a fixed
  * latency, N forward proxies (Basic auth, each leaving from its own loopback address, so each has its own
  * bucket) registered in the proxies table, a Temporal dev server (a child process: the `temporal` CLI of

@@ -3,8 +3,8 @@ import { DB_DEFAULTS } from './db/sql.js';
 import { MAX_AGE_S } from './enums.js';
 
 /**
- * The one place that reads the environment (OPERATIONS.md). Everything else receives a Config object,
- * so tests build their own with `loadConfig({...})` instead of mutating process.env.
+ * The one place that reads the environment (docs/operations.md, "Configuration"). Everything else receives a
+ * Config object, so tests build their own with `loadConfig({...})` instead of mutating process.env.
  */
 /**
  * Longest wait for a send time a proxy slot may be given: the pool offers no proxy whose schedule is further
@@ -60,7 +60,7 @@ const schema = z.object({
    * BATCH_CONCURRENCY, at least 8, so one worker can carry a whole batch; set it to spread a batch over workers.
    */
   WORKER_ACTIVITY_SLOTS: int(1, 4096).optional(),
-  /** Profiles per upstream stories request: UPSTREAM.md allows at most 50. */
+  /** Profiles per upstream stories request: docs/upstream.md allows at most 50. */
   CHECK_CHUNK_SIZE: int(1, 50).default(50),
   CHECK_MAX_ATTEMPTS: int(1, 100).default(5),
   /**

@@ -38,7 +38,7 @@ export type StallReason = (typeof STALL_REASONS)[number];
 export const LOG_LEVELS = ['INFO', 'WARNING', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Every event type of API.md (the table checks only their shape, `^[A-Z][A-Z_]*$`). */
+/** Every event type of docs/api.md (the table checks only their shape, `^[A-Z][A-Z_]*$`). */
 export const EVENT_TYPES = [
   'BATCH_QUEUED',
   'BATCH_STARTED',

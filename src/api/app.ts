@@ -1,8 +1,8 @@
 /**
- * The HTTP API (API.md) as a Hono app: one router per resource, request ids, auth (bearer key, or the
+ * The HTTP API (docs/api.md) as a Hono app: one router per resource, request ids, auth (bearer key, or the
  * dashboard's cookie), refusal of cross-site state changes, a body limit, the OpenAPI 3.1 document generated
  * from the same zod schemas that validate requests, Swagger UI, the dashboard (src/console), and a single
- * error handler producing API.md's error shape. Building it opens nothing: tests call
+ * error handler producing docs/api.md's error shape. Building it opens nothing: tests call
  * `app.request()` directly, `main.ts` serves it.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';

@@ -1,5 +1,5 @@
 /**
- * Auth (API.md): with API_KEY set, every route but the open ones needs either `Authorization: Bearer <API_KEY>`
+ * Auth (docs/api.md): with API_KEY set, every route but the open ones needs either `Authorization: Bearer <API_KEY>`
  * (API clients) or the dashboard's signed session cookie (browsers, see console/cookie-session.ts). A state
  * change authenticated by the cookie also needs the page's CSRF token in X-CSRF-Token: the SameSite=Strict
  * cookie already stays home on cross-site requests, and the token makes a forged same-site request fail too.

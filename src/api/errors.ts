@@ -1,5 +1,5 @@
 /**
- * The one translation from failures to API.md's error shape: `{"error": {"code", "message", "details?"}}`.
+ * The one translation from failures to docs/api.md's error shape: `{"error": {"code", "message", "details?"}}`.
  * Domain errors from the repositories, Hono's HTTPExceptions (bad JSON, body limit, media type), request
  * validation failures and infrastructure outages each get their status here; anything unexpected is logged
  * with the request id and becomes a bare 500. A body never carries a stack trace, and every message passes
@@ -174,7 +174,7 @@ export function methodNotAllowed(c: Context, allowed: readonly string[]) {
 
 const TARGET_NAMES: Record<string, string> = { json: 'body', query: 'query', param: 'path', header: 'header' };
 
-/** Zod issues as API.md's `details`: where (`in`), which field (`path`), and what is wrong. */
+/** Zod issues as docs/api.md's `details`: where (`in`), which field (`path`), and what is wrong. */
 export function describeZodError(target: string, error: ZodError) {
   const where = TARGET_NAMES[target] ?? target;
   const issues = error.issues.map((i) => ({ in: where, path: i.path.map(String).join('.'), message: i.message }));

@@ -1,6 +1,6 @@
 /**
  * What every resource router shares: the dependencies it is built with and the way it is created
- * (an OpenAPIHono whose failed validations answer API.md's 400 validation_error).
+ * (an OpenAPIHono whose failed validations answer docs/api.md's 400 validation_error).
  */
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';

@@ -1,5 +1,5 @@
 /**
- * Request and response schemas of the HTTP API (API.md). They are the single source for both request
+ * Request and response schemas of the HTTP API (docs/api.md). They are the single source for both request
  * validation and the OpenAPI document served at /openapi.json, so the two cannot drift apart.
  */
 import { z } from '@hono/zod-openapi';

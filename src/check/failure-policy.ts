@@ -3,7 +3,7 @@
  * the profiles it asked about, what the proxy's release records, and what happens to those profiles next.
  * Pure: no I/O, so every row is unit-tested without a database. Nothing else decides retryability.
  *
- * Every answer has exactly one owner (UPSTREAM.md, "Who is charged for what"):
+ * Every answer has exactly one owner (docs/upstream.md, "Who is charged for what"):
  * - the profile, only for its own answers: the lookup's 404 (or `user: null`, which the client reads as a
  *   missing profile) is final; a malformed reel of its own counts a try, so repeated ones end it (the checker);
  * - the session, for a login redirect, `login_required` or a checkpoint: never the profiles' fault, the request

@@ -1,5 +1,5 @@
 /**
- * `npm run dev`: the whole product on one machine (OPERATIONS.md).
+ * `npm run dev`: the whole product on one machine (docs/operations.md).
  *
  * In order: Postgres (with DATABASE_URL unset and nothing answering on DEV_POSTGRES_PORT, an embedded one from
  * npm, its data under DEV_DATA_DIR/postgres), the migrations (creating the database if missing), the Temporal

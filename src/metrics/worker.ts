@@ -13,7 +13,7 @@ export const workerRegistry = new Registry();
 export const CHECK_OUTCOMES = ['story', 'no_story', 'failed'] as const;
 export type CheckOutcome = (typeof CHECK_OUTCOMES)[number];
 
-/** The upstream calls of UPSTREAM.md, by what they do. */
+/** The upstream calls of docs/upstream.md, by what they do. */
 export const UPSTREAM_ENDPOINTS = ['user_lookup', 'stories'] as const;
 export type UpstreamEndpoint = (typeof UPSTREAM_ENDPOINTS)[number];
 

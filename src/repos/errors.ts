@@ -1,5 +1,5 @@
 /**
- * Domain errors raised by the repositories. They carry no HTTP knowledge: the API maps them to API.md's
+ * Domain errors raised by the repositories. They carry no HTTP knowledge: the API maps them to docs/api.md's
  * error shape (`NotFoundError` → 404 not_found, `ConflictError` → 409, `ValidationError` → 400
  * validation_error). Messages are written for the API consumer and never contain a secret.
  */

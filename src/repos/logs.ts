@@ -1,5 +1,5 @@
 /**
- * batch_logs: the per-batch event log the API shows (API.md, `GET /batches/:id/logs`). Every message and
+ * batch_logs: the per-batch event log the API shows (docs/api.md, `GET /batches/:id/logs`). Every message and
  * every string inside `details` passes through `redact` before it is stored, so a proxy password or a session
  * token can never be written here, whatever a caller puts in.
  */

@@ -1,5 +1,5 @@
 /**
- * Niches: named groups of profiles (API.md). Listed by name, which is unique and what a person scans for.
+ * Niches: named groups of profiles (docs/api.md). Listed by name, which is unique and what a person scans for.
  */
 import type { Sql } from '../db/sql.js';
 import { ConflictError, isUuid, NotFoundError, pgCode, PG_UNIQUE_VIOLATION, ValidationError } from './errors.js';

@@ -1,5 +1,5 @@
 /**
- * Profiles: the accounts whose stories are checked (API.md). Usernames are normalised once, here, so that
+ * Profiles: the accounts whose stories are checked (docs/api.md). Usernames are normalised once, here, so that
  * the API, the batch sources and the checker agree on what "the same profile" means.
  */
 import { inTx, type Sql } from '../db/sql.js';
@@ -31,7 +31,7 @@ export interface UpsertProfilesResult {
 const TRIMMED = String.raw`\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff`;
 
 /**
- * A username as accepted on input (API.md): up to 32 surrounding whitespace characters, an optional leading
+ * A username as accepted on input (docs/api.md): up to 32 surrounding whitespace characters, an optional leading
  * "@", then 1 to 30 of a-z, A-Z, 0-9, "." and "_". Only ASCII letters are lower-cased: a character that
  * lower-cases into ASCII (the Kelvin sign) is not a username. The OpenAPI document states this same pattern.
  */

@@ -1,5 +1,5 @@
 /**
- * Proxies: the HTTP forward proxies checks go through (API.md). Credentials are stored apart from the URL
+ * Proxies: the HTTP forward proxies checks go through (docs/api.md). Credentials are stored apart from the URL
  * and never leave this module's writes: every read here selects the public columns only, and only the pool
  * (src/pool/pool.ts) reads a password, into memory, for the request it leases the proxy for.
  */

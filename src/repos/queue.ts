@@ -1,6 +1,6 @@
 /**
  * The queue: every change of a batch's status or place in line. Which status may go to which, by which
- * action, is read from TRANSITIONS below and nowhere else (it mirrors API.md). Every transition runs in one
+ * action, is read from TRANSITIONS below and nowhere else (it mirrors docs/api.md). Every transition runs in one
  * transaction that locks the batch row (and, where the queue changes, the queue_state row, which serialises
  * queue edits) and finishes by renumbering the queue, so positions are dense (1..n) after every transition
  * and at most one batch holds position 0.
@@ -44,7 +44,7 @@ interface TransitionRule {
   verb: string;
 }
 
-/** The legal transitions (API.md): an operator's start/pause/resume/cancel, the runner's claim/complete/fail. */
+/** The legal transitions (docs/api.md): an operator's start/pause/resume/cancel, the runner's claim/complete/fail. */
 export const TRANSITIONS: Readonly<Record<QueueAction, TransitionRule>> = {
   start: { from: ['queued', 'paused', 'error'], to: 'queued', done: ['running'], otherwise: 'refuse', verb: 'started' },
   pause: { from: ['queued', 'running'], to: 'paused', done: [], otherwise: 'refuse', verb: 'paused' },

@@ -1,5 +1,5 @@
 /**
- * Sessions: upstream logins (a cookie value) the pool pairs with a proxy for each request (API.md).
+ * Sessions: upstream logins (a cookie value) the pool pairs with a proxy for each request (docs/api.md).
  * The token is written here and read only by the pool; nothing in this module returns it.
  */
 import type { Sql } from '../db/sql.js';

@@ -1,5 +1,5 @@
 /**
- * Why a running batch cannot send, kept on the batch (API.md: `stalled_reason`, `stalled_since`).
+ * Why a running batch cannot send, kept on the batch (docs/api.md: `stalled_reason`, `stalled_since`).
  *
  * Whatever finds that nothing can be sent (no proxy to lease, every proxy unable to reach the upstream, no
  * valid session, the queue held) calls `noteBlocked`; the first call starts the clock (`blocked_since`).

@@ -1,5 +1,5 @@
 /**
- * The upstream simulator: a story source that follows UPSTREAM.md exactly, with the limits and faults a real
+ * The upstream simulator: a story source that follows docs/upstream.md exactly, with the limits and faults a real
  * one has (per-address rate limits, sessions, latency, 5xx, malformed bodies, resets), all adjustable while
  * it runs. Friendly by default; the `realistic` profile plays the real source's hostility (profiles.ts). It
  * serves the demo, the benchmark and the tests; `/__sim/*` shows what it saw and changes how it behaves.

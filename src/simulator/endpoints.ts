@@ -1,4 +1,4 @@
-/** The two endpoints of UPSTREAM.md, answered from the population (after the gate let the request through). */
+/** The two endpoints of docs/upstream.md, answered from the population (after the gate let the request through). */
 import type { Hono } from 'hono';
 import { corrupt, malformedBody, type CorruptReel, type SimEnv } from './malformed.js';
 import type { SimReel } from './population.js';

@@ -1,6 +1,6 @@
 /**
  * The simulator's two profiles. `friendly` (the defaults): a token bucket with a polite Retry-After and no
- * other hostility, for the demo and most tests. `realistic`: the real source as UPSTREAM.md describes it
+ * other hostility, for the demo and most tests. `realistic`: the real source as docs/upstream.md describes it
  * (sliding windows, 429 without Retry-After, random 429s, logged-out redirects, checkpoints, 5xx bursts, slow
  * answers), every duration divided by `timeScale` so a test or a demo plays minutes as seconds.
  */

@@ -1,5 +1,5 @@
 /**
- * The real source's hostility beyond the pace (UPSTREAM.md, "How the real source behaves"): addresses it has
+ * The real source's hostility beyond the pace (docs/upstream.md, "How the real source behaves"): addresses it has
  * flagged, sessions it checkpoints for having sent too much, and bursts of 5xx. State only, no I/O: the
  * clock and the randomness are arguments.
  */

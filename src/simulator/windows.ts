@@ -1,5 +1,5 @@
 /**
- * Request windows per client address, several at once, as the real source counts them (UPSTREAM.md, "How the
+ * Request windows per client address, several at once, as the real source counts them (docs/upstream.md, "How the
  * real source behaves"): e.g. 20 requests per 11 minutes AND 200 per hour, sliding, and lower limits for
  * requests without a session. Every request is recorded, the refused ones too, so an address that keeps
  * sending while limited keeps itself limited. Pure: the clock is an argument, nothing is read or written

@@ -1,7 +1,7 @@
 /**
- * The ways a call to the story source can fail (UPSTREAM.md, "Failures" and "How the real source behaves"),
- * as typed errors. What each one means for the profiles, the proxy and the session is decided in one place
- * only, src/check/failure-policy.ts; these classes only say what happened.
+ * The ways a call to the story source can fail (docs/upstream.md, "Reading an answer" and "How the real source
+ * behaves"), as typed errors. What each one means for the profiles, the proxy and the session is decided in one
+ * place only, src/check/failure-policy.ts; these classes only say what happened.
  *
  * `kind` is the discriminator callers switch on; `name` is the class name (what a Temporal
  * ApplicationFailure type or a log shows).

@@ -1,5 +1,5 @@
 /**
- * The two success bodies of UPSTREAM.md as zod schemas. Strict where it matters to the result (ids are digit
+ * The two success bodies of docs/upstream.md as zod schemas. Strict where it matters to the result (ids are digit
  * strings, times are whole unix seconds, `status` is "ok"), tolerant of extra fields the source may add.
  *
  * The stories body is checked in two layers: the envelope (`reels` is an object) and then each reel on its

@@ -1,5 +1,5 @@
 /**
- * The client of the story source (UPSTREAM.md): username → user id, and the active stories of up to 50 user
+ * The client of the story source (docs/upstream.md): username → user id, and the active stories of up to 50 user
  * ids in one request, always through the leased proxy and with the leased session.
  *
  * One undici ProxyAgent per proxy, cached and kept alive, so consecutive checks through a proxy reuse its
@@ -107,7 +107,7 @@ export interface StoryClientOptions {
   maxAnswerBytes?: number;
 }
 
-/** UPSTREAM.md: the stories endpoint takes 1 to 50 ids. */
+/** docs/upstream.md: the stories endpoint takes 1 to 50 ids. */
 export const MAX_IDS_PER_REQUEST = 50;
 
 type Endpoint = 'web_profile_info' | 'reels_media';

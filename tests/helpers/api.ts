@@ -1,6 +1,6 @@
 /**
  * The HTTP API as its test files use it: an app on a database of the file's own (and a Temporal dev server when
- * the file needs one), `call` for a request with the key and JSON, the error envelope of API.md, a reader of
+ * the file needs one), `call` for a request with the key and JSON, the error envelope of docs/api.md, a reader of
  * the event stream, and a sweep of everything the file was answered for the secrets it sent.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -36,7 +36,7 @@ export interface CallOptions {
   target?: App;
 }
 
-/** The error envelope of API.md: the status, its code, a message, and never a stack trace. */
+/** The error envelope of docs/api.md: the status, its code, a message, and never a stack trace. */
 export function expectError(res: Res, status: number, code: string): void {
   expect(res.status, res.text).toBe(status);
   expect(res.body.error.code).toBe(code);

@@ -37,7 +37,7 @@ const RUN_DEADLINE_MS = 100_000;
 const SEED = 20_261_126;
 
 // A body naming an id that does not exist (a niche, a proxy, profile ids), or a niche without profiles, is
-// 400 by contract (API.md); no schema can say which ids exist, so these three operations may answer 400 to
+// 400 by contract (docs/api.md); no schema can say which ids exist, so these three operations may answer 400 to
 // a well-formed body. Everything else a body can get wrong is in the document.
 const CONFIG = ['/batches', '/profiles', '/sessions']
   .map(

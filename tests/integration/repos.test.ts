@@ -119,7 +119,7 @@ describe('profiles', () => {
     expect(await countProfiles()).toBe(0);
   });
 
-  it('shows API.md fields only, with ISO timestamps', async () => {
+  it('shows docs/api.md fields only, with ISO timestamps', async () => {
     const { items } = await upsertProfiles(db.sql, ['shape']);
     const profile = await getProfile(db.sql, items[0]!.id);
     const api = toApiProfile(profile);
@@ -320,7 +320,7 @@ describe('batch logs', () => {
     batchId = batch!.id;
   });
 
-  it('lists a batch log oldest first in API.md shape, filtered and paged', async () => {
+  it('lists a batch log oldest first in docs/api.md shape, filtered and paged', async () => {
     await insertLog(db.sql, { batchId, level: 'INFO', eventType: 'BATCH_QUEUED', message: 'queued' });
     await insertLogs(db.sql, [
       { batchId, level: 'INFO', eventType: 'PROFILE_CHECK_STARTED', message: 'one' },

@@ -1,6 +1,6 @@
 /**
  * The story client against the simulator, through real local forward proxies, over real sockets: every
- * outcome class of UPSTREAM.md end to end, and that no secret leaks into an error or a log line. Needs neither
+ * outcome class of docs/upstream.md end to end, and that no secret leaks into an error or a log line. Needs neither
  * Postgres nor Temporal.
  */
 import { afterAll, describe, expect, it } from 'vitest';

@@ -115,7 +115,7 @@ describe('proxies and connections', () => {
 });
 
 describe('the simulator alone', () => {
-  it('is deterministic, answers UPSTREAM.md shapes and spreads stories by storyRate', async () => {
+  it('is deterministic, answers docs/upstream.md shapes and spreads stories by storyRate', async () => {
     const a = createSimulator({ storyRate: 0.3 });
     const b = createSimulator({ storyRate: 0.3 });
     expect(a.population.userIdOf('someone')).toBe(b.population.userIdOf('someone'));

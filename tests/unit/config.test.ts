@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, MAX_SEND_WAIT_MS } from '../../src/config.js';
 const run = promisify(execFile);
 
 describe('configuration', () => {
-  it('applies the defaults of OPERATIONS.md', () => {
+  it('applies the documented defaults (README, "Configuration")', () => {
     const config = loadConfig({});
     expect(config.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/storycheck');
     expect(config.TEMPORAL_ADDRESS).toBe('127.0.0.1:7233');

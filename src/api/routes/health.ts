@@ -44,7 +44,7 @@ export function healthRouter({ readinessSql, temporal }: Pick<RouterDeps, 'readi
         temporal: tp ? ('ok' as const) : ('unavailable' as const),
       };
       if (pg && tp) return c.json(body, 200);
-      // also in API.md's error shape, so a client that only reads `error` understands it too
+      // also in docs/api.md's error shape, so a client that only reads `error` understands it too
       const failing = [...(pg ? [] : ['postgres']), ...(tp ? [] : ['temporal'])];
       const names = failing.map((f) => (f === 'postgres' ? 'Postgres' : 'Temporal')).join(' and ');
       return c.json({ ...body, ...errorBody('unavailable', `${names} unreachable`, { failing }) }, 503);

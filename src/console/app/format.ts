@@ -48,7 +48,7 @@ export function stallText(batch: Pick<ApiBatch, 'stalled_reason'>): string | nul
   return STALL_REASON_TEXT[batch.stalled_reason as StallReason] ?? `Stalled: ${batch.stalled_reason.replace(/_/g, ' ')}.`;
 }
 
-/** Which controls a batch in this status offers (API.md's legal transitions). */
+/** Which controls a batch in this status offers (docs/api.md's legal transitions). */
 export function batchActions(status: ApiBatch['status']): Array<'start' | 'pause' | 'resume' | 'cancel'> {
   switch (status) {
     case 'queued':
