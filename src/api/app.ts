@@ -1,12 +1,11 @@
 /**
  * The HTTP API (docs/api.md) as a Hono app: one router per resource, request ids, auth (bearer key, or the
  * dashboard's cookie), refusal of cross-site state changes, a body limit, the OpenAPI 3.1 document generated
- * from the same zod schemas that validate requests, Swagger UI, the dashboard (src/console), and a single
- * error handler producing docs/api.md's error shape. Building it opens nothing: tests call
- * `app.request()` directly, `main.ts` serves it.
+ * from the same zod schemas that validate requests, Swagger UI (served from node_modules, see docs-page.ts),
+ * the dashboard (src/console), and a single error handler producing docs/api.md's error shape. Building it
+ * opens nothing: tests call `app.request()` directly, `main.ts` serves it.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import type { Client } from '@temporalio/client';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -17,6 +16,7 @@ import type { Config } from '../config.js';
 import type { Sql } from '../db/sql.js';
 import type { Logger } from '../logging/logger.js';
 import { apiAuth } from './auth.js';
+import { docsRouter } from './docs-page.js';
 import { rejectCrossSite } from './cross-site.js';
 import { createErrorHandler, methodNotAllowed, notFoundHandler, validationHook } from './errors.js';
 import { createTemporalGate } from './readiness.js';
@@ -141,7 +141,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
     security: [{ bearerAuth: [] }],
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json', title: 'storycheck API' }));
+  app.route('/', docsRouter());
 
   // registered last, so a path's own methods answer first: any other method is 405, not 404
   for (const [path, allowed] of methodsByPath(app.routes)) app.all(path, (c) => methodNotAllowed(c, allowed));

@@ -12,13 +12,14 @@ import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { CSRF_HEADER, csrfTokenMatches, SESSION_COOKIE, verifySession } from '../console/cookie-session.js';
 import { SAFE_METHODS } from './cross-site.js';
+import { DOCS_PAGE_PATHS } from './docs-page.js';
 
-/** GET routes that answer without a key: probes, the API description, and the dashboard's shell and assets. */
+/** GET routes that answer without a key: probes, the API description and its page, and the dashboard's shell and assets. */
 export const OPEN_ROUTES: ReadonlySet<string> = new Set([
   '/healthz',
   '/readyz',
   '/openapi.json',
-  '/docs',
+  ...DOCS_PAGE_PATHS,
   '/',
   '/console/app.js',
   '/console/app.css',
