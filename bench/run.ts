@@ -18,6 +18,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { ConfigError, loadBenchProcess } from '../src/config.js';
 import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../src/process/shutdown.js';
 import { installTemporalRuntime } from '../src/process/temporal-runtime.js';
 import { setLogLevel } from '../src/logging/logger.js';
@@ -58,16 +59,16 @@ function machine() {
 async function main(): Promise<number> {
   let options: BenchOptions;
   try {
-    options = parseOptions(process.argv.slice(2), process.env);
+    options = parseOptions(process.argv.slice(2), loadBenchProcess().variables);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
       say(`${err.message}\n${USAGE}`);
       return 2;
     }
     throw err;
   }
   setLogLevel('silent');
-  installTemporalRuntime({ level: (process.env.BENCH_TEMPORAL_LOG_LEVEL as 'WARN' | undefined) ?? 'ERROR', to: 'console', signals: false });
+  installTemporalRuntime({ level: loadBenchProcess().bench.BENCH_TEMPORAL_LOG_LEVEL, to: 'console', signals: false });
   if (options.latencyMs >= 1000 / options.rate) {
     say(`note: latency ${options.latencyMs} ms ≥ 1/rate: one proxy cannot reach ${options.rate}/s one request at a time`);
   }

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { createChecker } from '../src/check/checker.js';
-import { loadConfig, type Config } from '../src/config.js';
+import { loadBenchProcess, loadConfig, type Config } from '../src/config.js';
 import { createCheckDependencies, type CheckDependencies } from '../src/worker/dependencies.js';
 import { standInPostgres } from '../src/local/embedded-postgres.js';
 import type { ForwardProxies } from '../src/local/forward-proxies.js';
@@ -74,7 +74,7 @@ function never(message: string): never {
 export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupted: AbortSignal): Promise<World> {
   const t0 = performance.now();
   // DATABASE_URL's server (default: the local one; an embedded one there when none answers)
-  const serverUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? (process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/storycheck');
+  const serverUrl = loadBenchProcess().databaseAdminUrl;
   const standIn = await standInPostgres(serverUrl, { durable: true });
   if (standIn) {
     shutdown.add('embedded Postgres', () => standIn.close());

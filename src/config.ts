@@ -1,147 +1,109 @@
-import { z } from 'zod';
-import { DB_DEFAULTS } from './db/sql.js';
-import { MAX_AGE_S } from './enums.js';
-
 /**
- * The one place that reads the environment (docs/operations.md, "Configuration"). Everything else receives a
- * Config object, so tests build their own with `loadConfig({...})` instead of mutating process.env.
+ * The one place that reads the environment (docs/operations.md, "Configuration"), for every process: the service (`npm run api`,
+ * `worker`, `migrate`), `npm run dev`, `npm run simulator` and `npm run bench`. Each section's variables,
+ * defaults and rules live in src/config/; each process loads its sections here, once, at start, and hands
+ * typed values on. Tests build their own with `loadConfig({...})` instead of mutating process.env.
+ *
+ * A bad value, or two values that contradict each other, stop the process with one line naming the
+ * variables and what is wrong (ConfigError).
  */
-/**
- * Longest wait for a send time a proxy slot may be given: the pool offers no proxy whose schedule is further
- * out (src/pool/pool.ts). PROXY_LEASE_MS must exceed it plus CHECK_TIMEOUT_MS, so that no slot expires, and is
- * reclaimed for another request, while its own request still waits or is in flight.
- */
-export const MAX_SEND_WAIT_MS = 5_000;
+import type { z } from 'zod';
+import type { SimulatorOptions } from './simulator/settings.js';
+import { benchComputedDefaults, benchSchema, benchShape, type BenchSection } from './config/bench.js';
+import { devComputedDefaults, devSchema, devServiceDefaults, devShape, type DevSettings } from './config/dev.js';
+import { checkRelations, parseSection, renderDefault, setVariables, type Env } from './config/fields.js';
+import { serviceComputedDefaults, serviceRelations, serviceSchema, serviceShape, type Config } from './config/service.js';
+import {
+  realismOptions,
+  simulatorComputedDefaults,
+  simulatorRealismSchema,
+  simulatorRelations,
+  simulatorSchema,
+  simulatorShape,
+  type SimulatorSection,
+} from './config/simulator.js';
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min).max(max);
+export { ConfigError, type Env } from './config/fields.js';
+export { MAX_SEND_WAIT_MS, workerDatabasePool, type Config } from './config/service.js';
+export { DEV_HOST, type DevSettings } from './config/dev.js';
+export type { BenchSection } from './config/bench.js';
+export type { SimulatorSection } from './config/simulator.js';
+export { parseWindows } from './config/simulator.js';
 
-const postgresUrl = z
-  .string()
-  .refine((v) => /^postgres(ql)?:\/\/[^/]+/.test(v), 'must be a postgres:// URL');
-
-const schema = z.object({
-  DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/storycheck'),
-  /** Connections of the API's pool for request handling (event streams, /metrics and /readyz have their own). */
-  API_DATABASE_POOL: int(2, 1000).default(10),
-  /** How long a transaction waits for a free connection before the request answers 503 (src/db/guard.ts). */
-  DATABASE_POOL_TIMEOUT_MS: int(100, 600_000).default(DB_DEFAULTS.acquireTimeoutMs),
-  /** Postgres statement_timeout on the product's connections (0 = none): the server cancels a longer statement. */
-  DATABASE_STATEMENT_TIMEOUT_MS: int(0).default(DB_DEFAULTS.statementTimeoutMs),
-  /** Postgres idle_in_transaction_session_timeout (0 = none): a transaction left idle is ended, its locks freed. */
-  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0).default(DB_DEFAULTS.idleInTransactionTimeoutMs),
-  TEMPORAL_ADDRESS: z
-    .string()
-    .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')
-    .default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('storycheck'),
-  STORY_API_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('http://127.0.0.1:4100'),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: int(0, 65535).default(3000),
-  API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
-  /** The Temporal Web UI the dashboard links a batch's workflow to (`npm run dev` sets its dev server's). */
-  TEMPORAL_UI_URL: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-    .transform((v) => v.replace(/\/+$/, ''))
-    .optional(),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  /** Serve `GET /metrics` of the API without the key even when API_KEY is set (a scraper inside a trusted network). */
-  METRICS_PUBLIC: z
-    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
-  /** A worker's own metrics port (its checks and the Temporal SDK's metrics); unset: none, 0: any free port. */
-  WORKER_METRICS_PORT: int(0, 65535).optional(),
-  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-  BATCH_CONCURRENCY: int(1, 256).default(8),
-  /**
-   * Activities one worker runs at once (chunks, the queue's own short activities, health probes). Unset: twice
-   * BATCH_CONCURRENCY, at least 8, so one worker can carry a whole batch; set it to spread a batch over workers.
-   */
-  WORKER_ACTIVITY_SLOTS: int(1, 4096).optional(),
-  /** Profiles per upstream stories request: docs/upstream.md allows at most 50. */
-  CHECK_CHUNK_SIZE: int(1, 50).default(50),
-  CHECK_MAX_ATTEMPTS: int(1, 100).default(5),
-  /**
-   * The default max_age_s of a new batch: a profile whose last successful upstream check is younger than this
-   * many seconds is answered from it, with no request (0 = always ask the upstream).
-   */
-  CHECK_MAX_AGE_S: int(0, MAX_AGE_S).default(0),
-  CHECK_INITIAL_INTERVAL_MS: int(1).default(1_000),
-  CHECK_MAX_INTERVAL_MS: int(1).default(60_000),
-  CHECK_BACKOFF: z.coerce.number().min(1).max(100).default(2),
-  CHECK_TIMEOUT_MS: int(100).default(30_000),
-  /** Upper bound of one chunk attempt (user-id lookups plus the stories request, through one proxy). */
-  CHECK_CHUNK_TIMEOUT_MS: int(1_000).default(300_000),
-  /** A worker that dies mid-chunk is noticed after this long and the chunk is retried elsewhere. */
-  CHECK_HEARTBEAT_TIMEOUT_MS: int(1_000).default(60_000),
-  /** Profiles handed out per BatchWorkflow run before it continues-as-new (keeps each history short). */
-  BATCH_PROFILES_PER_RUN: int(1).default(2_000),
-  /** No progress for this long while nothing can be sent: the batch shows stalled_reason. */
-  BATCH_STALL_AFTER_MS: int(1_000).default(120_000),
-  /** How often the proxy-health schedule probes resting and failure-disabled proxies and invalid sessions. */
-  PROXY_HEALTH_INTERVAL_MS: int(1_000).default(300_000),
-  PROXY_COOLDOWN_MS: int(0).default(60_000),
-  PROXY_MAX_CONSECUTIVE_FAILURES: int(1).default(5),
-  PROXY_LEASE_MS: int(1_000).default(120_000),
-  /**
-   * Pacing floor: the least time between two requests through one proxy (0 = none). Each proxy's rate is
-   * learned from its 429s anyway; set this to 1000 / the upstream's per-address rate when it is known, and
-   * the limit is met by spacing requests from the first one on instead of being discovered.
-   */
-  PROXY_MIN_INTERVAL_MS: int(0, 3_600_000).default(0),
-  /** Requests through one proxy at once: they overlap, paced by the proxy's rate (a proxy is a rate, not a lock). */
-  PROXY_MAX_IN_FLIGHT: int(1, 64).default(4),
-  /** Requests carried by one session (an upstream login) at once. */
-  SESSION_MAX_IN_FLIGHT: int(1, 64).default(4),
-  UPSTREAM_APP_ID: z.string().min(1).default('936619743392459'),
-  UPSTREAM_USER_AGENT: z.string().min(1).default('storycheck/0.1 (+https://github.com/storycheck)'),
-  /** Whether the server has the BatchId/BatchStatus search attributes (`npm run dev` registers them). */
-  TEMPORAL_SEARCH_ATTRIBUTES: z
-    .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
-    .default('true')
-    .transform((v) => v === 'true' || v === '1'),
-  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
-  TEMPORAL_TEST_SERVER_PATH: z.string().min(1).optional(),
-}).transform((c) => ({ ...c, WORKER_ACTIVITY_SLOTS: c.WORKER_ACTIVITY_SLOTS ?? defaultActivitySlots(c.BATCH_CONCURRENCY) }));
-
-/** Each in-flight chunk holds one activity slot; the rest leaves room for the queue's own short activities. */
-function defaultActivitySlots(batchConcurrency: number): number {
-  return Math.max(8, batchConcurrency * 2);
+/** The service's configuration; throws ConfigError naming the first bad variable or broken rule. */
+export function loadConfig(env: Env = process.env): Config {
+  return checkRelations(parseSection(serviceSchema, setVariables(env)), serviceRelations);
 }
 
-export type Config = z.output<typeof schema>;
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+export interface DevProcessSettings {
+  /** The service's configuration, with the launcher's defaults under what the environment sets. */
+  config: Config;
+  dev: DevSettings;
+  /** TEMPORAL_ADDRESS when set: a server to use instead of starting one. */
+  externalTemporal: string | null;
+  /** DATABASE_URL was set: that database and no other, whether it answers or not. */
+  databaseUrlGiven: boolean;
+  /** The simulator's profile and realism from SIM_* (empty: friendly). */
+  simulator: SimulatorOptions;
 }
 
-/** Reads and validates configuration; throws ConfigError naming the first bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  // Empty strings mean "unset", as in most shells' `VAR= cmd`.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const result = schema.safeParse(cleaned);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const name = String(issue.path[0] ?? 'configuration');
-    throw new ConfigError(`invalid configuration: ${name} ${issue.message}`);
-  }
-  if (result.data.CHECK_MAX_INTERVAL_MS < result.data.CHECK_INITIAL_INTERVAL_MS) {
-    throw new ConfigError('invalid configuration: CHECK_MAX_INTERVAL_MS must not be below CHECK_INITIAL_INTERVAL_MS');
-  }
-  if (result.data.CHECK_HEARTBEAT_TIMEOUT_MS <= result.data.CHECK_TIMEOUT_MS) {
-    // a check heartbeats between requests: one request must fit in a heartbeat interval
-    throw new ConfigError('invalid configuration: CHECK_HEARTBEAT_TIMEOUT_MS must be above CHECK_TIMEOUT_MS');
-  }
-  if (result.data.PROXY_LEASE_MS <= result.data.CHECK_TIMEOUT_MS + MAX_SEND_WAIT_MS) {
-    // a slot reclaimed while its request still waits or is in flight lets one request too many through the
-    // proxy; the lease runs from the send time, which a busy machine's timers may pass late, and the send
-    // wait's bound is the margin that covers such lateness
-    throw new ConfigError(
-      `invalid configuration: PROXY_LEASE_MS must be above CHECK_TIMEOUT_MS + ${MAX_SEND_WAIT_MS} ` +
-        '(the longest wait for a send time), or a slot can be reclaimed mid-request',
-    );
-  }
-  return result.data;
+/** `npm run dev`: its own section, the simulator's realism, and the service's configuration. */
+export function loadDevProcess(env: Env = process.env): DevProcessSettings {
+  const set = setVariables(env);
+  const dev = parseSection(devSchema, set);
+  const simulator = realismOptions(parseSection(simulatorRealismSchema, set));
+  const config = loadConfig({ ...devServiceDefaults(dev, simulator), ...set });
+  return { config, dev, externalTemporal: set.TEMPORAL_ADDRESS ?? null, databaseUrlGiven: set.DATABASE_URL !== undefined, simulator };
+}
+
+export interface SimulatorProcessSettings {
+  simulator: SimulatorSection;
+  /** The realism variables as simulator options (only those set). */
+  realism: SimulatorOptions;
+}
+
+/** `npm run simulator`: the simulator's section. */
+export function loadSimulatorProcess(env: Env = process.env): SimulatorProcessSettings {
+  const simulator = checkRelations(parseSection(simulatorSchema, setVariables(env)), simulatorRelations);
+  return { simulator, realism: realismOptions(simulator) };
+}
+
+export interface BenchProcessSettings {
+  bench: BenchSection;
+  /** The server the benchmark's database is created on: BENCH_DATABASE_ADMIN_URL, else DATABASE_URL's. */
+  databaseAdminUrl: string;
+  /** The BENCH_* values as the variables spell them, for the options' parser (its flags win over them). */
+  variables: Record<string, string>;
+}
+
+/** `npm run bench`: the benchmark's section (the service's configuration it runs is its own, per scenario). */
+export function loadBenchProcess(env: Env = process.env): BenchProcessSettings {
+  const set = setVariables(env);
+  const bench = parseSection(benchSchema, set);
+  const databaseAdminUrl = bench.BENCH_DATABASE_ADMIN_URL ?? loadConfig({ DATABASE_URL: set.DATABASE_URL }).DATABASE_URL;
+  const variables = Object.fromEntries(
+    Object.entries(bench).filter((e): e is [string, string | number] => e[1] !== undefined).map(([k, v]) => [k, String(v)]),
+  );
+  return { bench, databaseAdminUrl, variables };
+}
+
+interface Section {
+  shape: Record<string, z.ZodType>;
+  computedDefaults: Record<string, string | undefined>;
+}
+
+/** Every section's variables with their defaults as the README's tables give them (see renderDefault). */
+export const configSections = {
+  service: { shape: serviceShape, computedDefaults: serviceComputedDefaults },
+  dev: { shape: devShape, computedDefaults: devComputedDefaults },
+  simulator: { shape: simulatorShape, computedDefaults: simulatorComputedDefaults },
+  bench: { shape: benchShape, computedDefaults: benchComputedDefaults },
+} satisfies Record<string, Section>;
+
+export type SectionName = keyof typeof configSections;
+
+/** Variable → its default in words: the value it would be set to, what it is computed from, or `unset`. */
+export function sectionDefaults(name: SectionName): Record<string, string> {
+  const { shape, computedDefaults }: Section = configSections[name];
+  return Object.fromEntries(Object.entries(shape).map(([key, field]) => [key, computedDefaults[key] ?? renderDefault(field)]));
 }

@@ -1,17 +1,14 @@
 /**
  * Demo data of `npm run dev`, written so that every run converges to the same state: niches and profiles are
- * upserted by name, the local forward proxies replace the previous run's (their ports change every run),
- * sessions are topped up to a fixed count, and a demo batch is created only when none is queued, running or
- * paused.
+ * upserted by name, sessions are topped up to a fixed count, and a demo batch is created only when none is
+ * queued, running or paused. The local forward proxies replace the previous run's (src/dev/pool-proxies.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { BatchControl } from '../queue/batch-control.js';
 import type { Sql } from '../db/sql.js';
-import type { ForwardProxy } from '../local/forward-proxies.js';
 import type { BatchRow } from '../repos/batches.js';
 import { ConflictError } from '../repos/errors.js';
 import { upsertProfiles } from '../repos/profiles.js';
-import { createProxy } from '../repos/proxies.js';
 import { createSession } from '../repos/sessions.js';
 
 export const DEMO_NICHES = ['fashion', 'fitness', 'food', 'travel'] as const;
@@ -53,24 +50,6 @@ export async function seedProfiles(sql: Sql, count: number, niches: Map<string, 
     ids.push(...items.map((p) => p.id));
   }
   return ids;
-}
-
-/**
- * Registers this run's local proxies with their credentials, after removing the previous runs' demo proxies
- * (their ports are gone). Proxies added by hand are left alone; one already stored at the same address is kept.
- */
-export async function seedProxies(sql: Sql, proxies: readonly ForwardProxy[]): Promise<{ created: number; removed: number }> {
-  const removed = await sql`delete from proxies where username = ${DEMO_PROXY_USERNAME} returning id`;
-  let created = 0;
-  for (const p of proxies) {
-    try {
-      await createProxy(sql, { url: p.url, username: p.username ?? null, password: p.password ?? null });
-      created++;
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-  }
-  return { created, removed: removed.length };
 }
 
 /** Tops the valid sessions up to `wanted`, with random tokens, not tied to a proxy. Returns how many were added. */

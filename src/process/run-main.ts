@@ -39,7 +39,7 @@ export function runMain<S extends { config: Config } = { config: Config }>(
 ): void {
   let settings: S;
   try {
-    settings = options.load ? options.load() : ({ config: loadConfig(process.env) } as S);
+    settings = options.load ? options.load() : ({ config: loadConfig() } as S);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(err.message);

@@ -2,11 +2,11 @@
  * `npm run simulator`: the upstream simulator on SIM_HOST:SIM_PORT, and optionally SIM_PROXIES local forward
  * proxies in front of it (each with its own outgoing address, so each has its own rate limit).
  *
- * Environment: SIM_PORT (4100), SIM_HOST (127.0.0.1), SIM_RATE_PER_SECOND (0 = unlimited), SIM_BURST,
- * SIM_LATENCY_MS (0), SIM_JITTER_MS (0), SIM_STORY_RATE (0.3), SIM_PROXIES (0),
- * SIM_PROXY_USERNAME / SIM_PROXY_PASSWORD (Basic auth on the proxies, off when unset).
+ * Environment (src/config/simulator.ts, README "Configuration"): SIM_PORT (4100), SIM_HOST (127.0.0.1),
+ * SIM_RATE_PER_SECOND (0 = unlimited), SIM_BURST, SIM_LATENCY_MS (0), SIM_JITTER_MS (0), SIM_STORY_RATE (0.3),
+ * SIM_PROXIES (0), SIM_PROXY_USERNAME / SIM_PROXY_PASSWORD (Basic auth on the proxies, off when unset).
  *
- * The real source's hostility (env.ts has the details):
+ * The real source's hostility:
  *   SIM_PROFILE (friendly | realistic: windows of 3/min, 20/11 min and 200/h per address, lower logged out,
  *   429 without Retry-After, 2 % random 429s, 302 to login when logged out, checkpoint after 500 requests of a
  *   session, rare 5xx bursts, a few 25 s answers), SIM_TIME_SCALE (1; 60 plays minutes as seconds), and over
@@ -15,35 +15,16 @@
  *   login_required), SIM_CHECKPOINT_AFTER (requests | off), SIM_FLAGGED_ADDRESSES (comma-separated),
  *   SIM_FLAGGED_SHARE, SIM_ERROR_BURST_RATE.
  */
-import { z } from 'zod';
+import { ConfigError, loadSimulatorProcess } from '../config.js';
 import { startForwardProxies, type ForwardProxies } from '../local/forward-proxies.js';
 import { createLogger } from '../logging/logger.js';
 import { registerSecret } from '../logging/redact.js';
 import { startSimulator } from './app.js';
-import { realismFromEnv } from './env.js';
-
-const env = z.object({
-  SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
-  SIM_HOST: z.string().min(1).default('127.0.0.1'),
-  SIM_RATE_PER_SECOND: z.coerce.number().nonnegative().default(0),
-  SIM_BURST: z.coerce.number().int().positive().optional(),
-  SIM_LATENCY_MS: z.coerce.number().int().nonnegative().default(0),
-  SIM_JITTER_MS: z.coerce.number().int().nonnegative().default(0),
-  SIM_STORY_RATE: z.coerce.number().min(0).max(1).default(0.3),
-  SIM_PROXIES: z.coerce.number().int().min(0).max(200).default(0),
-  SIM_PROXY_USERNAME: z.string().min(1).optional(),
-  SIM_PROXY_PASSWORD: z.string().min(1).optional(),
-});
 
 async function run(): Promise<void> {
   const log = createLogger({ component: 'simulator' });
-  // Empty strings mean "unset".
-  const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = env.safeParse(cleaned);
-  if (!parsed.success) throw new Error(`invalid simulator environment: ${z.prettifyError(parsed.error)}`);
-  const cfg = parsed.data;
+  const { simulator: cfg, realism } = loadSimulatorProcess();
   registerSecret(cfg.SIM_PROXY_PASSWORD);
-  const realism = realismFromEnv(process.env);
 
   const sim = await startSimulator({
     host: cfg.SIM_HOST,
@@ -96,7 +77,8 @@ async function run(): Promise<void> {
   }
 }
 
-run().catch((err) => {
-  console.error(err);
+run().catch((err: unknown) => {
+  // a bad variable is one line naming it; anything else, with its stack
+  console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
 });

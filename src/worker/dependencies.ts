@@ -3,7 +3,7 @@
  * client, the proxy pool, the story client, and the checker and the health probe on top of them.
  */
 import { createChecker, type Checker } from '../check/checker.js';
-import type { Config } from '../config.js';
+import { workerDatabasePool, type Config } from '../config.js';
 import { createSql, poolSettings, type Sql } from '../db/sql.js';
 import { createHealthProbe, type HealthProbe } from '../health/probe.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -21,13 +21,9 @@ export interface CheckDependencies {
   close(): Promise<void>;
 }
 
-/**
- * A worker's pool: a connection for each activity slot, and a few for the queue watch and the health
- * schedule (and the one the pool keeps free of transactions, see src/db/guard.ts).
- */
+/** A worker's pool, of the size its configuration derives (workerDatabasePool). */
 export function createWorkerSql(config: Config): Sql {
-  const max = Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4);
-  return createSql(config.DATABASE_URL, { max, name: 'storycheck-worker', ...poolSettings(config) });
+  return createSql(config.DATABASE_URL, { max: workerDatabasePool(config), name: 'storycheck-worker', ...poolSettings(config) });
 }
 
 export async function createCheckDependencies(

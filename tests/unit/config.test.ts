@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, MAX_SEND_WAIT_MS } from '../../src/config.js';
+import { ConfigError, loadConfig, workerDatabasePool } from '../../src/config.js';
 
 const run = promisify(execFile);
 
@@ -63,27 +63,17 @@ describe('configuration', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));
   });
 
-  it('rejects a heartbeat timeout a single request could outlast', () => {
-    expect(() => loadConfig({ CHECK_TIMEOUT_MS: '30000', CHECK_HEARTBEAT_TIMEOUT_MS: '20000' })).toThrow(
-      /^invalid configuration: CHECK_HEARTBEAT_TIMEOUT_MS /,
-    );
-  });
-
   it('carries up to SESSION_MAX_IN_FLIGHT requests on one session, 4 unless set', () => {
     expect(loadConfig({}).SESSION_MAX_IN_FLIGHT).toBe(4);
     expect(loadConfig({ SESSION_MAX_IN_FLIGHT: '1' }).SESSION_MAX_IN_FLIGHT).toBe(1);
     expect(loadConfig({ SESSION_MAX_IN_FLIGHT: '64' }).SESSION_MAX_IN_FLIGHT).toBe(64);
   });
 
-  it('rejects a proxy lease a request could outlast, counting the longest wait for its send time', () => {
-    const leaseFor = (lease: number) => () => loadConfig({ CHECK_TIMEOUT_MS: '30000', CHECK_HEARTBEAT_TIMEOUT_MS: '60000', PROXY_LEASE_MS: String(lease) });
-    const shortest = 30_000 + MAX_SEND_WAIT_MS;
-    expect(leaseFor(shortest)).toThrow(ConfigError);
-    expect(leaseFor(shortest)).toThrow(
-      new RegExp(`^invalid configuration: PROXY_LEASE_MS must be above CHECK_TIMEOUT_MS \\+ ${MAX_SEND_WAIT_MS} `),
-    );
-    expect(leaseFor(20_000)).toThrow(/^invalid configuration: PROXY_LEASE_MS /);
-    expect(leaseFor(shortest + 1)().PROXY_LEASE_MS).toBe(shortest + 1);
+  it('sizes a worker\'s Postgres pool from its activity slots, at least 10', () => {
+    expect(workerDatabasePool(loadConfig({}))).toBe(20);
+    expect(workerDatabasePool(loadConfig({ BATCH_CONCURRENCY: '1' }))).toBe(12);
+    expect(workerDatabasePool(loadConfig({ WORKER_ACTIVITY_SLOTS: '2' }))).toBe(10);
+    expect(workerDatabasePool(loadConfig({ WORKER_ACTIVITY_SLOTS: '100' }))).toBe(104);
   });
 
   it('stops a process with one clear line and no stack trace', async () => {

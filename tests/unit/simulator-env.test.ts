@@ -1,8 +1,14 @@
-// The simulator's realism read from the environment (npm run simulator, npm run dev): a profile, its time
-// scale and the knobs over it.
+// The simulator's section of the configuration (npm run simulator; its realism in npm run dev too): where it
+// listens, a profile, its time scale and the knobs over it.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, loadDevProcess, loadSimulatorProcess, parseWindows, type Env } from '../../src/config.js';
 import { createSimulator, realisticSettings } from '../../src/simulator/app.js';
-import { parseWindows, realismFromEnv } from '../../src/simulator/env.js';
+
+const run = promisify(execFile);
+
+const realismFromEnv = (env: Env) => loadSimulatorProcess(env).realism;
 
 describe('parseWindows', () => {
   it('reads requests per length, sliding unless said fixed', () => {
@@ -20,7 +26,7 @@ describe('parseWindows', () => {
   });
 });
 
-describe('realismFromEnv', () => {
+describe('the simulator realism variables', () => {
   it('asks for nothing when no variable is set (the friendly defaults stay)', () => {
     expect(realismFromEnv({ SIM_PORT: '4100', SIM_PROFILE: '' })).toEqual({});
   });
@@ -59,9 +65,50 @@ describe('realismFromEnv', () => {
     expect(realismFromEnv({ SIM_RETRY_AFTER: '30', SIM_CHECKPOINT_AFTER: '300' })).toEqual({ retryAfter: 30, checkpointAfter: 300 });
   });
 
-  it('refuses a value it cannot read, naming the variable', () => {
-    expect(() => realismFromEnv({ SIM_PROFILE: 'hostile' })).toThrow(/SIM_PROFILE/);
-    expect(() => realismFromEnv({ SIM_WINDOWS: '20/11 minutes' })).toThrow(/SIM_WINDOWS/);
-    expect(() => realismFromEnv({ SIM_TIME_SCALE: '0' })).toThrow(/SIM_TIME_SCALE/);
+  it('refuses a value it cannot read, naming the variable and what is wrong', () => {
+    expect(() => realismFromEnv({ SIM_PROFILE: 'hostile' })).toThrow(ConfigError);
+    expect(() => realismFromEnv({ SIM_PROFILE: 'hostile' })).toThrow('invalid configuration: SIM_PROFILE must be friendly or realistic');
+    expect(() => realismFromEnv({ SIM_WINDOWS: '20/11 minutes' })).toThrow(/^invalid configuration: SIM_WINDOWS "20\/11 minutes" is not a window/);
+    expect(() => realismFromEnv({ SIM_TIME_SCALE: '0' })).toThrow('invalid configuration: SIM_TIME_SCALE must be above 0');
+    expect(() => realismFromEnv({ SIM_RETRY_AFTER: 'maybe' })).toThrow(/^invalid configuration: SIM_RETRY_AFTER must be true, false or a number/);
+  });
+
+  it('are read by npm run dev too, which leaves the simulator server variables alone', () => {
+    expect(loadDevProcess({ SIM_PROFILE: 'realistic', SIM_PORT: 'not a port' }).simulator).toEqual({ profile: 'realistic' });
+    expect(() => loadDevProcess({ SIM_CHECKPOINT_AFTER: 'never' })).toThrow(/^invalid configuration: SIM_CHECKPOINT_AFTER /);
+  });
+});
+
+describe('the simulator server variables', () => {
+  it('default to an open simulator on 127.0.0.1:4100 without proxies', () => {
+    const { simulator } = loadSimulatorProcess({});
+    expect(simulator).toMatchObject({ SIM_PORT: 4100, SIM_HOST: '127.0.0.1', SIM_RATE_PER_SECOND: 0, SIM_STORY_RATE: 0.3, SIM_PROXIES: 0 });
+    expect(simulator.SIM_BURST).toBeUndefined();
+  });
+
+  it.each([
+    ['SIM_PORT', '70000', 'must be a whole number from 0 to 65535'],
+    ['SIM_RATE_PER_SECOND', '-1', 'must be a number of at least 0'],
+    ['SIM_STORY_RATE', '2', 'must be a number from 0 to 1'],
+    ['SIM_PROXIES', '201', 'must be a whole number from 0 to 200'],
+    ['SIM_BURST', '0', 'must be a whole number of at least 1'],
+  ])('names %s when it is wrong', (name, value, message) => {
+    expect(() => loadSimulatorProcess({ [name]: value })).toThrow(`invalid configuration: ${name} ${message}`);
+  });
+
+  it('refuses a proxy password without a user name, naming both', () => {
+    expect(() => loadSimulatorProcess({ SIM_PROXIES: '2', SIM_PROXY_PASSWORD: 'secret' })).toThrow(
+      'invalid configuration: SIM_PROXY_PASSWORD is set without SIM_PROXY_USERNAME',
+    );
+    expect(loadSimulatorProcess({ SIM_PROXY_USERNAME: 'u', SIM_PROXY_PASSWORD: 'secret' }).simulator.SIM_PROXY_USERNAME).toBe('u');
+  });
+});
+
+describe('npm run simulator with a bad variable', () => {
+  it('stops with one line naming it, no stack trace', async () => {
+    const attempt = run('npx', ['tsx', 'src/simulator/main.ts'], { env: { ...process.env, SIM_PORT: 'http' } });
+    const err = (await attempt.then(() => null, (e: unknown) => e)) as { code: number; stderr: string } | null;
+    expect(err?.code).toBe(1);
+    expect(err!.stderr.trim().split('\n')).toEqual(['invalid configuration: SIM_PORT must be a number']);
   });
 });
