@@ -1,6 +1,6 @@
 # The storycheck image: one image for every process of the service, chosen by its command: the API by default,
 # `node --import tsx src/worker/main.ts` for a worker, `... src/migrate/main.ts` for the migrations. The
-# TypeScript runs through tsx, a runtime dependency, so there is no build step. See docker-compose.prod.yml.
+# TypeScript runs through tsx, a runtime dependency; the one build step bundles the workflow code for workers. See docker-compose.prod.yml.
 FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production
@@ -17,6 +17,10 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY sql ./sql
+COPY scripts/bundle-workflows.ts ./scripts/
+# the workflow code bundled once here, so that a worker polls within moments of its start (see WORKFLOW_BUNDLE)
+RUN node --import tsx scripts/bundle-workflows.ts /app/.build/workflows.js
+ENV WORKFLOW_BUNDLE=/app/.build/workflows.js
 
 USER node
 EXPOSE 3000

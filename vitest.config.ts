@@ -1,19 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: fast unit tests; workflow tests on Temporal's time-skipping server with stand-in activities
-// (no Postgres; the global setup only installs the Temporal binaries); and integration tests that talk to
-// real Postgres, real Temporal servers, real sockets. Integration files run one at a time (each starts its own
-// Temporal server; the machine is small).
-// The fault suite (tests/fault: processes killed, servers restarted mid-batch) runs with the integration settings.
+// Four projects:
+// - unit: pure and fast;
+// - workflow: Temporal's time-skipping server with stand-in activities (no Postgres);
+// - integration: real Postgres, real Temporal servers, real sockets, browsers and child processes (tests/integration
+//   and tests/e2e). Their files run side by side: each has its own database, task queues, ports and servers, and
+//   most of their time is spent waiting on those, not on the CPU;
+// - fault: processes killed, servers restarted (Postgres among them) mid-batch. It runs after the others, one file
+//   at a time, so that a restart meets no other file's test and the timing it checks is its own.
+// The workflow code is bundled once for the whole run (tests/helpers/global-setup.ts).
+const integrationSettings = {
+  testTimeout: 120_000,
+  hookTimeout: 180_000,
+  // the Temporal binaries and the run's workflow bundle; an embedded Postgres when none answers
+  globalSetup: ['tests/helpers/global-setup.ts', 'tests/helpers/global-postgres.ts'],
+  // every log line of each file is scanned for secrets (and echoed only when TEST_LOG_LEVEL is set)
+  setupFiles: ['tests/helpers/log-scan.ts'],
+};
+
 export default defineConfig({
   test: {
+    // files at once: the machine's cores, and one more, since integration files mostly wait
+    maxWorkers: 3,
     projects: [
       {
-        test: {
-          name: 'unit',
-          include: ['tests/unit/**/*.test.ts'],
-          testTimeout: 20_000,
-        },
+        test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], testTimeout: 20_000 },
       },
       {
         test: {
@@ -25,16 +36,15 @@ export default defineConfig({
         },
       },
       {
+        test: { name: 'integration', include: ['tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts'], ...integrationSettings },
+      },
+      {
         test: {
-          name: 'integration',
-          include: ['tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts', 'tests/fault/**/*.test.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 180_000,
+          name: 'fault',
+          include: ['tests/fault/**/*.test.ts'],
+          ...integrationSettings,
           fileParallelism: false,
-          // the Temporal binaries, and an embedded Postgres when none answers
-          globalSetup: ['tests/helpers/global-setup.ts', 'tests/helpers/global-postgres.ts'],
-          // every log line of each file is scanned for secrets (and echoed only when TEST_LOG_LEVEL is set)
-          setupFiles: ['tests/helpers/log-scan.ts'],
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -46,6 +46,11 @@ export const serviceShape = {
   /** A worker's own metrics port (its checks and the Temporal SDK's metrics); unset: none, 0: any free port. */
   WORKER_METRICS_PORT: port().optional(),
   WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * A workflow bundle built ahead (`npm run bundle:workflows`): the worker loads it instead of bundling the
+   * workflow code at every start, which takes seconds of CPU. Unset: bundled at start.
+   */
+  WORKFLOW_BUNDLE: z.string().min(1).optional(),
   BATCH_CONCURRENCY: int(1, 256).default(8),
   /**
    * Activities one worker runs at once (chunks, the queue's own short activities, health probes). Unset: twice

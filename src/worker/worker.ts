@@ -18,8 +18,15 @@ export interface WorkerOptions {
   taskQueue: string;
   config: Config;
   deps: CheckDependencies;
-  /** Pre-bundled workflow code (tests bundle once per file). */
-  workflowBundle?: { code: string };
+  /** Workflow code bundled ahead (tests bundle once per run); otherwise config.WORKFLOW_BUNDLE, or bundled now. */
+  workflowBundle?: { code: string } | { codePath: string };
+}
+
+/** Where the worker takes its workflow code from: a bundle built ahead when there is one. */
+function workflowSource(options: WorkerOptions): { workflowBundle: { code: string } | { codePath: string } } | { workflowsPath: string } {
+  if (options.workflowBundle) return { workflowBundle: options.workflowBundle };
+  if (options.config.WORKFLOW_BUNDLE) return { workflowBundle: { codePath: options.config.WORKFLOW_BUNDLE } };
+  return { workflowsPath: WORKFLOWS_PATH };
 }
 
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
@@ -28,7 +35,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...workflowSource(options),
     activities: createActivities({ sql: deps.sql, pool: deps.pool, checker: deps.checker, health: deps.health, config }),
     // every line logged inside an activity carries its batch and Temporal ids
     interceptors: { activity: [activityLogContext] },

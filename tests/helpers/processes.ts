@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cleanUpOnExit } from './last-resort.js';
+import { sharedWorkflowBundlePath } from './workflow-bundle.js';
 
 const children = new Set<ChildProcess>();
 let exitGuardInstalled = false;
@@ -78,7 +79,8 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...FAST_RECOVERY_WORKER_ENV, ...env },
+    // the run's workflow bundle: a worker that loads it polls seconds sooner than one that bundles its own
+    env: { ...process.env, ...FAST_RECOVERY_WORKER_ENV, WORKFLOW_BUNDLE: sharedWorkflowBundlePath(), ...env },
   });
   children.add(child);
   child.once('exit', () => children.delete(child));

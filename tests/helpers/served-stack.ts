@@ -9,6 +9,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import { createWorker } from '../../src/worker/worker.js';
 import { startStack, type Stack, type StackOptions } from './stack.js';
 import { createLocalEnv, uniqueIds } from './temporal.js';
+import { sharedWorkflowBundle } from './workflow-bundle.js';
 
 export interface ServedStack {
   env: TestWorkflowEnvironment;
@@ -28,6 +29,7 @@ export async function startServedStack(options: StackOptions & { prefix: string 
     taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
     config: stack.config,
     deps: stack.deps,
+    workflowBundle: sharedWorkflowBundle(),
   });
   const workerRun = worker.run();
   const api = await startApi({ config: stack.config, sql: stack.db.sql, temporal: env.client, port: 0, logger: createLogger({ test: options.prefix }) });

@@ -1,17 +1,18 @@
 /**
  * A worker of the product for a fresh stack (tests/helpers/stack.ts) on a test file's Temporal server: the
- * workflow code is bundled once per file, each call gets its own task queue, and the stack is torn down
+ * workflow code is bundled once per run, each call gets its own task queue, and the stack is torn down
  * whatever happens.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createWorker, WORKFLOWS_PATH } from '../../src/worker/worker.js';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createWorker } from '../../src/worker/worker.js';
 import { startStack, type Stack, type StackOptions } from './stack.js';
 import { uniqueIds } from './temporal.js';
+import { sharedWorkflowBundle } from './workflow-bundle.js';
 
-/** The workflows bundled once, quietly (a test file shares one bundle between its workers). */
+/** The workflows as bundled once for the whole run (tests/helpers/workflow-bundle.ts). */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} } });
+  return Promise.resolve(sharedWorkflowBundle());
 }
 
 /** Runs `fn` with a worker for a fresh stack, then tears the stack down. */

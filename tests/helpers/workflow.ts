@@ -7,12 +7,12 @@ import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@tem
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
-import { WORKFLOWS_PATH } from '../../src/worker/worker.js';
 import type { BatchRunActivities } from '../../workflows/batch-run.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import type { BatchResult, BatchWorkflowInput } from '../../workflows/types.js';
 import { bundleWorkflows } from './stack-worker.js';
 import { createTimeSkippingEnv, uniqueIds } from './temporal.js';
+import { sharedWorkflowBundle } from './workflow-bundle.js';
 
 /**
  * A time-skipping server and the product's workflows bundled, for one test file: started in beforeAll, torn
@@ -61,7 +61,7 @@ export async function withWorker<T>(
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue,
-    ...(options.bundle ? { workflowBundle: options.bundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: options.bundle ?? sharedWorkflowBundle(),
     activities: options.activities,
   });
   return worker.runUntil(fn(taskQueue));

@@ -18,6 +18,7 @@ import { PROXY_HEALTH_SCHEDULE_ID, proxyHealthWorkflow } from '../../workflows/p
 import { startRefusedProxies, startSilentProxies } from '../helpers/misbehaving-proxies.js';
 import { PROXY_PASSWORD, PROXY_USERNAME, startStack, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { sharedWorkflowBundle } from '../helpers/workflow-bundle.js';
 
 let env: TestWorkflowEnvironment;
 let stack: Stack;
@@ -84,7 +85,7 @@ describe('proxy health', () => {
     const { taskQueue } = uniqueIds('health');
     const config = { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue };
     const app = createApp({ sql: stack.db.sql, temporal: env.client, config, logger: createLogger(), eventsIntervalMs: 50 });
-    const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config, deps: stack.deps });
+    const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config, deps: stack.deps, workflowBundle: sharedWorkflowBundle() });
     await worker.runUntil(async () => {
       const good = await createSession(stack.db.sql, { token: 'fresh-token-9012' });
       await stack.db.sql`update sessions set status = 'invalid' where id = ${good.id}`;
@@ -182,7 +183,7 @@ describe('proxy health', () => {
   it('a round run by the worker heartbeats within its activity timeout, and the schedule never lets rounds overlap', async () => {
     const { taskQueue, workflowId } = uniqueIds('health-round');
     const config = { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue };
-    const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config, deps: stack.deps });
+    const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config, deps: stack.deps, workflowBundle: sharedWorkflowBundle() });
     await worker.runUntil(async () => {
       const report = await env.client.workflow.execute(proxyHealthWorkflow, { taskQueue, workflowId, workflowExecutionTimeout: 60_000 });
       expect(report).toMatchObject({ proxiesLeft: 0, sessionsLeft: 0 });

@@ -16,6 +16,7 @@ import { batchCounters, startStack, usernames, type Stack } from '../helpers/sta
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 import { watchQueueInvariants } from '../helpers/invariants.js';
 import { waitFor } from '../helpers/wait.js';
+import { sharedWorkflowBundle } from '../helpers/workflow-bundle.js';
 
 let env: TestWorkflowEnvironment;
 let stack: Stack;
@@ -42,6 +43,7 @@ beforeAll(async () => {
     taskQueue,
     config: stack.config,
     deps: stack.deps,
+    workflowBundle: sharedWorkflowBundle(),
   });
   running = worker.run();
   control = createBatchControl({ sql: stack.db.sql, temporal: env.client, taskQueue, logger: createLogger({ test: 'queue' }) });

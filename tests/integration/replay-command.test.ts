@@ -11,9 +11,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayHistories, type ReplayVerdict } from '../../src/replay/replay.js';
 import { proxyHealthWorkflow } from '../../workflows/proxy-health.js';
-import { WORKFLOWS_PATH } from '../../src/worker/worker.js';
 import { readHistoryFile } from '../fixtures/histories/history-file.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { sharedWorkflowBundle } from '../helpers/workflow-bundle.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -57,7 +57,7 @@ describe('npm run replay', () => {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
-      workflowsPath: WORKFLOWS_PATH,
+      workflowBundle: sharedWorkflowBundle(),
       activities: { probeHealth: async () => report },
     });
     await worker.runUntil(env.client.workflow.execute(proxyHealthWorkflow, { taskQueue, workflowId }));

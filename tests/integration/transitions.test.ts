@@ -21,6 +21,7 @@ import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 import { watchQueueInvariants } from '../helpers/invariants.js';
 import { waitFor } from '../helpers/wait.js';
+import { sharedWorkflowBundle } from '../helpers/workflow-bundle.js';
 
 let env: TestWorkflowEnvironment;
 let stack: Stack;
@@ -38,7 +39,7 @@ beforeAll(async () => {
     env: { CHECK_CHUNK_SIZE: '20', BATCH_CONCURRENCY: '2', BATCH_PROFILES_PER_RUN: '2000' },
   });
   ({ taskQueue } = uniqueIds('transitions'));
-  worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config: stack.config, deps: stack.deps });
+  worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config: stack.config, deps: stack.deps, workflowBundle: sharedWorkflowBundle() });
   running = worker.run();
   app = createApp({ sql: stack.db.sql, temporal: env.client, config: { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue }, logger });
 });

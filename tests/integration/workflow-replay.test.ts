@@ -5,11 +5,11 @@
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WORKFLOWS_PATH } from '../../src/worker/worker.js';
 import { readHistoryFile } from '../fixtures/histories/history-file.js';
 import { quietTemporalRuntime } from '../helpers/temporal.js';
+import { sharedWorkflowBundle } from '../helpers/workflow-bundle.js';
 
 const dir = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 const recorded = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
@@ -18,7 +18,7 @@ let bundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
   quietTemporalRuntime();
-  bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} } });
+  bundle = sharedWorkflowBundle();
 });
 
 describe('batch workflow replay', () => {
