@@ -347,6 +347,7 @@ async function main(start: DevStart): Promise<void> {
           proxyUrls: proxies.proxies.map((p) => p.url),
           databaseUrl: config.DATABASE_URL,
           postgresDataDir: embedded?.dataDir ?? null,
+          postgresBinariesDir: embedded?.sharedBinaries ?? null,
           dataDir: server ? dataDir : null,
           queueHeld: queue.paused,
           runningBatchId: queue.running?.id ?? null,
