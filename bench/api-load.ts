@@ -19,98 +19,28 @@
  *
  * Everything the load generator, the worker, the simulator and the proxies do happens in this process, the API
  * and Postgres in theirs, all on the same cores: the slowdown is what the machine as a whole pays for the load.
- * Figures and goals: bench/api-load-report.ts. Every wait is bounded; the API process is stopped at the end
- * (and by the run's Shutdown, should the scenario not get there).
+ * Its requests: bench/api-load-requests.ts; figures and goals: bench/api-load-report.ts. Every wait is bounded;
+ * the API process is stopped at the end (and by the run's Shutdown, should the scenario not get there).
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type autocannon from 'autocannon';
 import { freePort } from '../src/local/ports.js';
 import type { Shutdown } from '../src/process/shutdown.js';
-import { cancelBatch, failBatch } from '../src/repos/queue.js';
+import { cancelBatch } from '../src/repos/queue.js';
 import { sleep } from '../src/process/timeouts.js';
-import { QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
-import {
-  BATCH_TARGET_S,
-  CONNECTIONS,
-  EXISTING_PER_CREATE,
-  FRESH_PER_CREATE,
-  PHASE_S,
-  SSE_SUBSCRIBERS,
-  TRANSITION_BATCHES,
-} from './api-load-plan.js';
+import { BATCH_TARGET_S, CONNECTIONS, PHASE_S, SSE_SUBSCRIBERS } from './api-load-plan.js';
 import { apiLoadGoals, type ApiLoadExtras } from './api-load-report.js';
-import { startApiProcess, type ApiProcess } from './api-process.js';
+import { createHeldBatches, loadKinds, type LoadKinds } from './api-load-requests.js';
+import { startApiProcess, type ApiLogSummary, type ApiProcess } from './api-process.js';
 import { idealChecksPerSecond, idealSeconds, requestsNeeded, round, type ScenarioFigures, type ScenarioSpec } from './figures.js';
-import { runPhase, type LoadKind } from './load-phases.js';
+import { runPhase } from './load-phases.js';
 import { watchReadyz } from './readyz-watch.js';
-import { runWorkflow, type Run } from './runs.js';
+import { expectBatchDone, releaseFailedBatch, runWorkflow, stopApiQueueRunner, type Run } from './runs.js';
 import { subscribe } from './sse-subscribers.js';
 import { resetWorld, runningBatch, say, type World } from './world.js';
 
 /** How long the loaded batch may take to report its first checks before the load starts anyway. */
 const FIRST_CHECKS_WAIT_MS = 10_000;
-
-/** The load's requests, built once per scenario: bodies and paths that differ from request to request. */
-function loadKinds(world: World, runningBatchId: string, heldBatchIds: readonly string[]) {
-  const tag = randomBytes(3).toString('hex');
-  let created = 0;
-  const createBody = () => {
-    const n = created++;
-    const fresh = Array.from({ length: FRESH_PER_CREATE }, (_, i) => `load_${tag}_${n}_${i}`);
-    const existing = Array.from({ length: EXISTING_PER_CREATE }, (_, i) => world.usernames[(n * EXISTING_PER_CREATE + i) % world.usernames.length]!);
-    return JSON.stringify({ hold: true, usernames: [...fresh, ...existing] });
-  };
-  let picked = 0;
-  return {
-    creates: (connections: number): LoadKind => ({
-      name: 'creates',
-      connections,
-      requests: [
-        {
-          method: 'POST',
-          path: '/batches',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (req: autocannon.Request) => ({ ...req, body: createBody() }),
-        },
-      ],
-    }),
-    reads: (connections: number): LoadKind => ({ name: 'reads', connections, requests: [{ method: 'GET', path: `/batches/${runningBatchId}` }] }),
-    // each connection resumes a held batch, then pauses it again; another connection may meet it in between (409)
-    transitions: (connections: number): LoadKind => ({
-      name: 'transitions',
-      connections,
-      expected: [409],
-      requests: [
-        {
-          method: 'POST',
-          setupRequest: (req: autocannon.Request, context: object) => {
-            const id = heldBatchIds[picked++ % heldBatchIds.length]!;
-            (context as { id?: string }).id = id;
-            return { ...req, path: `/batches/${id}/resume` };
-          },
-        },
-        {
-          method: 'POST',
-          setupRequest: (req: autocannon.Request, context: object) => ({ ...req, path: `/batches/${(context as { id?: string }).id}/pause` }),
-        },
-      ],
-    }),
-  };
-}
-
-async function createHeld(api: ApiProcess, apiKey: string, username: string): Promise<string> {
-  const res = await fetch(`${api.url}/batches`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ hold: true, usernames: [username], name: 'api_load transitions' }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  const id = res.status === 201 ? (JSON.parse(text) as { id?: string }).id : undefined;
-  if (!id) throw new Error(`could not create a held batch before the load: ${res.status} ${text.slice(0, 300)}`);
-  return id;
-}
 
 async function checked(world: World, batchId: string): Promise<number> {
   const [row] = await world.db.sql<{ n: number }[]>`select (successful_checks + failed_checks)::int as n from batches where id = ${batchId}`;
@@ -124,30 +54,46 @@ async function runBatch(world: World, spec: ScenarioSpec, label: string, limitMs
   started?.(batch.batchId);
   try {
     const run = await runWorkflow(world, spec, batch, limitMs);
-    const [facts] = await world.db.sql<{ status: string; successful_checks: number; failed_checks: number }[]>`
-      select status, successful_checks, failed_checks from batches where id = ${batch.batchId}`;
-    if (facts?.status !== 'done' || facts.successful_checks !== world.profileIds.length) {
-      throw new Error(`${label}: batch ended ${facts?.status} with ${facts?.successful_checks}/${world.profileIds.length} checked, ${facts?.failed_checks} failed`);
-    }
+    await expectBatchDone(world, batch.batchId, world.profileIds.length, label);
     return run;
   } catch (err) {
-    // frees the runner for the next scenario (claimNextBatch would hand this batch out again)
-    if (!world.interrupted.aborted) await failBatch(world.db.sql, batch.batchId, `benchmark: ${(err as Error).message}`).catch(() => {});
+    await releaseFailedBatch(world, batch.batchId, err);
     throw err;
   }
 }
 
 export async function runApiLoad(world: World, spec: ScenarioSpec, shutdown: Shutdown): Promise<ScenarioFigures> {
+  const limitMs = (world.options.timeLimitS ?? BATCH_TARGET_S * 5) * 1000;
+  announce(world, spec);
+  const { api, apiKey } = await startScenarioApi(world, spec, shutdown);
+  const heldBatchIds: string[] = [];
+  try {
+    const unloaded = await runBatch(world, spec, `${spec.name} (unloaded)`, limitMs);
+    const unloadedRateLimited = world.sim.stats.rateLimited;
+    say(`  ${spec.name}: unloaded in ${round(unloaded.seconds, 2)} s (${unloadedRateLimited} × 429)`);
+    await createHeldBatches(api, apiKey, heldBatchIds);
+    const loaded = await runLoadedBatch(world, spec, limitMs, api, apiKey, heldBatchIds);
+    const logs = api.logs();
+    const extras = apiLoadExtras(world, spec, { unloaded, unloadedRateLimited }, loaded, logs);
+    const figures = apiLoadFigures(world, spec, loaded.run, extras, logs);
+    reportApiLoad(figures);
+    return figures;
+  } finally {
+    await endScenario(world, spec, api, heldBatchIds);
+  }
+}
+
+function announce(world: World, spec: ScenarioSpec): void {
   const o = world.options;
-  const profiles = world.profileIds.length;
-  const workload = { profiles, chunkSize: spec.chunkSize, lookups: false };
-  const limitMs = (o.timeLimitS ?? BATCH_TARGET_S * 5) * 1000;
   say(
     `${spec.name}: the API as a process of its own under ${PHASE_S} s each of creates, reads and a mix (with ${SSE_SUBSCRIBERS} SSE subscribers), ` +
-      `while a re-check of ${profiles} profiles runs, ${spec.chunkSize} per request, ${o.proxies} proxies × ${spec.rate}/s paced (burst ${spec.burst}); ` +
+      `while a re-check of ${world.profileIds.length} profiles runs, ${spec.chunkSize} per request, ${o.proxies} proxies × ${spec.rate}/s paced (burst ${spec.burst}); ` +
       `the same batch unloaded first; about ${BATCH_TARGET_S} s each`,
   );
+}
 
+/** The API process on the world's database and Temporal, and the key it accepts; the run's Shutdown stops it too. */
+async function startScenarioApi(world: World, spec: ScenarioSpec, shutdown: Shutdown): Promise<{ api: ApiProcess; apiKey: string }> {
   const apiKey = randomBytes(24).toString('hex');
   const api = await startApiProcess(
     {
@@ -165,114 +111,166 @@ export async function runApiLoad(world: World, spec: ScenarioSpec, shutdown: Shu
   );
   shutdown.add('API process', () => api.stop());
   say(`  ${spec.name}: API process ${api.pid} ready at ${api.url}`);
-
-  let heldBatchIds: string[] = [];
-  try {
-    const unloaded = await runBatch(world, spec, `${spec.name} (unloaded)`, limitMs);
-    const unloadedRateLimited = world.sim.stats.rateLimited;
-    say(`  ${spec.name}: unloaded in ${round(unloaded.seconds, 2)} s (${unloadedRateLimited} × 429)`);
-
-    heldBatchIds = [];
-    for (let i = 0; i < TRANSITION_BATCHES; i++) heldBatchIds.push(await createHeld(api, apiKey, `api_load_held_${i}`));
-
-    // the loaded run: the batch starts, then the phases run while it does
-    let batchId = '';
-    let claimedAt = 0;
-    let settled = false;
-    const loadedRun = runBatch(world, spec, spec.name, limitMs, (id) => {
-      batchId = id;
-      claimedAt = performance.now();
-    });
-    void loadedRun.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    while (!settled && !batchId) await sleep(20);
-    // a run that failed before its first checks: its error
-    if (!batchId) await loadedRun;
-    while (!settled && performance.now() - claimedAt < FIRST_CHECKS_WAIT_MS && (await checked(world, batchId)) === 0) await sleep(100);
-    if (settled) await loadedRun;
-    const loadStartedAfterS = (performance.now() - claimedAt) / 1000;
-
-    let load: Awaited<ReturnType<typeof runLoad>> | undefined;
-    let loadError: unknown;
-    try {
-      load = await runLoad(api, apiKey, loadKinds(world, batchId, heldBatchIds), batchId, spec.name);
-    } catch (err) {
-      loadError = err;
-    }
-    const runningAtLoadEnd = !settled;
-    const checkedAtLoadEnd = await checked(world, batchId);
-    say(`  ${spec.name}: load over ${round((performance.now() - claimedAt) / 1000, 1)} s into the batch; the batch ${runningAtLoadEnd ? `is at ${checkedAtLoadEnd}/${profiles}` : 'had already ended'}`);
-
-    // even when the load failed: the batch must be over before the next scenario claims one
-    const loaded = await loadedRun;
-    if (!load) throw loadError;
-    const { phases, readyz } = load;
-    const stats = world.sim.stats;
-    const ideal = idealChecksPerSecond(workload, o.proxies, spec.rate);
-    const slowdown = loaded.seconds / unloaded.seconds - 1;
-    const logs = api.logs();
-    const extras: Omit<ApiLoadExtras, 'goals'> = {
-      unloaded_seconds: round(unloaded.seconds, 2),
-      loaded_seconds: round(loaded.seconds, 2),
-      unloaded_rate_limited: unloadedRateLimited,
-      batch_slowdown: round(slowdown, 3),
-      batch: {
-        chunk_size: spec.chunkSize,
-        requests_needed: requestsNeeded(workload),
-        burst: spec.burst ?? o.burst,
-        load_started_after_s: round(loadStartedAfterS, 1),
-        running_at_load_end: runningAtLoadEnd,
-        checked_at_load_end: checkedAtLoadEnd,
-      },
-      phases,
-      readyz,
-      api_log: { warnings: logs.warnings, errors: logs.errors, messages: logs.messages.map(({ message, count }) => ({ message, count })) },
-    };
-    const figures: ScenarioFigures & ApiLoadExtras = {
-      name: spec.name,
-      profiles,
-      proxies: o.proxies,
-      per_proxy_rate: spec.rate,
-      latency_ms: spec.latencyMs,
-      // the loaded run: the batch as it ran under the load
-      seconds: round(loaded.seconds, 2),
-      checks_per_s: round(profiles / loaded.seconds, 1),
-      ideal_checks_per_s: round(ideal, 1),
-      ratio_to_ideal: round(profiles / loaded.seconds / ideal, 3),
-      upstream_requests_per_profile: round(stats.requests / profiles, 4),
-      max_history_events: loaded.historyLengths ? Math.max(...loaded.historyLengths) : null,
-      worker_rss_mb: round(process.memoryUsage().rss / 2 ** 20, 0),
-      mode: 'temporal',
-      paced: true,
-      chunk_size: spec.chunkSize,
-      concurrency: o.concurrency,
-      ideal_seconds: round(idealSeconds(workload, o.proxies, spec.rate), 2),
-      requests: stats.requests,
-      rate_limited: stats.rateLimited,
-      ...extras,
-      goals: apiLoadGoals(extras),
-      api_log_examples: logs.messages.map((m) => m.example),
-      api_output: logs.other,
-    };
-    const missed = figures.goals.filter((g) => !g.met).map((g) => g.goal);
-    say(
-      `  ${spec.name}: creates ${phases.creates.ok_per_s}/s, reads ${phases.reads.ok_per_s}/s, mix ${phases.mix.ok_per_s}/s; batch ${figures.unloaded_seconds} → ` +
-        `${figures.loaded_seconds} s; goals ${missed.length ? `missed: ${missed.join('; ')}` : 'all met'} (the block after the table has the figures)`,
-    );
-    return figures;
-  } finally {
-    await leaveNothingQueued(world, heldBatchIds);
-    // the runner the API woke on its unpolled task queue
-    await world.env.client.workflow.getHandle(QUEUE_WORKFLOW_ID).terminate('benchmark: scenario over').catch(() => {});
-    const how = await api.stop();
-    say(`  ${spec.name}: API process ${how}`);
-  }
+  return { api, apiKey };
 }
 
+/** The loaded batch, started (its first checks seen, or FIRST_CHECKS_WAIT_MS over): its run to await, and where it stands. */
+interface StartedBatch {
+  run: Promise<Run>;
+  batchId: string;
+  /** performance.now() when it was claimed. */
+  claimedAt: number;
+  /** Whether its run has ended (either way). */
+  settled(): boolean;
+}
+
+async function startLoadedBatch(world: World, spec: ScenarioSpec, limitMs: number): Promise<StartedBatch> {
+  let batchId = '';
+  let claimedAt = 0;
+  let settled = false;
+  const run = runBatch(world, spec, spec.name, limitMs, (id) => {
+    batchId = id;
+    claimedAt = performance.now();
+  });
+  void run.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  while (!settled && !batchId) await sleep(20);
+  // a run that failed before its first checks: its error
+  if (!batchId) await run;
+  while (!settled && performance.now() - claimedAt < FIRST_CHECKS_WAIT_MS && (await checked(world, batchId)) === 0) await sleep(100);
+  if (settled) await run;
+  return { run, batchId, claimedAt, settled: () => settled };
+}
+
+/** The loaded run and where it stood when the load ended. */
+interface LoadedOutcome {
+  run: Run;
+  load: Load;
+  loadStartedAfterS: number;
+  runningAtLoadEnd: boolean;
+  checkedAtLoadEnd: number;
+}
+
+/** The loaded run: the batch starts, then the phases run while it does. */
+async function runLoadedBatch(
+  world: World,
+  spec: ScenarioSpec,
+  limitMs: number,
+  api: ApiProcess,
+  apiKey: string,
+  heldBatchIds: readonly string[],
+): Promise<LoadedOutcome> {
+  const batch = await startLoadedBatch(world, spec, limitMs);
+  const loadStartedAfterS = (performance.now() - batch.claimedAt) / 1000;
+  let load: Load | undefined;
+  let loadError: unknown;
+  try {
+    load = await runLoad(api, apiKey, loadKinds(world, batch.batchId, heldBatchIds), batch.batchId, spec.name);
+  } catch (err) {
+    loadError = err;
+  }
+  const runningAtLoadEnd = !batch.settled();
+  const checkedAtLoadEnd = await checked(world, batch.batchId);
+  say(
+    `  ${spec.name}: load over ${round((performance.now() - batch.claimedAt) / 1000, 1)} s into the batch; ` +
+      `the batch ${runningAtLoadEnd ? `is at ${checkedAtLoadEnd}/${world.profileIds.length}` : 'had already ended'}`,
+  );
+  // even when the load failed: the batch must be over before the next scenario claims one
+  const run = await batch.run;
+  if (!load) throw loadError;
+  return { run, load, loadStartedAfterS, runningAtLoadEnd, checkedAtLoadEnd };
+}
+
+function apiLoadExtras(
+  world: World,
+  spec: ScenarioSpec,
+  { unloaded, unloadedRateLimited }: { unloaded: Run; unloadedRateLimited: number },
+  outcome: LoadedOutcome,
+  logs: ApiLogSummary,
+): Omit<ApiLoadExtras, 'goals'> {
+  const workload = { profiles: world.profileIds.length, chunkSize: spec.chunkSize, lookups: false };
+  return {
+    unloaded_seconds: round(unloaded.seconds, 2),
+    loaded_seconds: round(outcome.run.seconds, 2),
+    unloaded_rate_limited: unloadedRateLimited,
+    batch_slowdown: round(outcome.run.seconds / unloaded.seconds - 1, 3),
+    batch: {
+      chunk_size: spec.chunkSize,
+      requests_needed: requestsNeeded(workload),
+      burst: spec.burst ?? world.options.burst,
+      load_started_after_s: round(outcome.loadStartedAfterS, 1),
+      running_at_load_end: outcome.runningAtLoadEnd,
+      checked_at_load_end: outcome.checkedAtLoadEnd,
+    },
+    phases: outcome.load.phases,
+    readyz: outcome.load.readyz,
+    api_log: { warnings: logs.warnings, errors: logs.errors, messages: logs.messages.map(({ message, count }) => ({ message, count })) },
+  };
+}
+
+/** The scenario's row is the loaded run: the batch as it ran under the load. */
+function apiLoadFigures(
+  world: World,
+  spec: ScenarioSpec,
+  loaded: Run,
+  extras: Omit<ApiLoadExtras, 'goals'>,
+  logs: ApiLogSummary,
+): ScenarioFigures & ApiLoadExtras {
+  const o = world.options;
+  const profiles = world.profileIds.length;
+  const workload = { profiles, chunkSize: spec.chunkSize, lookups: false };
+  const stats = world.sim.stats;
+  const ideal = idealChecksPerSecond(workload, o.proxies, spec.rate);
+  return {
+    name: spec.name,
+    profiles,
+    proxies: o.proxies,
+    per_proxy_rate: spec.rate,
+    latency_ms: spec.latencyMs,
+    seconds: round(loaded.seconds, 2),
+    checks_per_s: round(profiles / loaded.seconds, 1),
+    ideal_checks_per_s: round(ideal, 1),
+    ratio_to_ideal: round(profiles / loaded.seconds / ideal, 3),
+    upstream_requests_per_profile: round(stats.requests / profiles, 4),
+    max_history_events: loaded.historyLengths ? Math.max(...loaded.historyLengths) : null,
+    worker_rss_mb: round(process.memoryUsage().rss / 2 ** 20, 0),
+    mode: 'temporal',
+    paced: true,
+    chunk_size: spec.chunkSize,
+    concurrency: o.concurrency,
+    ideal_seconds: round(idealSeconds(workload, o.proxies, spec.rate), 2),
+    requests: stats.requests,
+    rate_limited: stats.rateLimited,
+    ...extras,
+    goals: apiLoadGoals(extras),
+    api_log_examples: logs.messages.map((m) => m.example),
+    api_output: logs.other,
+  };
+}
+
+function reportApiLoad(figures: ScenarioFigures & ApiLoadExtras): void {
+  const { phases } = figures;
+  const missed = figures.goals.filter((g) => !g.met).map((g) => g.goal);
+  say(
+    `  ${figures.name}: creates ${phases.creates.ok_per_s}/s, reads ${phases.reads.ok_per_s}/s, mix ${phases.mix.ok_per_s}/s; batch ${figures.unloaded_seconds} → ` +
+      `${figures.loaded_seconds} s; goals ${missed.length ? `missed: ${missed.join('; ')}` : 'all met'} (the block after the table has the figures)`,
+  );
+}
+
+/** Whatever the scenario got to: nothing of it left queued or running, the API process stopped. */
+async function endScenario(world: World, spec: ScenarioSpec, api: ApiProcess, heldBatchIds: readonly string[]): Promise<void> {
+  await leaveNothingQueued(world, heldBatchIds);
+  await stopApiQueueRunner(world);
+  const how = await api.stop();
+  say(`  ${spec.name}: API process ${how}`);
+}
+
+type Load = Awaited<ReturnType<typeof runLoad>>;
+
 /** The three phases, one after the other, with /readyz polled throughout. */
-async function runLoad(api: ApiProcess, apiKey: string, kinds: ReturnType<typeof loadKinds>, batchId: string, name: string) {
+async function runLoad(api: ApiProcess, apiKey: string, kinds: LoadKinds, batchId: string, name: string) {
   const readyz = watchReadyz(api.url);
   try {
     readyz.phase('creates');

@@ -139,6 +139,18 @@ const FLAG_TO_ENV: Record<string, string> = {
   '--out': 'BENCH_OUT',
 };
 
+type Switch = 'quick' | 'experiments' | 'eager' | 'skipScale';
+
+/** The flags without a value: each sets one switch (`--no-eager` turns its switch off). */
+const SWITCH_FLAGS = new Map<string, { sets: Switch; to: boolean }>([
+  ['--quick', { sets: 'quick', to: true }],
+  ['--experiments', { sets: 'experiments', to: true }],
+  ['--no-eager', { sets: 'eager', to: false }],
+  ['--skip-scale', { sets: 'skipScale', to: true }],
+]);
+
+const isOn = (raw: string | undefined) => raw === '1' || raw === 'true';
+
 function number(name: string, raw: string | undefined, fallback: number, { min = 0, integer = true, max = Infinity } = {}): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -151,26 +163,17 @@ function number(name: string, raw: string | undefined, fallback: number, { min =
 /** Flags (`--name value` or `--name=value`) over environment variables over defaults. */
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined> = {}): BenchOptions {
   const values: Record<string, string | undefined> = { ...env };
-  let quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  let experiments = env.BENCH_EXPERIMENTS === '1' || env.BENCH_EXPERIMENTS === 'true';
-  let eager = !(env.BENCH_EAGER === '0' || env.BENCH_EAGER === 'false');
-  let skipScale = env.BENCH_SKIP_SCALE === '1' || env.BENCH_SKIP_SCALE === 'true';
+  const switches: Record<Switch, boolean> = {
+    quick: isOn(env.BENCH_QUICK),
+    experiments: isOn(env.BENCH_EXPERIMENTS),
+    eager: !(env.BENCH_EAGER === '0' || env.BENCH_EAGER === 'false'),
+    skipScale: isOn(env.BENCH_SKIP_SCALE),
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--quick') {
-      quick = true;
-      continue;
-    }
-    if (arg === '--experiments') {
-      experiments = true;
-      continue;
-    }
-    if (arg === '--no-eager') {
-      eager = false;
-      continue;
-    }
-    if (arg === '--skip-scale') {
-      skipScale = true;
+    const toggle = SWITCH_FLAGS.get(arg);
+    if (toggle) {
+      switches[toggle.sets] = toggle.to;
       continue;
     }
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -180,6 +183,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     if (value === undefined) throw new UsageError(`${flag} needs a value`);
     values[key] = value;
   }
+  const { quick, experiments, eager, skipScale } = switches;
 
   const proxies = number('BENCH_PROXIES', values.BENCH_PROXIES, DEFAULTS.proxies, { min: 1, max: 200 });
   const rate = number('BENCH_RATE', values.BENCH_RATE, DEFAULTS.rate, { min: 0.01, integer: false });

@@ -5,8 +5,8 @@
  *
  * The parts: bench/world.ts sets up what the scenarios run on (database, simulator, proxies, Temporal dev
  * server, worker) and resets it between them; bench/probe.ts is the stopwatch on the worker's story client
- * and pool; bench/scenarios.ts lists the scenarios (names are contract) and computes their figures, the
- * ideal among them; bench/runs.ts runs a scenario's batch (BatchWorkflow, or the checker as a plain loop);
+ * and pool; bench/scenarios.ts lists the scenarios (names are contract) and runs them, the ideal among their
+ * bounds (bench/scenario-figures.ts computes their figures); bench/runs.ts runs a scenario's batch (BatchWorkflow, or the checker as a plain loop);
  * bench/figures.ts holds the options, the ideal's arithmetic and the table. bench/scale.ts and bench/api-load.ts
  * are the two scenarios that drive the real API (scale_100k, api_load).
  *
@@ -22,7 +22,17 @@ import { ConfigError, loadBenchProcess } from '../src/config.js';
 import { DUPLICATE_SIGNAL_MS, onStopSignals, Shutdown } from '../src/process/shutdown.js';
 import { installTemporalRuntime } from '../src/process/temporal-runtime.js';
 import { setLogLevel } from '../src/logging/logger.js';
-import { formatTable, parseOptions, round, UsageError, USAGE, type BenchOptions, type ScenarioFigures } from './figures.js';
+import {
+  formatTable,
+  parseOptions,
+  round,
+  UsageError,
+  USAGE,
+  type BenchOptions,
+  type ScenarioFigures,
+  type ScenarioName,
+  type ScenarioSpec,
+} from './figures.js';
 import { runApiLoad } from './api-load.js';
 import { formatApiLoad, type ApiLoadExtras } from './api-load-report.js';
 import { formatPacingMatrix, type SourceFigures } from './pacing-matrix-report.js';
@@ -31,7 +41,7 @@ import { runRealistic } from './realistic.js';
 import { formatRealistic, type RealisticExtras } from './realistic-report.js';
 import { runScenario, specs } from './scenarios.js';
 import { runScale } from './scale.js';
-import { cacheUserIds, say, setUp } from './world.js';
+import { cacheUserIds, say, setUp, type World } from './world.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** Each cleanup step gets this long before the next one runs anyway. */
@@ -74,57 +84,89 @@ async function main(): Promise<number> {
   }
 
   const world = await setUp(options, shutdown, interruption.signal);
-  const all = specs(options);
   if (!options.scenarios.includes('first_check')) await cacheUserIds(world);
 
+  const started = performance.now();
+  const { scenarios, failures } = await runScenarios(world, options);
+  // an interrupted run keeps the previous figures: nothing half-measured overwrites them
+  if (interruption.signal.aborted) return 130;
+  const output: Output = {
+    machine: machine(),
+    settings: settings(options, world, started),
+    scenarios,
+    ...(failures.length ? { failures } : {}),
+  };
+  await writeResults(options.out, output);
+  printSummary(options, output, failures);
+  return failures.length ? 1 : 0;
+}
+
+/** Every scenario asked for, in order, until one is interrupted; a scenario that fails is said and the next one runs. */
+async function runScenarios(world: World, options: BenchOptions): Promise<{ scenarios: ScenarioFigures[]; failures: string[] }> {
+  const all = specs(options);
   const scenarios: ScenarioFigures[] = [];
   const failures: string[] = [];
-  const started = performance.now();
   for (const name of options.scenarios) {
     if (interruption.signal.aborted) break;
     try {
-      const spec = all[name];
-      scenarios.push(
-        await (name === 'scale_100k'
-          ? runScale(world, spec)
-          : name === 'api_load'
-            ? runApiLoad(world, spec, shutdown)
-            : name === 'pacing_matrix'
-              ? runPacingMatrix(world, spec)
-              : name === 'realistic'
-                ? runRealistic(world, spec)
-                : runScenario(world, spec)),
-      );
+      scenarios.push(await runNamed(world, name, all[name]));
     } catch (err) {
       const message = (err as Error)?.message ?? String(err);
       failures.push(`${name}: ${message}`);
       say(`  ${name} FAILED: ${message}`);
     }
   }
+  return { scenarios, failures };
+}
 
-  // an interrupted run keeps the previous figures: nothing half-measured overwrites them
-  if (interruption.signal.aborted) return 130;
-  const output = {
-    machine: machine(),
-    settings: {
-      profiles: options.profiles,
-      proxies: options.proxies,
-      per_proxy_rate: options.rate,
-      burst: options.burst,
-      latency_ms: options.latencyMs,
-      batch_concurrency: options.concurrency,
-      eager_activities: options.eager,
-      batch_profiles_per_run: world.config.BATCH_PROFILES_PER_RUN,
-      quick: options.quick,
-      total_seconds: round((performance.now() - started) / 1000, 1),
-    },
-    scenarios,
-    ...(failures.length ? { failures } : {}),
+/** The scenarios with a module of their own, and every other one through bench/scenarios.ts. */
+function runNamed(world: World, name: ScenarioName, spec: ScenarioSpec): Promise<ScenarioFigures> {
+  switch (name) {
+    case 'scale_100k':
+      return runScale(world, spec);
+    case 'api_load':
+      return runApiLoad(world, spec, shutdown);
+    case 'pacing_matrix':
+      return runPacingMatrix(world, spec);
+    case 'realistic':
+      return runRealistic(world, spec);
+    default:
+      return runScenario(world, spec);
+  }
+}
+
+function settings(options: BenchOptions, world: World, started: number) {
+  return {
+    profiles: options.profiles,
+    proxies: options.proxies,
+    per_proxy_rate: options.rate,
+    burst: options.burst,
+    latency_ms: options.latencyMs,
+    batch_concurrency: options.concurrency,
+    eager_activities: options.eager,
+    batch_profiles_per_run: world.config.BATCH_PROFILES_PER_RUN,
+    quick: options.quick,
+    total_seconds: round((performance.now() - started) / 1000, 1),
   };
-  const out = resolve(ROOT, options.out);
+}
+
+/** bench/results/latest.json's shape (OPERATIONS.md, "Benchmark output"). */
+interface Output {
+  machine: ReturnType<typeof machine>;
+  settings: ReturnType<typeof settings>;
+  scenarios: ScenarioFigures[];
+  failures?: string[];
+}
+
+async function writeResults(file: string, output: Output): Promise<void> {
+  const out = resolve(ROOT, file);
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(output, null, 2)}\n`);
+}
 
+/** The table on stdout, the blocks of the scenarios whose figures do not fit it, the settings and the failures. */
+function printSummary(options: BenchOptions, output: Output, failures: readonly string[]): void {
+  const { scenarios } = output;
   console.log(formatTable(scenarios));
   // the API's figures under load do not fit the table's columns: a block of their own
   for (const s of scenarios) if (s.name === 'api_load') console.log(`\n${formatApiLoad(s as ScenarioFigures & ApiLoadExtras)}`);
@@ -136,7 +178,6 @@ async function main(): Promise<number> {
   );
   console.log(`figures written to ${options.out}`);
   for (const f of failures) console.log(`FAILED ${f}`);
-  return failures.length ? 1 : 0;
 }
 
 // stdout closed early (`| head`): keep going so that cleanup still runs

@@ -12,9 +12,10 @@ import type { Checker } from '../src/check/checker.js';
 import { loadConfig } from '../src/config.js';
 import { checkChunkUntilDone } from '../src/check/until-done.js';
 import { nextChunks } from '../src/repos/batch-profiles.js';
-import { completeBatch } from '../src/repos/queue.js';
+import { completeBatch, failBatch } from '../src/repos/queue.js';
 import { withTimeout } from '../src/process/timeouts.js';
 import { batchWorkflow } from '../workflows/batch.js';
+import { QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
 import type { BatchResult } from '../workflows/types.js';
 import type { ScenarioSpec } from './figures.js';
 import { say, type World } from './world.js';
@@ -26,6 +27,26 @@ export interface Run {
   /** The chunk activities' times from the workflow histories (workflow runs only). */
   chunkTimings?: ChunkTimings;
   retryLater?: number;
+}
+
+/** Fails the batch of a run that failed: frees the runner for the next scenario (claimNextBatch would hand this batch out again). */
+export async function releaseFailedBatch(world: World, batchId: string, err: unknown): Promise<void> {
+  if (!world.interrupted.aborted) await failBatch(world.db.sql, batchId, `benchmark: ${(err as Error).message}`).catch(() => {});
+}
+
+/** Throws unless the batch ended done with all of its `profiles` checked; `label` starts the error's message. */
+export async function expectBatchDone(world: World, batchId: string, profiles: number, label?: string): Promise<void> {
+  const [facts] = await world.db.sql<{ status: string; successful_checks: number; failed_checks: number }[]>`
+    select status, successful_checks, failed_checks from batches where id = ${batchId}`;
+  if (facts?.status !== 'done' || facts.successful_checks !== profiles) {
+    const ended = `batch ended ${facts?.status} with ${facts?.successful_checks}/${profiles} checked, ${facts?.failed_checks} failed`;
+    throw new Error(label ? `${label}: ${ended}` : ended);
+  }
+}
+
+/** Ends the queue runner an API of the bench woke on its unpolled task queue. */
+export async function stopApiQueueRunner(world: World): Promise<void> {
+  await world.env.client.workflow.getHandle(QUEUE_WORKFLOW_ID).terminate('benchmark: scenario over').catch(() => {});
 }
 
 /** `promise`, bounded by the scenario's time limit. */

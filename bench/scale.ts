@@ -23,11 +23,10 @@ import vm from 'node:vm';
 import { startApi } from '../src/api/server.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logging/logger.js';
-import { claimNextBatch, failBatch } from '../src/repos/queue.js';
-import { QUEUE_WORKFLOW_ID } from '../workflows/batch-queue.js';
+import { claimNextBatch } from '../src/repos/queue.js';
 import { createUnderLoad } from './create-under-load.js';
 import { round, type ScenarioFigures, type ScenarioSpec } from './figures.js';
-import { runWorkflow } from './runs.js';
+import { expectBatchDone, releaseFailedBatch, runWorkflow, stopApiQueueRunner, type Run } from './runs.js';
 import { resetWorld, say, type World } from './world.js';
 
 const PROFILES = 100_000;
@@ -63,20 +62,46 @@ function rssPeak(): { stop(): number } {
 }
 
 export async function runScale(world: World, spec: ScenarioSpec): Promise<ScenarioFigures> {
-  const o = world.options;
   say(`${spec.name}: a batch of ${PROFILES} new usernames over HTTP under queue transitions, then run with no rate limit and no latency`);
   await resetWorld(world, spec);
   const config = loadConfig({ ...world.baseEnv, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: `${world.taskQueue}-api-only` });
   const api = await startApi({ config, temporal: world.env.client, port: 0, logger: createLogger({ component: 'bench-api' }) });
-  let peak = rssPeak();
   let batchId: string | null = null;
   try {
-    const before = memoryMb();
-    peak.stop();
-    peak = rssPeak();
+    const create = await createMeasured(spec, api.url);
+    batchId = create.created.batchId;
+    if (create.created.totalProfiles !== PROFILES) throw new Error(`the batch holds ${create.created.totalProfiles} profiles, not ${PROFILES}`);
+    const ran = await runMeasured(world, spec, batchId);
+    const figures = scaleFigures(world, spec, create, ran);
+    say(
+      `  ${spec.name}: ran in ${figures.seconds} s, ${figures.checks_per_s} checks/s, max ${figures.max_history_events} history events, ` +
+        `peak RSS ${figures.worker_rss_mb} MB, heap ${create.before.heap} → ${ran.after.heap} MB`,
+    );
+    return figures;
+  } catch (err) {
+    if (batchId) await releaseFailedBatch(world, batchId, err);
+    throw err;
+  } finally {
+    await stopApiQueueRunner(world);
+    await api.close();
+  }
+}
+
+/** The create over HTTP, and this process's memory around it. */
+interface CreateMeasures {
+  created: Awaited<ReturnType<typeof createUnderLoad>>;
+  before: { heap: number; rss: number };
+  /** Peak RSS during the create, in bytes. */
+  createPeak: number;
+  afterCreate: { heap: number; rss: number };
+}
+
+async function createMeasured(spec: ScenarioSpec, url: string): Promise<CreateMeasures> {
+  const before = memoryMb();
+  const peak = rssPeak();
+  try {
     // the names are not kept here, so that the heap after the create shows only what the process kept of it
-    const created = await createUnderLoad({ url: api.url }, scaleUsernames(), 'bench scale_100k');
-    batchId = created.batchId;
+    const created = await createUnderLoad({ url }, scaleUsernames(), 'bench scale_100k');
     const createPeak = peak.stop();
     const afterCreate = memoryMb();
     say(
@@ -84,71 +109,75 @@ export async function runScale(world: World, spec: ScenarioSpec): Promise<Scenar
         `${created.transitions} transitions meanwhile, the longest ${round(created.maxTransitionMs, 0)} ms` +
         (created.transitionErrors.length ? `; ${created.transitionErrors.length} failed: ${created.transitionErrors.slice(0, 3).join('; ')}` : ''),
     );
-    if (created.totalProfiles !== PROFILES) throw new Error(`the batch holds ${created.totalProfiles} profiles, not ${PROFILES}`);
-
-    await cacheUserIdsOf(world, scaleUsernames());
-    const claimed = await claimNextBatch(world.db.sql);
-    if (!claimed || claimed.id !== batchId) throw new Error(`claimNextBatch did not pick the ${spec.name} batch`);
-    world.sim.reset();
-    peak = rssPeak();
-    const run = await runWorkflow(world, spec, { batchId, workflowId: claimed.workflow_id! }, (o.timeLimitS ?? RUN_LIMIT_S) * 1000);
-    const [facts] = await world.db.sql<{ status: string; successful_checks: number; failed_checks: number }[]>`
-      select status, successful_checks, failed_checks from batches where id = ${batchId}`;
-    if (facts?.status !== 'done' || facts.successful_checks !== PROFILES) {
-      throw new Error(`batch ended ${facts?.status} with ${facts?.successful_checks}/${PROFILES} checked, ${facts?.failed_checks} failed`);
-    }
-    const requests = world.sim.stats.requests;
-    const workerRssPeak = peak.stop();
-    const after = memoryMb();
-    const checksPerS = PROFILES / run.seconds;
-    const figures: ScenarioFigures = {
-      name: spec.name,
-      profiles: PROFILES,
-      proxies: o.proxies,
-      per_proxy_rate: 0,
-      latency_ms: 0,
-      seconds: round(run.seconds, 2),
-      checks_per_s: round(checksPerS, 1),
-      ideal_checks_per_s: null,
-      ratio_to_ideal: null,
-      upstream_requests_per_profile: round(requests / PROFILES, 4),
-      max_history_events: run.historyLengths ? Math.max(...run.historyLengths) : null,
-      worker_rss_mb: round(workerRssPeak / 2 ** 20, 0),
-      rss_mb_before_create: before.rss,
-      rss_mb_peak_create: round(createPeak / 2 ** 20, 0),
-      // extras
-      mode: 'temporal',
-      create_s: round(created.createS, 2),
-      create_body_mb: round(created.createBodyMb, 2),
-      max_transition_ms: round(created.maxTransitionMs, 0),
-      transitions_during_create: created.transitions,
-      transition_errors: created.transitionErrors,
-      api_heap_mb_start: before.heap,
-      api_heap_mb_after_create: afterCreate.heap,
-      api_heap_mb_end: after.heap,
-      api_rss_mb_start: before.rss,
-      api_rss_mb_end: after.rss,
-      chunk_size: spec.chunkSize,
-      concurrency: o.concurrency,
-      requests,
-      workflow_runs: run.runs,
-      history_events_per_run: run.historyLengths,
-    };
-    say(
-      `  ${spec.name}: ran in ${figures.seconds} s, ${figures.checks_per_s} checks/s, max ${figures.max_history_events} history events, ` +
-        `peak RSS ${figures.worker_rss_mb} MB, heap ${before.heap} → ${after.heap} MB`,
-    );
-    return figures;
-  } catch (err) {
-    // frees the runner for the next scenario (claimNextBatch would hand this batch out again)
-    if (batchId && !world.interrupted.aborted) await failBatch(world.db.sql, batchId, `benchmark: ${(err as Error).message}`).catch(() => {});
-    throw err;
+    return { created, before, createPeak, afterCreate };
   } finally {
     peak.stop();
-    // the runner the API woke on its unpolled task queue
-    await world.env.client.workflow.getHandle(QUEUE_WORKFLOW_ID).terminate('benchmark: scenario over').catch(() => {});
-    await api.close();
   }
+}
+
+/** The batch's run, and this process's memory during and after it. */
+interface RunMeasures {
+  run: Run;
+  requests: number;
+  /** Peak RSS during the run, in bytes. */
+  workerRssPeak: number;
+  after: { heap: number; rss: number };
+}
+
+/** The batch's user ids cached, then the batch claimed and run to its end with every profile checked. */
+async function runMeasured(world: World, spec: ScenarioSpec, batchId: string): Promise<RunMeasures> {
+  await cacheUserIdsOf(world, scaleUsernames());
+  const claimed = await claimNextBatch(world.db.sql);
+  if (!claimed || claimed.id !== batchId) throw new Error(`claimNextBatch did not pick the ${spec.name} batch`);
+  world.sim.reset();
+  const peak = rssPeak();
+  try {
+    const run = await runWorkflow(world, spec, { batchId, workflowId: claimed.workflow_id! }, (world.options.timeLimitS ?? RUN_LIMIT_S) * 1000);
+    await expectBatchDone(world, batchId, PROFILES);
+    const requests = world.sim.stats.requests;
+    const workerRssPeak = peak.stop();
+    return { run, requests, workerRssPeak, after: memoryMb() };
+  } finally {
+    peak.stop();
+  }
+}
+
+function scaleFigures(world: World, spec: ScenarioSpec, { created, before, createPeak, afterCreate }: CreateMeasures, ran: RunMeasures): ScenarioFigures {
+  const o = world.options;
+  const { run, requests } = ran;
+  return {
+    name: spec.name,
+    profiles: PROFILES,
+    proxies: o.proxies,
+    per_proxy_rate: 0,
+    latency_ms: 0,
+    seconds: round(run.seconds, 2),
+    checks_per_s: round(PROFILES / run.seconds, 1),
+    ideal_checks_per_s: null,
+    ratio_to_ideal: null,
+    upstream_requests_per_profile: round(requests / PROFILES, 4),
+    max_history_events: run.historyLengths ? Math.max(...run.historyLengths) : null,
+    worker_rss_mb: round(ran.workerRssPeak / 2 ** 20, 0),
+    rss_mb_before_create: before.rss,
+    rss_mb_peak_create: round(createPeak / 2 ** 20, 0),
+    // extras
+    mode: 'temporal',
+    create_s: round(created.createS, 2),
+    create_body_mb: round(created.createBodyMb, 2),
+    max_transition_ms: round(created.maxTransitionMs, 0),
+    transitions_during_create: created.transitions,
+    transition_errors: created.transitionErrors,
+    api_heap_mb_start: before.heap,
+    api_heap_mb_after_create: afterCreate.heap,
+    api_heap_mb_end: ran.after.heap,
+    api_rss_mb_start: before.rss,
+    api_rss_mb_end: ran.after.rss,
+    chunk_size: spec.chunkSize,
+    concurrency: o.concurrency,
+    requests,
+    workflow_runs: run.runs,
+    history_events_per_run: run.historyLengths,
+  };
 }
 
 /** Caches the user ids of these usernames as a first check would, so the run sends stories requests only. */

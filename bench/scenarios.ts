@@ -58,13 +58,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Sql } from '../src/db/sql.js';
-import { failBatch } from '../src/repos/queue.js';
-import type { SimulatorStats } from '../src/simulator/app.js';
 import {
   idealChecksPerSecond,
   idealSeconds,
-  idealWithBurst,
-  requestsNeeded,
   round,
   scenarioTimeLimitS,
   type BenchOptions,
@@ -74,7 +70,8 @@ import {
   type Workload,
 } from './figures.js';
 import { apiLoadBatch, BATCH_BURST } from './api-load-plan.js';
-import { runInProcess, runWorkflow, type ChunkTimings, type Run } from './runs.js';
+import { releaseFailedBatch, runInProcess, runWorkflow, type ChunkTimings, type Run } from './runs.js';
+import { reportScenario, scenarioFigures, type BatchFacts, type Measurement, type WarmUp } from './scenario-figures.js';
 import { cacheUserIds, clearUserIds, resetWorld, runningBatch, say, type World } from './world.js';
 
 const MAX_CHUNK = 50;
@@ -115,12 +112,84 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
   };
 }
 
-interface BatchFacts {
-  status: string;
-  successful: number;
-  failed: number;
-  events: Record<string, number>;
-  restS: number;
+/** A scenario's bounds: its workload, whether a rate limit bounds it, its ideal and its time limit. */
+interface Bounds {
+  workload: Workload;
+  limited: boolean;
+  ideal: number | null;
+  limitS: number;
+}
+
+function scenarioBounds(world: World, spec: ScenarioSpec): Bounds {
+  const o = world.options;
+  const workload: Workload = { profiles: world.profileIds.length, chunkSize: spec.chunkSize, lookups: spec.lookups };
+  // answers from the cache cost no request, so no rate limit bounds them
+  const limited = spec.rate > 0 && !spec.maxAgeS;
+  const ideal = limited ? idealChecksPerSecond(workload, o.proxies, spec.rate) : null;
+  const limitS = scenarioTimeLimitS(limited ? idealSeconds(workload, o.proxies, spec.rate) : 20, o.timeLimitS);
+  return { workload, limited, ideal, limitS };
+}
+
+function announce(world: World, spec: ScenarioSpec, { workload, limited, ideal, limitS }: Bounds): void {
+  const o = world.options;
+  say(
+    `${spec.name}: ${workload.profiles} profiles, ${spec.chunkSize} per request, ids ${spec.lookups ? 'not cached' : 'cached'}, ` +
+      `latency ${spec.latencyMs} ms, ${limited ? `${spec.rate}/s per proxy (burst ${spec.burst ?? o.burst}), ideal ${round(ideal!, 1)} checks/s` : 'no rate limit'}` +
+      `${spec.paced ? ', paced' : ''}; time limit ${limitS} s`,
+  );
+}
+
+export async function runScenario(world: World, spec: ScenarioSpec): Promise<ScenarioFigures> {
+  const bounds = scenarioBounds(world, spec);
+  announce(world, spec, bounds);
+  if (spec.lookups) await clearUserIds(world);
+  if (spec.maxAgeS) await ensureRecentResults(world, spec, bounds.limitS * 1000);
+  await resetWorld(world, spec);
+  const pass = () => runPass(world, spec, bounds.workload.profiles, bounds.limitS);
+
+  const warmUp = spec.passes ? await warmUpPasses(world, spec.passes.warmUpS, pass) : null;
+  const measured = await measuredPasses(spec.passes?.measureS ?? 0, pass);
+  const measurement: Measurement = {
+    ...combinePasses(measured),
+    workload: { ...bounds.workload, profiles: bounds.workload.profiles * measured.length },
+    limited: bounds.limited,
+    ideal: bounds.ideal,
+    batchId: measured[0]!.batch.batchId,
+    passes: measured.length,
+    warmUp,
+  };
+  const figures = await scenarioFigures(world, spec, measurement);
+  reportScenario(figures, measurement);
+  return figures;
+}
+
+/** One pass of the workload: a batch over every profile, run to its end, and what it recorded. */
+interface Pass {
+  batch: { batchId: string; workflowId: string };
+  run: Run;
+  facts: BatchFacts;
+}
+
+async function runPass(world: World, spec: ScenarioSpec, profiles: number, limitS: number): Promise<Pass> {
+  const batch = await runningBatch(world, spec.name, spec.maxAgeS);
+  let run: Run;
+  try {
+    run =
+      spec.mode === 'in_process'
+        ? await runInProcess(world, spec.name, world.deps.checker, batch, spec.chunkSize, world.options.concurrency, limitS * 1000)
+        : await runWorkflow(world, spec, batch, limitS * 1000);
+  } catch (err) {
+    await releaseFailedBatch(world, batch.batchId, err);
+    throw err;
+  } finally {
+    // later re-checks must never pay lookups, even after a failure
+    if (spec.lookups && !world.interrupted.aborted) await cacheUserIds(world);
+  }
+  const facts = await batchFacts(world.db.sql, batch.batchId);
+  if (facts.status !== 'done' || facts.successful !== profiles) {
+    throw new Error(`batch ended ${facts.status} with ${facts.successful}/${profiles} checked, ${facts.failed} failed`);
+  }
+  return { batch, run, facts };
 }
 
 async function batchFacts(sql: Sql, batchId: string): Promise<BatchFacts> {
@@ -140,187 +209,39 @@ async function batchFacts(sql: Sql, batchId: string): Promise<BatchFacts> {
   };
 }
 
-export async function runScenario(world: World, spec: ScenarioSpec): Promise<ScenarioFigures> {
-  const o = world.options;
-  const workload: Workload = { profiles: world.profileIds.length, chunkSize: spec.chunkSize, lookups: spec.lookups };
-  // answers from the cache cost no request, so no rate limit bounds them
-  const limited = spec.rate > 0 && !spec.maxAgeS;
-  const ideal = limited ? idealChecksPerSecond(workload, o.proxies, spec.rate) : null;
-  const limitS = scenarioTimeLimitS(limited ? idealSeconds(workload, o.proxies, spec.rate) : 20, o.timeLimitS);
-  say(
-    `${spec.name}: ${workload.profiles} profiles, ${spec.chunkSize} per request, ids ${spec.lookups ? 'not cached' : 'cached'}, ` +
-      `latency ${spec.latencyMs} ms, ${limited ? `${spec.rate}/s per proxy (burst ${spec.burst ?? o.burst}), ideal ${round(ideal!, 1)} checks/s` : 'no rate limit'}` +
-      `${spec.paced ? ', paced' : ''}; time limit ${limitS} s`,
-  );
-
-  if (spec.lookups) await clearUserIds(world);
-  if (spec.maxAgeS) await ensureRecentResults(world, spec, limitS * 1000);
-  await resetWorld(world, spec);
-  const runOnce = async () => {
-    const batch = await runningBatch(world, spec.name, spec.maxAgeS);
-    let run: Run;
-    try {
-      run =
-        spec.mode === 'in_process'
-          ? await runInProcess(world, spec.name, world.deps.checker, batch, spec.chunkSize, o.concurrency, limitS * 1000)
-          : await runWorkflow(world, spec, batch, limitS * 1000);
-    } catch (err) {
-      // frees the runner for the next scenario (claimNextBatch would hand this batch out again)
-      if (!world.interrupted.aborted) await failBatch(world.db.sql, batch.batchId, `benchmark: ${(err as Error).message}`).catch(() => {});
-      throw err;
-    } finally {
-      // later re-checks must never pay lookups, even after a failure
-      if (spec.lookups && !world.interrupted.aborted) await cacheUserIds(world);
-    }
-    const facts = await batchFacts(world.db.sql, batch.batchId);
-    if (facts.status !== 'done' || facts.successful !== workload.profiles) {
-      throw new Error(`batch ended ${facts.status} with ${facts.successful}/${workload.profiles} checked, ${facts.failed} failed`);
-    }
-    return { batch, run, facts };
-  };
-
-  let warmUp: { passes: number; seconds: number; requests: number; rateLimited: number } | null = null;
-  if (spec.passes) {
-    // not measured: the proxies start from nothing learned and find the source's rate
-    const started = performance.now();
-    let passes = 0;
-    while (passes === 0 || (performance.now() - started) / 1000 < spec.passes.warmUpS) {
-      await runOnce();
-      passes++;
-    }
-    warmUp = { passes, seconds: round((performance.now() - started) / 1000, 2), requests: world.sim.stats.requests, rateLimited: world.sim.stats.rateLimited };
-    world.sim.reset();
-    world.probe.reset();
+/** Passes for `warmUpS` seconds (one at the least), not measured: the proxies start from nothing learned and find the source's rate. */
+async function warmUpPasses(world: World, warmUpS: number, pass: () => Promise<Pass>): Promise<WarmUp> {
+  const started = performance.now();
+  let passes = 0;
+  while (passes === 0 || (performance.now() - started) / 1000 < warmUpS) {
+    await pass();
+    passes++;
   }
-  const measureS = spec.passes?.measureS ?? 0;
-  const measured = [await runOnce()];
-  while (measured.reduce((sum, m) => sum + m.run.seconds, 0) < measureS) measured.push(await runOnce());
-  const { batch } = measured[0]!;
+  const warmUp = { passes, seconds: round((performance.now() - started) / 1000, 2), requests: world.sim.stats.requests, rateLimited: world.sim.stats.rateLimited };
+  world.sim.reset();
+  world.probe.reset();
+  return warmUp;
+}
+
+/** One pass, then more until together they took `measureS` seconds. */
+async function measuredPasses(measureS: number, pass: () => Promise<Pass>): Promise<Pass[]> {
+  const measured = [await pass()];
+  while (measured.reduce((sum, m) => sum + m.run.seconds, 0) < measureS) measured.push(await pass());
+  return measured;
+}
+
+/** The measured passes as one run: their times added, their chunk timings and facts merged. */
+function combinePasses(measured: readonly Pass[]): { run: Run; facts: BatchFacts } {
+  const first = measured[0]!.run;
   const run: Run = {
     seconds: measured.reduce((sum, m) => sum + m.run.seconds, 0),
-    runs: measured[0]!.run.runs,
+    runs: first.runs,
     historyLengths: measured.some((m) => m.run.historyLengths) ? measured.flatMap((m) => m.run.historyLengths ?? []) : null,
-    ...(measured[0]!.run.chunkTimings ? { chunkTimings: mergeTimings(measured.map((m) => m.run.chunkTimings!)) } : {}),
-    ...(measured[0]!.run.retryLater !== undefined ? { retryLater: measured.reduce((sum, m) => sum + (m.run.retryLater ?? 0), 0) } : {}),
+    ...(first.chunkTimings ? { chunkTimings: mergeTimings(measured.map((m) => m.run.chunkTimings!)) } : {}),
+    ...(first.retryLater !== undefined ? { retryLater: measured.reduce((sum, m) => sum + (m.run.retryLater ?? 0), 0) } : {}),
   };
-  if (measured.length > 1) workload.profiles *= measured.length;
   const facts = measured.map((m) => m.facts).reduce((a, b) => ({ ...a, restS: round(a.restS + b.restS, 1), events: sumCounts(a.events, b.events) }));
-  const stats = snapshot(world.sim.stats);
-  const probe = { ...world.probe };
-  const rss = process.memoryUsage().rss;
-  const checksPerS = workload.profiles / run.seconds;
-  const needed = requestsNeeded(workload);
-  const figures: ScenarioFigures = {
-    name: spec.name,
-    profiles: workload.profiles,
-    proxies: o.proxies,
-    per_proxy_rate: spec.rate,
-    latency_ms: spec.latencyMs,
-    seconds: round(run.seconds, 2),
-    checks_per_s: round(checksPerS, 1),
-    ideal_checks_per_s: ideal === null ? null : round(ideal, 1),
-    ratio_to_ideal: ideal === null ? null : round(checksPerS / ideal, 3),
-    upstream_requests_per_profile: round(stats.requests / workload.profiles, 4),
-    max_history_events: run.historyLengths ? Math.max(...run.historyLengths) : null,
-    worker_rss_mb: round(rss / 2 ** 20, 0),
-    // extras: what the time went on
-    mode: spec.mode === 'in_process' ? 'in_process' : 'temporal',
-    paced: spec.paced,
-    burst: limited ? (spec.burst ?? o.burst) : null,
-    chunk_size: spec.chunkSize,
-    concurrency: o.concurrency,
-    ideal_seconds: limited ? round(idealSeconds(workload, o.proxies, spec.rate), 2) : null,
-    ideal_with_burst_checks_per_s: limited ? roundOrNull(idealWithBurst(workload, o.proxies, spec.rate, spec.burst ?? o.burst), 1) : null,
-    requests_needed: needed,
-    requests: stats.requests,
-    rate_limited: stats.rateLimited,
-    ok_requests_per_profile: round((stats.requests - stats.rateLimited) / workload.profiles, 4),
-    requests_by_endpoint: stats.byEndpoint,
-    requests_by_proxy: Object.values(stats.byClientAddress),
-    max_reel_ids_per_request: stats.maxReelIdsPerRequest,
-    upstream_connections: stats.connections,
-    proxy_rest_s: facts.restS,
-    check_retries: facts.events.CHECK_RETRY ?? 0,
-    leases: probe.leases,
-    lease_hold_ms_avg: probe.leases ? round(probe.holdMs / probe.leases, 1) : null,
-    upstream_ms_avg: probe.requests ? round(probe.requestMs / probe.requests, 1) : null,
-    lease_call_ms_avg: probe.leases ? round(probe.leaseCallMs / probe.leases, 1) : null,
-    release_call_ms_avg: probe.leases ? round(probe.releaseCallMs / probe.leases, 1) : null,
-    /** Share of the proxies' time (P × seconds) spent leased; the rest they sat idle or resting. */
-    proxy_leased_share: round(probe.holdMs / (o.proxies * run.seconds * 1000), 3),
-    /** Share of the leased time spent waiting for upstream answers; the rest is Postgres work under the lease. */
-    upstream_share_of_lease: probe.holdMs ? round(probe.requestMs / probe.holdMs, 3) : null,
-    workflow_runs: run.runs,
-    history_events_per_run: run.historyLengths,
-    ...(run.retryLater !== undefined ? { retry_later: run.retryLater } : {}),
-    ...(spec.maxAgeS ? { max_age_s: spec.maxAgeS, from_cache: await fromCache(world.db.sql, batch.batchId) } : {}),
-    ...(run.chunkTimings ? { time_per_chunk_ms: timePerChunk(run.chunkTimings, probe) } : {}),
-    ...(warmUp
-      ? {
-          passes: measured.length,
-          warm_up: warmUp,
-          rate_limited_share: stats.requests ? round(stats.rateLimited / stats.requests, 4) : 0,
-          learned_rate_per_s: await learnedRates(world.db.sql),
-        }
-      : {}),
-  };
-  say(
-    `  ${spec.name}: ${figures.seconds} s, ${figures.checks_per_s} checks/s` +
-      (ideal !== null ? ` (${figures.ratio_to_ideal} of ideal)` : '') +
-      `; ${stats.requests} requests, ${stats.rateLimited} rate limited, proxies rested ${facts.restS} s, ` +
-      `lease held ${figures.lease_hold_ms_avg} ms avg (upstream ${figures.upstream_ms_avg} ms avg)`,
-  );
-  if (warmUp) {
-    say(
-      `  ${spec.name}: after a warm-up of ${warmUp.seconds} s (${warmUp.rateLimited} of ${warmUp.requests} requests rate limited), ` +
-        `${figures.rate_limited_share as number} of requests rate limited; learned ${JSON.stringify(figures.learned_rate_per_s)} per s`,
-    );
-  }
-  if (figures.time_per_chunk_ms) say(`  ${spec.name}: per chunk, ms: ${JSON.stringify(figures.time_per_chunk_ms)}`);
-  return figures;
-}
-
-/** Gives every profile an upstream result younger than the spec's max_age_s: an untimed recheck of those without. */
-async function ensureRecentResults(world: World, spec: ScenarioSpec, limitMs: number): Promise<void> {
-  const [row] = await world.db.sql<{ n: number }[]>`
-    select count(*)::int as n from profiles p
-    where p.id = any(${world.profileIds}::uuid[]) and not exists (
-      select 1 from batch_profiles bp
-      where bp.profile_id = p.id and bp.status = 'completed' and bp.source = 'upstream'
-        and bp.checked_at > now() - ${spec.maxAgeS!}::int * interval '1 second')`;
-  if (!row || row.n === 0) return;
-  say(`  ${spec.name}: ${row.n} profiles have no recent result; an untimed recheck first`);
-  await resetWorld(world, spec);
-  const warmUp = await runningBatch(world, `${spec.name} (warm-up)`);
-  await runInProcess(world, `${spec.name} (warm-up)`, world.deps.checker, warmUp, spec.chunkSize, world.options.proxies, limitMs);
-}
-
-async function fromCache(sql: Sql, batchId: string): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`
-    select count(*)::int as n from batch_profiles where batch_id = ${batchId} and source = 'cache'`;
-  return row?.n ?? 0;
-}
-
-/**
- * Where a chunk's time goes, in ms per chunk: waiting for a send slot (taking it and waiting for its send
- * time), the upstream's answers, Postgres and the rest of the activity's own work, and Temporal's dispatch
- * (the activity task's way to a worker, and the workflow's turn to react to its completion).
- */
-function timePerChunk(t: ChunkTimings, probe: { requestMs: number; leaseCallMs: number; sendWaitMs: number; releaseCallMs: number }) {
-  if (!t.chunks) return null;
-  const per = (ms: number) => round(ms / t.chunks, 1);
-  const slot = per(probe.leaseCallMs + probe.sendWaitMs);
-  const upstream = per(probe.requestMs);
-  return {
-    chunks: t.chunks,
-    slot_wait: slot,
-    upstream,
-    sql_and_activity: round(Math.max(0, t.startToCloseMs - slot - upstream), 1),
-    temporal_dispatch: round(t.scheduleToStartMs + t.completionToNextTaskMs, 1),
-    schedule_to_start: t.scheduleToStartMs,
-    completion_to_next_task: t.completionToNextTaskMs,
-    activity_total: t.startToCloseMs,
-  };
+  return { run, facts };
 }
 
 /** The chunk timings of several runs as one: averages weighted by each run's chunks. */
@@ -337,22 +258,17 @@ function sumCounts(a: Record<string, number>, b: Record<string, number>): Record
   return out;
 }
 
-async function learnedRates(sql: Sql): Promise<Array<number | null>> {
-  const rows = await sql<{ r: number | null }[]>`select learned_rate_per_s as r from proxies order by url`;
-  return rows.map((row) => (row.r === null ? null : round(row.r, 2)));
-}
-
-function roundOrNull(value: number | null, digits: number): number | null {
-  return value === null ? null : round(value, digits);
-}
-
-function snapshot(stats: SimulatorStats) {
-  return {
-    requests: stats.requests,
-    rateLimited: stats.rateLimited,
-    byEndpoint: { ...stats.byEndpoint },
-    byClientAddress: { ...stats.byClientAddress },
-    maxReelIdsPerRequest: stats.maxReelIdsPerRequest,
-    connections: stats.connections,
-  };
+/** Gives every profile an upstream result younger than the spec's max_age_s: an untimed recheck of those without. */
+async function ensureRecentResults(world: World, spec: ScenarioSpec, limitMs: number): Promise<void> {
+  const [row] = await world.db.sql<{ n: number }[]>`
+    select count(*)::int as n from profiles p
+    where p.id = any(${world.profileIds}::uuid[]) and not exists (
+      select 1 from batch_profiles bp
+      where bp.profile_id = p.id and bp.status = 'completed' and bp.source = 'upstream'
+        and bp.checked_at > now() - ${spec.maxAgeS!}::int * interval '1 second')`;
+  if (!row || row.n === 0) return;
+  say(`  ${spec.name}: ${row.n} profiles have no recent result; an untimed recheck first`);
+  await resetWorld(world, spec);
+  const warmUp = await runningBatch(world, `${spec.name} (warm-up)`);
+  await runInProcess(world, `${spec.name} (warm-up)`, world.deps.checker, warmUp, spec.chunkSize, world.options.proxies, limitMs);
 }

@@ -58,15 +58,33 @@ export interface ApiMetrics {
 
 export function createApiMetrics({ sql }: { sql: Sql }): ApiMetrics {
   const registry = new Registry();
-  // every gauge's collect() of one scrape shares one snapshot (they are called together)
+  const snapshot = sharedSnapshot(sql);
+  // registered in the order a scrape lists them: the queue, the running batch, the proxies
+  registerQueueGauges(registry, snapshot);
+  registerBatchGauges(registry, snapshot);
+  registerProxyGauges(registry, snapshot);
+  return {
+    registry,
+    async render() {
+      return { contentType: CONTENT_TYPE, body: await exposition([processRegistry(), registry]) };
+    },
+  };
+}
+
+type ReadSnapshot = () => Promise<Snapshot>;
+
+/** Every gauge's collect() of one scrape shares one snapshot (they are called together). */
+function sharedSnapshot(sql: Sql): ReadSnapshot {
   let reading: Promise<Snapshot> | null = null;
-  const snapshot = () => {
+  return () => {
     reading ??= readSnapshot(sql).finally(() => {
       reading = null;
     });
     return reading;
   };
+}
 
+function registerQueueGauges(registry: Registry, snapshot: ReadSnapshot): void {
   new Gauge({
     name: 'storycheck_queue_batches',
     help: 'Batches by status.',
@@ -85,6 +103,9 @@ export function createApiMetrics({ sql }: { sql: Sql }): ApiMetrics {
       this.set((await snapshot()).paused ? 1 : 0);
     },
   });
+}
+
+function registerBatchGauges(registry: Registry, snapshot: ReadSnapshot): void {
   new Gauge({
     name: 'storycheck_batch_profiles',
     help: "The running batch's profiles by state (all 0 when no batch runs).",
@@ -113,6 +134,9 @@ export function createApiMetrics({ sql }: { sql: Sql }): ApiMetrics {
       for (const r of STALL_REASONS) this.set({ reason: r }, r === reason ? 1 : 0);
     },
   });
+}
+
+function registerProxyGauges(registry: Registry, snapshot: ReadSnapshot): void {
   new Gauge({
     name: 'storycheck_proxy_state',
     help: 'Per proxy (host:port), 1 for its status as the API shows it (active, cooling_down, disabled) and 0 for the others.',
@@ -138,11 +162,4 @@ export function createApiMetrics({ sql }: { sql: Sql }): ApiMetrics {
       for (const p of proxies) if (p.learnedRatePerS !== null) this.inc({ proxy: p.label }, p.learnedRatePerS);
     },
   });
-
-  return {
-    registry,
-    async render() {
-      return { contentType: CONTENT_TYPE, body: await exposition([processRegistry(), registry]) };
-    },
-  };
 }

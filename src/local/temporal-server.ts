@@ -197,7 +197,29 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
     mkdirSync(dataDir, { recursive: true });
     await stopLeftover(dataDir, logger);
   }
+  await ensurePortsFree(host, port, uiPort);
+  const output = startOutput(dataDir);
+  const server = await spawnServer(cli, devServerArgs(options), output, dataDir);
+  const stop = stopper(server, logger);
 
+  const address = `${host}:${port}`;
+  const earlyExit = server.exited.then(
+    ({ code, signal }) =>
+      `the Temporal dev server exited during start-up (${signal ?? `code ${code}`}); last lines of ${output.name}:\n${output.tail()}`,
+  );
+  try {
+    const connection = await waitForTemporal(address, namespace, { timeoutMs: options.startTimeoutMs ?? 60_000, abort: earlyExit });
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    const uiUrl = uiPort === null ? null : `http://${shownHost}:${uiPort}`;
+    return { address, uiUrl, pid: server.pid, connection, exited: server.exited, stop, logTail: output.tail };
+  } catch (err) {
+    await stop(5_000);
+    throw err;
+  }
+}
+
+/** Fails with what to do when the frontend's port or the Web UI's is taken already. */
+async function ensurePortsFree(host: string, port: number, uiPort: number | null): Promise<void> {
   for (const [what, p, variable] of [
     ['Temporal frontend', port, 'DEV_TEMPORAL_PORT'],
     ['Temporal Web UI', uiPort, 'DEV_TEMPORAL_UI_PORT'],
@@ -209,8 +231,12 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
       );
     }
   }
+}
 
-  const args = [
+/** The CLI's arguments for these options. */
+function devServerArgs(options: DevTemporalServerOptions): string[] {
+  const { dataDir, host, port, uiPort, namespace } = options;
+  return [
     'server',
     'start-dev',
     ...(dataDir ? ['--db-filename', join(dataDir, DB_FILE)] : []),
@@ -226,7 +252,21 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
     '--log-level',
     'error',
   ];
-  const output = startOutput(dataDir);
+}
+
+/** The server's process, as long as it runs. */
+interface SpawnedServer {
+  pid: number;
+  exited: Promise<ChildExit>;
+  /** Whether it has exited. */
+  gone(): boolean;
+}
+
+/**
+ * The CLI in a process group of its own, its pid recorded in the data dir; should the launcher exit without
+ * stop(), the group is killed with it (the pid file goes once the child is gone).
+ */
+async function spawnServer(cli: string, args: readonly string[], output: StartOutput, dataDir: string | undefined): Promise<SpawnedServer> {
   const child = spawn(cli, args, { detached: true, stdio: ['ignore', output.stdio, output.stdio] });
   output.attach(child);
   if (child.pid === undefined) {
@@ -249,9 +289,13 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
       resolve({ code, signal });
     });
   });
+  return { pid, exited, gone: () => gone };
+}
 
-  async function stop(timeoutMs = 10_000): Promise<void> {
-    if (!gone) {
+/** The server's stop(): SIGTERM to its group, SIGKILL after `timeoutMs`, then SIGKILL to whatever is left of the group. */
+function stopper({ pid, exited, gone }: SpawnedServer, logger: Logger): DevTemporalServer['stop'] {
+  return async function stop(timeoutMs = 10_000): Promise<void> {
+    if (!gone()) {
       signalGroup(pid, 'SIGTERM');
       if (!(await settlesWithin(exited, timeoutMs))) {
         logger.warn('Temporal dev server did not stop in time; killing it', { pid });
@@ -261,23 +305,10 @@ export async function startDevTemporalServer(options: DevTemporalServerOptions):
     }
     // anything the server started in its group goes too
     signalGroup(pid, 'SIGKILL');
-  }
-
-  const address = `${host}:${port}`;
-  const earlyExit = exited.then(
-    ({ code, signal }) =>
-      `the Temporal dev server exited during start-up (${signal ?? `code ${code}`}); last lines of ${output.name}:\n${output.tail()}`,
-  );
-  try {
-    const connection = await waitForTemporal(address, namespace, { timeoutMs: options.startTimeoutMs ?? 60_000, abort: earlyExit });
-    const shownHost = host.includes(':') ? `[${host}]` : host;
-    const uiUrl = uiPort === null ? null : `http://${shownHost}:${uiPort}`;
-    return { address, uiUrl, pid, connection, exited, stop, logTail: output.tail };
-  } catch (err) {
-    await stop(5_000);
-    throw err;
-  }
+  };
 }
+
+type StartOutput = ReturnType<typeof startOutput>;
 
 /**
  * Where the server's own output goes: a file in the data dir (the terminal stays readable; the tail is shown
