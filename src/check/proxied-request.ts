@@ -80,67 +80,9 @@ const targetOf = (lease: Lease): UpstreamTarget => ({
 });
 
 export function createSender<Held>(options: SenderOptions<Held>) {
-  const { sql, pool, config, batchId, holder, hooks, now, blockedRecheckMs } = options;
-  const nowMs = async () => (await now()).getTime();
+  const { hooks, config } = options;
   let requests = 0;
   let leasedBefore = false;
-
-  /** Leases a proxy for one request: at once, or after a short wait for one that is busy or resting briefly. */
-  const leaseProxy = async (): Promise<Lease | Blocked> => {
-    const leaseMs = config.PROXY_LEASE_MS;
-    let leased = await pool.lease(holder, { leaseMs });
-    if (!leased.ok && leased.retryAt && leased.retryAt.getTime() - (await nowMs()) <= BUSY_WAIT_MS) {
-      hooks.heartbeat?.();
-      leased = await pool.acquire(holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal, leaseMs });
-      hooks.heartbeat?.();
-    }
-    if (leased.ok) return leased.lease;
-    const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
-    if (leased.reason === 'all_busy') {
-      // every usable proxy is full or paced further out than this attempt waits: come back when the earliest
-      // slot opens (a proxy at a 20 s pace is 20 s away), never at once: that would be a busy loop through Temporal
-      return { blocked: null, delayMs: Math.max(untilFree, MIN_BUSY_RETRY_MS), message: 'every usable proxy is busy' };
-    }
-    const blocked: StallReason =
-      leased.reason === 'all_cooling_down' && leased.restReason === 'upstream_unreachable' ? 'upstream_unreachable' : 'no_usable_proxy';
-    // a rate-limit rest is the source's request: waited out whole. Otherwise look again now and then: the
-    // health schedule or an operator may bring a proxy back long before its rest would end
-    return {
-      blocked,
-      delayMs: blocked === 'no_usable_proxy' && leased.restReason === 'rate_limited' ? untilFree : Math.min(untilFree, blockedRecheckMs),
-      message: leased.reason === 'none_usable' ? 'no proxy is usable (none enabled)' : `every proxy is resting (${leased.restReason ?? 'rate limited'})`,
-    };
-  };
-
-  /**
-   * A lease for one request, released exactly once: the first release that succeeds records the outcome,
-   * later ones (the `finally` of every path) do nothing.
-   */
-  const leaseScope = (lease: Lease, subject: string) => {
-    let released = false;
-    return {
-      /** When the request actually left (unset: it never did). */
-      sentAt: undefined as Date | undefined,
-      async release(outcome: ReleaseOutcome): Promise<void> {
-        if (released) return;
-        await pool.release(lease, outcome, { batchId, subject, ...(this.sentAt ? { sentAt: this.sentAt } : {}) });
-        // only once it worked: a release that failed is tried again, as neutral, on the way out
-        released = true;
-      },
-    };
-  };
-
-  const logRateLimited = async (proxyId: string, err: UpstreamFailure, profiles: number) => {
-    const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
-    await insertLog(sql, {
-      batchId,
-      proxyId,
-      level: 'WARNING',
-      eventType: 'RATE_LIMITED',
-      message: `rate limited by the story source${retryAfterMs !== undefined ? `; proxy rests ${Math.round(retryAfterMs / 1000)} s` : ''}; the request goes on through another proxy`,
-      details: { retry_after_ms: retryAfterMs ?? null, profiles },
-    });
-  };
 
   /**
    * Whether a request started now could outlast the attempt (its longest wait for a slot and its send time, and
@@ -163,44 +105,126 @@ export function createSender<Held>(options: SenderOptions<Held>) {
       if (held) return { ok: false, held };
       if (outOfTime()) return { ok: false, blocked: null, delayMs: MIN_BUSY_RETRY_MS, message: 'the attempt has used its time: the chunk goes on in the next one' };
       const leaseStarted = performance.now();
-      const lease = await leaseProxy();
+      const lease = await leaseProxy(options);
       if (!('proxyId' in lease)) return { ok: false, ...lease };
       const leaseWaitMs = performance.now() - leaseStarted;
       if (!leasedBefore) {
         leasedBefore = true;
         await options.onFirstLease(lease.proxyId);
       }
-      const scope = leaseScope(lease, subject);
-      try {
-        // the proxy's schedule gave this request a send time: keep to it, so its rate holds whoever sends
-        const paceStarted = performance.now();
-        await pool.awaitSendTime(lease, hooks.signal);
-        observePoolWait((leaseWaitMs + performance.now() - paceStarted) / 1000);
-        hooks.signal?.throwIfAborted();
-        scope.sentAt = await now();
-        requests++;
-        let value: T;
-        try {
-          value = await call(targetOf(lease));
-        } catch (err) {
-          hooks.heartbeat?.();
-          if (!(err instanceof UpstreamFailure)) throw err;
-          const policy = failurePolicy(err, { hadSession: lease.sessionId !== null });
-          await scope.release(policy.release);
-          if (err.kind === 'rate_limited') await logRateLimited(lease.proxyId, err, profiles);
-          if (policy.next === 'retry_elsewhere' && sends < MAX_SENDS_PER_REQUEST) continue;
-          return { ok: false, err, policy, proxyId: lease.proxyId };
-        }
-        hooks.heartbeat?.();
-        // the proxy's part is over: hand it on before writing to Postgres
-        await scope.release({ kind: 'success' });
-        return { ok: true, value, proxyId: lease.proxyId };
-      } finally {
-        // whatever else ended the request (an abort, a bug): the proxy is not the cause
-        await scope.release({ kind: 'neutral' }).catch(() => {});
-      }
+      const sent = await sendThrough<T, Held>(options, lease, { profiles, subject, leaseWaitMs, onSent: () => requests++ }, call);
+      if ('policy' in sent && sent.policy.next === 'retry_elsewhere' && sends < MAX_SENDS_PER_REQUEST) continue;
+      return sent;
     }
   };
 
   return { send, requests: () => requests };
+}
+
+/** Leases a proxy for one request: at once, or after a short wait for one that is busy or resting briefly. */
+async function leaseProxy<Held>({ pool, holder, hooks, config, now, blockedRecheckMs }: SenderOptions<Held>): Promise<Lease | Blocked> {
+  const nowMs = async () => (await now()).getTime();
+  const leaseMs = config.PROXY_LEASE_MS;
+  let leased = await pool.lease(holder, { leaseMs });
+  if (!leased.ok && leased.retryAt && leased.retryAt.getTime() - (await nowMs()) <= BUSY_WAIT_MS) {
+    hooks.heartbeat?.();
+    leased = await pool.acquire(holder, { timeoutMs: BUSY_WAIT_MS, pollMs: 100, signal: hooks.signal, leaseMs });
+    hooks.heartbeat?.();
+  }
+  if (leased.ok) return leased.lease;
+  const untilFree = leased.retryAt ? Math.max(0, leased.retryAt.getTime() - (await nowMs())) : blockedRecheckMs;
+  if (leased.reason === 'all_busy') {
+    // every usable proxy is full or paced further out than this attempt waits: come back when the earliest
+    // slot opens (a proxy at a 20 s pace is 20 s away), never at once: that would be a busy loop through Temporal
+    return { blocked: null, delayMs: Math.max(untilFree, MIN_BUSY_RETRY_MS), message: 'every usable proxy is busy' };
+  }
+  const blocked: StallReason =
+    leased.reason === 'all_cooling_down' && leased.restReason === 'upstream_unreachable' ? 'upstream_unreachable' : 'no_usable_proxy';
+  // a rate-limit rest is the source's request: waited out whole. Otherwise look again now and then: the
+  // health schedule or an operator may bring a proxy back long before its rest would end
+  return {
+    blocked,
+    delayMs: blocked === 'no_usable_proxy' && leased.restReason === 'rate_limited' ? untilFree : Math.min(untilFree, blockedRecheckMs),
+    message: leased.reason === 'none_usable' ? 'no proxy is usable (none enabled)' : `every proxy is resting (${leased.restReason ?? 'rate limited'})`,
+  };
+}
+
+/** One send of a request through a leased proxy. */
+interface SendThrough {
+  profiles: number;
+  subject: string;
+  /** How long taking the lease waited (ms), counted with the wait for the send time. */
+  leaseWaitMs: number;
+  /** Called as the request leaves. */
+  onSent: () => void;
+}
+
+/**
+ * The request sent through `lease` at its send time, the lease released with its outcome (before anything is
+ * written to Postgres). A failure comes back with the policy that says whether to send it elsewhere.
+ */
+async function sendThrough<T, Held>(
+  { sql, pool, batchId, hooks, now }: SenderOptions<Held>,
+  lease: Lease,
+  { profiles, subject, leaseWaitMs, onSent }: SendThrough,
+  call: (target: UpstreamTarget) => Promise<T>,
+): Promise<Sent<T, Held>> {
+  const scope = leaseScope(pool, batchId, lease, subject);
+  try {
+    // the proxy's schedule gave this request a send time: keep to it, so its rate holds whoever sends
+    const paceStarted = performance.now();
+    await pool.awaitSendTime(lease, hooks.signal);
+    observePoolWait((leaseWaitMs + performance.now() - paceStarted) / 1000);
+    hooks.signal?.throwIfAborted();
+    scope.sentAt = await now();
+    onSent();
+    let value: T;
+    try {
+      value = await call(targetOf(lease));
+    } catch (err) {
+      hooks.heartbeat?.();
+      if (!(err instanceof UpstreamFailure)) throw err;
+      const policy = failurePolicy(err, { hadSession: lease.sessionId !== null });
+      await scope.release(policy.release);
+      if (err.kind === 'rate_limited') await logRateLimited(sql, batchId, lease.proxyId, err, profiles);
+      return { ok: false, err, policy, proxyId: lease.proxyId };
+    }
+    hooks.heartbeat?.();
+    // the proxy's part is over: hand it on before writing to Postgres
+    await scope.release({ kind: 'success' });
+    return { ok: true, value, proxyId: lease.proxyId };
+  } finally {
+    // whatever else ended the request (an abort, a bug): the proxy is not the cause
+    await scope.release({ kind: 'neutral' }).catch(() => {});
+  }
+}
+
+/**
+ * A lease for one request, released exactly once: the first release that succeeds records the outcome,
+ * later ones (the `finally` of every path) do nothing.
+ */
+function leaseScope(pool: ProxyPool, batchId: string, lease: Lease, subject: string) {
+  let released = false;
+  return {
+    /** When the request actually left (unset: it never did). */
+    sentAt: undefined as Date | undefined,
+    async release(outcome: ReleaseOutcome): Promise<void> {
+      if (released) return;
+      await pool.release(lease, outcome, { batchId, subject, ...(this.sentAt ? { sentAt: this.sentAt } : {}) });
+      // only once it worked: a release that failed is tried again, as neutral, on the way out
+      released = true;
+    },
+  };
+}
+
+async function logRateLimited(sql: Sql, batchId: string, proxyId: string, err: UpstreamFailure, profiles: number): Promise<void> {
+  const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
+  await insertLog(sql, {
+    batchId,
+    proxyId,
+    level: 'WARNING',
+    eventType: 'RATE_LIMITED',
+    message: `rate limited by the story source${retryAfterMs !== undefined ? `; proxy rests ${Math.round(retryAfterMs / 1000)} s` : ''}; the request goes on through another proxy`,
+    details: { retry_after_ms: retryAfterMs ?? null, profiles },
+  });
 }

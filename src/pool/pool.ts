@@ -134,157 +134,190 @@ function clampMs(ms: number | undefined, fallback: number, max = Number.MAX_SAFE
   return Math.min(max, Math.max(0, Math.round(ms)));
 }
 
+/** What one pool's steps share. */
+interface PoolContext {
+  sql: Sql;
+  config: PoolConfig;
+  clock: () => Date | Promise<Date>;
+  log: Logger;
+  /** Waiters in acquire() of this process, woken by any release here (other processes' releases are seen by polling). */
+  waiters: Set<() => void>;
+  /** When this process last looked for the slots of crashed holders (Date.now()). */
+  lastReclaim: number;
+}
 
 export function createProxyPool(options: ProxyPoolOptions): ProxyPool {
   const { sql, config } = options;
-  const clock = options.clock ?? createDatabaseClock(sql);
-  const log = options.logger ?? createLogger({ component: 'proxy-pool' });
-  // Waiters in acquire() of this process, woken by any release here (other processes' releases are seen by polling).
-  const waiters = new Set<() => void>();
-
-  let lastReclaim = 0;
-  const rules = (): SlotRules => ({
-    maxInFlight: config.PROXY_MAX_IN_FLIGHT,
-    minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
-    maxWaitMs: MAX_SEND_WAIT_MS,
-    sessionMaxInFlight: config.SESSION_MAX_IN_FLIGHT,
-  });
-  const pacing = (): PacingSettings => ({
-    minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
-    cooldownMs: config.PROXY_COOLDOWN_MS,
-    maxRestMs: MAX_COOLDOWN_MS,
-    maxInFlight: config.PROXY_MAX_IN_FLIGHT,
-  });
-
-  const wakeWaiters = () => {
-    for (const wake of [...waiters]) wake();
+  const ctx: PoolContext = {
+    sql,
+    config,
+    clock: options.clock ?? createDatabaseClock(sql),
+    log: options.logger ?? createLogger({ component: 'proxy-pool' }),
+    waiters: new Set(),
+    lastReclaim: 0,
   };
+  return {
+    lease: (holder, opts) => lease(ctx, holder, opts),
+    acquire: (holder, opts) => acquire(ctx, holder, opts),
+    awaitSendTime: (l, signal) => awaitSendTime(ctx, l, signal),
+    release: (l, outcome, context) => release(ctx, l, outcome, context),
+    stats: () => stats(ctx),
+    now: async () => ctx.clock(),
+  };
+}
 
-  function waitFor(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      waiters.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
-  }
+const rules = (config: PoolConfig): SlotRules => ({
+  maxInFlight: config.PROXY_MAX_IN_FLIGHT,
+  minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
+  maxWaitMs: MAX_SEND_WAIT_MS,
+  sessionMaxInFlight: config.SESSION_MAX_IN_FLIGHT,
+});
 
-  async function lease(holder: string, opts: { leaseMs?: number; session?: boolean } = {}): Promise<LeaseResult> {
-    if (!holder) throw new Error('a lease needs a holder');
-    const leaseMs = Math.max(1, clampMs(opts.leaseMs, config.PROXY_LEASE_MS));
-    if (Date.now() - lastReclaim >= RECLAIM_EVERY_MS) {
-      lastReclaim = Date.now();
-      const freed = await reclaimExpiredSlots(sql, await clock());
-      if (freed > 0) log.warn('expired proxy slots reclaimed: their holders never released them', { slots: freed });
-    }
-    for (let attempt = 1; ; attempt++) {
-      const result = await takeLease(sql, holder, leaseMs, await clock(), rules(), opts.session ?? true);
-      if (result.ok) {
-        log.debug('proxy slot taken', { proxy_id: result.lease.proxyId, holder, session_id: result.lease.sessionId });
-        return result;
-      }
-      const { freeNow, ...failure } = result;
-      // A proxy was free but row-locked by a concurrent lease that then did not take it (or took another):
-      // try again rather than send the caller to sleep until a time that has already come.
-      if (!freeNow) return failure;
-      if (attempt >= LOCK_RACE_ATTEMPTS) return { ...failure, retryAt: new Date(Date.now() + LOCK_RACE_RETRY_MS) };
-    }
-  }
+const pacing = (config: PoolConfig): PacingSettings => ({
+  minIntervalMs: config.PROXY_MIN_INTERVAL_MS,
+  cooldownMs: config.PROXY_COOLDOWN_MS,
+  maxRestMs: MAX_COOLDOWN_MS,
+  maxInFlight: config.PROXY_MAX_IN_FLIGHT,
+});
 
-  async function acquire(holder: string, opts: AcquireOptions): Promise<LeaseResult> {
-    const deadline = Date.now() + Math.max(0, opts.timeoutMs);
-    const pollMs = Math.max(1, opts.pollMs ?? 250);
-    for (;;) {
-      const result = await lease(holder, { ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}), ...(opts.session === false ? { session: false } : {}) });
-      if (result.ok || result.retryAt === null) return result;
-      const left = deadline - Date.now();
-      if (left <= 0 || opts.signal?.aborted) return result;
-      // A retryAt already come is a full proxy's: when one of its requests ends is not known. Wait for a
-      // release here, or pollMs for one elsewhere, instead of asking again at once (a busy loop on Postgres).
-      // (retryAt is on the pool's clock; the wait is a duration, on this machine's.)
-      const untilRetry = result.retryAt.getTime() - (await clock()).getTime();
-      await waitFor(Math.min(untilRetry > 0 ? untilRetry : pollMs, pollMs, left), opts.signal);
-    }
-  }
+const wakeWaiters = (ctx: PoolContext) => {
+  for (const wake of [...ctx.waiters]) wake();
+};
 
-  async function release(l: Lease, outcome: ReleaseOutcome, context: ReleaseContext = {}): Promise<ReleaseResult> {
-    // a 429's rest is the pacing's to choose (src/pool/pacing.ts); an unreachable upstream or a refused address rests this long
-    const cooldownMs =
-      outcome.kind === 'upstream_unreachable'
-        ? clampMs(outcome.restMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
-        : Math.min(config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS);
-
-    // stored on the proxy and shown by the API: never a secret, always storable text
-    const lastError = 'message' in outcome && outcome.message !== undefined ? storableText(redact(outcome.message), 500) : null;
-    const now = await clock();
-    const result = await releaseLease(sql, l, outcome, {
-      now,
-      batchId: context.batchId ?? null,
-      profileId: context.profileId ?? null,
-      cooldownMs,
-      lastError,
-      maxConsecutiveFailures: config.PROXY_MAX_CONSECUTIVE_FAILURES,
-      sentAt: context.sentAt ?? null,
-      pacing: pacing(),
-      ...(context.subject !== undefined ? { subject: context.subject } : {}),
-    });
-
-    wakeWaiters();
-    const { row, disabled, sessionInvalidated } = result;
-    const fields = { proxy_id: l.proxyId, batch_id: context.batchId ?? undefined, holder: l.holder };
-    if (!row) {
-      log.warn('stale slot release ignored: the slot expired and was reclaimed', {
-        ...fields,
-        outcome: outcome.kind,
-      });
-    } else if (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable' || outcome.kind === 'address_blocked') {
-      const what = { rate_limited: 'proxy rate limited, cooling down', upstream_unreachable: 'proxy cannot reach the upstream, resting', address_blocked: 'proxy address refused by the source (403)' };
-      log.warn(what[outcome.kind], {
-        ...fields,
-        url: row.url,
-        until: row.rate_limited_until?.toISOString(),
-        ...(row.pacing_note ? { pacing: row.pacing_note, learned_rate_per_s: round2(row.learned_rate_per_s) } : {}),
-      });
-    }
-    if (disabled) {
-      log.error(outcome.kind === 'address_blocked' ? 'proxy disabled: the source refuses its address' : 'proxy disabled after consecutive failures', {
-        ...fields,
-        url: row?.url,
-        consecutive_failures: row?.consecutive_failures,
-        error: 'message' in outcome ? outcome.message : undefined,
-      });
-    } else if (row && outcome.kind === 'proxy_failure') {
-      log.warn('proxy failure', { ...fields, url: row.url, consecutive_failures: row.consecutive_failures, error: outcome.message });
-    }
-    if (sessionInvalidated) log.warn('session invalidated', { ...fields, session_id: l.sessionId });
-    return { released: row !== undefined, disabled, sessionInvalidated };
-  }
-
-  async function awaitSendTime(l: Lease, signal?: AbortSignal): Promise<void> {
-    await sleep(l.sendAt.getTime() - (await clock()).getTime(), signal);
-  }
-
-  async function stats(): Promise<PoolStats> {
-    const s = await readStats(sql, await clock(), rules());
-    return {
-      total: s.total,
-      usable: s.total - s.disabled - s.cooling_down,
-      available: s.available,
-      leased: s.leased,
-      coolingDown: s.cooling_down,
-      disabled: s.disabled,
-      nextFreeAt: s.total - s.disabled > 0 ? s.next_free_at : null,
-      sendSlots: Math.min(
-        s.paced_slots,
-        s.valid_sessions > 0 ? s.valid_sessions * config.SESSION_MAX_IN_FLIGHT : Number.MAX_SAFE_INTEGER,
-      ),
+/** Resolves after `ms`, at a release in this process, or when `signal` aborts, whichever comes first. */
+function waitFor(ctx: PoolContext, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      ctx.waiters.delete(done);
+      signal?.removeEventListener('abort', done);
+      resolve();
     };
-  }
+    const timer = setTimeout(done, Math.max(0, ms));
+    ctx.waiters.add(done);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
-  return { lease, acquire, awaitSendTime, release, stats, now: async () => clock() };
+/** Frees the slots of crashed holders, at most every RECLAIM_EVERY_MS. */
+async function reclaimNowAndThen(ctx: PoolContext): Promise<void> {
+  if (Date.now() - ctx.lastReclaim < RECLAIM_EVERY_MS) return;
+  ctx.lastReclaim = Date.now();
+  const freed = await reclaimExpiredSlots(ctx.sql, await ctx.clock());
+  if (freed > 0) ctx.log.warn('expired proxy slots reclaimed: their holders never released them', { slots: freed });
+}
+
+async function lease(ctx: PoolContext, holder: string, opts: { leaseMs?: number; session?: boolean } = {}): Promise<LeaseResult> {
+  if (!holder) throw new Error('a lease needs a holder');
+  const leaseMs = Math.max(1, clampMs(opts.leaseMs, ctx.config.PROXY_LEASE_MS));
+  await reclaimNowAndThen(ctx);
+  for (let attempt = 1; ; attempt++) {
+    const result = await takeLease(ctx.sql, holder, leaseMs, await ctx.clock(), rules(ctx.config), opts.session ?? true);
+    if (result.ok) {
+      ctx.log.debug('proxy slot taken', { proxy_id: result.lease.proxyId, holder, session_id: result.lease.sessionId });
+      return result;
+    }
+    const { freeNow, ...failure } = result;
+    // A proxy was free but row-locked by a concurrent lease that then did not take it (or took another):
+    // try again rather than send the caller to sleep until a time that has already come.
+    if (!freeNow) return failure;
+    if (attempt >= LOCK_RACE_ATTEMPTS) return { ...failure, retryAt: new Date(Date.now() + LOCK_RACE_RETRY_MS) };
+  }
+}
+
+async function acquire(ctx: PoolContext, holder: string, opts: AcquireOptions): Promise<LeaseResult> {
+  const deadline = Date.now() + Math.max(0, opts.timeoutMs);
+  const pollMs = Math.max(1, opts.pollMs ?? 250);
+  for (;;) {
+    const result = await lease(ctx, holder, { ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}), ...(opts.session === false ? { session: false } : {}) });
+    if (result.ok || result.retryAt === null) return result;
+    const left = deadline - Date.now();
+    if (left <= 0 || opts.signal?.aborted) return result;
+    // A retryAt already come is a full proxy's: when one of its requests ends is not known. Wait for a
+    // release here, or pollMs for one elsewhere, instead of asking again at once (a busy loop on Postgres).
+    // (retryAt is on the pool's clock; the wait is a duration, on this machine's.)
+    const untilRetry = result.retryAt.getTime() - (await ctx.clock()).getTime();
+    await waitFor(ctx, Math.min(untilRetry > 0 ? untilRetry : pollMs, pollMs, left), opts.signal);
+  }
+}
+
+async function release(ctx: PoolContext, l: Lease, outcome: ReleaseOutcome, context: ReleaseContext = {}): Promise<ReleaseResult> {
+  const { config } = ctx;
+  // a 429's rest is the pacing's to choose (src/pool/pacing.ts); an unreachable upstream or a refused address rests this long
+  const cooldownMs =
+    outcome.kind === 'upstream_unreachable'
+      ? clampMs(outcome.restMs, config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS)
+      : Math.min(config.PROXY_COOLDOWN_MS, MAX_COOLDOWN_MS);
+
+  // stored on the proxy and shown by the API: never a secret, always storable text
+  const lastError = 'message' in outcome && outcome.message !== undefined ? storableText(redact(outcome.message), 500) : null;
+  const now = await ctx.clock();
+  const result = await releaseLease(ctx.sql, l, outcome, {
+    now,
+    batchId: context.batchId ?? null,
+    profileId: context.profileId ?? null,
+    cooldownMs,
+    lastError,
+    maxConsecutiveFailures: config.PROXY_MAX_CONSECUTIVE_FAILURES,
+    sentAt: context.sentAt ?? null,
+    pacing: pacing(config),
+    ...(context.subject !== undefined ? { subject: context.subject } : {}),
+  });
+
+  wakeWaiters(ctx);
+  logRelease(ctx.log, l, outcome, context, result);
+  const { row, disabled, sessionInvalidated } = result;
+  return { released: row !== undefined, disabled, sessionInvalidated };
+}
+
+/** The log lines of a release: what it did to the proxy and the session, never a secret of the lease. */
+function logRelease(log: Logger, l: Lease, outcome: ReleaseOutcome, context: ReleaseContext, result: Awaited<ReturnType<typeof releaseLease>>): void {
+  const { row, disabled, sessionInvalidated } = result;
+  const fields = { proxy_id: l.proxyId, batch_id: context.batchId ?? undefined, holder: l.holder };
+  if (!row) {
+    log.warn('stale slot release ignored: the slot expired and was reclaimed', {
+      ...fields,
+      outcome: outcome.kind,
+    });
+  } else if (outcome.kind === 'rate_limited' || outcome.kind === 'upstream_unreachable' || outcome.kind === 'address_blocked') {
+    const what = { rate_limited: 'proxy rate limited, cooling down', upstream_unreachable: 'proxy cannot reach the upstream, resting', address_blocked: 'proxy address refused by the source (403)' };
+    log.warn(what[outcome.kind], {
+      ...fields,
+      url: row.url,
+      until: row.rate_limited_until?.toISOString(),
+      ...(row.pacing_note ? { pacing: row.pacing_note, learned_rate_per_s: round2(row.learned_rate_per_s) } : {}),
+    });
+  }
+  if (disabled) {
+    log.error(outcome.kind === 'address_blocked' ? 'proxy disabled: the source refuses its address' : 'proxy disabled after consecutive failures', {
+      ...fields,
+      url: row?.url,
+      consecutive_failures: row?.consecutive_failures,
+      error: 'message' in outcome ? outcome.message : undefined,
+    });
+  } else if (row && outcome.kind === 'proxy_failure') {
+    log.warn('proxy failure', { ...fields, url: row.url, consecutive_failures: row.consecutive_failures, error: outcome.message });
+  }
+  if (sessionInvalidated) log.warn('session invalidated', { ...fields, session_id: l.sessionId });
+}
+
+async function awaitSendTime(ctx: PoolContext, l: Lease, signal?: AbortSignal): Promise<void> {
+  await sleep(l.sendAt.getTime() - (await ctx.clock()).getTime(), signal);
+}
+
+async function stats(ctx: PoolContext): Promise<PoolStats> {
+  const s = await readStats(ctx.sql, await ctx.clock(), rules(ctx.config));
+  return {
+    total: s.total,
+    usable: s.total - s.disabled - s.cooling_down,
+    available: s.available,
+    leased: s.leased,
+    coolingDown: s.cooling_down,
+    disabled: s.disabled,
+    nextFreeAt: s.total - s.disabled > 0 ? s.next_free_at : null,
+    sendSlots: Math.min(
+      s.paced_slots,
+      s.valid_sessions > 0 ? s.valid_sessions * ctx.config.SESSION_MAX_IN_FLIGHT : Number.MAX_SAFE_INTEGER,
+    ),
+  };
 }

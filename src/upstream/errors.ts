@@ -45,6 +45,14 @@ export abstract class UpstreamFailure extends Error {
   }
 }
 
+/** The base of a failure that says no more than its kind: the name and kind are all that set it apart. */
+function plainFailure<K extends UpstreamFailureKind>(name: string, kind: K) {
+  return class extends UpstreamFailure {
+    override name = name;
+    readonly kind: K = kind;
+  };
+}
+
 /** 429 or the "Please wait a few minutes" body: this proxy must rest, `retryAfterMs` when the source says how long. */
 export class RateLimited extends UpstreamFailure {
   override name = 'RateLimited';
@@ -58,10 +66,7 @@ export class RateLimited extends UpstreamFailure {
 }
 
 /** The username does not exist upstream: permanent, never retried. */
-export class ProfileNotFound extends UpstreamFailure {
-  override name = 'ProfileNotFound';
-  readonly kind = 'profile_not_found' as const;
-}
+export class ProfileNotFound extends plainFailure('ProfileNotFound', 'profile_not_found') {}
 
 /**
  * Why the source refused the session: `login` (401 login_required, or a redirect to the login page: the
@@ -83,37 +88,22 @@ export class SessionInvalid extends UpstreamFailure {
 }
 
 /** 403 without a session message: the source refuses the proxy's address, whatever is asked and whoever asks. */
-export class AddressBlocked extends UpstreamFailure {
-  override name = 'AddressBlocked';
-  readonly kind = 'address_blocked' as const;
-}
+export class AddressBlocked extends plainFailure('AddressBlocked', 'address_blocked') {}
 
 /** The proxy refused the connection, answered 407, or could not open the tunnel: the proxy is at fault. */
-export class ProxyFailure extends UpstreamFailure {
-  override name = 'ProxyFailure';
-  readonly kind = 'proxy_failure' as const;
-}
+export class ProxyFailure extends plainFailure('ProxyFailure', 'proxy_failure') {}
 
 /**
  * The proxy answered the CONNECT with a 5xx (tinyproxy 500, others 502/503/504): it works, but cannot reach the
  * upstream. An outage of the source, not a fault of the proxy (nor of any profile).
  */
-export class UpstreamUnreachable extends UpstreamFailure {
-  override name = 'UpstreamUnreachable';
-  readonly kind = 'upstream_unreachable' as const;
-}
+export class UpstreamUnreachable extends plainFailure('UpstreamUnreachable', 'upstream_unreachable') {}
 
 /** 5xx, a timeout, a reset connection, or any other answer the source should not have given (an unexpected 4xx). */
-export class UpstreamError extends UpstreamFailure {
-  override name = 'UpstreamError';
-  readonly kind = 'upstream_error' as const;
-}
+export class UpstreamError extends plainFailure('UpstreamError', 'upstream_error') {}
 
 /** A 200 whose body does not have the documented structure: never a success. */
-export class MalformedResponse extends UpstreamFailure {
-  override name = 'MalformedResponse';
-  readonly kind = 'malformed_response' as const;
-}
+export class MalformedResponse extends plainFailure('MalformedResponse', 'malformed_response') {}
 
 export type AnyUpstreamFailure =
   | RateLimited

@@ -7,24 +7,18 @@
  * one of the typed errors of ./errors.ts; a caller's abort comes out as the abort reason, untouched.
  */
 import { performance } from 'node:perf_hooks';
-import { Pool, ProxyAgent, request, type Dispatcher } from 'undici';
+import { ProxyAgent, request, type Dispatcher, type Pool } from 'undici';
 import type { Config } from '../config.js';
 import type { Logger } from '../logging/logger.js';
 import { countRateLimited, observeUpstreamRequest, type UpstreamEndpoint } from '../metrics/worker.js';
 import { registerSecret } from '../logging/redact.js';
-import {
-  classifyAnswer,
-  MalformedResponse,
-  ProfileNotFound,
-  ProxyFailure,
-  SessionInvalid,
-  UpstreamError,
-  UpstreamFailure,
-  UpstreamUnreachable,
-  type AnyUpstreamFailure,
-} from './errors.js';
-import { describeIssues, parseReel, reelsMediaEnvelopeSchema, webProfileInfoSchema } from './schemas.js';
+import { classifyAnswer, SessionInvalid, UpstreamError, UpstreamFailure } from './errors.js';
+import { parseProfileBody, parseStoriesBody, type Endpoint, type StoryResult } from './answer-bodies.js';
+import { classifyTransportError, TunnelPool } from './proxy-tunnel.js';
 import { isSendableToken, SENDABLE_TOKEN_RULE } from './session-token.js';
+
+export { parseProfileBody, parseStoriesBody, type StoryResult } from './answer-bodies.js';
+export { classifyTransportError, ProxyTunnelError } from './proxy-tunnel.js';
 
 /**
  * The most of an answer read: 50 reels of a busy profile are a few hundred kB. A larger body is not an answer the
@@ -78,10 +72,6 @@ export interface UpstreamTarget {
   sessionToken?: string | null;
 }
 
-export type StoryResult =
-  | { ok: true; hasStory: boolean; storyCount: number; latestStoryAt: Date | null }
-  | { ok: false; error: MalformedResponse };
-
 export interface ResolvedUser {
   userId: string;
   isPrivate: boolean;
@@ -109,8 +99,6 @@ export interface StoryClientOptions {
 
 /** docs/upstream.md: the stories endpoint takes 1 to 50 ids. */
 export const MAX_IDS_PER_REQUEST = 50;
-
-type Endpoint = 'web_profile_info' | 'reels_media';
 
 /** How the metrics name each endpoint: by what it does. */
 const METRIC_ENDPOINT: Record<Endpoint, UpstreamEndpoint> = { web_profile_info: 'user_lookup', reels_media: 'stories' };
@@ -303,157 +291,4 @@ export class StoryClient {
     this.#agents.set(target.proxyId, { identity, agent });
     return agent;
   }
-}
-
-/** Parses a 200 of web_profile_info. */
-export function parseProfileBody(body: string, username: string): { userId: string; isPrivate: boolean } {
-  const parsed = webProfileInfoSchema.safeParse(parseJson(body, 'web_profile_info'));
-  if (!parsed.success) {
-    throw new MalformedResponse(`web_profile_info: unexpected body (${describeIssues(parsed.error)})`);
-  }
-  const { user } = parsed.data.data;
-  if (user === null) throw new ProfileNotFound('profile not found: web_profile_info answered user null', { status: 200 });
-  if (user.username.toLowerCase() !== username.toLowerCase()) {
-    throw new MalformedResponse('web_profile_info: answered for another username');
-  }
-  return { userId: user.id, isPrivate: user.is_private };
-}
-
-/**
- * Parses a 200 of reels_media for the requested ids. A story is active when its `expiring_at` is after
- * `now`; `latestStoryAt` is the newest active story's `taken_at`.
- */
-export function parseStoriesBody(body: string, userIds: string[], now: number): Map<string, StoryResult> {
-  const envelope = reelsMediaEnvelopeSchema.safeParse(parseJson(body, 'reels_media'));
-  if (!envelope.success) {
-    throw new MalformedResponse(`reels_media: unexpected body (${describeIssues(envelope.error)})`);
-  }
-  const { reels } = envelope.data;
-  const results = new Map<string, StoryResult>();
-  for (const id of userIds) {
-    const raw = Object.hasOwn(reels, id) ? reels[id] : undefined;
-    if (raw === undefined || raw === null) {
-      results.set(id, { ok: true, hasStory: false, storyCount: 0, latestStoryAt: null });
-      continue;
-    }
-    const reel = parseReel(id, raw);
-    if (!reel.ok) {
-      results.set(id, { ok: false, error: new MalformedResponse(`reels_media: malformed reel for ${id} (${reel.problem})`) });
-      continue;
-    }
-    const live = reel.reel.items.filter((item) => item.expiring_at * 1000 > now);
-    const latest = live.reduce((max, item) => Math.max(max, item.taken_at), -1);
-    results.set(id, {
-      ok: true,
-      hasStory: live.length > 0,
-      storyCount: live.length,
-      latestStoryAt: latest >= 0 ? new Date(latest * 1000) : null,
-    });
-  }
-  return results;
-}
-
-function parseJson(body: string, endpoint: Endpoint): unknown {
-  try {
-    return JSON.parse(body);
-  } catch {
-    throw new MalformedResponse(`${endpoint}: body is not JSON`);
-  }
-}
-
-/**
- * A failure of the CONNECT step: the proxy refused the connection, answered other than 200 (407 when the
- * credentials are wrong), or closed the tunnel before opening it.
- */
-export class ProxyTunnelError extends Error {
-  override name = 'ProxyTunnelError';
-  readonly code = 'STORYCHECK_PROXY_TUNNEL';
-
-  constructor(
-    message: string,
-    readonly statusCode?: number,
-    readonly causeCode?: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * The pool ProxyAgent sends its CONNECTs through. Wrapping its failures does two things: it tells a proxy
- * fault apart from a reset of an established tunnel (both are "other side closed" to undici), and it stops
- * a loop: undici treats a connect error coded UND_ERR_SOCKET as recoverable and would reconnect forever
- * when a proxy keeps closing the tunnel (seen with a proxy whose target is unreachable).
- */
-class TunnelPool extends Pool {
-  override connect(options: PoolConnectOptions): Promise<Dispatcher.ConnectData>;
-  override connect(options: PoolConnectOptions, callback: (err: Error | null, data: Dispatcher.ConnectData) => void): void;
-  override connect(
-    options: PoolConnectOptions,
-    callback?: (err: Error | null, data: Dispatcher.ConnectData) => void,
-  ): Promise<Dispatcher.ConnectData> | void {
-    if (callback) return super.connect(options, callback);
-    return super.connect(options).then(
-      (data) => {
-        if (data.statusCode === 200) return data;
-        data.socket.on('error', () => {}).destroy();
-        throw new ProxyTunnelError(`proxy answered ${data.statusCode} to CONNECT`, data.statusCode);
-      },
-      (err: unknown) => {
-        const { code, message } = errorFields(err);
-        throw new ProxyTunnelError(`proxy connection failed: ${message}`, undefined, code);
-      },
-    );
-  }
-}
-type PoolConnectOptions = Omit<Dispatcher.ConnectOptions, 'origin'>;
-
-function errorFields(err: unknown): { code?: string; message: string } {
-  if (err instanceof Error) {
-    const code = (err as Error & { code?: unknown }).code;
-    return { ...(typeof code === 'string' ? { code } : {}), message: err.message };
-  }
-  return { message: String(err) };
-}
-
-/** Codes of a failed direct connection: through a proxy, the only host connected to directly is the proxy. */
-const PROXY_CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
-
-/** Turns a thrown transport error (no answer at all) into the failure it means. */
-export function classifyTransportError(err: unknown, endpoint: string): AnyUpstreamFailure {
-  if (err instanceof ProxyTunnelError) {
-    if (err.statusCode === 407) {
-      return new ProxyFailure(`${endpoint}: proxy authentication required (407)`, { status: 407, code: err.code });
-    }
-    if (err.statusCode !== undefined && err.statusCode >= 500) {
-      return new UpstreamUnreachable(`${endpoint}: the proxy cannot reach the upstream (${err.statusCode})`, {
-        status: err.statusCode,
-        code: err.code,
-      });
-    }
-    if (err.statusCode !== undefined) {
-      return new ProxyFailure(`${endpoint}: proxy refused the tunnel (${err.statusCode})`, { status: err.statusCode, code: err.code });
-    }
-    return new ProxyFailure(`${endpoint}: ${err.message}`, { code: err.causeCode ?? err.code });
-  }
-  const { code, message } = errorFields(err);
-  const details = code ? { code } : {};
-  if (code && PROXY_CONNECT_CODES.has(code)) return new ProxyFailure(`${endpoint}: proxy unreachable: ${message}`, details);
-  // Only ProxyAgent's own tunnel check raises this message (when the CONNECT was not through TunnelPool).
-  if (code === 'UND_ERR_ABORTED' && /proxy response/i.test(message)) {
-    const status = Number(/\((\d{3})\)/.exec(message)?.[1]);
-    if (status >= 500) return new UpstreamUnreachable(`${endpoint}: the proxy cannot reach the upstream: ${message}`, { ...details, status });
-    return new ProxyFailure(`${endpoint}: ${message}`, { ...details, ...(status ? { status } : {}) });
-  }
-  if (code && TIMEOUT_CODES.has(code)) return new UpstreamError(`${endpoint} timed out: ${message}`, details);
-  if (code && RESET_CODES.has(code)) return new UpstreamError(`${endpoint}: connection reset: ${message}`, details);
-  return new UpstreamError(`${endpoint}: transport error: ${message}`, details);
 }
