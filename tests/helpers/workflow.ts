@@ -4,6 +4,7 @@
  * workflow id the product gives it.
  */
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { LogLevel as SdkLogLevel } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
@@ -12,15 +13,29 @@ import type { BatchRunActivities } from '../../workflows/batch-run.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import type { BatchResult, BatchWorkflowInput } from '../../workflows/types.js';
 import { bundleWorkflows } from './stack-worker.js';
-import { createTimeSkippingEnv, uniqueIds } from './temporal.js';
+import { createTimeSkippingEnv, quietTemporalRuntime, uniqueIds } from './temporal.js';
+
+export interface TimeSkippingServer {
+  readonly env: TestWorkflowEnvironment;
+  readonly bundle: WorkflowBundleWithSourceMap;
+}
+
+export interface TimeSkippingServerOptions {
+  /**
+   * The level the SDK's own lines go through the logger at (quietTemporalRuntime), for a file that reads
+   * them. Only the first runtime installed in a process counts: the file must start no worker or server before.
+   */
+  sdkLogLevel?: SdkLogLevel;
+}
 
 /**
  * A time-skipping server and the product's workflows bundled, for one test file: started in beforeAll, torn
  * down in afterAll.
  */
-export function timeSkippingServer(): { readonly env: TestWorkflowEnvironment; readonly bundle: WorkflowBundleWithSourceMap } {
+export function timeSkippingServer(options: TimeSkippingServerOptions = {}): TimeSkippingServer {
   let started: { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap } | undefined;
   beforeAll(async () => {
+    if (options.sdkLogLevel) quietTemporalRuntime(options.sdkLogLevel);
     const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
     started = { env, bundle };
   });
