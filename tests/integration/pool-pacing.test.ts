@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Lease } from '../../src/pool/pool.js';
 import { toApiProxy } from '../../src/api/present.js';
-import { getProxy } from '../../src/repos/proxies.js';
+import { getProxy, type ProxyRow } from '../../src/repos/proxies.js';
 import { createSession } from '../../src/repos/sessions.js';
 import { addProxies, BASE_ENV, batchId, config, db, expectNear, leaseOk, leaseWhenFree, logsOf, pool, poolWith, waitOutRest, usePoolDatabase } from '../helpers/pool.js';
 
@@ -21,30 +21,25 @@ async function succeed(proxyId: string): Promise<void> {
 
 /**
  * Sends through one proxy about 20 ms apart, the last three in flight together when the first of them is
- * answered 429 and the other two after it (while the proxy rests).
+ * answered 429 and the other two after it (while the proxy rests). Gives the proxy's row as the first 429 left it.
  */
-async function runIntoFirst429(): Promise<{ id: string; learned: number | null; sendTimes: number[] }> {
+async function runIntoFirst429(): Promise<{ id: string; afterFirst: ProxyRow }> {
   const [id] = await addProxies(1);
-  const sendTimes: number[] = [];
   // enough sends for a rate to be measured (the pacing measures nothing from the first few)
   for (let i = 0; i < 10; i++) {
-    const l = await leaseOk(`run-${i}`);
-    sendTimes.push(l.sendAt.getTime());
-    await pool.release(l, { kind: 'success' });
+    await pool.release(await leaseOk(`run-${i}`), { kind: 'success' });
     await sleep(20);
   }
   expect((await getProxy(db.sql, id!)).learned_rate_per_s).toBeNull();
   const inFlight: Lease[] = [];
   for (let i = 0; i < 3; i++) {
-    const l = await leaseOk(`burst-${i}`);
-    sendTimes.push(l.sendAt.getTime());
-    inFlight.push(l);
+    inFlight.push(await leaseOk(`burst-${i}`));
     await sleep(20);
   }
   await pool.release(inFlight[0]!, { kind: 'rate_limited', retryAfterMs: 300 }, { batchId });
-  const learned = (await getProxy(db.sql, id!)).learned_rate_per_s;
+  const afterFirst = await getProxy(db.sql, id!);
   for (const l of inFlight.slice(1)) await pool.release(l, { kind: 'rate_limited', retryAfterMs: 300 }, { batchId });
-  return { id: id!, learned, sendTimes };
+  return { id: id!, afterFirst };
 }
 
 describe('proxy pool: pacing', () => {
@@ -110,10 +105,12 @@ describe('proxy pool: pacing', () => {
   });
 
   it('keeps a proxy\'s pacing in Postgres: a 429 rests it once (those in flight add nothing), and what it learned spaces every worker\'s sends', async () => {
-    const { id } = await runIntoFirst429();
+    const { id, afterFirst } = await runIntoFirst429();
     const resting = await getProxy(db.sql, id);
     expect(toApiProxy(resting).status).toBe('cooling_down');
     // one rest: the two 429s of requests already in flight when it began neither extend it nor teach more
+    expect(resting.rate_limited_until).toEqual(afterFirst.rate_limited_until);
+    expect(resting.learned_rate_per_s).toBe(afterFirst.learned_rate_per_s);
     const logs = await logsOf('PROXY_COOLDOWN');
     expect(logs).toHaveLength(1);
     expect(logs[0]!.details).toMatchObject({ reason: 'rate_limited', retry_after_ms: expect.any(Number), from_retry_after: true });
