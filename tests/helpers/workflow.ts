@@ -13,9 +13,10 @@ import type { BatchRunActivities } from '../../workflows/batch-run.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import type { BatchResult, BatchWorkflowInput } from '../../workflows/types.js';
 import { bundleWorkflows } from './stack-worker.js';
-import { createTimeSkippingEnv, quietTemporalRuntime, uniqueIds } from './temporal.js';
+import { createLocalEnv, createTimeSkippingEnv, quietTemporalRuntime, uniqueIds } from './temporal.js';
 
-export interface TimeSkippingServer {
+/** A test file's Temporal server and the product's workflows bundled once for it. */
+export interface FileServer {
   readonly env: TestWorkflowEnvironment;
   readonly bundle: WorkflowBundleWithSourceMap;
 }
@@ -32,18 +33,32 @@ export interface TimeSkippingServerOptions {
  * A time-skipping server and the product's workflows bundled, for one test file: started in beforeAll, torn
  * down in afterAll.
  */
-export function timeSkippingServer(options: TimeSkippingServerOptions = {}): TimeSkippingServer {
+export function timeSkippingServer(options: TimeSkippingServerOptions = {}): FileServer {
+  return serverForFile('time-skipping server', () => {
+    if (options.sdkLogLevel) quietTemporalRuntime(options.sdkLogLevel);
+    return createTimeSkippingEnv();
+  });
+}
+
+/**
+ * A dev server on the real clock (the product's search attributes, eager activities on, as `npm run dev` runs
+ * it) and the product's workflows bundled, for one test file: started in beforeAll, torn down in afterAll.
+ */
+export function localServer(): FileServer {
+  return serverForFile('dev server', createLocalEnv);
+}
+
+function serverForFile(what: string, start: () => Promise<TestWorkflowEnvironment>): FileServer {
   let started: { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap } | undefined;
   beforeAll(async () => {
-    if (options.sdkLogLevel) quietTemporalRuntime(options.sdkLogLevel);
-    const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
+    const [env, bundle] = await Promise.all([start(), bundleWorkflows()]);
     started = { env, bundle };
   });
   afterAll(async () => {
     await started?.env.teardown();
   });
   const get = () => {
-    if (!started) throw new Error('the time-skipping server is not started (used outside a test?)');
+    if (!started) throw new Error(`the ${what} is not started (used outside a test?)`);
     return started;
   };
   return {
