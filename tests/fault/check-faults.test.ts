@@ -4,9 +4,7 @@
  * poison answers, a store that refuses a result, an upstream outage, a source that wants a login, a held
  * queue. Each ends with the exactly-once invariant of tests/helpers/invariants.ts.
  */
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { ensureProxyHealthSchedule } from '../../src/worker/health-schedule.js';
 import { toApiBatch } from '../../src/api/present.js';
@@ -20,29 +18,20 @@ import { batchWorkflow } from '../../workflows/batch.js';
 import { PROXY_HEALTH_SCHEDULE_ID } from '../../workflows/proxy-health.js';
 import { queuePausedSignal } from '../../workflows/signals.js';
 import { eventCounts, makeRunningBatch, startStack, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
-import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
+import { withStackWorker } from '../helpers/stack-worker.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
-import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
+import { uniqueIds } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
+import { localServer } from '../helpers/workflow.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  env = await createLocalEnv();
-  bundle = await bundleWorkflows();
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = localServer();
 
 const withWorker = <T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>) =>
-  withStackWorker(env, bundle, { ...options, prefix: 'fault' }, fn);
+  withStackWorker(server.env, server.bundle, { ...options, prefix: 'fault' }, fn);
 
 /** Runs the batch workflow of an already running batch to its end. */
 async function runBatch(stack: Stack, taskQueue: string, batchId: string) {
-  return env.client.workflow.execute(batchWorkflow, {
+  return server.env.client.workflow.execute(batchWorkflow, {
     taskQueue,
     workflowId: `batch-${batchId}-${uniqueIds().workflowId}`,
     args: [{ batchId, settings: batchSettings(stack.config) }],
@@ -162,7 +151,7 @@ describe('faults that are not crashes', () => {
         env: { BATCH_STALL_AFTER_MS: '2000', PROXY_HEALTH_INTERVAL_MS: '2000', PROXY_COOLDOWN_MS: '600000', CHECK_CHUNK_SIZE: '10', BATCH_CONCURRENCY: '2' },
       },
       async (stack, taskQueue) => {
-        await ensureProxyHealthSchedule(env.client, { taskQueue, intervalMs: stack.config.PROXY_HEALTH_INTERVAL_MS });
+        await ensureProxyHealthSchedule(server.env.client, { taskQueue, intervalMs: stack.config.PROXY_HEALTH_INTERVAL_MS });
         let revived: RunningSimulator | undefined;
         try {
           const batch = await makeRunningBatch(stack, usernames(200));
@@ -196,7 +185,7 @@ describe('faults that are not crashes', () => {
           expect(stall!.details.reason).toBe('upstream_unreachable');
         } finally {
           await revived?.close();
-          await env.client.schedule.getHandle(PROXY_HEALTH_SCHEDULE_ID).delete();
+          await server.env.client.schedule.getHandle(PROXY_HEALTH_SCHEDULE_ID).delete();
         }
       },
     );
@@ -227,7 +216,7 @@ describe('faults that are not crashes', () => {
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(60));
         const workflowId = `batch-${batch.id}-held`;
-        const handle = await env.client.workflow.start(batchWorkflow, {
+        const handle = await server.env.client.workflow.start(batchWorkflow, {
           taskQueue,
           workflowId,
           args: [{ batchId: batch.id, settings: batchSettings(stack.config) }],

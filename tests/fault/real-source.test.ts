@@ -5,39 +5,26 @@
  * that cannot be sent, and a slow pace that leaves chunks waiting. No profile that exists is failed by any of them:
  * each answer is charged to its owner (src/check/failure-policy.ts).
  */
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { toApiBatch } from '../../src/api/present.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { setProxyStatus } from '../../src/repos/proxies.js';
 import { createSession, getSession } from '../../src/repos/sessions.js';
 import { eventCounts, makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
-import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
+import { withStackWorker } from '../helpers/stack-worker.js';
 import { expectExactlyOnce } from '../helpers/invariants.js';
-import { createLocalEnv } from '../helpers/temporal.js';
-import { startBatch } from '../helpers/workflow.js';
+import { localServer, startBatch } from '../helpers/workflow.js';
 import { waitFor } from '../helpers/wait.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  env = await createLocalEnv();
-  bundle = await bundleWorkflows();
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = localServer();
 
 const withWorker = <T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>) =>
-  withStackWorker(env, bundle, { ...options, prefix: 'real-source' }, fn);
+  withStackWorker(server.env, server.bundle, { ...options, prefix: 'real-source' }, fn);
 
 /** Starts the batch workflow of an already running batch, as the queue runner would. */
 const startRunning = (stack: Stack, taskQueue: string, batchId: string) =>
-  startBatch(env, taskQueue, { batchId, settings: batchSettings(stack.config) });
+  startBatch(server.env, taskQueue, { batchId, settings: batchSettings(stack.config) });
 
 async function checkedAtLeast(stack: Stack, batchId: string, n: number): Promise<void> {
   await waitFor(async () => (await getBatch(stack.db.sql, batchId)).successful_checks >= n, 30_000);

@@ -38,3 +38,16 @@ export async function withStackWorker<T>(
     await stack.close();
   }
 }
+
+/**
+ * As withStackWorker, on a file's time-skipping server (timeSkippingServer in workflow.ts): the pool and checker
+ * read the server's clock, so a proxy's rest ends exactly when Temporal has skipped past it.
+ */
+export function withTimeSkippingStackWorker<T>(
+  server: { readonly env: TestWorkflowEnvironment; readonly bundle: WorkflowBundleWithSourceMap },
+  options: StackOptions & { prefix?: string },
+  fn: (stack: Stack, taskQueue: string) => Promise<T>,
+): Promise<T> {
+  const clock = async () => new Date(await server.env.currentTimeMs());
+  return withStackWorker(server.env, server.bundle, { ...options, clock }, fn);
+}

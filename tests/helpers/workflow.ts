@@ -4,6 +4,7 @@
  * workflow id the product gives it.
  */
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { LogLevel as SdkLogLevel } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
@@ -11,24 +12,53 @@ import type { BatchRunActivities } from '../../workflows/batch-run.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import type { BatchResult, BatchWorkflowInput } from '../../workflows/types.js';
 import { bundleWorkflows } from './stack-worker.js';
-import { createTimeSkippingEnv, uniqueIds } from './temporal.js';
+import { createLocalEnv, createTimeSkippingEnv, quietTemporalRuntime, uniqueIds } from './temporal.js';
 import { sharedWorkflowBundle } from './workflow-bundle.js';
+
+/** A test file's Temporal server, and the workflow bundle of the run. */
+export interface FileServer {
+  readonly env: TestWorkflowEnvironment;
+  readonly bundle: WorkflowBundleWithSourceMap;
+}
+
+export interface TimeSkippingServerOptions {
+  /**
+   * The level the SDK's own lines go through the logger at (quietTemporalRuntime), for a file that reads
+   * them. Only the first runtime installed in a process counts: the file must start no worker or server before.
+   */
+  sdkLogLevel?: SdkLogLevel;
+}
 
 /**
  * A time-skipping server and the product's workflows bundled, for one test file: started in beforeAll, torn
  * down in afterAll.
  */
-export function timeSkippingServer(): { readonly env: TestWorkflowEnvironment; readonly bundle: WorkflowBundleWithSourceMap } {
+export function timeSkippingServer(options: TimeSkippingServerOptions = {}): FileServer {
+  return serverForFile('time-skipping server', () => {
+    if (options.sdkLogLevel) quietTemporalRuntime(options.sdkLogLevel);
+    return createTimeSkippingEnv();
+  });
+}
+
+/**
+ * A dev server on the real clock (the product's search attributes, eager activities on, as `npm run dev` runs
+ * it) and the product's workflows bundled, for one test file: started in beforeAll, torn down in afterAll.
+ */
+export function localServer(): FileServer {
+  return serverForFile('dev server', createLocalEnv);
+}
+
+function serverForFile(what: string, start: () => Promise<TestWorkflowEnvironment>): FileServer {
   let started: { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap } | undefined;
   beforeAll(async () => {
-    const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
+    const [env, bundle] = await Promise.all([start(), bundleWorkflows()]);
     started = { env, bundle };
   });
   afterAll(async () => {
     await started?.env.teardown();
   });
   const get = () => {
-    if (!started) throw new Error('the time-skipping server is not started (used outside a test?)');
+    if (!started) throw new Error(`the ${what} is not started (used outside a test?)`);
     return started;
   };
   return {
@@ -44,7 +74,7 @@ export function timeSkippingServer(): { readonly env: TestWorkflowEnvironment; r
 export interface WithWorkerOptions {
   /** The activities the workflows call: stand-ins written in the test, or the product's own. */
   activities: Partial<BatchRunActivities> & object;
-  /** The workflows bundled once per file (bundleWorkflows in stack-worker.ts); bundled here otherwise. */
+  /** Workflow code bundled ahead; the run's bundle (tests/helpers/workflow-bundle.ts) otherwise. */
   bundle?: WorkflowBundleWithSourceMap;
   /** Names the task queue, to tell the tests' queues apart on a shared server. */
   prefix?: string;

@@ -5,39 +5,27 @@
  * usernames as stored, and the current details show the stall Postgres records for a held queue, then the
  * finished count.
  */
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { batchWorkflowId, setQueuePaused } from '../../src/repos/queue.js';
 import { batchQueueWorkflow } from '../../workflows/batch-queue.js';
 import { progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { batchCounters, eventCounts, makeBatch, usernames } from '../helpers/stack.js';
-import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
-import { createTimeSkippingEnv } from '../helpers/temporal.js';
+import { withTimeSkippingStackWorker } from '../helpers/stack-worker.js';
 import { waitFor } from '../helpers/wait.js';
 import { activitySummaries, currentDetailsOf } from '../helpers/web-ui-metadata.js';
+import { timeSkippingServer } from '../helpers/workflow.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  bundle = await bundleWorkflows();
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = timeSkippingServer();
 
 describe('a batch run described in the Web UI (time-skipping, real activities)', () => {
   it('summarised by the queue, its chunks by their usernames; a held queue shows as the stall Postgres records', async () => {
     const workerEnv = { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1', BATCH_STALL_AFTER_MS: '1000' };
-    await withStackWorker(env, bundle, { proxies: 1, sim: { latencyMs: 100 }, env: workerEnv, clock: async () => new Date(await env.currentTimeMs()) }, async (stack, taskQueue) => {
+    await withTimeSkippingStackWorker(server, { proxies: 1, sim: { latencyMs: 100 }, env: workerEnv }, async (stack, taskQueue) => {
       const names = usernames(30);
       const batch = await makeBatch(stack, names, { name: 'Spring creators' });
-      const queue = await env.client.workflow.start(batchQueueWorkflow, { taskQueue, workflowId: `queue-${taskQueue}`, args: [{}] });
+      const queue = await server.env.client.workflow.start(batchQueueWorkflow, { taskQueue, workflowId: `queue-${taskQueue}`, args: [{}] });
       try {
-        const child = env.client.workflow.getHandle(batchWorkflowId(batch.id));
+        const child = server.env.client.workflow.getHandle(batchWorkflowId(batch.id));
         await waitFor(async () => ((await eventCounts(stack, batch.id)).STORY_CHECK_SUCCESS ?? 0) >= 5, { what: 'a chunk checked' });
         expect(await (await child.describe()).staticSummary()).toBe('Batch "Spring creators" · 30 profiles');
         expect((await activitySummaries(child))[0]).toBe(`5 profiles: @${names[0]} … @${names[4]}`);
@@ -48,7 +36,7 @@ describe('a batch run described in the Web UI (time-skipping, real activities)',
         await waitFor(async () => (await child.query(progressQuery)).state === 'queue_paused', { what: 'queue held' });
         const details = await waitFor(
           async () => {
-            await env.sleep('2 seconds');
+            await server.env.sleep('2 seconds');
             const text = await currentDetailsOf(child);
             return text.includes('**Stalled:**') && text;
           },

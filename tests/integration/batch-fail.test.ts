@@ -5,20 +5,10 @@
  * overrule that.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { BatchRow } from '../../src/repos/batches.js';
 import { getBatch } from '../../src/repos/batches.js';
 import { listLogs } from '../../src/repos/logs.js';
-import { upsertProfiles } from '../../src/repos/profiles.js';
-import {
-  cancelBatch,
-  claimNextBatch,
-  completeBatch,
-  createBatch,
-  failBatch,
-  getQueue,
-  pauseBatch,
-  resumeBatch,
-} from '../../src/repos/queue.js';
+import { cancelBatch, claimNextBatch, completeBatch, failBatch, getQueue, pauseBatch, resumeBatch } from '../../src/repos/queue.js';
+import { newBatch, runningBatch } from '../helpers/batches.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 let db: TestDatabase;
@@ -35,27 +25,12 @@ beforeEach(async () => {
   await db.sql`truncate batch_logs, batch_profiles, batches, profiles cascade`;
 });
 
-let serial = 0;
-async function newBatch(): Promise<BatchRow> {
-  const tag = `${Date.now().toString(36)}${serial++}`;
-  const { items } = await upsertProfiles(db.sql, [`fail_${tag}_a`, `fail_${tag}_b`]);
-  return createBatch(db.sql, { profileIds: items.map((p) => p.id) });
-}
-
-/** A batch claimed by the runner; nothing else may be running. */
-async function runningBatch(): Promise<BatchRow> {
-  const batch = await newBatch();
-  const claimed = await claimNextBatch(db.sql);
-  expect(claimed?.id).toBe(batch.id);
-  return claimed!;
-}
-
 const errorLogs = async (batchId: string) =>
   (await listLogs(db.sql, batchId, { limit: 100, eventType: 'BATCH_ERROR' })).items;
 
 describe('a batch whose run failed', () => {
   it('ends as error when it is running, and leaves the runner free', async () => {
-    const batch = await runningBatch();
+    const batch = await runningBatch(db.sql);
     const failed = await failBatch(db.sql, batch.id, 'the workflow was terminated');
     expect(failed).toMatchObject({ status: 'error', position: null, error: 'the workflow was terminated' });
     expect((await getQueue(db.sql)).running).toBeNull();
@@ -63,9 +38,9 @@ describe('a batch whose run failed', () => {
   });
 
   it('stays queued, in its place, when it was paused and resumed before the failure arrived', async () => {
-    const batch = await runningBatch();
+    const batch = await runningBatch(db.sql);
     await pauseBatch(db.sql, batch.id);
-    const ahead = await newBatch();
+    const ahead = await newBatch(db.sql);
     const resumed = await resumeBatch(db.sql, batch.id);
     expect(resumed).toMatchObject({ status: 'queued', position: 2 });
 
@@ -83,7 +58,7 @@ describe('a batch whose run failed', () => {
     ['cancelled', (id: string) => cancelBatch(db.sql, id)],
     ['done', (id: string) => completeBatch(db.sql, id)],
   ] as const)('stays %s when it got there before the failure arrived', async (status, stop) => {
-    const batch = await runningBatch();
+    const batch = await runningBatch(db.sql);
     if (status === 'done') await db.sql`update batch_profiles set status = 'completed' where batch_id = ${batch.id}`;
     expect((await stop(batch.id)).status).toBe(status);
 
@@ -93,7 +68,7 @@ describe('a batch whose run failed', () => {
   });
 
   it('keeps the first failure of a batch already in error', async () => {
-    const batch = await runningBatch();
+    const batch = await runningBatch(db.sql);
     await failBatch(db.sql, batch.id, 'first');
     expect(await failBatch(db.sql, batch.id, 'second')).toMatchObject({ status: 'error', error: 'first' });
     expect(await errorLogs(batch.id)).toHaveLength(1);

@@ -6,18 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transaction } from '../../src/db/sql.js';
 import { addAttempt, markRunning, recordFailures, recordSuccesses } from '../../src/repos/batch-profiles.js';
-import {
-  cancelBatch,
-  claimNextBatch,
-  createBatch,
-  failBatch,
-  getQueue,
-  pauseBatch,
-  resumeBatch,
-} from '../../src/repos/queue.js';
-import type { BatchRow } from '../../src/repos/batches.js';
-import { upsertProfiles } from '../../src/repos/profiles.js';
+import { cancelBatch, createBatch, failBatch, getQueue, pauseBatch, resumeBatch } from '../../src/repos/queue.js';
 import { createProxy } from '../../src/repos/proxies.js';
+import { newProfiles, runningBatch } from '../helpers/batches.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -33,21 +24,6 @@ afterAll(async () => {
   await db?.drop();
 });
 
-let serial = 0;
-async function profiles(n: number): Promise<string[]> {
-  const tag = `${Date.now().toString(36)}${serial++}`;
-  const { items } = await upsertProfiles(db.sql, Array.from({ length: n }, (_, i) => `lk_${tag}_${i}`));
-  return items.map((p) => p.id);
-}
-
-/** A batch claimed as running (the queue must have nothing else running). */
-async function runningBatch(ids: string[]): Promise<BatchRow> {
-  const batch = await createBatch(db.sql, { profileIds: ids });
-  const claimed = await claimNextBatch(db.sql);
-  expect(claimed?.id).toBe(batch.id);
-  return claimed!;
-}
-
 const runningRows = async (batchId: string) =>
   (await db.sql<{ n: number }[]>`select count(*)::int as n from batch_profiles where batch_id = ${batchId} and status = 'running'`)[0]!.n;
 
@@ -58,8 +34,8 @@ describe('lock order', () => {
   it('a resume racing the checker writes of the same batch never fails with a deadlock', async () => {
     const errors: unknown[] = [];
     for (let round = 0; round < 25; round++) {
-      const ids = await profiles(120);
-      const batch = await runningBatch(ids);
+      const ids = await newProfiles(db.sql, 120, 'lk');
+      const batch = await runningBatch(db.sql, ids);
       await markRunning(db.sql, batch.id, ids, proxyId);
       await pauseBatch(db.sql, batch.id);
       const reversed = [...ids].reverse();
@@ -78,8 +54,8 @@ describe('lock order', () => {
   it('overlapping attempts of one chunk, writing the same rows in different orders, never deadlock', async () => {
     const errors: unknown[] = [];
     for (let round = 0; round < 25; round++) {
-      const ids = await profiles(100);
-      const batch = await runningBatch(ids);
+      const ids = await newProfiles(db.sql, 100, 'lk');
+      const batch = await runningBatch(db.sql, ids);
       const reversed = [...ids].reverse();
       const settled = await Promise.allSettled([
         addAttempt(db.sql, batch.id, ids),
@@ -104,8 +80,8 @@ describe('a batch that is not running shows no profile as running', () => {
     ['paused', (id: string) => pauseBatch(db.sql, id)],
     ['error', (id: string) => failBatch(db.sql, id, 'the workflow was terminated')],
   ] as const)('%s: running rows go back to pending, and a late chunk cannot mark them again', async (status, stop) => {
-    const ids = await profiles(30);
-    const batch = await runningBatch(ids);
+    const ids = await newProfiles(db.sql, 30, 'lk');
+    const batch = await runningBatch(db.sql, ids);
     expect(await markRunning(db.sql, batch.id, ids.slice(0, 20), proxyId)).toHaveLength(20);
     expect(await runningRows(batch.id)).toBe(20);
     expect((await stop(batch.id)).status).toBe(status);
@@ -127,7 +103,7 @@ describe('a batch that is not running shows no profile as running', () => {
 describe('creating a large batch', () => {
   it('does not hold the queue while its profiles are inserted', async () => {
     const ids = await bulkProfiles(100_000);
-    const other = await createBatch(db.sql, { profileIds: await profiles(10) });
+    const other = await createBatch(db.sql, { profileIds: await newProfiles(db.sql, 10, 'lk') });
     const started = Date.now();
     let createdAt = 0;
     const creating = createBatch(db.sql, { profileIds: ids }).then((b) => ((createdAt = Date.now()), b));
@@ -162,6 +138,7 @@ describe('creating a large batch', () => {
   });
 });
 
+let serial = 0;
 /** Many profiles at once, straight in SQL (the public upsert validates each name, which is not under test here). */
 async function bulkProfiles(n: number): Promise<string[]> {
   const tag = `${Date.now().toString(36)}${serial++}`;

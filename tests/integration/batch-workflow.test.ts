@@ -3,43 +3,29 @@
  * proxies. Timers (retry backoff, hour-long proxy rests) are skipped, so these run in seconds; the pool and
  * checker share the server's clock so a proxy's rest ends exactly when Temporal has skipped past it.
  */
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { pauseBatch, resumeBatch, claimNextBatch, setQueuePaused } from '../../src/repos/queue.js';
 import { pauseSignal, progressQuery, queuePausedSignal } from '../../workflows/signals.js';
 import { batchCounters, eventCounts, makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
-import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
-import { createTimeSkippingEnv } from '../helpers/temporal.js';
+import { withTimeSkippingStackWorker } from '../helpers/stack-worker.js';
 import { waitFor } from '../helpers/wait.js';
-import { executeBatch, startBatch } from '../helpers/workflow.js';
+import { executeBatch, startBatch, timeSkippingServer } from '../helpers/workflow.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  bundle = await bundleWorkflows();
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
-
-const serverClock = async () => new Date(await env.currentTimeMs());
+const server = timeSkippingServer();
 
 const withWorker = <T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>) =>
-  withStackWorker(env, bundle, { ...options, clock: serverClock }, fn);
+  withTimeSkippingStackWorker(server, options, fn);
 
 describe('BatchWorkflow (time-skipping)', () => {
   it('checks every profile in chunks of up to 50 and completes with exact counters', async () => {
     await withWorker({ proxies: 2 }, async (stack, taskQueue) => {
       const batch = await makeRunningBatch(stack, usernames(120));
-      const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+      const result = await executeBatch(server.env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
       expect(result.outcome).toBe('done');
       const counters = await batchCounters(stack, batch.id);
       expect(counters).toMatchObject({ status: 'done', total_profiles: 120, successful_checks: 120, failed_checks: 0 });
@@ -61,9 +47,9 @@ describe('BatchWorkflow (time-skipping)', () => {
       { proxies: 1, sim: { ratePerSecond: 5, burst: 2, retryAfter: 3600 } },
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(12));
-        const startedAt = await env.currentTimeMs();
+        const startedAt = await server.env.currentTimeMs();
         const realStart = Date.now();
-        const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+        const result = await executeBatch(server.env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         expect(result.outcome).toBe('done');
         expect(await batchCounters(stack, batch.id)).toMatchObject({ successful_checks: 12, failed_checks: 0 });
         const events = await eventCounts(stack, batch.id);
@@ -82,7 +68,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         const [after] = await stack.db.sql<{ stalled_reason: string | null }[]>`select stalled_reason from batches where id = ${batch.id}`;
         expect(after!.stalled_reason).toBeNull();
         // at least one full hour of rest passed on the workflow clock, in a few real seconds
-        expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(3_600_000);
+        expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(3_600_000);
         expect(Date.now() - realStart).toBeLessThan(60_000);
       },
     );
@@ -97,8 +83,8 @@ describe('BatchWorkflow (time-skipping)', () => {
       },
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(4));
-        const startedAt = await env.currentTimeMs();
-        const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+        const startedAt = await server.env.currentTimeMs();
+        const result = await executeBatch(server.env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         expect(result.outcome).toBe('done');
         expect(await batchCounters(stack, batch.id)).toMatchObject({ status: 'done', successful_checks: 0, failed_checks: 4 });
         const failures = await stack.db.sql<{ details: { error_type: string; error_message: string } }[]>`
@@ -113,7 +99,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         expect(rows.every((r) => r.attempts === 3 && r.status === 'failed')).toBe(true);
         expect((await eventCounts(stack, batch.id)).CHECK_RETRY).toBeGreaterThanOrEqual(2);
         // two backoffs of 10 and 20 minutes passed on the workflow clock
-        expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(30 * 60_000);
+        expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(30 * 60_000);
         // a failed check changes none of the profile statistics
         const [stats] = await stack.db.sql<{ checks: number }[]>`select sum(total_checks)::int as checks from profiles`;
         expect(stats!.checks).toBe(0);
@@ -126,7 +112,7 @@ describe('BatchWorkflow (time-skipping)', () => {
       { proxies: 1, sim: { ratePerSecond: 5, burst: 2, retryAfter: 3600 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
       async (stack, taskQueue) => {
         const batch = await makeRunningBatch(stack, usernames(30));
-        const handle = await startBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+        const handle = await startBatch(server.env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         // wait for the first rest to begin, then pause as the API does: Postgres first, then the signal
         await waitFor(async () => (await eventCounts(stack, batch.id)).RATE_LIMITED! >= 1);
         await pauseBatch(stack.db.sql, batch.id);
@@ -149,7 +135,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         await resumeBatch(stack.db.sql, batch.id);
         const again = await claimNextBatch(stack.db.sql);
         expect(again?.id).toBe(batch.id);
-        const second = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+        const second = await executeBatch(server.env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
         expect(second.outcome).toBe('done');
         expect(await batchCounters(stack, batch.id)).toMatchObject({ status: 'done', successful_checks: 30, failed_checks: 0 });
         // nobody was counted twice: every profile has exactly one successful check
@@ -169,7 +155,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         // each history does not depend on the interval
         const settings = { ...batchSettings(stack.config), heldRecheckMs: 3_600_000 };
         const batch = await makeRunningBatch(stack, usernames(30));
-        const handle = await startBatch(env, taskQueue, { batchId: batch.id, settings });
+        const handle = await startBatch(server.env, taskQueue, { batchId: batch.id, settings });
         await waitFor(async () => ((await eventCounts(stack, batch.id)).STORY_CHECK_SUCCESS ?? 0) >= 5);
         // held in Postgres with the signal lost: the next chunk sent comes back deferred, unchecked
         await setQueuePaused(stack.db.sql, true);
@@ -178,7 +164,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         expect(heldAt.successful_checks).toBeLessThan(30);
         const requestsHeld = stack.sim.stats.requests;
 
-        await env.sleep('30 days');
+        await server.env.sleep('30 days');
         expect(stack.sim.stats.requests).toBe(requestsHeld);
         expect((await batchCounters(stack, batch.id)).successful_checks).toBe(heldAt.successful_checks);
 
@@ -200,7 +186,7 @@ describe('BatchWorkflow (time-skipping)', () => {
         expect(reads).toBeGreaterThanOrEqual((30 * 24 * 60 * 60_000) / settings.heldRecheckMs);
         // and the runs that continued-as-new while held replay deterministically
         const replays = Worker.runReplayHistories(
-          { workflowBundle: bundle, replayName: 'held-replay' },
+          { workflowBundle: server.bundle, replayName: 'held-replay' },
           runs.map((events, i) => ({ workflowId: `${handle.workflowId}-run-${i}`, history: { events } })),
         );
         for await (const replay of replays) expect(replay.error).toBeUndefined();
@@ -214,7 +200,7 @@ async function historiesOf(workflowId: string, firstRunId: string): Promise<Hist
   const runs: HistoryEvent[][] = [];
   let runId: string | null | undefined = firstRunId;
   while (runId) {
-    const events: HistoryEvent[] = (await env.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const events: HistoryEvent[] = (await server.env.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
     runs.push(events);
     runId = events.find((e) => e.workflowExecutionContinuedAsNewEventAttributes)?.workflowExecutionContinuedAsNewEventAttributes
       ?.newExecutionRunId;

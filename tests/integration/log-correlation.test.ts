@@ -4,33 +4,22 @@
  * batch and the activity's Temporal ids, and the waits a chunk expects (a rate limit, every proxy resting) are
  * benign failures the SDK logs at debug, never as an 'Activity failed' warning.
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { batchSettings } from '../../activities/index.js';
 import { onLogLine } from '../../src/logging/logger.js';
 import { makeRunningBatch, usernames, type Stack, type StackOptions } from '../helpers/stack.js';
-import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
-import { createTimeSkippingEnv, quietTemporalRuntime } from '../helpers/temporal.js';
+import { withTimeSkippingStackWorker } from '../helpers/stack-worker.js';
 import { waitFor } from '../helpers/wait.js';
-import { executeBatch, startBatch } from '../helpers/workflow.js';
+import { executeBatch, startBatch, timeSkippingServer } from '../helpers/workflow.js';
 
 type Line = Record<string, unknown> & { level: string; msg: string };
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+// first in this process: the SDK's lines, debug included, go through the logger
+const server = timeSkippingServer({ sdkLogLevel: 'DEBUG' });
 let lines: Line[] = [];
 
-beforeAll(async () => {
-  // first in this process: the SDK's lines, debug included, go through the logger
-  quietTemporalRuntime('DEBUG');
+beforeAll(() => {
   onLogLine((line) => lines.push(JSON.parse(line) as Line));
-  env = await createTimeSkippingEnv();
-  bundle = await bundleWorkflows();
-});
-
-afterAll(async () => {
-  await env?.teardown();
 });
 
 beforeEach(() => {
@@ -38,7 +27,7 @@ beforeEach(() => {
 });
 
 const withWorker = <T>(options: StackOptions, fn: (stack: Stack, taskQueue: string) => Promise<T>) =>
-  withStackWorker(env, bundle, { ...options, clock: async () => new Date(await env.currentTimeMs()) }, fn);
+  withTimeSkippingStackWorker(server, options, fn);
 
 /** The SDK's 'Activity failed' lines of the chunks of one batch. */
 const chunkFailures = (batchId: string) =>
@@ -48,7 +37,7 @@ describe('log lines of a real worker', () => {
   it('every line logged inside a chunk carries its batch_id, workflow_id, run_id, activity_id and attempt', async () => {
     await withWorker({ proxies: 2, env: { CHECK_CHUNK_SIZE: '5' } }, async (stack, taskQueue) => {
       const batch = await makeRunningBatch(stack, usernames(12));
-      const result = await executeBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+      const result = await executeBatch(server.env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
       expect(result.outcome).toBe('done');
 
       // the pool logs each slot it hands out, with the holder the activity named itself by
@@ -81,7 +70,7 @@ describe('log lines of a real worker', () => {
     // attempts find every proxy resting (NothingCanBeSent) until the rests are over
     await withWorker({ proxies: 8, sim: { rateLimitShare: 1, retryAfter: 1 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } }, async (stack, taskQueue) => {
       const batch = await makeRunningBatch(stack, usernames(6));
-      const handle = await startBatch(env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
+      const handle = await startBatch(server.env, taskQueue, { batchId: batch.id, settings: batchSettings(stack.config) });
       await waitFor(async () => chunkFailures(batch.id).some((l) => (l.error as { failure_type?: string }).failure_type === 'RateLimited'), {
         timeoutMs: 60_000,
         what: 'a chunk failing as RateLimited',

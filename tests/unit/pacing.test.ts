@@ -55,22 +55,11 @@ function rateOf(run: DriveResult): string {
 }
 
 describe('pacing against rate limits (simulated time)', () => {
-  it('keeps just under a token bucket of 10/s (burst 10)', () => {
-    const r = steadyRun('token bucket 10/s, burst 10', tokenBucket({ ratePerS: 10, burst: 10 }), {
-      durationMs: HOUR,
-      warmUpMs: 5 * MINUTE,
-      seed: 1,
-    });
-    expect(r.reached).toBeGreaterThanOrEqual(0.85);
-    expect(r.share429).toBeLessThanOrEqual(0.02);
-  });
-
-  it('keeps just under a fixed window of 5 per second', () => {
-    const r = steadyRun('fixed window 5 per 1 s', fixedWindow({ limit: 5, windowMs: SECOND }), {
-      durationMs: HOUR,
-      warmUpMs: 5 * MINUTE,
-      seed: 2,
-    });
+  it.each([
+    ['a token bucket of 10/s (burst 10)', 'token bucket 10/s, burst 10', tokenBucket({ ratePerS: 10, burst: 10 }), 1],
+    ['a fixed window of 5 per second', 'fixed window 5 per 1 s', fixedWindow({ limit: 5, windowMs: SECOND }), 2],
+  ] as const)('keeps just under %s', (_limit, scenario, source, seed) => {
+    const r = steadyRun(scenario, source, { durationMs: HOUR, warmUpMs: 5 * MINUTE, seed });
     expect(r.reached).toBeGreaterThanOrEqual(0.85);
     expect(r.share429).toBeLessThanOrEqual(0.02);
   });
