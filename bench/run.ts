@@ -150,7 +150,7 @@ function settings(options: BenchOptions, world: World, started: number) {
   };
 }
 
-/** bench/results/latest.json's shape (OPERATIONS.md, "Benchmark output"). */
+/** bench/results/latest.json's shape (docs/operations.md, "Benchmark output"). */
 interface Output {
   machine: ReturnType<typeof machine>;
   settings: ReturnType<typeof settings>;

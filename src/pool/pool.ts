@@ -7,29 +7,23 @@
  * A proxy is a rate, not a lock: up to PROXY_MAX_IN_FLIGHT requests go through it at once, their send times
  * spaced by its rate (PROXY_MIN_INTERVAL_MS, or what its 429s taught). A request takes a slot (`lease`),
  * waits for the slot's send time (`awaitSendTime`), sends, and hands the slot back with the outcome
- * (`release`). How slots are chosen and what each outcome does to a proxy is in src/pool/leases.ts,
+ * (`release`). How slots are chosen and what each outcome does to a proxy is in src/pool/lease-types.ts,
  * beside the SQL that does it. This module never puts a lease's secrets in a log line.
  */
 import { MAX_SEND_WAIT_MS, type Config } from '../config.js';
 import type { Sql } from '../db/sql.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { redact } from '../logging/redact.js';
-import {
-  readStats,
-  reclaimExpiredSlots,
-  releaseLease,
-  takeLease,
-  type Lease,
-  type LeaseResult,
-  type ReleaseOutcome,
-  type SlotRules,
-} from './leases.js';
+import type { Lease, LeaseResult, ReleaseOutcome, SlotRules } from './lease-types.js';
+import { releaseLease } from './release-lease.js';
+import { readStats, reclaimExpiredSlots } from './slot-queries.js';
+import { takeLease } from './take-lease.js';
 import type { PacingSettings } from './pacing.js';
 import { createDatabaseClock } from './database-clock.js';
 import { storableText } from '../db/storable-text.js';
 import { sleep } from '../process/timeouts.js';
 
-export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './leases.js';
+export type { Lease, LeaseFailureReason, LeaseResult, ReleaseOutcome } from './lease-types.js';
 
 export interface ReleaseContext {
   batchId?: string | null;

@@ -1,11 +1,11 @@
 /**
- * Handing a slot back with its request's outcome (see src/pool/leases.ts, "Outcomes on release" and "Pacing"):
+ * Handing a slot back with its request's outcome (see src/pool/lease-types.ts, "Outcomes on release" and "Pacing"):
  * the effect on the proxy, its pacing, its batch logs, and the session's side, in one transaction.
  */
 import { transaction, type Sql } from '../db/sql.js';
 import type { ProxyStatus, RestReason } from '../enums.js';
 import { insertLog, type Queryable } from '../repos/logs.js';
-import type { Lease, ReleasedRow, ReleaseOutcome, ReleaseRowOptions } from './leases.js';
+import type { Lease, ReleasedRow, ReleaseOutcome, ReleaseRowOptions } from './lease-types.js';
 import { learnedRatePerS, newPacingState, observe, sendIntervalMs, type PacingEvent, type PacingState } from './pacing.js';
 import { interval } from './slot-queries.js';
 

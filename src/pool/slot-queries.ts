@@ -1,9 +1,9 @@
 /**
- * The SQL the pool's slots share (see src/pool/leases.ts): a proxy's send interval, whether a session may carry
+ * The SQL the pool's slots share (see src/pool/lease-types.ts): a proxy's send interval, whether a session may carry
  * its request, the pool's counts, and the reclaim of the slots of holders that crashed.
  */
 import type { Queryable } from '../repos/logs.js';
-import type { SlotRules } from './leases.js';
+import type { SlotRules } from './lease-types.js';
 
 export interface StatsRow {
   total: number;

@@ -1,10 +1,10 @@
 /**
- * Taking a send slot on a proxy, and a session for it (see src/pool/leases.ts, "Taking a slot" and "Sessions").
+ * Taking a send slot on a proxy, and a session for it (see src/pool/lease-types.ts, "Taking a slot" and "Sessions").
  */
 import type { Sql } from '../db/sql.js';
 import type { RestReason } from '../enums.js';
 import { registerSecret } from '../logging/redact.js';
-import type { Lease, LeaseResult, ReleaseRowOptions, SlotRules } from './leases.js';
+import type { Lease, LeaseResult, ReleaseRowOptions, SlotRules } from './lease-types.js';
 import { releaseLease } from './release-lease.js';
 import { interval, readStats, sendIntervalSql, usableSession, type StatsRow } from './slot-queries.js';
 

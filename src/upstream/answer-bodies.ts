@@ -1,5 +1,5 @@
 /**
- * The bodies of the source's successful answers (UPSTREAM.md), parsed into what a check needs: a user id, or the
+ * The bodies of the source's successful answers (docs/upstream.md), parsed into what a check needs: a user id, or the
  * active stories of each requested id. A body that does not have the documented structure is a MalformedResponse.
  */
 import { MalformedResponse, ProfileNotFound } from './errors.js';

@@ -52,9 +52,6 @@ import type { RestReason, ProxyStatus } from '../enums.js';
 import type { SessionRefusal } from '../upstream/errors.js';
 import type { PacingSettings } from './pacing.js';
 
-export { releaseLease } from './release-lease.js';
-export { readStats, reclaimExpiredSlots } from './slot-queries.js';
-export { takeLease } from './take-lease.js';
 
 export interface Lease {
   proxyId: string;
