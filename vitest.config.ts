@@ -1,14 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects:
+// The projects:
 // - unit: pure and fast;
 // - workflow: Temporal's time-skipping server with stand-in activities (no Postgres);
 // - integration: real Postgres, real Temporal servers, real sockets, browsers and child processes (tests/integration
 //   and tests/e2e). Their files run side by side: each has its own database, task queues, ports and servers, and
 //   most of their time is spent waiting on those, not on the CPU;
-// - fault: processes killed, servers restarted (Postgres among them) mid-batch. It runs after the others, one file
-//   at a time, so that a restart meets no other file's test and the timing it checks is its own.
+// - fault: processes killed and servers restarted mid-batch, each file its own. They run after the others (their
+//   timings are their own, not those of a browser or a fuzzer beside them), side by side too;
+// - fault-alone: the Postgres restart, last and alone: every file's connections would go down with it.
 // The workflow code is bundled once for the whole run (tests/helpers/global-setup.ts).
+const POSTGRES_RESTART = 'tests/fault/postgres-restart.test.ts';
+
 const integrationSettings = {
   testTimeout: 120_000,
   hookTimeout: 180_000,
@@ -39,13 +42,10 @@ export default defineConfig({
         test: { name: 'integration', include: ['tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts'], ...integrationSettings },
       },
       {
-        test: {
-          name: 'fault',
-          include: ['tests/fault/**/*.test.ts'],
-          ...integrationSettings,
-          fileParallelism: false,
-          sequence: { groupOrder: 1 },
-        },
+        test: { name: 'fault', include: ['tests/fault/**/*.test.ts'], exclude: [POSTGRES_RESTART], ...integrationSettings, sequence: { groupOrder: 1 } },
+      },
+      {
+        test: { name: 'fault-alone', include: [POSTGRES_RESTART], ...integrationSettings, sequence: { groupOrder: 2 } },
       },
     ],
   },
