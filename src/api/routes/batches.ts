@@ -7,6 +7,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { listBatchProfiles } from '../../repos/batch-profiles.js';
 import { getBatch, listBatches, type BatchRow } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
+import { TRANSITIONS, type OperatorAction } from '../../repos/queue.js';
 import { streamBatchEvents } from '../batch-events.js';
 import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
@@ -56,20 +57,34 @@ const get = createRoute({
   responses: { 200: json(Batch, 'the batch'), ...errors(404) },
 });
 
-const TRANSITIONS = {
-  start: 'Move the batch to the head of the queue (409 batch_running while another batch runs; 409 if done or cancelled)',
-  pause: 'Take the batch out of the queue; a running batch stops taking new profiles (409 if done, cancelled or paused)',
-  resume: 'Put a paused or failed batch back at the end of the queue (409 otherwise)',
-  cancel: 'Cancel the batch; a running batch stops as for pause (409 if done)',
-} as const;
-type Transition = keyof typeof TRANSITIONS;
+/** What each transition does. Which statuses allow it is TRANSITIONS' alone (read below, and as each batch's `actions`). */
+const EFFECTS: Record<OperatorAction, string> = {
+  start: 'Move the batch to the head of the queue (409 batch_running while another batch runs)',
+  pause: 'Take the batch out of the queue; a running batch stops taking new profiles',
+  resume: 'Put the batch back at the end of the queue; only profiles not yet completed are checked again',
+  cancel: 'Cancel the batch for good; a running batch stops as for pause',
+};
 
-const transitionRoute = (action: Transition) =>
+/** `a`, `b` or `c` */
+function statusList(statuses: readonly string[]): string {
+  const quoted = statuses.map((s) => `\`${s}\``);
+  return quoted.length < 2 ? quoted.join('') : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+}
+
+/** The legal statuses of a transition in words, written from TRANSITIONS. */
+function allowedFrom(action: OperatorAction): string {
+  const { from, done } = TRANSITIONS[action];
+  const unchanged = done.length > 0 ? ` A batch that is ${statusList(done)} is returned unchanged.` : '';
+  return `Allowed when the batch is ${statusList(from)} (its \`actions\` list it).${unchanged} 409 otherwise.`;
+}
+
+const transitionRoute = (action: OperatorAction) =>
   createRoute({
     method: 'post',
     path: `/batches/{id}/${action}`,
     tags: ['batches'],
-    summary: TRANSITIONS[action],
+    summary: EFFECTS[action],
+    description: allowedFrom(action),
     request: { params: IdParam },
     responses: { 202: json(Batch, 'accepted: the batch after the transition'), ...errors(404, 409) },
   });
@@ -126,7 +141,7 @@ export function batchesRouter(deps: RouterDeps) {
 
   const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
 
-  const transition = (action: Transition) => async (id: string) => {
+  const transition = (action: OperatorAction) => async (id: string) => {
     await temporalGate.require();
     return toApiBatch(await withSignalDeadline(() => batchControl[action](id)));
   };
