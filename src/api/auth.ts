@@ -13,7 +13,10 @@ import { HTTPException } from 'hono/http-exception';
 import { CSRF_HEADER, csrfTokenMatches, SESSION_COOKIE, verifySession } from '../console/cookie-session.js';
 import { SAFE_METHODS } from './cross-site.js';
 
-/** GET routes that answer without a key: probes, the API description, and the dashboard's shell and assets. */
+/**
+ * GET routes that answer without a key: probes, the API description, and the dashboard's shell and assets.
+ * The only list of them: the OpenAPI document marks the documented ones open from it (router.ts's createRoute).
+ */
 export const OPEN_ROUTES: ReadonlySet<string> = new Set([
   '/healthz',
   '/readyz',

@@ -3,7 +3,7 @@
  * events. Transitions go through batch-control (Postgres first, then the workflows are signalled); they
  * are refused with 503 while Temporal is unreachable, before anything changes.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { listBatchProfiles } from '../../repos/batch-profiles.js';
 import { getBatch, listBatches, type BatchRow } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
@@ -13,7 +13,7 @@ import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
 import { apiPage, batchCursor, positionCursor, sequenceCursor } from '../cursors.js';
 import { presentPage, toApiBatch, toApiBatchProfile, toApiLog } from '../present.js';
-import { bodyErrors, createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import {
   Batch,
   BatchPage,

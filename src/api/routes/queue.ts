@@ -1,10 +1,8 @@
 /** The queue: GET /queue, POST /queue/pause, POST /queue/resume (through batch-control, Temporal required). */
-import { createRoute } from '@hono/zod-openapi';
 import { getQueue } from '../../repos/queue.js';
 import { toApiQueue } from '../present.js';
-import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
+import { createRoute, createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
 import { Queue } from '../schemas.js';
-
 
 const get = createRoute({
   method: 'get',
