@@ -38,13 +38,6 @@ export function createRouter(): OpenAPIHono<AppEnv> {
 }
 
 /**
- * Bound on each of a transition's Temporal calls, applied by batch-control to every call from the moment it is
- * made (an inner deadline wins over a route's outer one): the DB change is committed first, so a slow signal
- * only delays the answer, and a slow DB change never shortens the signal's time.
- */
-export { SIGNAL_DEADLINE_MS } from '../queue/batch-control.js';
-
-/**
  * A route definition, documented as needing no key when auth.ts lets it answer without one (`publicMetrics` as
  * for apiAuth): which routes are open is written there alone.
  */

@@ -5,7 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { listBatchProfiles } from '../../repos/batch-profiles.js';
-import { getBatch, listBatches, type BatchRow } from '../../repos/batches.js';
+import { getBatch, listBatches } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
 import { TRANSITIONS, type OperatorAction } from '../../repos/queue.js';
 import { streamBatchEvents } from '../batch-events.js';
@@ -13,7 +13,7 @@ import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
 import { apiPage, batchCursor, positionCursor, sequenceCursor } from '../cursors.js';
 import { presentPage, toApiBatch, toApiBatchProfile, toApiLog } from '../present.js';
-import { bodyErrors, createRoute, createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
 import {
   Batch,
   BatchPage,
@@ -133,17 +133,15 @@ const events = createRoute({
 });
 
 export function batchesRouter(deps: RouterDeps) {
-  const { sql, backgroundSql, config, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
+  const { sql, backgroundSql, config, logger, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
 
   // one reader per followed batch, shared by all of this app's event streams
   // event streams read on the background pool: however many follow a batch, requests keep their connections
   const feeds = createBatchFeeds({ sql: backgroundSql, intervalMs: eventsIntervalMs, shutdown });
 
-  const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
-
   const transition = (action: OperatorAction) => async (id: string) => {
     await temporalGate.require();
-    return toApiBatch(await withSignalDeadline(() => batchControl[action](id)));
+    return toApiBatch(await batchControl[action](id));
   };
 
   const start = transition('start');
@@ -157,15 +155,13 @@ export function batchesRouter(deps: RouterDeps) {
       // a held batch wakes nobody, so it does not need Temporal
       if (!body.hold) await temporalGate.require();
       const selection = await resolveBatchSource(sql, body);
-      const row = await withSignalDeadline(() =>
-        batchControl.create({
-          name: body.name || null,
-          priority: body.priority ?? 0,
-          hold: body.hold ?? false,
-          maxAgeS: body.max_age_s ?? config.CHECK_MAX_AGE_S,
-          ...selection,
-        }),
-      );
+      const row = await batchControl.create({
+        name: body.name || null,
+        priority: body.priority ?? 0,
+        hold: body.hold ?? false,
+        maxAgeS: body.max_age_s ?? config.CHECK_MAX_AGE_S,
+        ...selection,
+      });
       return c.json(toApiBatch(row), 201);
     })
     .openapi(list, async (c) => {
