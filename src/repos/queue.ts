@@ -30,8 +30,11 @@ import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.
 import { insertLog } from './logs.js';
 import { createMissingProfiles } from './profiles.js';
 
-/** The actions an operator takes through the API; claim, complete and fail are the runner's bookkeeping. */
-export const OPERATOR_ACTIONS = ['start', 'pause', 'resume', 'cancel'] as const;
+/**
+ * The actions an operator takes through the API, in the order a batch offers them (the likeliest first: a
+ * stopped batch's resume before start); claim, complete and fail are the runner's bookkeeping.
+ */
+export const OPERATOR_ACTIONS = ['resume', 'start', 'pause', 'cancel'] as const;
 export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
 export type QueueAction = OperatorAction | 'claim' | 'complete' | 'fail';
 

@@ -182,8 +182,8 @@ describe("a batch's actions", () => {
   const OFFERED: Record<string, string[]> = {
     queued: ['start', 'pause', 'cancel'],
     running: ['pause', 'cancel'],
-    paused: ['start', 'resume', 'cancel'],
-    error: ['start', 'resume', 'cancel'],
+    paused: ['resume', 'start', 'cancel'],
+    error: ['resume', 'start', 'cancel'],
     done: [],
     cancelled: [],
   };
