@@ -14,7 +14,11 @@ import { CSRF_HEADER, csrfTokenMatches, SESSION_COOKIE, verifySession } from '..
 import { SAFE_METHODS } from './cross-site.js';
 import { DOCS_PAGE_PATHS } from './docs-page.js';
 
-/** GET routes that answer without a key: probes, the API description and its page, and the dashboard's shell and assets. */
+/**
+ * GET routes that answer without a key: probes, the API description and its page, and the dashboard's shell and
+ * assets. The only list of them: the OpenAPI document marks the documented ones open from it (router.ts's
+ * createRoute).
+ */
 export const OPEN_ROUTES: ReadonlySet<string> = new Set([
   '/healthz',
   '/readyz',

@@ -9,7 +9,7 @@ import type { LogRow } from '../repos/logs.js';
 import type { NicheRow } from '../repos/niches.js';
 import type { Page } from '../repos/pagination.js';
 import type { ProfileRow, UpsertProfilesResult } from '../repos/profiles.js';
-import type { QueueRows } from '../repos/queue.js';
+import { allowedActions, type QueueRows } from '../repos/queue.js';
 import { effectiveStatus, type ProxyRow } from '../repos/proxies.js';
 import type { SessionRow } from '../repos/sessions.js';
 import type {
@@ -98,7 +98,7 @@ export function toApiSession(row: SessionRow): ApiSession {
   };
 }
 
-/** The stored row plus derived counters. */
+/** The stored row plus derived counters and the transitions its status allows. */
 export function toApiBatch(row: BatchRow): ApiBatch {
   const completed = row.successful_checks + row.failed_checks;
   return {
@@ -122,6 +122,7 @@ export function toApiBatch(row: BatchRow): ApiBatch {
     started_at: iso(row.started_at),
     completed_at: iso(row.completed_at),
     workflow_id: row.workflow_id,
+    actions: allowedActions(row.status),
   };
 }
 

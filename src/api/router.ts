@@ -2,13 +2,14 @@
  * What every resource router shares: the dependencies it is built with and the way it is created
  * (an OpenAPIHono whose failed validations answer docs/api.md's 400 validation_error).
  */
-import { OpenAPIHono, type z } from '@hono/zod-openapi';
+import { createRoute as createOpenApiRoute, OpenAPIHono, type RouteConfig, type z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { BatchControl } from '../queue/batch-control.js';
 import type { Config } from '../config.js';
 import type { Sql } from '../db/sql.js';
 import type { Logger } from '../logging/logger.js';
+import { isOpenRoute } from './auth.js';
 import { validationHook } from './errors.js';
 import type { TemporalGate } from './readiness.js';
 import { ErrorSchema } from './schemas.js';
@@ -36,15 +37,17 @@ export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 }
 
-/** The security requirement of the routes that stay open when API_KEY is set. */
 /**
- * Bound on each of a transition's Temporal calls, applied by batch-control to every call from the moment it is
- * made (an inner deadline wins over a route's outer one): the DB change is committed first, so a slow signal
- * only delays the answer, and a slow DB change never shortens the signal's time.
+ * A route definition, documented as needing no key when auth.ts lets it answer without one (`publicMetrics` as
+ * for apiAuth): which routes are open is written there alone.
  */
-export { SIGNAL_DEADLINE_MS } from '../queue/batch-control.js';
-
-export const OPEN = { security: [] as Array<Record<string, string[]>> };
+export function createRoute<P extends string, R extends Omit<RouteConfig, 'path'> & { path: P }>(
+  route: R,
+  options: { publicMetrics?: boolean } = {},
+) {
+  const open = isOpenRoute(route.method.toUpperCase(), route.path, options);
+  return createOpenApiRoute<P, R>(open ? { ...route, security: [] } : route);
+}
 
 /** A JSON response entry of a route definition. */
 export function json<T extends z.ZodType>(schema: T, description: string) {

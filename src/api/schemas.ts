@@ -17,6 +17,7 @@ import {
 } from '../enums.js';
 import { SENDABLE_TOKEN, SENDABLE_TOKEN_RULE } from '../upstream/session-token.js';
 import { isUuid } from '../repos/errors.js';
+import { OPERATOR_ACTIONS } from '../repos/queue.js';
 import { normalizeUsername, USERNAME_INPUT_PATTERN, USERNAME_PART_MESSAGE } from '../repos/profiles.js';
 import { batchCursor, idCursor, positionCursor, sequenceCursor, textCursor, type CursorFormat } from './cursors.js';
 
@@ -303,6 +304,9 @@ export const Batch = z
     started_at: NullableTimestamp,
     completed_at: NullableTimestamp,
     workflow_id: z.string().nullable(),
+    actions: z
+      .array(z.enum(OPERATOR_ACTIONS))
+      .openapi({ description: 'the transitions (POST /batches/{id}/{action}) that its status allows now', example: ['start', 'pause', 'cancel'] }),
   })
   .openapi('Batch');
 export const BatchPage = pageOf(Batch, 'BatchPage', batchCursor);

@@ -5,9 +5,10 @@
  * periodic wake-up), and every worker makes sure the runner exists while Postgres holds work for it
  * (src/queue/watch.ts), so a batch is never stranded; the failure is logged.
  *
- * Deadlines: the database work has none of Temporal's (it is bounded by Postgres and its locks, which no
- * transition holds for long); each Temporal call gets its own `signalDeadlineMs`, counted from when it is
- * made, so a slow transaction (a 100k-profile create takes seconds) never eats the signal's time.
+ * Deadlines, set here and nowhere else (the routes call this module as it is): the database work has none of
+ * Temporal's (it is bounded by Postgres and its locks, which no transition holds for long); each Temporal call
+ * gets its own `signalDeadlineMs`, counted from when it is made, so a slow transaction (a 100k-profile create
+ * takes seconds) never eats the signal's time.
  *
  * A change of the pool (a proxy or session added, a proxy enabled, a session found valid again) is announced
  * to the queue runner (`poolChanged`), which passes it on to the batch it runs: chunks waiting for the end of
@@ -80,10 +81,14 @@ function throttled(send: () => Promise<void>, minGapMs: number): () => Promise<v
   };
 }
 
-export function createBatchControl({ sql, temporal, taskQueue, logger, signalDeadlineMs = SIGNAL_DEADLINE_MS }: BatchControlDeps) {
+/**
+ * The Temporal side of the transitions, after their change has committed: each call bounded by its own
+ * deadline, counted from when it is made; a failure is logged, never thrown.
+ */
+function createNotifier({ sql, temporal, taskQueue, logger, signalDeadlineMs }: Required<BatchControlDeps>) {
   const withDeadline = <T>(call: () => Promise<T>) => temporal.withDeadline(Date.now() + signalDeadlineMs, call);
 
-  /** Tells the queue runner that the pool changed, when a batch runs; a failure is logged, never thrown. */
+  /** Tells the queue runner that the pool changed, when a batch runs. */
   async function signalPoolChange(): Promise<void> {
     try {
       // nothing waits for the pool unless a batch runs (and then the runner is open)
@@ -114,6 +119,13 @@ export function createBatchControl({ sql, temporal, taskQueue, logger, signalDea
       logger.warn('could not signal the batch workflow; it re-reads Postgres on its own', { err, batch_id: batchId });
     }
   }
+
+  return { signalPoolChange, wakeQueue, signalBatch };
+}
+
+export function createBatchControl(deps: BatchControlDeps) {
+  const { sql, temporal } = deps;
+  const { signalPoolChange, wakeQueue, signalBatch } = createNotifier({ ...deps, signalDeadlineMs: deps.signalDeadlineMs ?? SIGNAL_DEADLINE_MS });
 
   return {
     wakeQueue,

@@ -30,7 +30,13 @@ import { ConflictError, isUuid, NotFoundError, ValidationError } from './errors.
 import { insertLog } from './logs.js';
 import { createMissingProfiles } from './profiles.js';
 
-export type QueueAction = 'start' | 'pause' | 'resume' | 'cancel' | 'claim' | 'complete' | 'fail';
+/**
+ * The actions an operator takes through the API, in the order a batch offers them (the likeliest first: a
+ * stopped batch's resume before start); claim, complete and fail are the runner's bookkeeping.
+ */
+export const OPERATOR_ACTIONS = ['resume', 'start', 'pause', 'cancel'] as const;
+export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
+export type QueueAction = OperatorAction | 'claim' | 'complete' | 'fail';
 
 interface TransitionRule {
   /** The statuses the action moves a batch out of. */
@@ -56,6 +62,11 @@ export const TRANSITIONS: Readonly<Record<QueueAction, TransitionRule>> = {
   // or paused and resumed (queued again, waiting its turn) leaves it as the operator left it
   fail: { from: ['running'], to: 'error', done: [], otherwise: 'keep', verb: 'failed' },
 };
+
+/** The operator's actions that would change a batch in `status` (one that is already done is not offered). */
+export function allowedActions(status: BatchStatus): OperatorAction[] {
+  return OPERATOR_ACTIONS.filter((action) => TRANSITIONS[action].from.includes(status));
+}
 
 /**
  * What `action` does to a batch in `status`: 'apply' the transition, or 'keep' the batch as it is; an

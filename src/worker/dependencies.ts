@@ -36,13 +36,7 @@ export async function createCheckDependencies(
   // every stored password and token becomes a known secret before anything can log
   await loadSecrets(sql);
   const pool = createProxyPool({ sql, config, logger, clock: options.clock });
-  const client = new StoryClient({
-    baseUrl: config.STORY_API_BASE_URL,
-    appId: config.UPSTREAM_APP_ID,
-    userAgent: config.UPSTREAM_USER_AGENT,
-    timeoutMs: config.CHECK_TIMEOUT_MS,
-    logger,
-  });
+  const client = StoryClient.fromConfig(config, logger);
   // the checker computes its waits from the times the pool reports: on the pool's clock
   const checker = createChecker({ sql, pool, client, config, clock: options.clock ?? pool.now });
   const health = createHealthProbe({ sql, pool, client });

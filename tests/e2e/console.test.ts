@@ -210,11 +210,14 @@ describe('the console in Chromium', () => {
     await expect.poll(() => running.locator('h2').textContent()).toBe('Running: first');
     await expect.poll(queuedNames).toEqual(['second', 'third']);
 
+    // the buttons are the actions the API offers for the batch's status
+    expect(await running.locator('.actions button').allTextContents()).toEqual(['Pause', 'Cancel']);
     await running.getByRole('button', { name: 'Pause' }).click();
     await expect.poll(() => running.locator('h2').textContent(), { timeout: 30_000 }).toBe('Running: second');
     await expect.poll(queuedNames).toEqual(['third']);
     const paused = page.locator('[aria-label="Paused batches"] tbody tr', { hasText: 'first' });
     await paused.waitFor();
+    expect(await paused.getByRole('button').allTextContents()).toEqual(['Resume', 'Start now', 'Cancel']);
 
     // resumed, it goes back behind every batch of its priority already queued
     await paused.getByRole('button', { name: 'Resume' }).click();

@@ -1,7 +1,7 @@
 /**
  * Batch and queue transitions through the real API with a real Temporal dev server and worker: the queue
  * runner exists whenever Postgres holds work (even when the API's wake failed), queue-wide pause/resume
- * signals may arrive in any order, and a storm of concurrent transitions leaves the queue consistent and
+ * signals may arrive in any order, each batch offers exactly the actions its status allows, and a storm of concurrent transitions leaves the queue consistent and
  * answers no 500. One server, stack and worker for the file; tests run in order.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -11,7 +11,7 @@ import { createApp } from '../../src/api/app.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { watchQueue } from '../../src/queue/watch.js';
 import { getBatch } from '../../src/repos/batches.js';
-import { createBatch, setQueuePaused } from '../../src/repos/queue.js';
+import { createBatch, OPERATOR_ACTIONS, setQueuePaused, TRANSITIONS } from '../../src/repos/queue.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
 import { createWorker } from '../../src/worker/worker.js';
 import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
@@ -173,6 +173,86 @@ describe('queue-wide pause and resume', () => {
       // and the batch goes on (a held queue would re-read Postgres only after 5 minutes)
       await waitStatus(id, 'done', 60_000);
     } finally {
+      stack.sim.setOptions({ latencyMs: 15 });
+    }
+  });
+});
+
+describe("a batch's actions", () => {
+  // the legal transitions (API.md), by status: what the API offers and the console shows as buttons
+  const OFFERED: Record<string, string[]> = {
+    queued: ['start', 'pause', 'cancel'],
+    running: ['pause', 'cancel'],
+    paused: ['resume', 'start', 'cancel'],
+    error: ['resume', 'start', 'cancel'],
+    done: [],
+    cancelled: [],
+  };
+
+  /** The batch offers its status's actions; every other action is refused, or leaves the batch as it is. */
+  async function expectOffered(id: string, status: string): Promise<void> {
+    const batch = await call('GET', `/batches/${id}`);
+    expect(batch.body.status).toBe(status);
+    expect(batch.body.actions, status).toEqual(OFFERED[status]);
+    for (const action of OPERATOR_ACTIONS.filter((a) => !OFFERED[status]!.includes(a))) {
+      const res = await call('POST', `/batches/${id}/${action}`);
+      if (res.status === 202) expect(res.body.status, `${action} on ${status}`).toBe(status);
+      else expect(res.status, `${action} on ${status}`).toBe(409);
+    }
+  }
+
+  /** An offered action is accepted and moves the batch where TRANSITIONS says, which offers its own actions. */
+  async function expectAccepted(id: string, action: string): Promise<void> {
+    const res = await call('POST', `/batches/${id}/${action}`);
+    expect(res.status, action).toBe(202);
+    const to = TRANSITIONS[action as keyof typeof TRANSITIONS].to;
+    expect(res.body.status, action).toBe(to);
+    expect(res.body.actions, action).toEqual(OFFERED[to]);
+  }
+
+  it('each status offers the actions TRANSITIONS allows: the others are refused, the offered ones accepted', async () => {
+    // slow enough that the running batch is still running when it is looked at
+    stack.sim.setOptions({ latencyMs: 500 });
+    const created: string[] = [];
+    const create = async (n: number, prefix: string, hold = false) => {
+      const res = await call('POST', '/batches', { profile_ids: await profileIds(n, prefix), hold });
+      expect(res.status).toBe(201);
+      created.push(res.body.id);
+      return res.body.id as string;
+    };
+    try {
+      const done = await create(20, 'act_done');
+      await waitStatus(done, 'done');
+      await expectOffered(done, 'done');
+
+      const running = await create(400, 'act_running');
+      await waitStatus(running, 'running');
+      // held, so that nothing else starts once the running batch stops
+      expect((await call('POST', '/queue/pause')).status).toBe(202);
+      await expectOffered(running, 'running');
+
+      const queued = await create(20, 'act_queued');
+      const queue = await call('GET', '/queue');
+      expect(queue.body.running.actions).toEqual(OFFERED.running);
+      expect(queue.body.queued.map((b: { actions: string[] }) => b.actions)).toEqual([OFFERED.queued]);
+      await expectOffered(queued, 'queued');
+      await expectOffered(await create(20, 'act_paused', true), 'paused');
+      const cancelled = await create(20, 'act_cancelled', true);
+      await expectAccepted(cancelled, 'cancel');
+      await expectOffered(cancelled, 'cancelled');
+
+      // a run that ends unexpectedly (its workflow terminated) leaves the batch in error
+      await env.client.workflow.getHandle(`batch-${running}`).terminate('the test stopped it');
+      await waitStatus(running, 'error');
+      await expectOffered(running, 'error');
+      await expectAccepted(running, 'resume');
+
+      // every offered action, each on a batch of its own (no batch runs now, so start is not refused)
+      for (const action of OFFERED.queued!) await expectAccepted(await create(5, `act_q_${action}`), action);
+      for (const action of OFFERED.paused!) await expectAccepted(await create(5, `act_p_${action}`, true), action);
+    } finally {
+      for (const id of created) await call('POST', `/batches/${id}/cancel`);
+      await call('POST', '/queue/resume');
       stack.sim.setOptions({ latencyMs: 15 });
     }
   });

@@ -3,16 +3,17 @@
  * events. Transitions go through batch-control (Postgres first, then the workflows are signalled); they
  * are refused with 503 while Temporal is unreachable, before anything changes.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { listBatchProfiles } from '../../repos/batch-profiles.js';
-import { getBatch, listBatches, type BatchRow } from '../../repos/batches.js';
+import { getBatch, listBatches } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
+import { TRANSITIONS, type OperatorAction } from '../../repos/queue.js';
 import { streamBatchEvents } from '../batch-events.js';
 import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
 import { apiPage, batchCursor, positionCursor, sequenceCursor } from '../cursors.js';
 import { presentPage, toApiBatch, toApiBatchProfile, toApiLog } from '../present.js';
-import { bodyErrors, createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
 import {
   Batch,
   BatchPage,
@@ -56,20 +57,34 @@ const get = createRoute({
   responses: { 200: json(Batch, 'the batch'), ...errors(404) },
 });
 
-const TRANSITIONS = {
-  start: 'Move the batch to the head of the queue (409 batch_running while another batch runs; 409 if done or cancelled)',
-  pause: 'Take the batch out of the queue; a running batch stops taking new profiles (409 if done, cancelled or paused)',
-  resume: 'Put a paused or failed batch back at the end of the queue (409 otherwise)',
-  cancel: 'Cancel the batch; a running batch stops as for pause (409 if done)',
-} as const;
-type Transition = keyof typeof TRANSITIONS;
+/** What each transition does. Which statuses allow it is TRANSITIONS' alone (read below, and as each batch's `actions`). */
+const EFFECTS: Record<OperatorAction, string> = {
+  start: 'Move the batch to the head of the queue (409 batch_running while another batch runs)',
+  pause: 'Take the batch out of the queue; a running batch stops taking new profiles',
+  resume: 'Put the batch back at the end of the queue; only profiles not yet completed are checked again',
+  cancel: 'Cancel the batch for good; a running batch stops as for pause',
+};
 
-const transitionRoute = (action: Transition) =>
+/** `a`, `b` or `c` */
+function statusList(statuses: readonly string[]): string {
+  const quoted = statuses.map((s) => `\`${s}\``);
+  return quoted.length < 2 ? quoted.join('') : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+}
+
+/** The legal statuses of a transition in words, written from TRANSITIONS. */
+function allowedFrom(action: OperatorAction): string {
+  const { from, done } = TRANSITIONS[action];
+  const unchanged = done.length > 0 ? ` A batch that is ${statusList(done)} is returned unchanged.` : '';
+  return `Allowed when the batch is ${statusList(from)} (its \`actions\` list it).${unchanged} 409 otherwise.`;
+}
+
+const transitionRoute = (action: OperatorAction) =>
   createRoute({
     method: 'post',
     path: `/batches/{id}/${action}`,
     tags: ['batches'],
-    summary: TRANSITIONS[action],
+    summary: EFFECTS[action],
+    description: allowedFrom(action),
     request: { params: IdParam },
     responses: { 202: json(Batch, 'accepted: the batch after the transition'), ...errors(404, 409) },
   });
@@ -118,17 +133,15 @@ const events = createRoute({
 });
 
 export function batchesRouter(deps: RouterDeps) {
-  const { sql, backgroundSql, config, logger, temporal, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
+  const { sql, backgroundSql, config, logger, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
 
   // one reader per followed batch, shared by all of this app's event streams
   // event streams read on the background pool: however many follow a batch, requests keep their connections
   const feeds = createBatchFeeds({ sql: backgroundSql, intervalMs: eventsIntervalMs, shutdown });
 
-  const withSignalDeadline = (fn: () => Promise<BatchRow>) => temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, fn);
-
-  const transition = (action: Transition) => async (id: string) => {
+  const transition = (action: OperatorAction) => async (id: string) => {
     await temporalGate.require();
-    return toApiBatch(await withSignalDeadline(() => batchControl[action](id)));
+    return toApiBatch(await batchControl[action](id));
   };
 
   const start = transition('start');
@@ -142,15 +155,13 @@ export function batchesRouter(deps: RouterDeps) {
       // a held batch wakes nobody, so it does not need Temporal
       if (!body.hold) await temporalGate.require();
       const selection = await resolveBatchSource(sql, body);
-      const row = await withSignalDeadline(() =>
-        batchControl.create({
-          name: body.name || null,
-          priority: body.priority ?? 0,
-          hold: body.hold ?? false,
-          maxAgeS: body.max_age_s ?? config.CHECK_MAX_AGE_S,
-          ...selection,
-        }),
-      );
+      const row = await batchControl.create({
+        name: body.name || null,
+        priority: body.priority ?? 0,
+        hold: body.hold ?? false,
+        maxAgeS: body.max_age_s ?? config.CHECK_MAX_AGE_S,
+        ...selection,
+      });
       return c.json(toApiBatch(row), 201);
     })
     .openapi(list, async (c) => {

@@ -1,11 +1,10 @@
 /**
  * GET /healthz: the process is up. GET /readyz: Postgres and Temporal both answer, each within a bounded
- * time; otherwise 503 naming the part that does not. Both stay open when API_KEY is set (probes carry no key).
+ * time; otherwise 503 naming the part that does not. Both are on auth.ts's list of open routes (probes carry no key).
  */
-import { createRoute } from '@hono/zod-openapi';
 import { errorBody } from '../errors.js';
 import { pingPostgres, pingTemporal } from '../readiness.js';
-import { createRouter, json, OPEN, type RouterDeps } from '../router.js';
+import { createRoute, createRouter, json, type RouterDeps } from '../router.js';
 import { ErrorSchema, Health, Readiness } from '../schemas.js';
 
 const healthz = createRoute({
@@ -13,7 +12,6 @@ const healthz = createRoute({
   path: '/healthz',
   tags: ['health'],
   summary: 'Liveness: the process is up',
-  ...OPEN,
   responses: { 200: json(Health, 'the process is up'), 405: json(ErrorSchema, 'method_not_allowed') },
 });
 
@@ -22,7 +20,6 @@ const readyz = createRoute({
   path: '/readyz',
   tags: ['health'],
   summary: 'Readiness: Postgres and Temporal reachable',
-  ...OPEN,
   responses: {
     200: json(Readiness, 'both dependencies answer'),
     503: json(

@@ -1,7 +1,6 @@
 /** Niches: POST /niches, GET /niches, GET /niches/:id. */
-import { createRoute } from '@hono/zod-openapi';
 import { createNiche, getNiche, listNiches } from '../../repos/niches.js';
-import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { apiPage, textCursor } from '../cursors.js';
 import { presentPage, toApiNiche } from '../present.js';
 import { CreateNiche, IdParam, Niche, NichePage, NicheQuery } from '../schemas.js';

@@ -1,9 +1,8 @@
 /** Profiles: POST /profiles (bulk, idempotent per username), GET /profiles, GET /profiles/:id. */
-import { createRoute } from '@hono/zod-openapi';
 import { getProfile, listProfiles, upsertProfiles } from '../../repos/profiles.js';
 import { apiPage, idCursor } from '../cursors.js';
 import { presentPage, toApiCreatedProfiles, toApiProfile } from '../present.js';
-import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { CreatedProfiles, CreateProfiles, IdParam, Profile, ProfilePage, ProfileQuery } from '../schemas.js';
 
 const create = createRoute({

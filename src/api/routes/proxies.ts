@@ -5,9 +5,8 @@
  * A proxy added or enabled is announced to the running batch once committed (batch-control.ts): chunks waiting
  * for a proxy to come back are sent again at once.
  */
-import { createRoute } from '@hono/zod-openapi';
 import { createProxy, deleteProxy, getProxy, listProxies, setProxyStatus } from '../../repos/proxies.js';
-import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { apiPage, textCursor } from '../cursors.js';
 import { toApiProxies, toApiProxy } from '../present.js';
 import { CreateProxy, IdParam, Proxy, ProxyPage, ProxyQuery, UpdateProxy } from '../schemas.js';

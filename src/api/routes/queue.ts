@@ -1,10 +1,8 @@
 /** The queue: GET /queue, POST /queue/pause, POST /queue/resume (through batch-control, Temporal required). */
-import { createRoute } from '@hono/zod-openapi';
 import { getQueue } from '../../repos/queue.js';
 import { toApiQueue } from '../present.js';
-import { createRouter, errors, json, SIGNAL_DEADLINE_MS, type RouterDeps } from '../router.js';
+import { createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { Queue } from '../schemas.js';
-
 
 const get = createRoute({
   method: 'get',
@@ -30,10 +28,10 @@ const resume = createRoute({
   responses: { 202: json(Queue, 'accepted: the queue after the change'), ...errors() },
 });
 
-export function queueRouter({ sql, temporal, batchControl, temporalGate }: RouterDeps) {
+export function queueRouter({ sql, batchControl, temporalGate }: Pick<RouterDeps, 'sql' | 'batchControl' | 'temporalGate'>) {
   const setPaused = async (paused: boolean) => {
     await temporalGate.require();
-    await temporal.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => batchControl.setQueuePaused(paused));
+    await batchControl.setQueuePaused(paused);
     return toApiQueue(await getQueue(sql));
   };
   return createRouter()

@@ -4,12 +4,11 @@
  * (batch-control.ts): chunks waiting for a valid session are sent again at once.
  */
 import { randomUUID } from 'node:crypto';
-import { createRoute } from '@hono/zod-openapi';
 import { WorkflowFailedError } from '@temporalio/client';
 import { validateSessionWorkflow } from '../../../workflows/proxy-health.js';
 import { createSession, deleteSession, getSession, listSessions } from '../../repos/sessions.js';
 import { UnavailableError } from '../errors.js';
-import { bodyErrors, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
 import { apiPage, idCursor } from '../cursors.js';
 import { presentPage, toApiSession } from '../present.js';
 import { CreateSession, IdParam, Session, SessionPage, SessionQuery } from '../schemas.js';

@@ -1,7 +1,6 @@
-/** Start, pause, resume and cancel for one batch: the buttons its status allows, through the API's routes. */
+/** Start, pause, resume and cancel for one batch: a button for each action the API offers it, through the API's routes. */
 import { post, type ApiBatch } from './api.js';
 import { ActionButton } from './components.js';
-import { batchActions } from './format.js';
 
 const LABELS = { start: 'Start now', pause: 'Pause', resume: 'Resume', cancel: 'Cancel' } as const;
 const HELP = {
@@ -11,10 +10,10 @@ const HELP = {
   cancel: 'Stop this batch for good',
 } as const;
 
-export function BatchControls({ batch, done }: { batch: Pick<ApiBatch, 'id' | 'name' | 'status'>; done: () => void }) {
+export function BatchControls({ batch, done }: { batch: Pick<ApiBatch, 'id' | 'name' | 'actions'>; done: () => void }) {
   return (
     <div class="actions">
-      {batchActions(batch.status).map((action) => (
+      {batch.actions.map((action) => (
         <ActionButton
           key={action}
           label={LABELS[action]}

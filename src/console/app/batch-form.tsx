@@ -41,15 +41,7 @@ export function BatchForm() {
   return (
     <form class="card form" onSubmit={form.submit} aria-label="New batch" noValidate>
       <h2>New batch</h2>
-      <fieldset class="choices">
-        <legend>Profiles to check</legend>
-        {(['usernames', 'niche', 'profiles'] as const).map((s) => (
-          <label key={s} class="choice">
-            <input type="radio" name="source" value={s} checked={source === s} onChange={() => setSource(s)} />
-            {s === 'usernames' ? 'Paste usernames' : s === 'niche' ? 'A whole niche' : 'Pick profiles'}
-          </label>
-        ))}
-      </fieldset>
+      <SourceChoice source={source} onChange={setSource} />
       {source === 'usernames' && (
         <Field label="Usernames" id="batch-usernames" error={sourceError} hint="One per line, or separated by commas or spaces; a leading @ is fine. New ones are added as profiles.">
           <textarea
@@ -69,29 +61,17 @@ export function BatchForm() {
         <Field label="Name (optional)" id="batch-name" error={form.error('name')}>
           <input id="batch-name" name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} aria-invalid={form.error('name') ? true : undefined} />
         </Field>
-        <Field label="Priority" id="batch-priority" error={form.error('priority')} hint="Higher runs first">
-          <input
-            id="batch-priority"
-            name="priority"
-            type="number"
-            step={1}
-            value={priority}
-            onInput={(e) => setPriority(e.currentTarget.value)}
-            aria-invalid={form.error('priority') ? true : undefined}
-          />
-        </Field>
-        <Field label="Reuse results younger than (s)" id="batch-max-age" error={form.error('max_age_s')} hint="Empty: the server's default">
-          <input
-            id="batch-max-age"
-            name="max_age_s"
-            type="number"
-            min={0}
-            step={1}
-            value={maxAge}
-            onInput={(e) => setMaxAge(e.currentTarget.value)}
-            aria-invalid={form.error('max_age_s') ? true : undefined}
-          />
-        </Field>
+        <WholeNumberField label="Priority" id="batch-priority" name="priority" value={priority} onChange={setPriority} error={form.error('priority')} hint="Higher runs first" />
+        <WholeNumberField
+          label="Reuse results younger than (s)"
+          id="batch-max-age"
+          name="max_age_s"
+          min={0}
+          value={maxAge}
+          onChange={setMaxAge}
+          error={form.error('max_age_s')}
+          hint="Empty: the server's default"
+        />
       </div>
       <label class="choice">
         <input type="checkbox" name="hold" checked={hold} onChange={(e) => setHold(e.currentTarget.checked)} />
@@ -99,6 +79,49 @@ export function BatchForm() {
       </label>
       <SubmitButton busy={form.busy} label="Create batch" busyLabel="Creating…" />
     </form>
+  );
+}
+
+const SOURCE_LABELS: Record<Source, string> = { usernames: 'Paste usernames', niche: 'A whole niche', profiles: 'Pick profiles' };
+
+function SourceChoice({ source, onChange }: { source: Source; onChange: (source: Source) => void }) {
+  return (
+    <fieldset class="choices">
+      <legend>Profiles to check</legend>
+      {(['usernames', 'niche', 'profiles'] as const).map((s) => (
+        <label key={s} class="choice">
+          <input type="radio" name="source" value={s} checked={source === s} onChange={() => onChange(s)} />
+          {SOURCE_LABELS[s]}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+/** A field for a whole number, kept as typed (the API says what is wrong with it). */
+function WholeNumberField(props: {
+  label: string;
+  id: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  min?: number;
+  error?: string;
+  hint: string;
+}) {
+  return (
+    <Field label={props.label} id={props.id} error={props.error} hint={props.hint}>
+      <input
+        id={props.id}
+        name={props.name}
+        type="number"
+        min={props.min}
+        step={1}
+        value={props.value}
+        onInput={(e) => props.onChange(e.currentTarget.value)}
+        aria-invalid={props.error ? true : undefined}
+      />
+    </Field>
   );
 }
 

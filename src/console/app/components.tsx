@@ -3,7 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { createContext } from 'preact';
 import { useCallback, useContext, useState } from 'preact/hooks';
 import { ApiError, describeError, type ApiBatch, type Page } from './api.js';
-import { count, percent } from './format.js';
+import { ago, count, percent, stallText } from './format.js';
 import type { Loaded } from './live.js';
 
 export function Link(props: { to: string; children: ComponentChildren; class?: string }) {
@@ -12,6 +12,11 @@ export function Link(props: { to: string; children: ComponentChildren; class?: s
       {props.children}
     </a>
   );
+}
+
+/** A batch's name, linking to its page. */
+export function BatchLink({ batch }: { batch: Pick<ApiBatch, 'id' | 'name'> }) {
+  return <Link to={`/batches/${batch.id}`}>{batch.name}</Link>;
 }
 
 export function StatusBadge({ status }: { status: string }) {
@@ -36,6 +41,17 @@ export function ProgressBar({ batch }: { batch: Pick<ApiBatch, 'completed_profil
         {count(batch.completed_profiles)} / {count(batch.total_profiles)} · {percent(batch.completion_rate)}
       </span>
     </div>
+  );
+}
+
+/** Why a running batch has stalled, since when, and what to do about it; nothing while work flows. */
+export function StallNote({ batch }: { batch: Pick<ApiBatch, 'stalled_reason' | 'stalled_since'> }) {
+  const stall = stallText(batch);
+  if (!stall) return null;
+  return (
+    <p class="note note-warn stall" role="status">
+      <strong>Stalled{batch.stalled_since ? ` since ${ago(batch.stalled_since)}` : ''}.</strong> {stall}
+    </p>
   );
 }
 
@@ -259,6 +275,47 @@ export function ListView<T>(props: {
       {list.data && list.data.items.length > 0 && props.children(list.data.items)}
       {props.pager && <Pager pager={props.pager} nextCursor={list.data?.next_cursor} />}
     </>
+  );
+}
+
+/** Column headings, each as is or with a class of its own (`num`, `wide`). */
+export type Columns = ReadonlyArray<string | readonly [heading: string, cls: string]>;
+
+/** A table of `items` under the `columns` headings, one row (a `<tr>`) each as `row` renders it. */
+export function DataTable<T>(props: { label: string; columns: Columns; items: readonly T[]; row: (item: T) => ComponentChildren }) {
+  return (
+    <Table label={props.label}>
+      <thead>
+        <tr>
+          {props.columns.map((column) => {
+            const [heading, cls] = typeof column === 'string' ? [column, undefined] : column;
+            return (
+              <th key={heading} class={cls}>
+                {heading}
+              </th>
+            );
+          })}
+        </tr>
+      </thead>
+      <tbody>{props.items.map(props.row)}</tbody>
+    </Table>
+  );
+}
+
+/** A loaded page of items as a table (see ListView and DataTable): what every list page shows. */
+export function ListTable<T>(props: {
+  list: Loaded<Page<T>>;
+  what: string;
+  empty: ComponentChildren;
+  pager?: ReturnType<typeof usePager>;
+  label: string;
+  columns: Columns;
+  row: (item: T) => ComponentChildren;
+}) {
+  return (
+    <ListView list={props.list} pager={props.pager} what={props.what} empty={props.empty}>
+      {(items) => <DataTable label={props.label} columns={props.columns} items={items} row={props.row} />}
+    </ListView>
   );
 }
 

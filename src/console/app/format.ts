@@ -48,21 +48,6 @@ export function stallText(batch: Pick<ApiBatch, 'stalled_reason'>): string | nul
   return STALL_REASON_TEXT[batch.stalled_reason as StallReason] ?? `Stalled: ${batch.stalled_reason.replace(/_/g, ' ')}.`;
 }
 
-/** Which controls a batch in this status offers (docs/api.md's legal transitions). */
-export function batchActions(status: ApiBatch['status']): Array<'start' | 'pause' | 'resume' | 'cancel'> {
-  switch (status) {
-    case 'queued':
-      return ['start', 'pause', 'cancel'];
-    case 'running':
-      return ['pause', 'cancel'];
-    case 'paused':
-    case 'error':
-      return ['resume', 'start', 'cancel'];
-    default:
-      return [];
-  }
-}
-
 /** Splits pasted usernames: one per line, or separated by commas or spaces; a leading `@` is the API's to drop. */
 export function splitUsernames(text: string): string[] {
   return text.split(/[\s,;]+/).filter((u) => u !== '');

@@ -6,15 +6,14 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { BATCH_PROFILE_STATUSES, EVENT_TYPES, LOG_LEVELS } from '../../../enums.js';
 import { get, type ApiBatch, type ApiBatchProfile, type ApiLog, type Page } from '../api.js';
 import { BatchControls } from '../batch-controls.js';
-import { Empty, ErrorNote, ListView, Loading, Pager, ProgressBar, SelectField, Stat, StatusBadge, Table, usePager } from '../components.js';
-import { ago, checkRate, count, dateTime, duration, percent, stallText } from '../format.js';
+import { DataTable, Empty, ErrorNote, ListTable, Loading, Pager, ProgressBar, SelectField, Stat, StallNote, StatusBadge, usePager } from '../components.js';
+import { ago, checkRate, count, dateTime, duration, percent } from '../format.js';
 import { latestBatch, useBatchStream, useLoad } from '../live.js';
 import { useSession, workflowLink } from '../session.js';
 
 const MOVING = new Set(['queued', 'running']);
 
 export function BatchPage({ id }: { id: string }) {
-  const session = useSession();
   const [epoch, setEpoch] = useState(0);
   const [tail, setTail] = useState<ApiLog[]>([]);
   const onLog = useCallback((log: ApiLog) => setTail((list) => [...list.slice(-299), log]), []);
@@ -40,9 +39,6 @@ export function BatchPage({ id }: { id: string }) {
       </section>
     );
   }
-  const link = workflowLink(session, batch.workflow_id);
-  const stall = stallText(batch);
-  const rate = checkRate(stream.rate, batch);
   const reload = () => {
     polled.reload();
     setEpoch((e) => e + 1);
@@ -55,47 +51,60 @@ export function BatchPage({ id }: { id: string }) {
         {batch.position !== null && <span class="muted">{batch.position === 0 ? 'running now' : `queue position ${batch.position}`}</span>}
       </header>
       <div class="card">
-        <ProgressBar batch={batch} />
-        <dl class="stats">
-          <Stat label="Profiles" value={count(batch.total_profiles)} />
-          <Stat label="Completed" value={count(batch.completed_profiles)} />
-          <Stat label="Successful" value={count(batch.successful_checks)} />
-          <Stat label="Failed" value={count(batch.failed_checks)} />
-          <Stat label="Stories found" value={count(batch.stories_found)} />
-          <Stat label="Completion" value={percent(batch.completion_rate)} />
-          <Stat label="Rate" value={rate === null ? '—' : `${rate.toFixed(1)} /s`} />
-          <Stat label="Priority" value={String(batch.priority)} />
-        </dl>
-        {stall && (
-          <p class="note note-warn stall" role="status">
-            <strong>Stalled{batch.stalled_since ? ` since ${ago(batch.stalled_since)}` : ''}.</strong> {stall}
-          </p>
-        )}
+        <BatchFigures batch={batch} rate={checkRate(stream.rate, batch)} />
+        <StallNote batch={batch} />
         {batch.error && (
           <p class="note note-error" role="alert">
             {batch.error}
           </p>
         )}
         <ErrorNote error={polled.error ?? stream.error} />
-        {/* every item is always there (a dash until it is known), so nothing below moves when one appears */}
-        <div class="batch-meta muted">
-          <span>Created {dateTime(batch.created_at)}</span>
-          <span>Started {dateTime(batch.started_at)}</span>
-          <span>Ended {dateTime(batch.completed_at)}</span>
-          <span>{batch.max_age_s > 0 ? `Reuses results younger than ${duration(batch.max_age_s)}` : 'Always asks the source'}</span>
-          {link ? (
-            <a href={link} target="_blank" rel="noopener noreferrer">
-              Workflow in the Temporal Web UI
-            </a>
-          ) : (
-            <span>{session?.temporal_ui_url ? 'No workflow yet' : 'Web UI address not set (TEMPORAL_UI_URL)'}</span>
-          )}
-        </div>
+        <BatchTimes batch={batch} />
         <BatchControls batch={batch} done={reload} />
       </div>
       <Results batchId={id} live={batch.status === 'running'} />
       <Logs batchId={id} tail={tail} moving={MOVING.has(batch.status)} />
     </section>
+  );
+}
+
+function BatchFigures({ batch, rate }: { batch: ApiBatch; rate: number | null }) {
+  return (
+    <>
+      <ProgressBar batch={batch} />
+      <dl class="stats">
+        <Stat label="Profiles" value={count(batch.total_profiles)} />
+        <Stat label="Completed" value={count(batch.completed_profiles)} />
+        <Stat label="Successful" value={count(batch.successful_checks)} />
+        <Stat label="Failed" value={count(batch.failed_checks)} />
+        <Stat label="Stories found" value={count(batch.stories_found)} />
+        <Stat label="Completion" value={percent(batch.completion_rate)} />
+        <Stat label="Rate" value={rate === null ? '—' : `${rate.toFixed(1)} /s`} />
+        <Stat label="Priority" value={String(batch.priority)} />
+      </dl>
+    </>
+  );
+}
+
+/** When it was created, started and ended, how it reuses results, and its workflow in the Temporal Web UI. */
+function BatchTimes({ batch }: { batch: ApiBatch }) {
+  const session = useSession();
+  const link = workflowLink(session, batch.workflow_id);
+  // every item is always there (a dash until it is known), so nothing below moves when one appears
+  return (
+    <div class="batch-meta muted">
+      <span>Created {dateTime(batch.created_at)}</span>
+      <span>Started {dateTime(batch.started_at)}</span>
+      <span>Ended {dateTime(batch.completed_at)}</span>
+      <span>{batch.max_age_s > 0 ? `Reuses results younger than ${duration(batch.max_age_s)}` : 'Always asks the source'}</span>
+      {link ? (
+        <a href={link} target="_blank" rel="noopener noreferrer">
+          Workflow in the Temporal Web UI
+        </a>
+      ) : (
+        <span>{session?.temporal_ui_url ? 'No workflow yet' : 'Web UI address not set (TEMPORAL_UI_URL)'}</span>
+      )}
+    </div>
   );
 }
 
@@ -127,46 +136,32 @@ function Results({ batchId, live }: { batchId: string; live: boolean }) {
         <SelectField label="Status" id="results-status" value={status} onChange={setStatus} none="Any" options={BATCH_PROFILE_STATUSES} />
         <SelectField label="Story" id="results-story" value={hasStory} onChange={setHasStory} none="Any" options={[['true', 'Has a story'], ['false', 'No story']]} />
       </div>
-      <ListView list={rows} pager={pager} what="results" empty={'No profile matches.'}>
-        {(items) => (
-          <Table label="Per-profile results">
-            <thead>
-              <tr>
-                <th>Username</th>
-                <th>Status</th>
-                <th>Story</th>
-                <th class="num">Stories</th>
-                <th class="num">Attempts</th>
-                <th class="num">Took</th>
-                <th>Checked</th>
-                <th>Source</th>
-                <th>Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((r) => (
-                <tr key={r.profile_id}>
-                  <td>{r.username}</td>
-                  <td>
-                    <StatusBadge status={r.status} />
-                  </td>
-                  <td>{r.has_story === null ? '—' : r.has_story ? 'yes' : 'no'}</td>
-                  <td class="num">{r.story_count ?? '—'}</td>
-                  <td class="num">{r.attempts}</td>
-                  <td class="num">{r.duration_ms === null ? '—' : `${r.duration_ms} ms`}</td>
-                  <td>{ago(r.checked_at)}</td>
-                  <td>{r.source ?? '—'}</td>
-                  <td class="error-text">{r.error ?? ''}</td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
+      <ListTable
+        list={rows}
+        pager={pager}
+        what="results"
+        empty="No profile matches."
+        label="Per-profile results"
+        columns={['Username', 'Status', 'Story', ['Stories', 'num'], ['Attempts', 'num'], ['Took', 'num'], 'Checked', 'Source', 'Error']}
+        row={(r) => (
+          <tr key={r.profile_id}>
+            <td>{r.username}</td>
+            <td>
+              <StatusBadge status={r.status} />
+            </td>
+            <td>{r.has_story === null ? '—' : r.has_story ? 'yes' : 'no'}</td>
+            <td class="num">{r.story_count ?? '—'}</td>
+            <td class="num">{r.attempts}</td>
+            <td class="num">{r.duration_ms === null ? '—' : `${r.duration_ms} ms`}</td>
+            <td>{ago(r.checked_at)}</td>
+            <td>{r.source ?? '—'}</td>
+            <td class="error-text">{r.error ?? ''}</td>
+          </tr>
         )}
-      </ListView>
+      />
     </section>
   );
 }
-
 
 function Logs({ batchId, tail, moving }: { batchId: string; tail: ApiLog[]; moving: boolean }) {
   const [level, setLevel] = useState('');
@@ -208,30 +203,22 @@ function Logs({ batchId, tail, moving }: { batchId: string; tail: ApiLog[]; movi
       {shown.length === 0 ? (
         <Empty>{mode === 'tail' ? (moving ? 'Waiting for new log events…' : 'This batch is not moving: see the history.') : 'No log matches.'}</Empty>
       ) : (
-        <Table label="Log events">
-          <thead>
-            <tr>
-              <th>Time</th>
-              <th>Level</th>
-              <th>Event</th>
-              <th class="wide">Message</th>
-              <th class="num">Took</th>
+        <DataTable
+          label="Log events"
+          columns={['Time', 'Level', 'Event', ['Message', 'wide'], ['Took', 'num']]}
+          items={shown}
+          row={(l) => (
+            <tr key={l.id} class={`log-${l.level.toLowerCase()}`}>
+              <td class="nowrap">{dateTime(l.created_at)}</td>
+              <td>
+                <span class={`badge badge-level-${l.level.toLowerCase()}`}>{l.level}</span>
+              </td>
+              <td class="nowrap">{l.event_type}</td>
+              <td class="wide">{l.message}</td>
+              <td class="num">{l.duration_ms === null ? '' : `${l.duration_ms} ms`}</td>
             </tr>
-          </thead>
-          <tbody>
-            {shown.map((l) => (
-              <tr key={l.id} class={`log-${l.level.toLowerCase()}`}>
-                <td class="nowrap">{dateTime(l.created_at)}</td>
-                <td>
-                  <span class={`badge badge-level-${l.level.toLowerCase()}`}>{l.level}</span>
-                </td>
-                <td class="nowrap">{l.event_type}</td>
-                <td class="wide">{l.message}</td>
-                <td class="num">{l.duration_ms === null ? '' : `${l.duration_ms} ms`}</td>
-              </tr>
-            ))}
-          </tbody>
-        </Table>
+          )}
+        />
       )}
       {mode === 'history' && <Pager pager={pager} nextCursor={history.data?.next_cursor} />}
     </section>

@@ -4,7 +4,7 @@ import { BATCH_STATUSES } from '../../../enums.js';
 import { get, type ApiBatch, type Page } from '../api.js';
 import { BatchForm } from '../batch-form.js';
 import { BatchControls } from '../batch-controls.js';
-import { Link, ListView, ProgressBar, SelectField, SplitPage, StatusBadge, Table, usePager } from '../components.js';
+import { BatchLink, ListTable, ProgressBar, SelectField, SplitPage, StatusBadge, usePager } from '../components.js';
 import { ago, count } from '../format.js';
 import { useLoad } from '../live.js';
 
@@ -23,44 +23,33 @@ export function BatchesPage() {
       <div class="filters">
         <SelectField label="Status" id="batches-status" value={status} onChange={setStatus} none="Any" options={BATCH_STATUSES} />
       </div>
-      <ListView list={list} pager={pager} what="batches" empty={`No batch${status ? ` is ${status}` : ' yet: create one with the form'}.`}>
-        {(items) => (
-          <Table label="Batches">
-            <thead>
-              <tr>
-                <th>Batch</th>
-                <th>Status</th>
-                <th class="num">Queue</th>
-                <th class="wide">Progress</th>
-                <th class="num">Stories</th>
-                <th>Created</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((b) => (
-                <tr key={b.id} data-batch-id={b.id}>
-                  <td>
-                    <Link to={`/batches/${b.id}`}>{b.name}</Link>
-                  </td>
-                  <td>
-                    <StatusBadge status={b.status} />
-                  </td>
-                  <td class="num">{b.position ?? '—'}</td>
-                  <td class="wide">
-                    <ProgressBar batch={b} />
-                  </td>
-                  <td class="num">{count(b.stories_found)}</td>
-                  <td>{ago(b.created_at)}</td>
-                  <td>
-                    <BatchControls batch={b} done={list.reload} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
+      <ListTable
+        list={list}
+        pager={pager}
+        what="batches"
+        empty={`No batch${status ? ` is ${status}` : ' yet: create one with the form'}.`}
+        label="Batches"
+        columns={['Batch', 'Status', ['Queue', 'num'], ['Progress', 'wide'], ['Stories', 'num'], 'Created', 'Actions']}
+        row={(b) => (
+          <tr key={b.id} data-batch-id={b.id}>
+            <td>
+              <BatchLink batch={b} />
+            </td>
+            <td>
+              <StatusBadge status={b.status} />
+            </td>
+            <td class="num">{b.position ?? '—'}</td>
+            <td class="wide">
+              <ProgressBar batch={b} />
+            </td>
+            <td class="num">{count(b.stories_found)}</td>
+            <td>{ago(b.created_at)}</td>
+            <td>
+              <BatchControls batch={b} done={list.reload} />
+            </td>
+          </tr>
         )}
-      </ListView>
+      />
     </SplitPage>
   );
 }

@@ -1,7 +1,7 @@
 /** Niches: the groups profiles belong to, and a batch's possible source. */
 import { useState } from 'preact/hooks';
 import { get, post, type ApiNiche, type Page } from '../api.js';
-import { Field, Link, ListView, SplitPage, SubmitButton, Table, useNotify, usePager, useSubmit } from '../components.js';
+import { Field, Link, ListTable, SplitPage, SubmitButton, useNotify, usePager, useSubmit } from '../components.js';
 import { dateTime } from '../format.js';
 import { useLoad } from '../live.js';
 
@@ -10,30 +10,23 @@ export function NichesPage() {
   const list = useLoad(() => get<Page<ApiNiche>>('/niches', { limit: 100, cursor: pager.cursor }), [pager.cursor]);
   return (
     <SplitPage title="Niches" aside={<CreateNiche done={list.reload} />}>
-      <ListView list={list} pager={pager} what="niches" empty="No niche yet.">
-        {(items) => (
-          <Table label="Niches">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Created</th>
-                <th>Profiles</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((n) => (
-                <tr key={n.id}>
-                  <td>{n.name}</td>
-                  <td>{dateTime(n.created_at)}</td>
-                  <td>
-                    <Link to={`/profiles?niche=${n.id}`}>Profiles</Link>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
+      <ListTable
+        list={list}
+        pager={pager}
+        what="niches"
+        empty="No niche yet."
+        label="Niches"
+        columns={['Name', 'Created', 'Profiles']}
+        row={(n) => (
+          <tr key={n.id}>
+            <td>{n.name}</td>
+            <td>{dateTime(n.created_at)}</td>
+            <td>
+              <Link to={`/profiles?niche=${n.id}`}>Profiles</Link>
+            </td>
+          </tr>
         )}
-      </ListView>
+      />
     </SplitPage>
   );
 }

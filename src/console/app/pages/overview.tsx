@@ -4,8 +4,8 @@
  */
 import { get, post, type ApiBatch, type ApiQueue, type Page } from '../api.js';
 import { BatchControls } from '../batch-controls.js';
-import { ActionButton, Empty, ErrorNote, Link, Loading, ProgressBar, Stat, StatusBadge, Table } from '../components.js';
-import { ago, checkRate, count, duration, stallText } from '../format.js';
+import { ActionButton, BatchLink, DataTable, Empty, ErrorNote, Loading, ProgressBar, Stat, StallNote, StatusBadge } from '../components.js';
+import { ago, checkRate, count, duration } from '../format.js';
 import { latestBatch, useBatchStream, useLoad } from '../live.js';
 
 const QUEUE_POLL_MS = 2_000;
@@ -23,16 +23,7 @@ export function OverviewPage() {
     <section>
       <header class="page-head">
         <h1>Queue</h1>
-        {q && (
-          <div class="actions">
-            {q.paused ? <span class="badge badge-held">queue held</span> : <span class="badge badge-flowing">queue running</span>}
-            {q.paused ? (
-              <ActionButton label="Resume queue" variant="primary" success="The queue resumes." run={() => post('/queue/resume')} done={reload} />
-            ) : (
-              <ActionButton label="Pause queue" success="The queue is held: nothing is sent until it resumes." run={() => post('/queue/pause')} done={reload} />
-            )}
-          </div>
-        )}
+        {q && <QueueHold paused={q.paused} reload={reload} />}
       </header>
       <ErrorNote error={queue.error} />
       {!q && !queue.error && <Loading what="the queue" />}
@@ -42,75 +33,82 @@ export function OverviewPage() {
         </p>
       )}
       {q && <RunningBatch batch={q.running} polledAt={queue.at} reload={reload} />}
-      {q && (
-        <>
-          <h2>Queued ({q.queued.length})</h2>
-          {q.queued.length === 0 ? (
-            <Empty>No batch is waiting.</Empty>
-          ) : (
-            <Table label="Queued batches">
-              <thead>
-                <tr>
-                  <th class="num">#</th>
-                  <th>Batch</th>
-                  <th class="num">Priority</th>
-                  <th class="num">Profiles</th>
-                  <th>Created</th>
-                  <th>Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {q.queued.map((b) => (
-                  <tr key={b.id} data-batch-id={b.id}>
-                    <td class="num">{b.position}</td>
-                    <td>
-                      <Link to={`/batches/${b.id}`}>{b.name}</Link>
-                    </td>
-                    <td class="num">{b.priority}</td>
-                    <td class="num">{count(b.total_profiles)}</td>
-                    <td>{ago(b.created_at)}</td>
-                    <td>
-                      <BatchControls batch={b} done={reload} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
-        </>
-      )}
-      {paused.data && paused.data.items.length > 0 && (
-        <>
-          <h2>Paused</h2>
-          <Table label="Paused batches">
-            <thead>
-              <tr>
-                <th>Batch</th>
-                <th class="num">Done</th>
-                <th class="num">Priority</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {paused.data.items.map((b) => (
-                <tr key={b.id} data-batch-id={b.id}>
-                  <td>
-                    <Link to={`/batches/${b.id}`}>{b.name}</Link>
-                  </td>
-                  <td class="num">
-                    {count(b.completed_profiles)} / {count(b.total_profiles)}
-                  </td>
-                  <td class="num">{b.priority}</td>
-                  <td>
-                    <BatchControls batch={b} done={reload} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
-        </>
-      )}
+      {q && <QueuedBatches batches={q.queued} reload={reload} />}
+      {paused.data && paused.data.items.length > 0 && <PausedBatches batches={paused.data.items} reload={reload} />}
     </section>
+  );
+}
+
+/** Whether the queue is held, and the button that holds it or lets it go on. */
+function QueueHold({ paused, reload }: { paused: boolean; reload: () => void }) {
+  return (
+    <div class="actions">
+      {paused ? <span class="badge badge-held">queue held</span> : <span class="badge badge-flowing">queue running</span>}
+      {paused ? (
+        <ActionButton label="Resume queue" variant="primary" success="The queue resumes." run={() => post('/queue/resume')} done={reload} />
+      ) : (
+        <ActionButton label="Pause queue" success="The queue is held: nothing is sent until it resumes." run={() => post('/queue/pause')} done={reload} />
+      )}
+    </div>
+  );
+}
+
+/** The queued batches in the order they will run. */
+function QueuedBatches({ batches, reload }: { batches: ApiBatch[]; reload: () => void }) {
+  return (
+    <>
+      <h2>Queued ({batches.length})</h2>
+      {batches.length === 0 ? (
+        <Empty>No batch is waiting.</Empty>
+      ) : (
+        <DataTable
+          label="Queued batches"
+          columns={[['#', 'num'], 'Batch', ['Priority', 'num'], ['Profiles', 'num'], 'Created', 'Actions']}
+          items={batches}
+          row={(b) => (
+            <tr key={b.id} data-batch-id={b.id}>
+              <td class="num">{b.position}</td>
+              <td>
+                <BatchLink batch={b} />
+              </td>
+              <td class="num">{b.priority}</td>
+              <td class="num">{count(b.total_profiles)}</td>
+              <td>{ago(b.created_at)}</td>
+              <td>
+                <BatchControls batch={b} done={reload} />
+              </td>
+            </tr>
+          )}
+        />
+      )}
+    </>
+  );
+}
+
+function PausedBatches({ batches, reload }: { batches: ApiBatch[]; reload: () => void }) {
+  return (
+    <>
+      <h2>Paused</h2>
+      <DataTable
+        label="Paused batches"
+        columns={['Batch', ['Done', 'num'], ['Priority', 'num'], 'Actions']}
+        items={batches}
+        row={(b) => (
+          <tr key={b.id} data-batch-id={b.id}>
+            <td>
+              <BatchLink batch={b} />
+            </td>
+            <td class="num">
+              {count(b.completed_profiles)} / {count(b.total_profiles)}
+            </td>
+            <td class="num">{b.priority}</td>
+            <td>
+              <BatchControls batch={b} done={reload} />
+            </td>
+          </tr>
+        )}
+      />
+    </>
   );
 }
 
@@ -127,14 +125,13 @@ function RunningBatch({ batch, polledAt, reload }: { batch: ApiBatch | null; pol
   }
   // the stream of an earlier running batch may not have closed yet: only this batch's readings count
   const live = latestBatch(stream.batch?.id === batch.id ? stream : { ...stream, batch: null }, { data: batch, at: polledAt }) ?? batch;
-  const stall = stallText(live);
   const remaining = live.total_profiles - live.completed_profiles;
   const rate = checkRate(stream.rate, live);
   return (
     <div class="card running" aria-label="Running batch" data-batch-id={live.id}>
       <div class="card-head">
         <h2>
-          Running: <Link to={`/batches/${live.id}`}>{live.name}</Link>
+          Running: <BatchLink batch={live} />
         </h2>
         <StatusBadge status={live.status} />
       </div>
@@ -146,11 +143,7 @@ function RunningBatch({ batch, polledAt, reload }: { batch: ApiBatch | null; pol
         <Stat label="Rate" value={rate === null ? '—' : `${rate.toFixed(1)} /s`} />
         <Stat label="Time left" value={rate && rate > 0 ? duration(remaining / rate) : '—'} />
       </dl>
-      {stall && (
-        <p class="note note-warn stall" role="status">
-          <strong>Stalled{live.stalled_since ? ` since ${ago(live.stalled_since)}` : ''}.</strong> {stall}
-        </p>
-      )}
+      <StallNote batch={live} />
       <ErrorNote error={stream.error} />
       <BatchControls batch={live} done={reload} />
     </div>

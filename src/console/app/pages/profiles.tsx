@@ -1,7 +1,7 @@
 /** Profiles with their statistics, found by username, niche and story; and adding many at once into a niche. */
 import { useState } from 'preact/hooks';
 import { get, post, type ApiCreatedProfiles, type ApiNiche, type ApiProfile, type Page } from '../api.js';
-import { Field, ListView, SelectField, SplitPage, SubmitButton, Table, useNotify, usePager, useSubmit } from '../components.js';
+import { Field, ListTable, SelectField, SplitPage, SubmitButton, useNotify, usePager, useSubmit } from '../components.js';
 import { ago, count, splitUsernames } from '../format.js';
 import { useLoad } from '../live.js';
 
@@ -32,36 +32,25 @@ export function ProfilesPage({ niche }: { niche?: string }) {
         <SelectField label="Niche" id="profiles-niche" value={nicheId} onChange={setNicheId} none="Any" options={(niches.data?.items ?? []).map((n) => [n.id, n.name] as const)} />
         <SelectField label="Active story" id="profiles-story" value={activeStory} onChange={setActiveStory} none="Any" options={[['true', 'Yes'], ['false', 'No']]} />
       </div>
-      <ListView list={list} pager={pager} what="profiles" empty="No profile matches.">
-        {(items) => (
-          <Table label="Profiles">
-            <thead>
-              <tr>
-                <th>Username</th>
-                <th>Niche</th>
-                <th>Story now</th>
-                <th class="num">Checks</th>
-                <th class="num">Detections</th>
-                <th>Last story seen</th>
-                <th>Last checked</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((p) => (
-                <tr key={p.id}>
-                  <td>{p.username}</td>
-                  <td>{p.niche_id ? (nicheNames.get(p.niche_id) ?? '…') : '—'}</td>
-                  <td>{p.last_checked_at === null ? 'not checked yet' : p.active_story ? 'yes' : 'no'}</td>
-                  <td class="num">{count(p.total_checks)}</td>
-                  <td class="num">{count(p.total_detections)}</td>
-                  <td>{ago(p.last_story_detected)}</td>
-                  <td>{ago(p.last_checked_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
+      <ListTable
+        list={list}
+        pager={pager}
+        what="profiles"
+        empty="No profile matches."
+        label="Profiles"
+        columns={['Username', 'Niche', 'Story now', ['Checks', 'num'], ['Detections', 'num'], 'Last story seen', 'Last checked']}
+        row={(p) => (
+          <tr key={p.id}>
+            <td>{p.username}</td>
+            <td>{p.niche_id ? (nicheNames.get(p.niche_id) ?? '…') : '—'}</td>
+            <td>{p.last_checked_at === null ? 'not checked yet' : p.active_story ? 'yes' : 'no'}</td>
+            <td class="num">{count(p.total_checks)}</td>
+            <td class="num">{count(p.total_detections)}</td>
+            <td>{ago(p.last_story_detected)}</td>
+            <td>{ago(p.last_checked_at)}</td>
+          </tr>
         )}
-      </ListView>
+      />
     </SplitPage>
   );
 }

@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import { del, get, patch, post, type ApiProxy, type ApiSession, type Page } from '../api.js';
-import { ActionButton, Field, ListView, SelectField, SplitPage, StatusBadge, SubmitButton, Table, useNotify, usePager, useSubmit } from '../components.js';
+import { ActionButton, Field, ListTable, SelectField, SplitPage, StatusBadge, SubmitButton, useNotify, usePager, useSubmit } from '../components.js';
 import { ago, count } from '../format.js';
 import { useLoad } from '../live.js';
 
@@ -23,59 +23,44 @@ export function ProxiesPage() {
   const proxies = useLoad(() => get<Page<ApiProxy>>('/proxies', { limit: 100, cursor: pager.cursor }), [pager.cursor], POLL_MS);
   return (
     <SplitPage title="Proxies" aside={<AddProxy done={proxies.reload} />} after={<Sessions proxies={proxies.data?.items ?? []} />}>
-      <ListView list={proxies} pager={pager} what="proxies" empty="No proxy yet: nothing can be checked until one is added.">
-        {(items) => (
-          <Table label="Proxies">
-            <thead>
-              <tr>
-                <th>Proxy</th>
-                <th>Status</th>
-                <th>Resting until</th>
-                <th class="num">Rate</th>
-                <th class="num">OK</th>
-                <th class="num">Failed</th>
-                <th>Last used</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((p) => (
-                <tr key={p.id} data-proxy-url={p.url}>
-                  <td class="nowrap">{p.url}</td>
-                  <td>
-                    <StatusBadge status={p.status} />
-                    {p.disabled_reason && <div class="muted">{DISABLED_BECAUSE[p.disabled_reason]}</div>}
-                    {p.last_error && <div class="error-text">{p.last_error}</div>}
-                  </td>
-                  <td>{p.status === 'cooling_down' ? ago(p.rate_limited_until) : '—'}</td>
-                  <td class="num">{p.learned_rate_per_s === null ? '—' : `${p.learned_rate_per_s.toFixed(2)} /s`}</td>
-                  <td class="num">{count(p.success_count)}</td>
-                  <td class="num">{count(p.failure_count)}</td>
-                  <td>{ago(p.last_used_at)}</td>
-                  <td>
-                    <div class="actions">
-                      {p.status === 'disabled' ? (
-                        <ActionButton label="Enable" variant="primary" success={`${p.url} enabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'active' })} done={proxies.reload} />
-                      ) : (
-                        <ActionButton label="Disable" success={`${p.url} disabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'disabled' })} done={proxies.reload} />
-                      )}
-                      <ActionButton
-                        label="Delete"
-                        variant="danger"
-                        confirm={`Delete proxy ${p.url}?`}
-                        success={`${p.url} deleted.`}
-                        run={() => del(`/proxies/${p.id}`)}
-                        done={proxies.reload}
-                      />
-                    </div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
-        )}
-      </ListView>
+      <ListTable
+        list={proxies}
+        pager={pager}
+        what="proxies"
+        empty="No proxy yet: nothing can be checked until one is added."
+        label="Proxies"
+        columns={['Proxy', 'Status', 'Resting until', ['Rate', 'num'], ['OK', 'num'], ['Failed', 'num'], 'Last used', 'Actions']}
+        row={(p) => <ProxyRow key={p.id} proxy={p} done={proxies.reload} />}
+      />
     </SplitPage>
+  );
+}
+
+function ProxyRow({ proxy: p, done }: { proxy: ApiProxy; done: () => void }) {
+  return (
+    <tr data-proxy-url={p.url}>
+      <td class="nowrap">{p.url}</td>
+      <td>
+        <StatusBadge status={p.status} />
+        {p.disabled_reason && <div class="muted">{DISABLED_BECAUSE[p.disabled_reason]}</div>}
+        {p.last_error && <div class="error-text">{p.last_error}</div>}
+      </td>
+      <td>{p.status === 'cooling_down' ? ago(p.rate_limited_until) : '—'}</td>
+      <td class="num">{p.learned_rate_per_s === null ? '—' : `${p.learned_rate_per_s.toFixed(2)} /s`}</td>
+      <td class="num">{count(p.success_count)}</td>
+      <td class="num">{count(p.failure_count)}</td>
+      <td>{ago(p.last_used_at)}</td>
+      <td>
+        <div class="actions">
+          {p.status === 'disabled' ? (
+            <ActionButton label="Enable" variant="primary" success={`${p.url} enabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'active' })} done={done} />
+          ) : (
+            <ActionButton label="Disable" success={`${p.url} disabled.`} run={() => patch(`/proxies/${p.id}`, { status: 'disabled' })} done={done} />
+          )}
+          <ActionButton label="Delete" variant="danger" confirm={`Delete proxy ${p.url}?`} success={`${p.url} deleted.`} run={() => del(`/proxies/${p.id}`)} done={done} />
+        </div>
+      </td>
+    </tr>
   );
 }
 
@@ -113,67 +98,64 @@ function AddProxy({ done }: { done: () => void }) {
 }
 
 function Sessions({ proxies }: { proxies: ApiProxy[] }) {
-  const notify = useNotify();
   const pager = usePager('');
   const sessions = useLoad(() => get<Page<ApiSession>>('/sessions', { limit: 100, cursor: pager.cursor }), [pager.cursor], POLL_MS);
   const proxyUrls = new Map(proxies.map((p) => [p.id, p.url]));
+  return (
+    <section aria-label="Sessions">
+      <h2>Sessions</h2>
+      <div class="split">
+        <div>
+          <ListTable
+            list={sessions}
+            pager={pager}
+            what="sessions"
+            empty="No upstream session."
+            label="Sessions"
+            columns={['Session', 'Status', 'Bound to proxy', 'Last used', 'Actions']}
+            row={(s) => (
+              <tr key={s.id}>
+                <td class="nowrap mono">{s.id.slice(0, 8)}</td>
+                <td>
+                  <StatusBadge status={s.status} />
+                </td>
+                <td>{s.proxy_id ? (proxyUrls.get(s.proxy_id) ?? s.proxy_id.slice(0, 8)) : 'any'}</td>
+                <td>{ago(s.last_used_at)}</td>
+                <td>
+                  <div class="actions">
+                    <ActionButton label="Validate" success="Session probed." run={() => post(`/sessions/${s.id}/validate`)} done={sessions.reload} />
+                    <ActionButton label="Delete" variant="danger" confirm="Delete this session?" success="Session deleted." run={() => del(`/sessions/${s.id}`)} done={sessions.reload} />
+                  </div>
+                </td>
+              </tr>
+            )}
+          />
+        </div>
+        <AddSession proxies={proxies} done={sessions.reload} />
+      </div>
+    </section>
+  );
+}
+
+function AddSession({ proxies, done }: { proxies: ApiProxy[]; done: () => void }) {
+  const notify = useNotify();
   const [token, setToken] = useState('');
   const [proxyId, setProxyId] = useState('');
   const form = useSubmit(async () => {
     await post<ApiSession>('/sessions', { token, proxy_id: proxyId || undefined });
     notify('ok', 'Session added.');
     setToken('');
-    sessions.reload();
+    done();
   });
   const tokenError = form.other(['proxy_id']);
   return (
-    <section aria-label="Sessions">
-      <h2>Sessions</h2>
-      <div class="split">
-        <div>
-          <ListView list={sessions} pager={pager} what="sessions" empty="No upstream session.">
-            {(items) => (
-              <Table label="Sessions">
-                <thead>
-                  <tr>
-                    <th>Session</th>
-                    <th>Status</th>
-                    <th>Bound to proxy</th>
-                    <th>Last used</th>
-                    <th>Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {items.map((s) => (
-                    <tr key={s.id}>
-                      <td class="nowrap mono">{s.id.slice(0, 8)}</td>
-                      <td>
-                        <StatusBadge status={s.status} />
-                      </td>
-                      <td>{s.proxy_id ? (proxyUrls.get(s.proxy_id) ?? s.proxy_id.slice(0, 8)) : 'any'}</td>
-                      <td>{ago(s.last_used_at)}</td>
-                      <td>
-                        <div class="actions">
-                          <ActionButton label="Validate" success="Session probed." run={() => post(`/sessions/${s.id}/validate`)} done={sessions.reload} />
-                          <ActionButton label="Delete" variant="danger" confirm="Delete this session?" success="Session deleted." run={() => del(`/sessions/${s.id}`)} done={sessions.reload} />
-                        </div>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </Table>
-            )}
-          </ListView>
-        </div>
-        <form class="card form" onSubmit={form.submit} aria-label="Add a session" noValidate>
-          <h2>Add a session</h2>
-          <Field label="Session token" id="session-token" error={tokenError} hint="The upstream login cookie; it is stored, never shown again">
-            <input id="session-token" type="password" autocomplete="off" value={token} onInput={(e) => setToken(e.currentTarget.value)} />
-          </Field>
-          <SelectField label="Bound to proxy" id="session-proxy" value={proxyId} onChange={setProxyId} none="Any proxy" options={proxies.map((p) => [p.id, p.url] as const)} error={form.error('proxy_id')} />
-          <SubmitButton busy={form.busy} label="Add session" />
-        </form>
-      </div>
-    </section>
+    <form class="card form" onSubmit={form.submit} aria-label="Add a session" noValidate>
+      <h2>Add a session</h2>
+      <Field label="Session token" id="session-token" error={tokenError} hint="The upstream login cookie; it is stored, never shown again">
+        <input id="session-token" type="password" autocomplete="off" value={token} onInput={(e) => setToken(e.currentTarget.value)} />
+      </Field>
+      <SelectField label="Bound to proxy" id="session-proxy" value={proxyId} onChange={setProxyId} none="Any proxy" options={proxies.map((p) => [p.id, p.url] as const)} error={form.error('proxy_id')} />
+      <SubmitButton busy={form.busy} label="Add session" />
+    </form>
   );
 }
