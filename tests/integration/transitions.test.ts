@@ -179,7 +179,7 @@ describe('queue-wide pause and resume', () => {
 });
 
 describe("a batch's actions", () => {
-  // the legal transitions (API.md), by status: what the API offers and the console shows as buttons
+  // the legal transitions (docs/api.md), by status: what the API offers and the console shows as buttons
   const OFFERED: Record<string, string[]> = {
     queued: ['start', 'pause', 'cancel'],
     running: ['pause', 'cancel'],
