@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Hono, type Context } from 'hono';
+import { renderPage, servePage, serveVersionedFile } from '../console/page-headers.js';
 
 const DIST = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
@@ -43,18 +44,6 @@ const ASSET_LIST: DocsAsset[] = [
 /** The page and its assets: the GET routes that are open exactly when /docs is (see auth.ts). */
 export const DOCS_PAGE_PATHS: readonly string[] = [DOCS_PATH, ...ASSET_LIST.map((a) => a.path)];
 
-/** What the page may load and where it may connect: only this server. */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
 interface LoadedAssets {
   bodies: Map<string, Uint8Array<ArrayBuffer>>;
   /** Changes whenever any file does (an upgrade of swagger-ui-dist): their ETag and the version in the page's links. */
@@ -85,48 +74,30 @@ async function loadAll(): Promise<LoadedAssets> {
 
 export function renderDocsPage(version: string): string {
   const v = encodeURIComponent(version);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>storycheck API</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="${ASSETS}/swagger-ui.css?v=${v}">
-<script defer src="${ASSETS}/swagger-ui-bundle.js?v=${v}"></script>
-<script defer src="${ASSETS}/init.js?v=${v}"></script>
-</head>
-<body>
-<div id="swagger-ui"></div>
-<noscript>Swagger UI needs JavaScript. The API's OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-</body>
-</html>
-`;
+  return renderPage({
+    title: 'storycheck API',
+    head: [
+      `<link rel="stylesheet" href="${ASSETS}/swagger-ui.css?v=${v}">`,
+      `<script defer src="${ASSETS}/swagger-ui-bundle.js?v=${v}"></script>`,
+      `<script defer src="${ASSETS}/init.js?v=${v}"></script>`,
+    ],
+    body: [
+      '<div id="swagger-ui"></div>',
+      '<noscript>Swagger UI needs JavaScript. The API\'s OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</noscript>',
+    ],
+  });
 }
 
 async function serveAsset(c: Context, asset: DocsAsset) {
   const { bodies, version } = await docsAssets();
-  const etag = `"${version}"`;
-  const headers = {
-    'Content-Type': asset.contentType,
-    ETag: etag,
-    'X-Content-Type-Options': 'nosniff',
-    // the page names the version in the URL, so a versioned request may be cached for good
-    'Cache-Control': c.req.query('v') === version ? 'public, max-age=31536000, immutable' : 'no-cache',
-  };
-  if (c.req.header('if-none-match') === etag) return c.body(null, 304, headers);
-  return c.body(bodies.get(asset.path)!, 200, headers);
+  return serveVersionedFile(c, { body: bodies.get(asset.path)!, contentType: asset.contentType, version });
 }
 
 export function docsRouter(): Hono {
   const app = new Hono();
   app.get(DOCS_PATH, async (c) => {
     const { version } = await docsAssets();
-    c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'same-origin');
-    c.header('Cache-Control', 'no-cache');
-    return c.html(renderDocsPage(version));
+    return servePage(c, renderDocsPage(version));
   });
   for (const asset of ASSET_LIST) app.get(asset.path, (c) => serveAsset(c, asset));
   return app;

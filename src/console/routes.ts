@@ -11,22 +11,11 @@ import type { Logger } from '../logging/logger.js';
 import { sleep } from '../process/timeouts.js';
 import { consoleAssets } from './assets.js';
 import { csrfToken, issueSession, keyMatches, SESSION_COOKIE, SESSION_MAX_AGE_S, verifySession } from './cookie-session.js';
+import { servePage, serveVersionedFile } from './page-headers.js';
 import { renderShell } from './shell.js';
 
 /** A wrong key answers this much later: guessing keys from a browser stays slow. */
 const WRONG_KEY_DELAY_MS = 400;
-
-/** What the page may load and where it may connect: only this server. */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
 
 export interface ConsoleDeps {
   config: Config;
@@ -47,15 +36,11 @@ const secure = (c: Context) =>
 
 async function asset(c: Context, kind: 'js' | 'css') {
   const assets = await consoleAssets();
-  const etag = `"${assets.version}"`;
-  const headers = {
-    'Content-Type': kind === 'js' ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8',
-    ETag: etag,
-    // the page names the version in the URL, so a versioned request may be cached for good
-    'Cache-Control': c.req.query('v') === assets.version ? 'public, max-age=31536000, immutable' : 'no-cache',
-  };
-  if (c.req.header('if-none-match') === etag) return c.body(null, 304, headers);
-  return c.body(kind === 'js' ? assets.js : assets.css, 200, headers);
+  return serveVersionedFile(c, {
+    body: kind === 'js' ? assets.js : assets.css,
+    contentType: kind === 'js' ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8',
+    version: assets.version,
+  });
 }
 
 export function consoleRouter(deps: ConsoleDeps): Hono {
@@ -65,11 +50,7 @@ export function consoleRouter(deps: ConsoleDeps): Hono {
 
   app.get('/', async (c) => {
     const { version } = await consoleAssets();
-    c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'same-origin');
-    c.header('Cache-Control', 'no-cache');
-    return c.html(renderShell(version));
+    return servePage(c, renderShell(version));
   });
   app.get('/console/app.js', (c) => asset(c, 'js'));
   app.get('/console/app.css', (c) => asset(c, 'css'));

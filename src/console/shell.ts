@@ -1,21 +1,18 @@
+import { renderPage } from './page-headers.js';
+
 /** The one HTML page of the dashboard: the app mounts into it and routes by the URL's hash (`#/batches/<id>`). */
 export function renderShell(version: string): string {
   const v = encodeURIComponent(version);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light">
-<title>storycheck</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/console/app.css?v=${v}">
-<script type="module" src="/console/app.js?v=${v}"></script>
-</head>
-<body>
-<div id="app"><p class="boot">Loading the storycheck console…</p></div>
-<noscript>The storycheck console needs JavaScript. The API itself is described at <a href="/docs">/docs</a>.</noscript>
-</body>
-</html>
-`;
+  return renderPage({
+    title: 'storycheck',
+    head: [
+      '<meta name="color-scheme" content="light">',
+      `<link rel="stylesheet" href="/console/app.css?v=${v}">`,
+      `<script type="module" src="/console/app.js?v=${v}"></script>`,
+    ],
+    body: [
+      '<div id="app"><p class="boot">Loading the storycheck console…</p></div>',
+      '<noscript>The storycheck console needs JavaScript. The API itself is described at <a href="/docs">/docs</a>.</noscript>',
+    ],
+  });
 }
