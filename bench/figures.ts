@@ -9,6 +9,7 @@
  *   ideal_checks_per_s = N · P · r / requests
  * which is P·r·k for a re-check (ids cached), P·r / (1 + 1/k) for a first check, P·r for k = 1.
  */
+import { parseBenchSection } from '../src/config.js';
 
 export const SCENARIO_NAMES = [
   'first_check',
@@ -111,8 +112,9 @@ export interface BenchOptions {
 /** Paced scenarios: requests through one proxy at least 1/rate + this apart (a proxy hop adds jitter). */
 export const PACING_MARGIN_MS = 15;
 
-/** The default burst is the simulator's own: one second's worth of tokens (at least 1). */
-export const DEFAULTS = { profiles: 5_000, quickProfiles: 500, proxies: 4, rate: 10, latencyMs: 50 } as const;
+/** Profiles of a scenario when BENCH_PROFILES does not say: fewer with --quick. */
+const FULL_PROFILES = 5_000;
+const QUICK_PROFILES = 500;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -151,17 +153,37 @@ const SWITCH_FLAGS = new Map<string, { sets: Switch; to: boolean }>([
 
 const isOn = (raw: string | undefined) => raw === '1' || raw === 'true';
 
-function number(name: string, raw: string | undefined, fallback: number, { min = 0, integer = true, max = Infinity } = {}): number {
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-    throw new UsageError(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min}${max < Infinity ? ` to ${max}` : ''}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
+/**
+ * Flags (`--name value` or `--name=value`) over environment variables over defaults. The flags are read as the
+ * variables they stand for, and the configuration's bench section (src/config/bench.ts) checks both and holds
+ * the defaults; only the defaults computed from other options are made here.
+ */
+export function parseOptions(argv: readonly string[], env: Record<string, string | undefined> = {}): BenchOptions {
+  const { values, switches } = readArguments(argv, env);
+  const bench = parseBenchSection(values);
+  const { quick, experiments, eager, skipScale } = switches;
+  const proxies = bench.BENCH_PROXIES;
+  const rate = bench.BENCH_RATE;
+  return {
+    profiles: bench.BENCH_PROFILES ?? (quick ? QUICK_PROFILES : FULL_PROFILES),
+    proxies,
+    rate,
+    // the simulator's own burst: one second's worth of tokens
+    burst: bench.BENCH_BURST ?? Math.max(1, Math.ceil(rate)),
+    latencyMs: bench.BENCH_LATENCY_MS,
+    // every request the proxies may carry at once (PROXY_MAX_IN_FLIGHT, default 4, per proxy) has a chunk ready
+    concurrency: bench.BENCH_CONCURRENCY ?? proxies * 4,
+    eager,
+    scenarios: chooseScenarios(bench.BENCH_SCENARIOS, { quick, experiments, skipScale }),
+    quick,
+    skipScale,
+    timeLimitS: bench.BENCH_TIME_LIMIT_S ?? null,
+    out: bench.BENCH_OUT,
+  };
 }
 
-/** Flags (`--name value` or `--name=value`) over environment variables over defaults. */
-export function parseOptions(argv: readonly string[], env: Record<string, string | undefined> = {}): BenchOptions {
+/** The variables with the flags written over them, and the switches (the value-less flags over their variables). */
+function readArguments(argv: readonly string[], env: Record<string, string | undefined>) {
   const values: Record<string, string | undefined> = { ...env };
   const switches: Record<Switch, boolean> = {
     quick: isOn(env.BENCH_QUICK),
@@ -183,37 +205,23 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     if (value === undefined) throw new UsageError(`${flag} needs a value`);
     values[key] = value;
   }
-  const { quick, experiments, eager, skipScale } = switches;
+  return { values, switches };
+}
 
-  const proxies = number('BENCH_PROXIES', values.BENCH_PROXIES, DEFAULTS.proxies, { min: 1, max: 200 });
-  const rate = number('BENCH_RATE', values.BENCH_RATE, DEFAULTS.rate, { min: 0.01, integer: false });
-  const all: readonly ScenarioName[] = experiments ? [...SCENARIO_NAMES, ...EXPERIMENT_NAMES] : SCENARIO_NAMES;
+/** The scenarios asked for (BENCH_SCENARIOS, `--only`) in run order, or all of them, less what the switches leave out. */
+function chooseScenarios(asked: string | undefined, switches: { quick: boolean; experiments: boolean; skipScale: boolean }): ScenarioName[] {
+  const all: readonly ScenarioName[] = switches.experiments ? [...SCENARIO_NAMES, ...EXPERIMENT_NAMES] : SCENARIO_NAMES;
   let scenarios: ScenarioName[] = [...all];
-  if (values.BENCH_SCENARIOS) {
+  if (asked) {
     const known = new Set<string>([...SCENARIO_NAMES, ...EXPERIMENT_NAMES]);
-    const asked = values.BENCH_SCENARIOS.split(',').map((s) => s.trim()).filter(Boolean);
-    const unknown = asked.filter((s) => !known.has(s));
+    const names = asked.split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = names.filter((s) => !known.has(s));
     if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(', ')}`);
     // run order stays the canonical one (re-checks rely on the first check's cached ids)
-    scenarios = [...SCENARIO_NAMES, ...EXPERIMENT_NAMES].filter((s) => asked.includes(s));
+    scenarios = [...SCENARIO_NAMES, ...EXPERIMENT_NAMES].filter((s) => names.includes(s));
   }
-  if (skipScale || (quick && !values.BENCH_SCENARIOS)) scenarios = scenarios.filter((s) => !SCALE_SCENARIOS.includes(s));
-  const timeLimit = values.BENCH_TIME_LIMIT_S;
-  return {
-    profiles: number('BENCH_PROFILES', values.BENCH_PROFILES, quick ? DEFAULTS.quickProfiles : DEFAULTS.profiles, { min: 1, max: 1_000_000 }),
-    proxies,
-    rate,
-    burst: number('BENCH_BURST', values.BENCH_BURST, Math.max(1, Math.ceil(rate)), { min: 1 }),
-    latencyMs: number('BENCH_LATENCY_MS', values.BENCH_LATENCY_MS, DEFAULTS.latencyMs, { min: 0, max: 60_000 }),
-    // every request the proxies may carry at once (PROXY_MAX_IN_FLIGHT, default 4, per proxy) has a chunk ready
-    concurrency: number('BENCH_CONCURRENCY', values.BENCH_CONCURRENCY, proxies * 4, { min: 1, max: 256 }),
-    eager,
-    scenarios,
-    quick,
-    skipScale,
-    timeLimitS: timeLimit === undefined || timeLimit === '' ? null : number('BENCH_TIME_LIMIT_S', timeLimit, 0, { min: 1 }),
-    out: values.BENCH_OUT || 'bench/results/latest.json',
-  };
+  if (switches.skipScale || (switches.quick && !asked)) scenarios = scenarios.filter((s) => !SCALE_SCENARIOS.includes(s));
+  return scenarios;
 }
 
 export interface Workload {

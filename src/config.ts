@@ -77,6 +77,11 @@ export interface BenchProcessSettings {
 }
 
 /** `npm run bench`: the benchmark's section (the service's configuration it runs is its own, per scenario). */
+/** The bench's variables (and its flags, spelled as variables) checked by the section's rules. */
+export function parseBenchSection(variables: Env): BenchSection {
+  return parseSection(benchSchema, setVariables(variables));
+}
+
 export function loadBenchProcess(env: Env = process.env): BenchProcessSettings {
   const set = setVariables(env);
   const bench = parseSection(benchSchema, set);

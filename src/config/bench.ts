@@ -1,7 +1,8 @@
 /**
- * The section of `npm run bench` (BENCH_*). Its command-line flags win over these variables (bench/figures.ts
- * reads both, and computes the defaults that depend on other options: the profiles of `--quick`, the burst
- * from the rate, the concurrency from the proxies); the variables are checked here first.
+ * The section of `npm run bench` (BENCH_*). Its command-line flags win over these variables: bench/figures.ts
+ * writes each flag over the variable it stands for and has this section check them all, then computes the
+ * defaults that depend on other options (the profiles of `--quick`, the burst from the rate, the concurrency
+ * from the proxies).
  */
 import { z } from 'zod';
 import { int, number, postgresUrl } from './fields.js';
