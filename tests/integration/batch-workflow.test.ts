@@ -151,9 +151,9 @@ describe('BatchWorkflow (time-skipping)', () => {
     await withWorker(
       { proxies: 1, sim: { latencyMs: 100 }, env: { CHECK_CHUNK_SIZE: '5', BATCH_CONCURRENCY: '1' } },
       async (stack, taskQueue) => {
-        // an hour between re-reads keeps 30 simulated days to 720 of them (a few real seconds); the bound on
-        // each history does not depend on the interval
-        const settings = { ...batchSettings(stack.config), heldRecheckMs: 3_600_000 };
+        // four hours between re-reads keep 30 simulated days to 180 of them, still two continues-as-new (a run
+        // continues past 500 events, about 80 reads); the bound on each history does not depend on the interval
+        const settings = { ...batchSettings(stack.config), heldRecheckMs: 4 * 3_600_000 };
         const batch = await makeRunningBatch(stack, usernames(30));
         const handle = await startBatch(server.env, taskQueue, { batchId: batch.id, settings });
         await waitFor(async () => ((await eventCounts(stack, batch.id)).STORY_CHECK_SUCCESS ?? 0) >= 5);
