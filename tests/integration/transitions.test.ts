@@ -211,8 +211,6 @@ describe("a batch's actions", () => {
   }
 
   it('each status offers the actions TRANSITIONS allows: the others are refused, the offered ones accepted', async () => {
-    // slow enough that the running batch is still running when it is looked at
-    stack.sim.setOptions({ latencyMs: 500 });
     const created: string[] = [];
     const create = async (n: number, prefix: string, hold = false) => {
       const res = await call('POST', '/batches', { profile_ids: await profileIds(n, prefix), hold });
@@ -225,6 +223,8 @@ describe("a batch's actions", () => {
       await waitStatus(done, 'done');
       await expectOffered(done, 'done');
 
+      // slow enough that the running batch is still running when it is looked at
+      stack.sim.setOptions({ latencyMs: 500 });
       const running = await create(400, 'act_running');
       await waitStatus(running, 'running');
       // held, so that nothing else starts once the running batch stops
