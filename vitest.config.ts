@@ -7,10 +7,12 @@ import { defineConfig } from 'vitest/config';
 //   and tests/e2e). Their files run side by side: each has its own database, task queues, ports and servers, and
 //   most of their time is spent waiting on those, not on the CPU;
 // - fault: processes killed and servers restarted mid-batch, each file its own. They run after the others (their
-//   timings are their own, not those of a browser or a fuzzer beside them), side by side too;
-// - fault-alone: the Postgres restart, last and alone: every file's connections would go down with it.
+//   timings are their own, not those of a browser or a fuzzer beside them), four at a time: they mostly wait on
+//   heartbeat timeouts and restarts;
+// - fault-alone: last, one file at a time: the Postgres restart (every file's connections would go down with it)
+//   and the pacing storm (the rates it learns are the rates the proxies reach, which a busy CPU would lower).
 // The workflow code is bundled once for the whole run (tests/helpers/global-setup.ts).
-const POSTGRES_RESTART = 'tests/fault/postgres-restart.test.ts';
+const ALONE = ['tests/fault/postgres-restart.test.ts', 'tests/fault/pacing-storm.test.ts'];
 
 const integrationSettings = {
   testTimeout: 120_000,
@@ -42,10 +44,10 @@ export default defineConfig({
         test: { name: 'integration', include: ['tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts'], ...integrationSettings },
       },
       {
-        test: { name: 'fault', include: ['tests/fault/**/*.test.ts'], exclude: [POSTGRES_RESTART], ...integrationSettings, sequence: { groupOrder: 1 } },
+        test: { name: 'fault', include: ['tests/fault/**/*.test.ts'], exclude: ALONE, ...integrationSettings, maxWorkers: 4, sequence: { groupOrder: 1 } },
       },
       {
-        test: { name: 'fault-alone', include: [POSTGRES_RESTART], ...integrationSettings, sequence: { groupOrder: 2 } },
+        test: { name: 'fault-alone', include: ALONE, ...integrationSettings, fileParallelism: false, sequence: { groupOrder: 2 } },
       },
     ],
   },

@@ -117,6 +117,9 @@ describe('BatchWorkflow (time-skipping)', () => {
         await waitFor(async () => (await eventCounts(stack, batch.id)).RATE_LIMITED! >= 1);
         await pauseBatch(stack.db.sql, batch.id);
         await handle.signal(pauseSignal);
+        // time is skipped only while a result is awaited: the pause is taken in, and the resting chunk
+        // cancelled, before the server may skip ahead (on a busy machine it could skip to the chunk's timeout)
+        await waitFor(async () => ((await handle.describe()).raw.pendingActivities ?? []).length === 0);
         const first = await handle.result();
         expect(first.outcome).toBe('paused');
         // the chunk waiting out the hour-long rest was cancelled: on the workflow's clock the run ended
