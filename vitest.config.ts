@@ -6,13 +6,13 @@ import { defineConfig } from 'vitest/config';
 // - integration: real Postgres, real Temporal servers, real sockets, browsers and child processes (tests/integration
 //   and tests/e2e). Their files run side by side: each has its own database, task queues, ports and servers, and
 //   most of their time is spent waiting on those, not on the CPU;
-// - fault: processes killed and servers restarted mid-batch, each file its own. They run after the others (their
-//   timings are their own, not those of a browser or a fuzzer beside them), four at a time: they mostly wait on
-//   heartbeat timeouts and restarts;
-// - fault-alone: last, one file at a time: the Postgres restart (every file's connections would go down with it)
-//   and the pacing storm (the rates it learns are the rates the proxies reach, which a busy CPU would lower).
+// - fault: processes killed and servers restarted mid-batch (each file restarts servers of its own: its Temporal
+//   dev server, a throwaway Postgres). They run after the others (their timings are their own, not those of a
+//   browser or a fuzzer beside them), four at a time: they mostly wait on heartbeat timeouts and restarts;
+// - fault-alone: last and alone, the pacing storm: the rates it learns are the rates the proxies reach, which a
+//   busy CPU would lower.
 // The workflow code is bundled once for the whole run (tests/helpers/global-setup.ts).
-const ALONE = ['tests/fault/postgres-restart.test.ts', 'tests/fault/pacing-storm.test.ts'];
+const ALONE = ['tests/fault/pacing-storm.test.ts'];
 
 const integrationSettings = {
   testTimeout: 120_000,
