@@ -114,6 +114,15 @@ describe('renderBanner', () => {
     expect(realistic).not.toContain('SIM_PROFILE=realistic');
   });
 
+  it('says where an embedded Postgres keeps its data, and where its binaries run from when they are a shared copy', () => {
+    const postgresLine = (overrides: Partial<BannerInfo>) => lines(renderBanner(info(overrides))).find((l) => l.startsWith('  Postgres'));
+    expect(postgresLine({})).toBe('  Postgres   postgres://***@127.0.0.1:5432/storycheck');
+    expect(postgresLine({ postgresDataDir: '/tmp/data/postgres' })).toMatch(/\(embedded, data in \/tmp\/data\/postgres\)$/);
+    expect(postgresLine({ postgresDataDir: '/var/lib/storycheck/x/data', postgresBinariesDir: '/var/cache/storycheck/pg' })).toMatch(
+      /\(embedded, data in \/var\/lib\/storycheck\/x\/data, binaries in \/var\/cache\/storycheck\/pg\)$/,
+    );
+  });
+
   it('keeps the commands to try and no secret', () => {
     const out = renderBanner(info());
     expect(out).toContain(`curl -sN ${API}/batches/${DEMO_ID}/events`);
