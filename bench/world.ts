@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { createChecker } from '../src/check/checker.js';
 import { loadBenchProcess, loadConfig, type Config } from '../src/config.js';
 import { createCheckDependencies, type CheckDependencies } from '../src/worker/dependencies.js';
@@ -30,7 +29,8 @@ import { createLogger } from '../src/logging/logger.js';
 import { claimNextBatch, createBatch } from '../src/repos/queue.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/app.js';
-import { createWorker, WORKFLOWS_PATH } from '../src/worker/worker.js';
+import { createWorker } from '../src/worker/worker.js';
+import { bundleWorkflows } from '../src/worker/workflow-bundle.js';
 import { PACING_MARGIN_MS, type BenchOptions, type ScenarioSpec } from './figures.js';
 import { BenchStoryClient, Probe, timedPool } from './probe.js';
 
@@ -119,10 +119,7 @@ export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupt
   const profileIds = items.map((p) => p.id);
 
   const env = await startTemporal(shutdown, options.eager);
-  const bundle = await bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    logger: { warn() {}, info() {}, debug() {}, trace() {}, log() {}, error: (m: string) => say(m) },
-  });
+  const bundle = await bundleWorkflows((m) => say(m));
   const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
   const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config, deps, workflowBundle: bundle });
   const running = worker.run();

@@ -5,22 +5,27 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from './worker.js';
 
-const quiet = { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} };
-
-/** The workflows bundled now, in memory. */
-export async function bundleWorkflows(): Promise<{ code: string }> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
-  return { code };
+/**
+ * The workflows bundled now, in memory, with their source map. The bundler's progress lines are dropped; its
+ * errors go to `onError` (stderr by default).
+ */
+export function bundleWorkflows(onError: (message: string) => void = console.error): Promise<WorkflowBundleWithSourceMap> {
+  const logger = { warn() {}, info() {}, debug() {}, trace() {}, log() {}, error: onError };
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
 }
 
-/** Bundles the workflows into `path`, whole or not at all (written beside it, then renamed over it). */
-export async function writeWorkflowBundle(path: string): Promise<void> {
-  const { code } = await bundleWorkflows();
+/** Writes `text` to `path` whole or not at all: beside it first, then renamed over it (a rename is atomic). */
+export function writeWhole(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const partial = `${path}.${process.pid}.partial`;
-  writeFileSync(partial, code);
+  writeFileSync(partial, text);
   renameSync(partial, path);
+}
+
+/** Bundles the workflows into `path`, for WORKFLOW_BUNDLE. */
+export async function writeWorkflowBundle(path: string): Promise<void> {
+  writeWhole(path, (await bundleWorkflows()).code);
 }

@@ -4,7 +4,7 @@
  * file is named after the sources it was built from, so a run after a change never loads an older bundle.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,23 +43,14 @@ export async function ensureSharedWorkflowBundle(): Promise<string> {
   const path = join(DIRECTORY, `workflows-${sourcesDigest()}.js`);
   if (!existsSync(path) || !existsSync(`${path}.map`)) {
     // imported here: the bundler is heavy, and test files only read what it wrote
-    const { bundleWorkflowCode } = await import('@temporalio/worker');
-    const { WORKFLOWS_PATH } = await import('../../src/worker/worker.js');
-    const quiet = { warn() {}, info() {}, debug() {}, error: console.error, trace() {}, log() {} };
-    const { code, sourceMap } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+    const { bundleWorkflows, writeWhole } = await import('../../src/worker/workflow-bundle.js');
+    const { code, sourceMap } = await bundleWorkflows();
     // the map first: a bundle present means its map is too (two setups may write at once; each file is whole)
     writeWhole(`${path}.map`, JSON.stringify(sourceMap));
     writeWhole(path, code);
   }
   removeOldBundles(path);
   return path;
-}
-
-function writeWhole(path: string, text: string): void {
-  const partial = `${path}.${process.pid}.partial`;
-  writeFileSync(partial, text);
-  // a rename is atomic: a reader sees no file or the whole one, never half of it
-  renameSync(partial, path);
 }
 
 /** Bundles of earlier sources, after a day (several checkouts may share the directory meanwhile). */
