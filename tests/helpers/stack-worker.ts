@@ -1,19 +1,13 @@
 /**
- * A worker of the product for a fresh stack (tests/helpers/stack.ts) on a test file's Temporal server: the
- * workflow code is bundled once per run, each call gets its own task queue, and the stack is torn down
- * whatever happens.
+ * A worker of the product for a fresh stack (tests/helpers/stack.ts) on a test file's Temporal server, with the
+ * workflow bundle it is given: each call gets its own task queue, and the stack is torn down whatever happens.
+ * Free of vitest, so that tests/fixtures/histories/record.ts runs it with plain tsx.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createWorker } from '../../src/worker/worker.js';
 import { startStack, type Stack, type StackOptions } from './stack.js';
 import { uniqueIds } from './temporal.js';
-import { sharedWorkflowBundle } from './workflow-bundle.js';
-
-/** The workflows as bundled once for the whole run (tests/helpers/workflow-bundle.ts). */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return Promise.resolve(sharedWorkflowBundle());
-}
 
 /** Runs `fn` with a worker for a fresh stack, then tears the stack down. */
 export async function withStackWorker<T>(

@@ -11,7 +11,6 @@ import { afterAll, beforeAll } from 'vitest';
 import type { BatchRunActivities } from '../../workflows/batch-run.js';
 import { batchWorkflow } from '../../workflows/batch.js';
 import type { BatchResult, BatchWorkflowInput } from '../../workflows/types.js';
-import { bundleWorkflows } from './stack-worker.js';
 import { createLocalEnv, createTimeSkippingEnv, quietTemporalRuntime, uniqueIds } from './temporal.js';
 import { sharedWorkflowBundle } from './workflow-bundle.js';
 
@@ -51,8 +50,7 @@ export function localServer(): FileServer {
 function serverForFile(what: string, start: () => Promise<TestWorkflowEnvironment>): FileServer {
   let started: { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap } | undefined;
   beforeAll(async () => {
-    const [env, bundle] = await Promise.all([start(), bundleWorkflows()]);
-    started = { env, bundle };
+    started = { env: await start(), bundle: sharedWorkflowBundle() };
   });
   afterAll(async () => {
     await started?.env.teardown();

@@ -20,7 +20,8 @@ import { StoryClient } from '../../src/upstream/story-client.js';
 import { API_KEY, unusedTemporal } from '../helpers/api.js';
 import { figure, labelSets, parseScrape, scrape, type Scrape } from '../helpers/metrics.js';
 import { batchCounters, makeRunningBatch, PROXY_PASSWORD, PROXY_USERNAME, startStack, usernames, type Stack } from '../helpers/stack.js';
-import { bundleWorkflows, withStackWorker } from '../helpers/stack-worker.js';
+import { withStackWorker } from '../helpers/stack-worker.js';
+import { sharedWorkflowBundle } from '../helpers/workflow-bundle.js';
 import { createLocalEnv, quietTemporalRuntimeWithMetrics } from '../helpers/temporal.js';
 import { executeBatch } from '../helpers/workflow.js';
 
@@ -35,7 +36,8 @@ beforeAll(async () => {
   // first install of this process: the SDK's exporter is part of it
   const exporterUrl = await quietTemporalRuntimeWithMetrics();
   expect(exporterUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
-  [env, bundle] = await Promise.all([createLocalEnv(), bundleWorkflows()]);
+  env = await createLocalEnv();
+  bundle = sharedWorkflowBundle();
   worker = await startWorkerMetricsServer({ host: '127.0.0.1', port: 0, runtimeExporterUrl: exporterUrl! });
 });
 
