@@ -27,7 +27,7 @@
 import type { Config } from '../config.js';
 import type { Sql } from '../db/sql.js';
 import { backoffMs, type FailurePolicy } from './failure-policy.js';
-import { countChecks } from '../metrics/worker.js';
+import { countChecks, countStoryEvents } from '../metrics/worker.js';
 import type { ProxyPool } from '../pool/pool.js';
 import { createSender, type Blocked, type RequestHooks, type Sent } from './proxied-request.js';
 import { redact } from '../logging/redact.js';
@@ -259,25 +259,27 @@ class ChunkCheck {
       await this.onFailure(ready, sent);
       return;
     }
-    const { durationMs, results } = sent.value;
+    const { durationMs, checkedAt, results } = sent.value;
     const successes: CheckSuccess[] = [];
     const answered: ChunkProfile[] = [];
     const malformed: ChunkProfile[] = [];
     for (const p of ready) {
       const result = results.get(p.upstreamUserId!);
       if (result?.ok) {
-        successes.push({ profileId: p.profileId, hasStory: result.hasStory, storyCount: result.storyCount, latestStoryAt: result.latestStoryAt });
+        const { hasStory, storyCount, latestStoryAt, items } = result;
+        successes.push({ profileId: p.profileId, hasStory, storyCount, latestStoryAt, items });
         answered.push(p);
       } else {
         malformed.push(p);
       }
     }
     await this.persisting(answered, sent.proxyId, async () => {
-      const { recorded: n, withStory } = await recordSuccesses(
+      const { recorded: n, withStory, storyEvents } = await recordSuccesses(
         this.sql,
-        { batchId: this.input.batchId, proxyId: sent.proxyId, durationMs, countAttempt: true },
+        { batchId: this.input.batchId, proxyId: sent.proxyId, durationMs, countAttempt: true, checkedAt },
         successes,
       );
+      countStoryEvents(storyEvents);
       countChecks('story', withStory);
       countChecks('no_story', n - withStory);
       this.successful += n;

@@ -28,6 +28,14 @@ const checks = new Counter({
 });
 for (const outcome of CHECK_OUTCOMES) checks.inc({ outcome }, 0);
 
+const storyEvents = new Counter({
+  name: 'storycheck_story_events_total',
+  help: 'Story events recorded by this process (story.posted: an item seen for the first time; story.ended), each once.',
+  labelNames: ['type'],
+  registers: [workerRegistry],
+});
+for (const type of ['story.posted', 'story.ended']) storyEvents.inc({ type }, 0);
+
 const upstreamRequests = new Counter({
   name: 'storycheck_upstream_requests_total',
   help: 'Upstream requests sent through a proxy, by endpoint and HTTP status (timeout: no answer in time; error: none at all; aborted: given up by the caller).',
@@ -74,6 +82,12 @@ for (const result of CHUNK_RESULTS) chunkSeconds.zero({ result });
 /** `recorded` profiles newly recorded with this outcome (rows that changed, so a retry never counts twice). */
 export function countChecks(outcome: CheckOutcome, recorded: number): void {
   if (recorded > 0) checks.inc({ outcome }, recorded);
+}
+
+/** Story events a committed transaction wrote (its unique keys make a retry write none). */
+export function countStoryEvents(events: { posted: number; ended: number }): void {
+  if (events.posted > 0) storyEvents.inc({ type: 'story.posted' }, events.posted);
+  if (events.ended > 0) storyEvents.inc({ type: 'story.ended' }, events.ended);
 }
 
 export function observeUpstreamRequest(endpoint: UpstreamEndpoint, status: number | 'timeout' | 'error' | 'aborted', seconds: number): void {

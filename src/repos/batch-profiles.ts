@@ -12,6 +12,8 @@ import type { BatchProfileStatus, ResultSource } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
 import { insertLogs, logsInsert, type LogEntry } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
+import { recordStoryItems, type StoryEventCounts } from './story-items.js';
+import type { SeenStoryItem } from '../upstream/answer-bodies.js';
 
 export interface ChunkProfile {
   profileId: string;
@@ -134,6 +136,8 @@ export interface CheckSuccess {
   hasStory: boolean;
   storyCount: number;
   latestStoryAt: Date | null;
+  /** Every item the answer listed; absent when the result does not speak of items (its stories are left alone). */
+  items?: SeenStoryItem[];
 }
 
 export interface RecordContext {
@@ -142,20 +146,24 @@ export interface RecordContext {
   durationMs: number;
   /** Counted into `attempts` for the profiles recorded (the try that produced this result). */
   countAttempt: boolean;
+  /** When the answer was judged (what was live): the time its stories were seen. Default: now. */
+  checkedAt?: Date;
 }
 
 /**
  * Persists verified results: per-profile rows, profile statistics, batch counters and logs, in one transaction
  * of two statements, whatever the number of results (locks still taken in the project's order: the batch row,
- * its batch_profiles rows by profile, the profiles by id, then the logs). Returns how many rows it changed
- * (a row already finished by another attempt is left alone) and how many of those found a story.
+ * its batch_profiles rows by profile, the profiles by id, then the logs), then the changed profiles' story items
+ * and events (./story-items.ts). Returns how many rows it changed (a row already finished by another attempt is
+ * left alone, and so are its stories), how many of those found a story, and the story events written.
  */
 export async function recordSuccesses(
   sql: Sql,
   ctx: RecordContext,
   results: CheckSuccess[],
-): Promise<{ recorded: number; withStory: number }> {
-  if (results.length === 0) return { recorded: 0, withStory: 0 };
+): Promise<{ recorded: number; withStory: number; storyEvents: StoryEventCounts }> {
+  const none = { posted: 0, ended: 0 };
+  if (results.length === 0) return { recorded: 0, withStory: 0, storyEvents: none };
   return transaction(sql, async (tx) => {
     const changed = await tx<{ profile_id: string; has_story: boolean; story_count: number; username: string }[]>`
       with counters as (
@@ -181,7 +189,7 @@ export async function recordSuccesses(
       where bp.batch_id = ${ctx.batchId} and bp.profile_id = t.profile_id
       returning bp.profile_id, bp.has_story, bp.story_count,
         (select username from profiles where id = bp.profile_id) as username`;
-    if (changed.length === 0) return { recorded: 0, withStory: 0 };
+    if (changed.length === 0) return { recorded: 0, withStory: 0, storyEvents: none };
     const ids = changed.map((r) => r.profile_id);
     const withStory = changed.filter((r) => r.has_story).map((r) => r.profile_id);
     const logs = changed.map(
@@ -215,7 +223,13 @@ export async function recordSuccesses(
         returning id
       )
       ${logsInsert(tx, logs)}`;
-    return { recorded: changed.length, withStory: withStory.length };
+    const byId = new Map(results.map((r) => [r.profileId, r]));
+    const listed = ids.flatMap((profileId) => {
+      const items = byId.get(profileId)?.items;
+      return items ? [{ profileId, items }] : [];
+    });
+    const storyEvents = await recordStoryItems(tx, { batchId: ctx.batchId, checkedAt: ctx.checkedAt ?? new Date() }, listed);
+    return { recorded: changed.length, withStory: withStory.length, storyEvents };
   });
 }
 

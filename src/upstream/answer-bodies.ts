@@ -7,9 +7,19 @@ import { describeIssues, parseReel, reelsMediaEnvelopeSchema, webProfileInfoSche
 
 export type Endpoint = 'web_profile_info' | 'reels_media';
 
+/** One item of a reel as the source listed it, live or already expired. */
+export interface SeenStoryItem {
+  pk: string;
+  takenAt: Date;
+  expiringAt: Date;
+  mediaType: 'image' | 'video' | null;
+}
+
 export type StoryResult =
-  | { ok: true; hasStory: boolean; storyCount: number; latestStoryAt: Date | null }
+  | { ok: true; hasStory: boolean; storyCount: number; latestStoryAt: Date | null; items: SeenStoryItem[] }
   | { ok: false; error: MalformedResponse };
+
+const MEDIA_TYPES: Record<number, SeenStoryItem['mediaType']> = { 1: 'image', 2: 'video' };
 
 /** Parses a 200 of web_profile_info. */
 export function parseProfileBody(body: string, username: string): { userId: string; isPrivate: boolean } {
@@ -27,7 +37,8 @@ export function parseProfileBody(body: string, username: string): { userId: stri
 
 /**
  * Parses a 200 of reels_media for the requested ids. A story is active when its `expiring_at` is after
- * `now`; `latestStoryAt` is the newest active story's `taken_at`.
+ * `now`; `latestStoryAt` is the newest active story's `taken_at`. `items` keeps every item listed, expired ones too:
+ * they tell what ended (src/repos/story-diff.ts).
  */
 export function parseStoriesBody(body: string, userIds: string[], now: number): Map<string, StoryResult> {
   const envelope = reelsMediaEnvelopeSchema.safeParse(parseJson(body, 'reels_media'));
@@ -39,7 +50,7 @@ export function parseStoriesBody(body: string, userIds: string[], now: number): 
   for (const id of userIds) {
     const raw = Object.hasOwn(reels, id) ? reels[id] : undefined;
     if (raw === undefined || raw === null) {
-      results.set(id, { ok: true, hasStory: false, storyCount: 0, latestStoryAt: null });
+      results.set(id, { ok: true, hasStory: false, storyCount: 0, latestStoryAt: null, items: [] });
       continue;
     }
     const reel = parseReel(id, raw);
@@ -54,6 +65,12 @@ export function parseStoriesBody(body: string, userIds: string[], now: number): 
       hasStory: live.length > 0,
       storyCount: live.length,
       latestStoryAt: latest >= 0 ? new Date(latest * 1000) : null,
+      items: reel.reel.items.map((item) => ({
+        pk: String(item.pk),
+        takenAt: new Date(item.taken_at * 1000),
+        expiringAt: new Date(item.expiring_at * 1000),
+        mediaType: MEDIA_TYPES[item.media_type ?? 0] ?? null,
+      })),
     });
   }
   return results;

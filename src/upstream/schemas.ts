@@ -29,6 +29,8 @@ export const storyItemSchema = z.object({
   pk: z.union([z.string().min(1), z.number().int()]),
   taken_at: unixSeconds,
   expiring_at: unixSeconds,
+  // 1 image, 2 video; other kinds (carousels, new ones) are kept as unknown rather than refused
+  media_type: z.number().int().optional(),
 });
 
 export const reelSchema = z.object({

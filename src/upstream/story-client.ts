@@ -17,7 +17,7 @@ import { parseProfileBody, parseStoriesBody, type Endpoint, type StoryResult } f
 import { classifyTransportError, TunnelPool } from './proxy-tunnel.js';
 import { isSendableToken, SENDABLE_TOKEN_RULE } from './session-token.js';
 
-export { parseProfileBody, parseStoriesBody, type StoryResult } from './answer-bodies.js';
+export { parseProfileBody, parseStoriesBody, type SeenStoryItem, type StoryResult } from './answer-bodies.js';
 export { classifyTransportError, ProxyTunnelError } from './proxy-tunnel.js';
 
 /**
@@ -80,6 +80,8 @@ export interface ResolvedUser {
 
 export interface StoriesAnswer {
   durationMs: number;
+  /** The moment the answer was judged by (what is live, what has expired). */
+  checkedAt: Date;
   /** One entry per distinct requested id. */
   results: Map<string, StoryResult>;
 }
@@ -177,7 +179,7 @@ export class StoryClient {
     for (const id of ids) url.searchParams.append('reel_ids', id);
     const answer = await this.#get(target, 'reels_media', url, signal);
     const results = this.#check(target, 'reels_media', answer, () => parseStoriesBody(answer.body, ids, now));
-    return { durationMs: answer.durationMs, results };
+    return { durationMs: answer.durationMs, checkedAt: new Date(now), results };
   }
 
   /** Drops the agent (and its open tunnels) of one proxy, e.g. when the pool disables it. */

@@ -70,14 +70,29 @@ describe('reels_media body', () => {
       status: 'ok',
     });
     const result = parseStoriesBody(body, ['1'], NOW).get('1');
-    expect(result).toEqual({ ok: true, hasStory: true, storyCount: 2, latestStoryAt: new Date((nowS - 60) * 1000) });
+    expect(result).toMatchObject({ ok: true, hasStory: true, storyCount: 2, latestStoryAt: new Date((nowS - 60) * 1000) });
+  });
+
+  it('keeps every item listed, expired ones too, with its times and media type', () => {
+    const items = [
+      { pk: 17, taken_at: nowS - 90_000, expiring_at: nowS - 3_600, media_type: 2 },
+      { pk: '18', taken_at: nowS - 60, expiring_at: nowS + 86_340, media_type: 1 },
+      { pk: '19', taken_at: nowS - 30, expiring_at: nowS + 86_370, media_type: 8 },
+    ];
+    const body = json({ reels: { '1': { id: '1', latest_reel_media: nowS - 30, items } }, status: 'ok' });
+    const result = parseStoriesBody(body, ['1'], NOW).get('1');
+    expect(result?.ok && result.items).toEqual([
+      { pk: '17', takenAt: new Date((nowS - 90_000) * 1000), expiringAt: new Date((nowS - 3_600) * 1000), mediaType: 'video' },
+      { pk: '18', takenAt: new Date((nowS - 60) * 1000), expiringAt: new Date((nowS + 86_340) * 1000), mediaType: 'image' },
+      { pk: '19', takenAt: new Date((nowS - 30) * 1000), expiringAt: new Date((nowS + 86_370) * 1000), mediaType: null },
+    ]);
   });
 
   it('answers "no story" for an absent id and for a reel holding only expired items', () => {
     const body = json({ reels: { '2': reel('2', [[nowS - 90_000, nowS - 1]]) }, status: 'ok' });
     const results = parseStoriesBody(body, ['1', '2'], NOW);
-    expect(results.get('1')).toEqual({ ok: true, hasStory: false, storyCount: 0, latestStoryAt: null });
-    expect(results.get('2')).toEqual({ ok: true, hasStory: false, storyCount: 0, latestStoryAt: null });
+    expect(results.get('1')).toEqual({ ok: true, hasStory: false, storyCount: 0, latestStoryAt: null, items: [] });
+    expect(results.get('2')).toMatchObject({ ok: true, hasStory: false, storyCount: 0, latestStoryAt: null, items: [{ pk: '20' }] });
   });
 
   it('fails one malformed reel alone and keeps the others', () => {
