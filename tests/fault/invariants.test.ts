@@ -1,7 +1,8 @@
 /**
  * The exactly-once check used after every fault must itself be able to fail: a finished batch written
  * directly in SQL passes it, and each kind of corruption a fault could cause (a check counted twice, a result
- * lost, a log duplicated or missing, counters that disagree with the rows) makes it fail.
+ * lost, a log duplicated or missing, counters that disagree with the rows, a story posted twice or never, ended
+ * out of order) makes it fail.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { expectExactlyOnce } from '../helpers/invariants.js';
@@ -42,6 +43,14 @@ beforeEach(async () => {
   await sql`
     insert into batch_logs (batch_id, profile_id, level, event_type, message)
     select ${batchId}, p, 'INFO', 'STORY_CHECK_SUCCESS', 'checked' from unnest(${profileIds}::uuid[]) as t(p)`;
+  // the first profile's story: item 'a' posted and ended, item 'b' posted and live
+  await sql`
+    insert into story_items (profile_id, item_pk, taken_at, expiring_at, first_seen_at, last_seen_at, ended_at)
+    values (${profileIds[0]!}, 'a', now() - interval '30 h', now() - interval '6 h', now() - interval '29 h', now() - interval '7 h', now() - interval '6 h'),
+           (${profileIds[0]!}, 'b', now() - interval '1 h', now() + interval '23 h', now(), now(), null)`;
+  await sql`insert into story_events (type, profile_id, item_pk, occurred_at) values ('story.posted', ${profileIds[0]!}, 'a', now())`;
+  await sql`insert into story_events (type, profile_id, item_pk, occurred_at) values ('story.posted', ${profileIds[0]!}, 'b', now())`;
+  await sql`insert into story_events (type, profile_id, item_pk, occurred_at) values ('story.ended', ${profileIds[0]!}, 'a', now())`;
 });
 
 const fails = async () => expect(expectExactlyOnce(db.sql, batchId, N)).rejects.toThrow();
@@ -100,6 +109,29 @@ describe('fails when', () => {
 
   it('a profile failed that was expected to succeed, or the other way round', async () => {
     await expect(expectExactlyOnce(db.sql, batchId, N, { failedUsernames: [usernames[0]!] })).rejects.toThrow();
+  });
+
+  it('a remembered item was never posted', async () => {
+    await db.sql`delete from story_events where item_pk = 'b' and type = 'story.posted'`;
+    await fails();
+  });
+
+  it('an item ended without its story.ended event, or the other way round', async () => {
+    await db.sql`update story_items set ended_at = now() where item_pk = 'b'`;
+    await fails();
+  });
+
+  it('an item was ended before it was posted', async () => {
+    // posted again after its ended event: the posted seq is now the higher one
+    await db.sql`delete from story_events where item_pk = 'a' and type = 'story.posted'`;
+    await db.sql`
+      insert into story_events (type, profile_id, item_pk, occurred_at) values ('story.posted', ${profileIds[0]!}, 'a', now())`;
+    await fails();
+  });
+
+  it('an event names an item that is not remembered', async () => {
+    await db.sql`insert into story_events (type, profile_id, item_pk, occurred_at) values ('story.posted', ${profileIds[1]!}, 'ghost', now())`;
+    await fails();
   });
 
   it('the batch is not done', async () => {

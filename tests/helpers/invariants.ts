@@ -9,7 +9,9 @@
  *   profile exactly one `CHECK_FAILED` log and no `STORY_CHECK_SUCCESS` log;
  * - each profile's `total_checks` equals its successful checks (completed rows over all batches) and its
  *   `total_detections` the completed rows that saw a story: no check counted twice, none lost;
- * - exactly the expected profiles failed (none, unless the caller names them).
+ * - exactly the expected profiles failed (none, unless the caller names them);
+ * - the stories of the batch's profiles: each remembered item has exactly one `story.posted` event, and one
+ *   `story.ended` after it (a higher seq) exactly when it has ended; no event names an item that is not remembered.
  *
  * Everything is gathered into one summary and compared at once, so a broken run shows every count that is off.
  */
@@ -41,6 +43,35 @@ interface Summary extends BatchOutcome {
   /** Profiles whose lifetime counters do not match their completed rows (should be empty). */
   profiles_with_wrong_counters: string[];
   failed_usernames: string[];
+  /** Items of the batch's profiles (usernames/pk) that break the story rule above (should be empty). */
+  items_with_wrong_events: string[];
+  /** Events of the batch's profiles that name no remembered item (should be empty). */
+  events_without_item: string[];
+}
+
+/** The story part of the invariant, read in the caller's snapshot. */
+async function storyViolations(tx: Sql, batchId: string): Promise<Pick<Summary, 'items_with_wrong_events' | 'events_without_item'>> {
+  const wrong = await tx<{ item: string }[]>`
+    select p.username || '/' || i.item_pk as item
+    from story_items i
+    join profiles p on p.id = i.profile_id
+    join lateral (
+      select count(*) filter (where e.type = 'story.posted')::int as posted,
+             count(*) filter (where e.type = 'story.ended')::int as ended,
+             min(e.seq) filter (where e.type = 'story.posted') as posted_seq,
+             min(e.seq) filter (where e.type = 'story.ended') as ended_seq
+      from story_events e where e.profile_id = i.profile_id and e.item_pk = i.item_pk
+    ) e on true
+    where i.profile_id in (select profile_id from batch_profiles where batch_id = ${batchId})
+      and not (e.posted = 1 and e.ended = (case when i.ended_at is null then 0 else 1 end)
+               and (e.ended_seq is null or e.ended_seq > e.posted_seq))
+    order by 1`;
+  const orphans = await tx<{ event: string }[]>`
+    select e.type || ' ' || e.item_pk as event from story_events e
+    where e.profile_id in (select profile_id from batch_profiles where batch_id = ${batchId})
+      and not exists (select 1 from story_items i where i.profile_id = e.profile_id and i.item_pk = e.item_pk)
+    order by e.seq`;
+  return { items_with_wrong_events: wrong.map((r) => r.item), events_without_item: orphans.map((r) => r.event) };
 }
 
 /** Reads the whole outcome of a batch in one snapshot (a repeatable-read transaction). */
@@ -96,6 +127,7 @@ async function summarise(sql: Sql, batchId: string): Promise<Summary> {
       profiles_with_wrong_logs: wrongLogs.map((r) => r.username),
       profiles_with_wrong_counters: wrongCounters.map((r) => r.username),
       failed_usernames: failed.map((r) => r.username),
+      ...(await storyViolations(tx as unknown as Sql, batchId)),
     };
   }) as Promise<Summary>;
 }
@@ -133,6 +165,8 @@ export async function expectExactlyOnce(
     profiles_with_wrong_logs: [],
     profiles_with_wrong_counters: [],
     failed_usernames: failedUsernames,
+    items_with_wrong_events: [],
+    events_without_item: [],
   });
   const { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found } = actual;
   return { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found };
