@@ -4,7 +4,8 @@
  *
  * Invariant (tests/helpers/invariants.ts), with exact counts for a batch of 300 profiles that all exist
  * upstream: the batch ends `done` with 300 completed rows, successful_checks = completed_profiles = 300,
- * failed_checks = 0, 300 STORY_CHECK_SUCCESS logs (one per profile), and total_checks = 1 on every profile.
+ * failed_checks = 0, 300 STORY_CHECK_SUCCESS logs (one per profile), total_checks = 1 on every profile, and one
+ * story.posted event per story item remembered.
  *
  * Also: one kill, then a graceful stop (SIGTERM) of the worker that finished the batch, which exits 0.
  *
@@ -67,7 +68,10 @@ it('a batch survives its worker being killed with SIGKILL three times and counts
   }
 
   await waitFor(async () => (await getBatch(stack.db.sql, batch.id)).status === 'done', { what: 'batch done', timeoutMs: 120_000 });
-  await expectExactlyOnce(stack.db.sql, batch.id, PROFILES);
+  const outcome = await expectExactlyOnce(stack.db.sql, batch.id, PROFILES);
+  // the invariant covered stories too: one story.posted per item, whichever worker recorded it
+  expect(outcome.stories_found).toBeGreaterThan(0);
+  expect(outcome.remembered_items).toBeGreaterThanOrEqual(outcome.stories_found);
 }, 240_000);
 
 it('a worker killed mid-batch and started again finishes the batch exactly once, and stops gracefully on SIGTERM', async () => {

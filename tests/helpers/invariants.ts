@@ -30,6 +30,8 @@ export interface BatchOutcome {
   successful_checks: number;
   failed_checks: number;
   stories_found: number;
+  /** Story items remembered for the batch's profiles (every profile with a story has one at least). */
+  remembered_items: number;
 }
 
 interface Summary extends BatchOutcome {
@@ -50,7 +52,12 @@ interface Summary extends BatchOutcome {
 }
 
 /** The story part of the invariant, read in the caller's snapshot. */
-async function storyViolations(tx: Sql, batchId: string): Promise<Pick<Summary, 'items_with_wrong_events' | 'events_without_item'>> {
+async function storyViolations(
+  tx: Sql,
+  batchId: string,
+): Promise<Pick<Summary, 'items_with_wrong_events' | 'events_without_item' | 'remembered_items'>> {
+  const [items] = await tx<{ n: number }[]>`
+    select count(*)::int as n from story_items where profile_id in (select profile_id from batch_profiles where batch_id = ${batchId})`;
   const wrong = await tx<{ item: string }[]>`
     select p.username || '/' || i.item_pk as item
     from story_items i
@@ -71,7 +78,11 @@ async function storyViolations(tx: Sql, batchId: string): Promise<Pick<Summary, 
     where e.profile_id in (select profile_id from batch_profiles where batch_id = ${batchId})
       and not exists (select 1 from story_items i where i.profile_id = e.profile_id and i.item_pk = e.item_pk)
     order by e.seq`;
-  return { items_with_wrong_events: wrong.map((r) => r.item), events_without_item: orphans.map((r) => r.event) };
+  return {
+    items_with_wrong_events: wrong.map((r) => r.item),
+    events_without_item: orphans.map((r) => r.event),
+    remembered_items: items!.n,
+  };
 }
 
 /** Reads the whole outcome of a batch in one snapshot (a repeatable-read transaction). */
@@ -167,9 +178,10 @@ export async function expectExactlyOnce(
     failed_usernames: failedUsernames,
     items_with_wrong_events: [],
     events_without_item: [],
+    remembered_items: actual.remembered_items,
   });
-  const { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found } = actual;
-  return { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found };
+  const { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found, remembered_items } = actual;
+  return { status, total_profiles, completed_profiles, successful_checks, failed_checks, stories_found, remembered_items };
 }
 
 /** What the queue looked like while it was sampled. */
