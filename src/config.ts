@@ -10,7 +10,7 @@
 import type { z } from 'zod';
 import type { SimulatorOptions } from './simulator/settings.js';
 import { benchComputedDefaults, benchSchema, benchShape, type BenchSection } from './config/bench.js';
-import { devComputedDefaults, devSchema, devServiceDefaults, devShape, type DevSettings } from './config/dev.js';
+import { devComputedDefaults, devSchema, devServiceDefaults, devShape, devStoryOptions, type DevSettings } from './config/dev.js';
 import { checkRelations, parseSection, renderDefault, setVariables, type Env } from './config/fields.js';
 import { serviceComputedDefaults, serviceRelations, serviceSchema, serviceShape, type Config } from './config/service.js';
 import {
@@ -20,7 +20,10 @@ import {
   simulatorRelations,
   simulatorSchema,
   simulatorShape,
+  simulatorStoriesSchema,
+  storyOptions,
   type SimulatorSection,
+  type SimulatorStoryOptions,
 } from './config/simulator.js';
 
 export { ConfigError, type Env } from './config/fields.js';
@@ -43,21 +46,26 @@ export interface DevProcessSettings {
   externalTemporal: string | null;
   /** DATABASE_URL was set: that database and no other, whether it answers or not. */
   databaseUrlGiven: boolean;
-  /** The simulator's profile and realism from SIM_* (empty: friendly). */
+  /** The simulator's stories (dev's scale under SIM_STORY_*), and its profile and realism from SIM_* (none: friendly). */
   simulator: SimulatorOptions;
 }
 
-/** `npm run dev`: its own section, the simulator's realism, and the service's configuration. */
+/** `npm run dev`: its own section, the simulator's stories and realism, and the service's configuration. */
 export function loadDevProcess(env: Env = process.env): DevProcessSettings {
   const set = setVariables(env);
   const dev = parseSection(devSchema, set);
-  const simulator = realismOptions(parseSection(simulatorRealismSchema, set));
+  const simulator = {
+    ...devStoryOptions(storyOptions(parseSection(simulatorStoriesSchema, set))),
+    ...realismOptions(parseSection(simulatorRealismSchema, set)),
+  };
   const config = loadConfig({ ...devServiceDefaults(dev, simulator), ...set });
   return { config, dev, externalTemporal: set.TEMPORAL_ADDRESS ?? null, databaseUrlGiven: set.DATABASE_URL !== undefined, simulator };
 }
 
 export interface SimulatorProcessSettings {
   simulator: SimulatorSection;
+  /** The story variables as simulator options (only those set). */
+  stories: SimulatorStoryOptions;
   /** The realism variables as simulator options (only those set). */
   realism: SimulatorOptions;
 }
@@ -65,7 +73,7 @@ export interface SimulatorProcessSettings {
 /** `npm run simulator`: the simulator's section. */
 export function loadSimulatorProcess(env: Env = process.env): SimulatorProcessSettings {
   const simulator = checkRelations(parseSection(simulatorSchema, setVariables(env)), simulatorRelations);
-  return { simulator, realism: realismOptions(simulator) };
+  return { simulator, stories: storyOptions(simulator), realism: realismOptions(simulator) };
 }
 
 export interface BenchProcessSettings {

@@ -1,12 +1,13 @@
 /**
  * The section of `npm run dev` (DEV_*): where the launcher puts its Postgres, Temporal server and simulator,
  * and how much demo it makes. The launcher also reads the service's section, with defaults of its own for a
- * few of its variables (devServiceDefaults), and the simulator's realism.
+ * few of its variables (devServiceDefaults), and the simulator's stories (at a scale of its own) and realism.
  */
 import { z } from 'zod';
 import { sustainedPaceMs } from '../simulator/profiles.js';
 import type { SimulatorOptions } from '../simulator/settings.js';
 import { fixedPort, int, number, port } from './fields.js';
+import type { SimulatorStoryOptions } from './simulator.js';
 
 /** Every part of `npm run dev` listens on this address. */
 export const DEV_HOST = '127.0.0.1';
@@ -49,4 +50,16 @@ export function devServiceDefaults(dev: DevSettings, realism: SimulatorOptions):
     WORKER_METRICS_PORT: String(DEV_WORKER_METRICS_PORT),
     ...(paceMs > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1.2 * paceMs)) } : {}),
   };
+}
+
+/** How long a story item lives in `npm run dev`'s simulator unless SIM_STORY_TTL_S says otherwise: 10 minutes. */
+export const DEV_STORY_TTL_S = 600;
+
+/**
+ * The stories of `npm run dev`'s simulator: short-lived, and posted twice per lifetime on each lane (unless
+ * SIM_STORY_POST_EVERY_S says otherwise), so the demo shows new stories appear and old ones end within minutes.
+ */
+export function devStoryOptions(asked: SimulatorStoryOptions): Required<SimulatorStoryOptions> {
+  const storyTtlS = asked.storyTtlS ?? DEV_STORY_TTL_S;
+  return { storyTtlS, storyPostEveryS: asked.storyPostEveryS ?? Math.ceil(storyTtlS / 2) };
 }

@@ -1,8 +1,10 @@
 /**
  * The simulator's section: where `npm run simulator` listens and how it answers (SIM_PORT ... SIM_PROXY_*),
- * and the real source's behaviours over its profile (SIM_PROFILE ... SIM_ERROR_BURST_RATE), which `npm run dev`
- * reads too.
+ * how its profiles post stories (SIM_STORY_TTL_S, SIM_STORY_POST_EVERY_S) and the real source's behaviours over
+ * its profile (SIM_PROFILE ... SIM_ERROR_BURST_RATE); `npm run dev` reads the stories' and the behaviours' too.
  *
+ *   SIM_STORY_TTL_S          how long a story item lives, in seconds (86400)
+ *   SIM_STORY_POST_EVERY_S   how often each posting lane of a profile posts, in seconds (SIM_STORY_TTL_S)
  *   SIM_PROFILE              friendly (default) | realistic
  *   SIM_TIME_SCALE           divides window and burst lengths (1; 60 plays minutes as seconds)
  *   SIM_WINDOWS              request windows per address, e.g. `20/11m,200/1h` or `5/1s:fixed`; `none`
@@ -43,6 +45,15 @@ const windowList = z.string().transform((text, ctx) => {
   }
 });
 
+/**
+ * How the simulated profiles post: only those set, so the simulator's defaults (a day, a post per lane a day)
+ * or `npm run dev`'s (src/config/dev.ts) decide the rest.
+ */
+export const simulatorStoriesShape = {
+  SIM_STORY_TTL_S: int(1).optional(),
+  SIM_STORY_POST_EVERY_S: int(1).optional(),
+};
+
 /** The real source's behaviours, each over the profile's value when set. */
 export const simulatorRealismShape = {
   SIM_PROFILE: z.enum(['friendly', 'realistic'], { error: 'must be friendly or realistic' }).optional(),
@@ -76,15 +87,19 @@ export const simulatorShape = {
   SIM_PROXIES: int(0, 200).default(0),
   SIM_PROXY_USERNAME: z.string().min(1).optional(),
   SIM_PROXY_PASSWORD: z.string().min(1).optional(),
+  ...simulatorStoriesShape,
   ...simulatorRealismShape,
 };
 
 export const simulatorSchema = z.object(simulatorShape);
+export const simulatorStoriesSchema = z.object(simulatorStoriesShape);
 export const simulatorRealismSchema = z.object(simulatorRealismShape);
 export type SimulatorSection = z.output<typeof simulatorSchema>;
 
 export const simulatorComputedDefaults: Partial<Record<keyof typeof simulatorShape, string>> = {
   SIM_BURST: "one second's worth of SIM_RATE_PER_SECOND",
+  SIM_STORY_TTL_S: '86400',
+  SIM_STORY_POST_EVERY_S: 'SIM_STORY_TTL_S',
   SIM_PROFILE: 'friendly',
   SIM_TIME_SCALE: '1',
   SIM_WINDOWS: "the profile's",
@@ -131,4 +146,14 @@ export function realismOptions(realism: Partial<z.output<typeof simulatorRealism
     if (value !== undefined) options[option] = value;
   }
   return options as SimulatorOptions;
+}
+
+export type SimulatorStoryOptions = Pick<SimulatorOptions, 'storyTtlS' | 'storyPostEveryS'>;
+
+/** The simulator options the story variables ask for: only those set. */
+export function storyOptions(stories: Partial<z.output<typeof simulatorStoriesSchema>>): SimulatorStoryOptions {
+  return {
+    ...(stories.SIM_STORY_TTL_S !== undefined ? { storyTtlS: stories.SIM_STORY_TTL_S } : {}),
+    ...(stories.SIM_STORY_POST_EVERY_S !== undefined ? { storyPostEveryS: stories.SIM_STORY_POST_EVERY_S } : {}),
+  };
 }

@@ -14,9 +14,10 @@
  *
  * Environment (src/config.ts, README "Configuration"): the service's variables (PORT, DATABASE_URL, LOG_LEVEL,
  * ...), the DEV_* ones (where Postgres, Temporal and the simulator listen, how many proxies and demo profiles),
- * and the simulator's realism (`SIM_PROFILE=realistic SIM_TIME_SCALE=60`). The simulator is always the
- * upstream here (STORY_API_BASE_URL points at it), and the worker serves its metrics on WORKER_METRICS_PORT
- * (default here 9464, the usual port of a Prometheus exporter).
+ * the simulator's stories (here items live 10 minutes and each lane posts every 5, so the demo shows stories
+ * appear and end; SIM_STORY_TTL_S, SIM_STORY_POST_EVERY_S) and its realism (`SIM_PROFILE=realistic
+ * SIM_TIME_SCALE=60`). The simulator is always the upstream here (STORY_API_BASE_URL points at it), and the
+ * worker serves its metrics on WORKER_METRICS_PORT (default here 9464, the usual port of a Prometheus exporter).
  *
  * Each step is a function of its own (./infrastructure.ts, ./services.ts); ./dev-run.ts holds what they share.
  */

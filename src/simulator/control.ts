@@ -25,11 +25,17 @@ export function serveControl(app: Hono<SimEnv>, state: SimState): void {
     }
     return c.json(state.settings);
   });
-  /** The truth about a username, for checking a run's results from outside. */
+  /**
+   * The truth about a username, for checking a run's results from outside: its story state, and how many of its
+   * items are live now (by the simulator's clock; 0 in a posting profile's gap when posts are further apart than
+   * an item lives).
+   */
   app.get('/__sim/profiles/:username', (c) => {
     const { population } = state;
     const profile = population.lookup(c.req.param('username'));
     if (!profile) return c.json({ exists: false });
-    return c.json({ exists: true, ...profile, story: population.storyState(profile.userId) });
+    const nowS = Math.floor(state.now() / 1000);
+    const liveItems = population.reel(profile.userId, nowS)?.items.filter((item) => item.expiring_at > nowS).length ?? 0;
+    return c.json({ exists: true, ...profile, story: population.storyState(profile.userId), liveItems });
   });
 }

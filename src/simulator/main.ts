@@ -4,7 +4,9 @@
  *
  * Environment (src/config/simulator.ts, README "Configuration"): SIM_PORT (4100), SIM_HOST (127.0.0.1),
  * SIM_RATE_PER_SECOND (0 = unlimited), SIM_BURST, SIM_LATENCY_MS (0), SIM_JITTER_MS (0), SIM_STORY_RATE (0.3),
- * SIM_PROXIES (0), SIM_PROXY_USERNAME / SIM_PROXY_PASSWORD (Basic auth on the proxies, off when unset).
+ * SIM_PROXIES (0), SIM_PROXY_USERNAME / SIM_PROXY_PASSWORD (Basic auth on the proxies, off when unset),
+ * SIM_STORY_TTL_S (86400: how long a story item lives) and SIM_STORY_POST_EVERY_S (how often each posting lane
+ * of a profile posts; SIM_STORY_TTL_S).
  *
  * The real source's hostility:
  *   SIM_PROFILE (friendly | realistic: windows of 3/min, 20/11 min and 200/h per address, lower logged out,
@@ -23,7 +25,7 @@ import { startSimulator } from './app.js';
 
 async function run(): Promise<void> {
   const log = createLogger({ component: 'simulator' });
-  const { simulator: cfg, realism } = loadSimulatorProcess();
+  const { simulator: cfg, stories, realism } = loadSimulatorProcess();
   registerSecret(cfg.SIM_PROXY_PASSWORD);
 
   const sim = await startSimulator({
@@ -34,6 +36,7 @@ async function run(): Promise<void> {
     latencyMs: cfg.SIM_LATENCY_MS,
     jitterMs: cfg.SIM_JITTER_MS,
     storyRate: cfg.SIM_STORY_RATE,
+    ...stories,
     ...realism,
   });
   log.info('simulator listening', {
@@ -42,6 +45,8 @@ async function run(): Promise<void> {
     ratePerSecond: cfg.SIM_RATE_PER_SECOND,
     latencyMs: cfg.SIM_LATENCY_MS,
     profile: realism.profile ?? 'friendly',
+    storyTtlS: sim.simulator.settings.storyTtlS,
+    storyPostEveryS: sim.simulator.settings.storyPostEveryS ?? sim.simulator.settings.storyTtlS,
     timeScale: sim.simulator.settings.timeScale,
     windows: sim.simulator.settings.windows.map((w) => `${w.requests}/${w.windowMs}ms ${w.kind}`).join(', ') || 'none',
   });

@@ -1,12 +1,15 @@
 /**
  * The simulated profiles. Nothing is stored: every fact about a profile is a hash of its username (its user
- * id) or of its user id (private or not, story or not), so any number of profiles exists at no cost and the
- * same username gets the same answers in every run with the same seed.
+ * id) or of its user id (private or not, story or not, its posting timeline), so any number of profiles exists
+ * at no cost and the same username gets the same answers in every run with the same seed.
  *
  * The stories endpoint only ever sees user ids, so everything it answers is derived from the id; explicit
  * overrides are kept by username and looked up by the id they hash to.
  */
-import { createHash } from 'node:crypto';
+import { hash64, unit } from './hash.js';
+import { Timeline, type SimStoryItem } from './timeline.js';
+
+export type { SimStoryItem } from './timeline.js';
 
 export type StoryState = 'live' | 'expired' | 'none';
 
@@ -14,9 +17,9 @@ export interface ProfileOverride {
   /** `false`: the username does not exist (404). */
   exists?: boolean;
   isPrivate?: boolean;
-  /** live: at least one story not expired; expired: a reel holding only expired items; none: no reel. */
+  /** live: it posts stories; expired: a reel holding only its last, expired item; none: no reel. */
   story?: StoryState;
-  /** Number of live items when `story` is live (default 1 to 3 by hash). */
+  /** Its posting lanes when `story` is live (default 1 to 3 by hash): its live items at every moment when P = TTL. */
   liveItems?: number;
   /** Always answers this profile's reel corrupted (a deterministic per-profile fault). */
   malformedReel?: boolean;
@@ -25,7 +28,7 @@ export interface ProfileOverride {
 export interface PopulationOptions {
   /** Changes every derived fact: two seeds are two different worlds. */
   seed: string;
-  /** Share (0..1) of profiles with a live story. */
+  /** Share (0..1) of profiles that post stories (with a live story at every moment when P = TTL). */
   storyRate: number;
   /** Share (0..1) of profiles whose reel holds only expired items (no active story). */
   expiredRate: number;
@@ -34,18 +37,16 @@ export interface PopulationOptions {
   /** Usernames that do not exist, besides every username starting with `missing`. */
   missingUsernames: string[];
   overrides: Record<string, ProfileOverride>;
+  /** How long an item lives, in seconds (TTL). */
+  storyTtlS: number;
+  /** How often each posting lane posts, in seconds (P); unset: every TTL. */
+  storyPostEveryS?: number | undefined;
 }
 
 export interface SimProfile {
   userId: string;
   username: string;
   isPrivate: boolean;
-}
-
-export interface SimStoryItem {
-  pk: string;
-  taken_at: number;
-  expiring_at: number;
 }
 
 export interface SimReel {
@@ -55,16 +56,6 @@ export interface SimReel {
 }
 
 const USERNAME = /^[a-z0-9._]{1,30}$/;
-const DAY_S = 86_400;
-
-function hash64(text: string): bigint {
-  return createHash('sha256').update(text).digest().readBigUInt64BE(0);
-}
-
-/** A uniform number in [0, 1) from a text. */
-export function unit(text: string): number {
-  return Number(hash64(text) >> 11n) / 2 ** 53;
-}
 
 export class Population {
   readonly #options: PopulationOptions;
@@ -115,39 +106,29 @@ export class Population {
   }
 
   /**
-   * The reel of a user id at `nowS` (unix seconds), or null when it has none. Item times are relative to
-   * now, so a live story stays live however long a run takes. Some live reels also carry an expired item,
-   * which a client must not count.
+   * The reel of a user id at `nowS` (unix seconds), or null when it has none. A posting profile shows the items
+   * of its lanes live at that moment (see timeline.ts); about half of them also show lane 0's last ended item,
+   * which a client must not count, and an `expired` profile shows only that one. A posting profile caught in a
+   * gap (P > TTL) with nothing to show has no reel.
    */
   reel(userId: string, nowS: number): SimReel | null {
     const state = this.storyState(userId);
     if (state === 'none') return null;
     const seed = `${this.#options.seed}\0reel\0${userId}`;
+    const timeline = new Timeline(seed, {
+      storyTtlS: this.#options.storyTtlS,
+      storyPostEveryS: this.#options.storyPostEveryS ?? this.#options.storyTtlS,
+    });
     const items: SimStoryItem[] = [];
     if (state === 'live') {
       const override = this.#overridesById.get(userId);
-      const count = Math.max(1, override?.liveItems ?? 1 + Math.floor(unit(`${seed}\0count`) * 3));
-      for (let i = 0; i < count; i++) {
-        // Taken between 1 minute and ~22 hours ago: at least two hours of life left.
-        const age = 60 + Math.floor(unit(`${seed}\0age\0${i}`) * (DAY_S - 7_200 - 60));
-        items.push(this.#item(seed, i, nowS - age));
-      }
+      const lanes = Math.max(1, override?.liveItems ?? 1 + Math.floor(unit(`${seed}\0count`) * 3));
+      for (let lane = 0; lane < lanes; lane++) items.push(...timeline.live(lane, nowS));
     }
-    if (state === 'expired' || unit(`${seed}\0stale`) < 0.5) {
-      // Taken more than a day ago, so already expired.
-      const age = DAY_S + 60 + Math.floor(unit(`${seed}\0stale-age`) * 3_600);
-      items.push(this.#item(seed, items.length, nowS - age));
-    }
+    if (state === 'expired' || unit(`${seed}\0stale`) < 0.5) items.push(timeline.lastEnded(0, nowS));
+    if (items.length === 0) return null;
     items.sort((a, b) => a.taken_at - b.taken_at);
     return { id: userId, latest_reel_media: Math.max(...items.map((i) => i.taken_at)), items };
-  }
-
-  #item(seed: string, index: number, takenAt: number): SimStoryItem {
-    return {
-      pk: String(hash64(`${seed}\0pk\0${index}`) % 10n ** 19n),
-      taken_at: takenAt,
-      expiring_at: takenAt + DAY_S,
-    };
   }
 
   #isPrivate(userId: string): boolean {

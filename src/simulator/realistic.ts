@@ -3,7 +3,7 @@
  * flagged, sessions it checkpoints for having sent too much, and bursts of 5xx. State only, no I/O: the
  * clock and the randomness are arguments.
  */
-import { unit } from './population.js';
+import { unit } from './hash.js';
 import type { SimulatorSettings } from './settings.js';
 
 /** Whether the source refuses everything from this client address: listed, or among the seed's share. */

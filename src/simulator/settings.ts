@@ -27,6 +27,7 @@ export const simulatorSettingsSchema = z
           exists: z.boolean().optional(),
           isPrivate: z.boolean().optional(),
           story: z.enum(['live', 'expired', 'none']).optional(),
+          /** Posting lanes of a live profile (default 1 to 3 by hash). */
           liveItems: z.number().int().positive().optional(),
           malformedReel: z.boolean().optional(),
           /** Its lookup is answered with this status and a body holding a NUL byte (a poison answer). */
@@ -34,6 +35,13 @@ export const simulatorSettingsSchema = z
         }),
       )
       .default({}),
+    /** How long a story item lives, in seconds (TTL): it expires that long after it was posted. */
+    storyTtlS: z.number().int().positive().default(86_400),
+    /**
+     * How often each posting lane of a profile posts, in seconds (P). Default: every storyTtlS, so each lane has
+     * exactly one live item at every moment; less overlaps its items, more leaves gaps without a story.
+     */
+    storyPostEveryS: z.number().int().positive().optional(),
     /** How a missing username is answered: 404, or 200 with `"user": null`. */
     notFoundStyle: z.enum(['404', 'null']).default('404'),
     // timing
@@ -120,6 +128,6 @@ export type SimulatorOptions = z.input<typeof simulatorSettingsSchema> &
   SimulatorActions & {
   /** Source of randomness for faults and jitter (inject a seeded one for reproducible runs). */
   random?: () => number;
-  /** Clock in ms (story expiry and rate limits). */
+  /** Clock in ms (the stories' timelines and rate limits). */
   now?: () => number;
 };

@@ -18,7 +18,8 @@ describe('npm run dev', () => {
     expect(config.PROXY_MIN_INTERVAL_MS).toBe(240);
     expect(externalTemporal).toBeNull();
     expect(databaseUrlGiven).toBe(false);
-    expect(simulator).toEqual({});
+    // the simulator's stories at the demo's scale, its friendly profile unasked
+    expect(simulator).toEqual({ storyTtlS: 600, storyPostEveryS: 300 });
   });
 
   it('keeps what the environment sets', () => {

@@ -1,5 +1,5 @@
-// The simulator's section of the configuration (npm run simulator; its realism in npm run dev too): where it
-// listens, a profile, its time scale and the knobs over it.
+// The simulator's section of the configuration (npm run simulator; its stories and realism in npm run dev too):
+// where it listens, how its profiles post, a profile, its time scale and the knobs over it.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -74,8 +74,47 @@ describe('the simulator realism variables', () => {
   });
 
   it('are read by npm run dev too, which leaves the simulator server variables alone', () => {
-    expect(loadDevProcess({ SIM_PROFILE: 'realistic', SIM_PORT: 'not a port' }).simulator).toEqual({ profile: 'realistic' });
+    expect(loadDevProcess({ SIM_PROFILE: 'realistic', SIM_PORT: 'not a port' }).simulator).toEqual({
+      profile: 'realistic',
+      storyTtlS: 600,
+      storyPostEveryS: 300,
+    });
     expect(() => loadDevProcess({ SIM_CHECKPOINT_AFTER: 'never' })).toThrow(/^invalid configuration: SIM_CHECKPOINT_AFTER /);
+  });
+});
+
+describe('the simulator story variables', () => {
+  it('ask for nothing when unset: items live a day, and each lane posts once a day', () => {
+    expect(loadSimulatorProcess({}).stories).toEqual({});
+    const { settings } = createSimulator(loadSimulatorProcess({}).stories);
+    expect(settings.storyTtlS).toBe(86_400);
+    expect(settings.storyPostEveryS).toBeUndefined();
+  });
+
+  it('set the lifetime and the posting interval of the simulator it starts', () => {
+    const { stories } = loadSimulatorProcess({ SIM_STORY_TTL_S: '3600', SIM_STORY_POST_EVERY_S: '900' });
+    expect(stories).toEqual({ storyTtlS: 3600, storyPostEveryS: 900 });
+    expect(createSimulator(stories).settings).toMatchObject({ storyTtlS: 3600, storyPostEveryS: 900 });
+  });
+
+  it.each([
+    ['SIM_STORY_TTL_S', '0', 'must be a whole number of at least 1'],
+    ['SIM_STORY_TTL_S', '1.5', 'must be a whole number'],
+    ['SIM_STORY_POST_EVERY_S', '-60', 'must be a whole number of at least 1'],
+    ['SIM_STORY_POST_EVERY_S', 'daily', 'must be a number'],
+  ])('refuse %s=%s, in both processes', (name, value, message) => {
+    expect(() => loadSimulatorProcess({ [name]: value })).toThrow(`invalid configuration: ${name} ${message}`);
+    expect(() => loadDevProcess({ [name]: value })).toThrow(`invalid configuration: ${name} ${message}`);
+  });
+
+  it('play minutes under npm run dev: 10-minute items, a post every half lifetime unless set', () => {
+    expect(loadDevProcess({}).simulator).toEqual({ storyTtlS: 600, storyPostEveryS: 300 });
+    expect(loadDevProcess({ SIM_STORY_TTL_S: '1200' }).simulator).toEqual({ storyTtlS: 1200, storyPostEveryS: 600 });
+    expect(loadDevProcess({ SIM_STORY_POST_EVERY_S: '60' }).simulator).toEqual({ storyTtlS: 600, storyPostEveryS: 60 });
+    expect(loadDevProcess({ SIM_STORY_TTL_S: '86400', SIM_STORY_POST_EVERY_S: '86400' }).simulator).toEqual({
+      storyTtlS: 86_400,
+      storyPostEveryS: 86_400,
+    });
   });
 });
 
