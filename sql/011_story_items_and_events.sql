@@ -25,6 +25,9 @@ create index story_items_timeline_idx on story_items (profile_id, taken_at desc,
 create index story_items_open_idx on story_items (profile_id) where ended_at is null;
 -- retention: ended items by age
 create index story_items_ended_idx on story_items (ended_at) where ended_at is not null;
+-- deleting a batch clears these references (on delete set null) without walking the whole table
+create index story_items_first_seen_batch_idx on story_items (first_seen_batch_id) where first_seen_batch_id is not null;
+create index story_items_last_seen_batch_idx on story_items (last_seen_batch_id) where last_seen_batch_id is not null;
 
 create table story_events (
   seq          bigint generated always as identity primary key,
@@ -41,6 +44,7 @@ create table story_events (
 );
 create index story_events_profile_idx on story_events (profile_id, seq);
 create index story_events_created_idx on story_events (created_at);
+create index story_events_batch_idx on story_events (batch_id) where batch_id is not null;
 
 -- story_events.seq in commit order, exactly as batch_logs.seq (005_batch_logs_commit_order.sql): readers page by
 -- `seq > last` and must never skip a late commit. The same advisory key as batch_logs: a transaction that writes
