@@ -7,10 +7,13 @@ import type { Config } from '../src/config.js';
 import type { Sql } from '../src/db/sql.js';
 import type { Checker, CheckChunkInput } from '../src/check/checker.js';
 import type { HealthProbe, ProbeReport, SessionVerdict } from '../src/health/probe.js';
+import type { Logger } from '../src/logging/logger.js';
 import type { ProxyPool } from '../src/pool/pool.js';
+import type { RemovedRows } from '../src/repos/retention.js';
 import { claimNextBatch, completeBatch, failBatch } from '../src/repos/queue.js';
 import { checkChunkInActivity } from './check-chunk.js';
 import { loadChunkPage, type LoadChunksInput } from './load-chunks.js';
+import { removeExpiredRowsInActivity } from './retention.js';
 import type { BatchSettings, ChunkPage, ClaimedBatch } from './types.js';
 
 export interface ActivityDeps {
@@ -19,6 +22,8 @@ export interface ActivityDeps {
   checker: Checker;
   health: HealthProbe;
   config: Config;
+  /** The worker's logger (an activity's lines carry its Temporal ids: src/worker/log-context.ts). */
+  logger: Logger;
 }
 
 /** The run settings a batch workflow records, from this worker's configuration. */
@@ -44,7 +49,7 @@ export function batchSettings(config: Config): BatchSettings {
   };
 }
 
-export function createActivities({ sql, pool, checker, health, config }: ActivityDeps) {
+export function createActivities({ sql, pool, checker, health, config, logger }: ActivityDeps) {
   return {
     async claimNextBatch(): Promise<ClaimedBatch | null> {
       const batch = await claimNextBatch(sql);
@@ -81,6 +86,11 @@ export function createActivities({ sql, pool, checker, health, config }: Activit
     /** One probe of one session (POST /sessions/:id/validate). */
     async validateSession(input: { sessionId: string }): Promise<SessionVerdict> {
       return health.validateSession(input.sessionId);
+    },
+
+    /** One round of the retention schedule: delete what the retention settings no longer keep; counts per table. */
+    async removeExpiredRows(): Promise<RemovedRows> {
+      return removeExpiredRowsInActivity({ sql, config, logger });
     },
 
     async completeBatch(input: { batchId: string }): Promise<string> {

@@ -7,9 +7,10 @@
  * A round that brought a proxy or a session back tells the queue runner (`poolChanged`), which passes it on to
  * the running batch: chunks waiting for the end of a proxy's rest are sent again at once.
  */
-import { getExternalWorkflowHandle, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { QUEUE_WORKFLOW_ID } from './batch-queue.js';
+import { roundTimeoutMs } from './round-timeout.js';
 import { poolChangedSignal } from './signals.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -32,18 +33,9 @@ const { validateSession } = proxyActivities<Activities>({
   retry,
 });
 
-/**
- * The round's activity timeout: below the run's own execution timeout (the schedule sets one, so that a round
- * never outlives the next), which would otherwise cut the round off before it has written anything.
- */
-function roundTimeoutMs(): number {
-  const { executionTimeoutMs } = workflowInfo();
-  return executionTimeoutMs ? Math.min(ROUND_TIMEOUT_MS, Math.floor(executionTimeoutMs * 0.9)) : ROUND_TIMEOUT_MS;
-}
-
 export async function proxyHealthWorkflow(): Promise<ProbeReport> {
   const { probeHealth } = proxyActivities<Activities>({
-    startToCloseTimeout: roundTimeoutMs(),
+    startToCloseTimeout: roundTimeoutMs(ROUND_TIMEOUT_MS),
     // the round heartbeats while its probes run: a worker that died is noticed long before the timeout
     heartbeatTimeout: '30 seconds',
     retry,

@@ -63,6 +63,17 @@ export const serviceShape = {
   BATCH_STALL_AFTER_MS: int(1_000).default(120_000),
   /** How often the proxy-health schedule probes resting and failure-disabled proxies and invalid sessions. */
   PROXY_HEALTH_INTERVAL_MS: int(1_000).default(300_000),
+  /** Story events, and story items ended, older than this many days are deleted by the retention schedule. */
+  STORY_RETENTION_DAYS: int(1).default(90),
+  /** Batch logs older than this many days are deleted by the retention schedule. */
+  LOG_RETENTION_DAYS: int(1).default(30),
+  /**
+   * Finished batches (done, cancelled, error) older than this many days are deleted with their profiles' results
+   * and logs. Unset: batches are kept.
+   */
+  BATCH_RETENTION_DAYS: int(1).optional(),
+  /** How often the retention schedule runs a round. */
+  RETENTION_INTERVAL_MS: int(1_000).default(3_600_000),
   /** Profiles per upstream stories request: the upstream allows at most 50 (docs/upstream.md). */
   CHECK_CHUNK_SIZE: int(1, 50).default(50),
   /**

@@ -15,7 +15,7 @@ import { createBatchControl } from '../queue/batch-control.js';
 import { watchQueue } from '../queue/watch.js';
 import { startSimulator, type RunningSimulator } from '../simulator/app.js';
 import { createCheckDependencies } from '../worker/dependencies.js';
-import { ensureProxyHealthSchedule } from '../worker/health-schedule.js';
+import { ensureWorkerSchedules } from '../worker/schedules.js';
 import { createWorker } from '../worker/worker.js';
 import { friendlyListenError, type DevRun } from './dev-run.js';
 import { startPoolProxies, type PoolProxies } from './pool-proxies.js';
@@ -65,7 +65,7 @@ export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSet
   return profileIds;
 }
 
-/** A worker in this process, with its metrics, the proxy-health schedule and the queue watch. */
+/** A worker in this process, with its metrics, its schedules (proxy-health, retention) and the queue watch. */
 export async function startWorker(run: DevRun, config: Config, sql: Sql, temporal: Client): Promise<WorkerMetricsServer | null> {
   const workerLog = createLogger({ component: 'worker' });
   const deps = await createCheckDependencies(config, { sql, logger: workerLog });
@@ -92,7 +92,7 @@ export async function startWorker(run: DevRun, config: Config, sql: Sql, tempora
     throw friendlyListenError(err, 'worker metrics', 'WORKER_METRICS_PORT', config.WORKER_METRICS_PORT ?? 0);
   });
   if (metrics) run.shutdown.add('worker metrics', () => metrics.close());
-  await ensureProxyHealthSchedule(temporal, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
+  await ensureWorkerSchedules(temporal, config);
   const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   run.shutdown.add('queue watch', () => queueWatch.stop());
   return metrics;

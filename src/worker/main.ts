@@ -10,7 +10,6 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { describeDbError } from '../db/sql.js';
 import { createCheckDependencies, type CheckDependencies } from './dependencies.js';
-import { ensureProxyHealthSchedule } from './health-schedule.js';
 import { logger } from '../logging/logger.js';
 import { exporterAddressFor } from '../metrics/temporal-exporter.js';
 import { serveWorkerMetrics } from '../metrics/worker-server.js';
@@ -18,6 +17,7 @@ import { watchQueue } from '../queue/watch.js';
 import { redact } from '../logging/redact.js';
 import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
+import { ensureWorkerSchedules } from './schedules.js';
 import { createWorker } from './worker.js';
 
 runMain(
@@ -40,8 +40,8 @@ runMain(
     });
     const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
     const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
-    // the pool heals itself through a schedule: every worker makes sure it exists, with this interval
-    await ensureProxyHealthSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.PROXY_HEALTH_INTERVAL_MS });
+    // the pool heals itself and old rows go through schedules: every worker makes sure they exist, with its intervals
+    await ensureWorkerSchedules(client, config);
     logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
     const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
     const metrics = await serveWorkerMetrics(config, temporalMetricsUrl());

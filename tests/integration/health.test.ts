@@ -13,8 +13,9 @@ import { createProxy, getProxy, setProxyStatus } from '../../src/repos/proxies.j
 import { createSession } from '../../src/repos/sessions.js';
 import { createWorker } from '../../src/worker/worker.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { ensureProxyHealthSchedule } from '../../src/worker/health-schedule.js';
+import { ensureWorkerSchedules } from '../../src/worker/schedules.js';
 import { PROXY_HEALTH_SCHEDULE_ID, proxyHealthWorkflow } from '../../workflows/proxy-health.js';
+import { RETENTION_SCHEDULE_ID } from '../../workflows/retention.js';
 import { startRefusedProxies, startSilentProxies } from '../helpers/misbehaving-proxies.js';
 import { PROXY_PASSWORD, PROXY_USERNAME, startStack, type Stack } from '../helpers/stack.js';
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
@@ -180,7 +181,7 @@ describe('proxy health', () => {
     }
   });
 
-  it('a round run by the worker heartbeats within its activity timeout, and the schedule never lets rounds overlap', async () => {
+  it('a round run by the worker heartbeats within its activity timeout; the worker\'s schedules (proxy-health, retention) never let rounds overlap', async () => {
     const { taskQueue, workflowId } = uniqueIds('health-round');
     const config = { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue };
     const worker = await createWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue, config, deps: stack.deps, workflowBundle: sharedWorkflowBundle() });
@@ -203,13 +204,23 @@ describe('proxy health', () => {
       state: { paused: true },
     });
     const schedule = env.client.schedule.getHandle(PROXY_HEALTH_SCHEDULE_ID);
+    // the retention schedule, which no worker has created yet, is created with the worker's interval
+    const retention = env.client.schedule.getHandle(RETENTION_SCHEDULE_ID);
     try {
-      await ensureProxyHealthSchedule(env.client, { taskQueue, intervalMs: 120_000 });
+      await ensureWorkerSchedules(env.client, { ...config, PROXY_HEALTH_INTERVAL_MS: 120_000, RETENTION_INTERVAL_MS: 7_200_000 });
       const described = await schedule.describe();
       expect(described.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
       expect(described.spec.intervals?.[0]?.every).toBe(120_000);
+      const retentionDescribed = await retention.describe();
+      expect(retentionDescribed.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
+      expect(retentionDescribed.spec.intervals?.[0]?.every).toBe(7_200_000);
+      expect(retentionDescribed.action).toMatchObject({ type: 'startWorkflow', workflowType: 'retentionWorkflow', taskQueue });
+      // a worker started again with another interval moves it
+      await ensureWorkerSchedules(env.client, { ...config, RETENTION_INTERVAL_MS: 600_000 });
+      expect((await retention.describe()).spec.intervals?.[0]?.every).toBe(600_000);
     } finally {
       await schedule.delete();
+      await retention.delete().catch(() => {});
     }
   });
 });

@@ -58,6 +58,11 @@ describe('configuration', () => {
     ['SESSION_MAX_IN_FLIGHT', '0'],
     ['SESSION_MAX_IN_FLIGHT', '65'],
     ['SESSION_MAX_IN_FLIGHT', '2.5'],
+    ['STORY_RETENTION_DAYS', '0'],
+    ['LOG_RETENTION_DAYS', '7.5'],
+    ['BATCH_RETENTION_DAYS', '-1'],
+    ['BATCH_RETENTION_DAYS', 'forever'],
+    ['RETENTION_INTERVAL_MS', '0'],
   ])('names the bad variable %s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name} `));
@@ -67,6 +72,13 @@ describe('configuration', () => {
     expect(loadConfig({}).SESSION_MAX_IN_FLIGHT).toBe(4);
     expect(loadConfig({ SESSION_MAX_IN_FLIGHT: '1' }).SESSION_MAX_IN_FLIGHT).toBe(1);
     expect(loadConfig({ SESSION_MAX_IN_FLIGHT: '64' }).SESSION_MAX_IN_FLIGHT).toBe(64);
+  });
+
+  it('keeps stories 90 days and logs 30, every batch unless BATCH_RETENTION_DAYS is set, and sweeps hourly', () => {
+    expect(loadConfig({})).toMatchObject({ STORY_RETENTION_DAYS: 90, LOG_RETENTION_DAYS: 30, RETENTION_INTERVAL_MS: 3_600_000 });
+    expect(loadConfig({}).BATCH_RETENTION_DAYS).toBeUndefined();
+    expect(loadConfig({ BATCH_RETENTION_DAYS: '' }).BATCH_RETENTION_DAYS).toBeUndefined();
+    expect(loadConfig({ BATCH_RETENTION_DAYS: '365', STORY_RETENTION_DAYS: '7' })).toMatchObject({ BATCH_RETENTION_DAYS: 365, STORY_RETENTION_DAYS: 7 });
   });
 
   it('sizes a worker\'s Postgres pool from its activity slots, at least 10', () => {
