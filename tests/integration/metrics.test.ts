@@ -91,6 +91,12 @@ describe('worker and API metrics after a real batch', () => {
       expect(delta(before, after, 'storycheck_checks_total', { outcome: 'no_story' })).toBe(counters.successful_checks - counters.stories_found);
       expect(delta(before, after, 'storycheck_checks_total', { outcome: 'failed' })).toBe(counters.failed_checks);
       expect(counters.stories_found).toBeGreaterThan(0);
+      // each item the batch saw first is one story.posted, counted once
+      const [posted] = await stack.db.sql<{ n: number }[]>`
+        select count(*)::int as n from story_events where batch_id = ${batch.id} and type = 'story.posted'`;
+      expect(posted!.n).toBeGreaterThanOrEqual(counters.stories_found);
+      expect(delta(before, after, 'storycheck_story_events_total', { type: 'story.posted' })).toBe(posted!.n);
+      expect(delta(before, after, 'storycheck_story_events_total', { type: 'story.ended' })).toBe(0);
 
       // one lookup per profile (the missing ones answered 404), then the stories of the 57 found in two requests
       expect(delta(before, after, 'storycheck_upstream_requests_total', { endpoint: 'user_lookup', status: '200' })).toBe(57);
