@@ -28,12 +28,14 @@ export const SCENARIO_NAMES = [
   'scale_100k',
   // the API, a process of its own, under creates, reads and a mix with SSE subscribers while a batch runs (bench/api-load.ts)
   'api_load',
+  // a batch of 100,000 profiles downloaded as CSV and NDJSON: first byte, time, the API's heap (bench/export.ts)
+  'export_100k',
 ] as const;
 /**
  * Scenarios left out by `--skip-scale` (and by `--quick` unless named in `--only`): minutes, not seconds, and
  * about the system under size or load rather than the check's throughput.
  */
-export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k', 'api_load', 'realistic'];
+export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k', 'api_load', 'realistic', 'export_100k'];
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
   'unlimited',

@@ -7,8 +7,8 @@
  * server, worker) and resets it between them; bench/probe.ts is the stopwatch on the worker's story client
  * and pool; bench/scenarios.ts lists the scenarios (names are contract) and runs them, the ideal among their
  * bounds (bench/scenario-figures.ts computes their figures); bench/runs.ts runs a scenario's batch (BatchWorkflow, or the checker as a plain loop);
- * bench/figures.ts holds the options, the ideal's arithmetic and the table. bench/scale.ts and bench/api-load.ts
- * are the two scenarios that drive the real API (scale_100k, api_load).
+ * bench/figures.ts holds the options, the ideal's arithmetic and the table. bench/scale.ts, bench/api-load.ts and
+ * bench/export.ts are the three scenarios that drive the real API (scale_100k, api_load, export_100k).
  *
  * Every wait is bounded (each scenario has a time limit, cleanup steps too) and everything started here is
  * stopped at the end, Ctrl-C included.
@@ -34,6 +34,8 @@ import {
   type ScenarioSpec,
 } from './figures.js';
 import { runApiLoad } from './api-load.js';
+import { runExport } from './export.js';
+import { formatExport, type ExportExtras } from './export-report.js';
 import { formatApiLoad, type ApiLoadExtras } from './api-load-report.js';
 import { formatPacingMatrix, type SourceFigures } from './pacing-matrix-report.js';
 import { runPacingMatrix } from './pacing-matrix.js';
@@ -130,6 +132,8 @@ function runNamed(world: World, name: ScenarioName, spec: ScenarioSpec): Promise
       return runPacingMatrix(world, spec);
     case 'realistic':
       return runRealistic(world, spec);
+    case 'export_100k':
+      return runExport(world, spec);
     default:
       return runScenario(world, spec);
   }
@@ -172,6 +176,7 @@ function printSummary(options: BenchOptions, output: Output, failures: readonly 
   for (const s of scenarios) if (s.name === 'api_load') console.log(`\n${formatApiLoad(s as ScenarioFigures & ApiLoadExtras)}`);
   for (const s of scenarios) if (s.name === 'pacing_matrix') console.log(`\n${formatPacingMatrix(s.sources as SourceFigures[])}`);
   for (const s of scenarios) if (s.name === 'realistic') console.log(`\n${formatRealistic(s as ScenarioFigures & RealisticExtras)}`);
+  for (const s of scenarios) if (s.name === 'export_100k') console.log(`\n${formatExport(s as ScenarioFigures & ExportExtras)}`);
   console.log(
     `\n${options.proxies} proxies × ${options.rate} requests/s (burst ${options.burst}), latency ${options.latencyMs} ms, ` +
       `BATCH_CONCURRENCY ${options.concurrency}, eager activities ${options.eager ? 'on' : 'off'}; ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${process.version}`,

@@ -37,12 +37,12 @@ const RSS_SAMPLE_MS = 250;
 const scaleUsernames = () => Array.from({ length: PROFILES }, (_, i) => `scale_user_${i}`);
 
 /** A full garbage collection, so that heap figures compare what is kept, not what is waiting to be swept. */
-function collectGarbage(): void {
+export function collectGarbage(): void {
   v8.setFlagsFromString('--expose-gc');
   (vm.runInNewContext('gc') as () => void)();
 }
 
-function memoryMb(): { heap: number; rss: number } {
+export function memoryMb(): { heap: number; rss: number } {
   collectGarbage();
   const { heapUsed, rss } = process.memoryUsage();
   return { heap: round(heapUsed / 2 ** 20, 0), rss: round(rss / 2 ** 20, 0) };

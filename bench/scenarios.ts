@@ -31,6 +31,8 @@
  *                    subscribers) while a re-check of the N profiles runs at a reduced, paced rate, and the same
  *                    re-check unloaded (bench/api-load.ts has its figures; the rate and chunk size are its own,
  *                    bench/api-load-plan.ts).
+ * - export_100k      a batch of 100,000 seeded profiles downloaded from the API as CSV and as NDJSON: rows, bytes,
+ *                    first byte, total time and the API's heap growth (bench/export.ts); no check runs.
  * With `--experiments`, also (not contract; they explain the gap):
  * - unlimited, unlimited_one_per_request: no rate limit, no latency: the system's own ceiling.
  * - in_process_one_per_request: one_per_request without Temporal (Temporal's cost per chunk).
@@ -109,6 +111,8 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     storm_first_check: { ...base, name: 'storm_first_check', lookups: true, paced: true, storm: true },
     // no rate limit and no latency: the batch's own cost at 100k profiles (bench/scale.ts)
     scale_100k: { ...base, ...unlimited, name: 'scale_100k' },
+    // no check at all: a batch's export downloaded whole (bench/export.ts)
+    export_100k: { ...base, ...unlimited, name: 'export_100k' },
   };
 }
 

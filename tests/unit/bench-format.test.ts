@@ -18,6 +18,7 @@ import { apiLoadBatch, BATCH_TARGET_S, PHASE_S } from '../../bench/api-load-plan
 import { apiLoadGoals, formatApiLoad, percentile, type ApiLoadExtras, type LoadFigures } from '../../bench/api-load-report.js';
 import { formatPacingMatrix, summarize, type SourceRun } from '../../bench/pacing-matrix-report.js';
 import { formatRealistic } from '../../bench/realistic-report.js';
+import { exportGoals, formatExport, type DownloadFigures } from '../../bench/export-report.js';
 
 describe('bench: the ideal (physical limit)', () => {
   it('re-check: proxies × rate × 50 profiles per request', () => {
@@ -95,6 +96,13 @@ describe('bench: options', () => {
     expect(parseOptions(['--skip-scale'], {}).scenarios).not.toContain('api_load');
     expect(parseOptions(['--quick'], {}).scenarios).not.toContain('api_load');
     expect(parseOptions(['--quick', '--only', 'api_load'], {}).scenarios).toEqual(['api_load']);
+  });
+
+  it('export_100k is left out like scale_100k, and runs when named', () => {
+    expect(parseOptions([], {}).scenarios).toContain('export_100k');
+    expect(parseOptions(['--skip-scale'], {}).scenarios).not.toContain('export_100k');
+    expect(parseOptions(['--quick'], {}).scenarios).not.toContain('export_100k');
+    expect(parseOptions(['--only', 'export_100k'], {}).scenarios).toEqual(['export_100k']);
   });
 
   it('rejects what it does not understand', () => {
@@ -367,5 +375,60 @@ describe('bench: realistic', () => {
     expect(block).toContain('300 of 5600 requests (5.4%): window 190, random 110, bucket 0');
     expect(block).toContain('8 invalidated, 8 recovered (checkpoints cleared 2 times); at the end 4 valid');
     expect(block).toContain('0 wrongly (goal 0: pass)');
+  });
+});
+
+describe('bench: export_100k', () => {
+  const download = (format: 'csv' | 'ndjson', firstByteMs: number, growthMb: number, liveMb: number): DownloadFigures => ({
+    format,
+    rows: 100_000,
+    bytes: 12_000_000,
+    first_byte_ms: firstByteMs,
+    total_ms: 1_500,
+    rows_per_s: 66_667,
+    heap_growth_mb: growthMb,
+    heap_start_mb: 78.5,
+    heap_max_mb: 78.5 + growthMb,
+    heap_samples: 200,
+    live_heap_growth_mb: liveMb,
+    live_heap_probes: 12,
+  });
+
+  it('judges each file by its first byte, its heap growth and its live heap growth, against 500 ms and 20 MB', () => {
+    const goals = exportGoals([download('csv', 500, 20, 0.5), download('ndjson', 501, 20.1, 21)]);
+    expect(goals.map((g) => [g.goal, g.met])).toEqual([
+      ['csv: first byte ≤ 500 ms', true],
+      ['csv: heap growth ≤ 20 MB', true],
+      ['csv: live heap growth ≤ 20 MB', true],
+      ['ndjson: first byte ≤ 500 ms', false],
+      ['ndjson: heap growth ≤ 20 MB', false],
+      ['ndjson: live heap growth ≤ 20 MB', false],
+    ]);
+  });
+
+  it('prints a line per file and the goals', () => {
+    const downloads = [download('csv', 180, 28.4, 0.5)];
+    const block = formatExport({
+      name: 'export_100k',
+      profiles: 100_000,
+      proxies: 4,
+      per_proxy_rate: 0,
+      latency_ms: 0,
+      seconds: 1.5,
+      checks_per_s: 0,
+      ideal_checks_per_s: null,
+      ratio_to_ideal: null,
+      upstream_requests_per_profile: 0,
+      max_history_events: null,
+      worker_rss_mb: 300,
+      seed_s: 4.9,
+      downloads,
+      api_heap_mb_end: 79,
+      goals: exportGoals(downloads),
+    });
+    expect(block).toContain('csv    100,000 rows, 11.4 MB: first byte 180 ms, all in 1500 ms (66,667 rows/s)');
+    expect(block).toContain('API heap 78.5 → max 106.9 MB (+28.4 MB, 200 samples); live +0.5 MB (12 collections)');
+    expect(block).toMatch(/MISS {2}csv: heap growth ≤ 20 MB +28.4 MB/);
+    expect(block).toMatch(/pass {2}csv: live heap growth ≤ 20 MB +0.5 MB/);
   });
 });
