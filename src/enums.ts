@@ -68,3 +68,11 @@ export const MAX_AGE_S = 365 * 24 * 3600;
 
 /** The longest session token stored (the sessions table's CHECK counts characters, as JSON Schema does). */
 export const MAX_TOKEN_LENGTH = 4096;
+
+/** What a story event says happened to one item (story_events.type; the SSE `event:` of GET /events/stream). */
+export const STORY_EVENT_TYPES = ['story.posted', 'story.ended'] as const;
+export type StoryEventType = (typeof STORY_EVENT_TYPES)[number];
+
+/** What a story item shows (story_items.media_type; null when the source did not say). */
+export const STORY_MEDIA_TYPES = ['image', 'video'] as const;
+export type StoryMediaType = (typeof STORY_MEDIA_TYPES)[number];

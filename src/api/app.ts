@@ -22,9 +22,11 @@ import { createErrorHandler, methodNotAllowed, notFoundHandler, validationHook }
 import { createTemporalGate } from './readiness.js';
 import type { AppEnv, RouterDeps } from './router.js';
 import { batchesRouter } from './routes/batches.js';
+import { eventsRouter } from './routes/events.js';
 import { healthRouter } from './routes/health.js';
 import { metricsRouter } from './routes/metrics.js';
 import { nichesRouter } from './routes/niches.js';
+import { profileHistoryRouter } from './routes/profile-history.js';
 import { profilesRouter } from './routes/profiles.js';
 import { proxiesRouter } from './routes/proxies.js';
 import { queueRouter } from './routes/queue.js';
@@ -55,7 +57,7 @@ export interface AppDeps {
   logger: Logger;
   /** Defaults to one built on sql, temporal and the configured task queue. */
   batchControl?: BatchControl;
-  /** Poll interval of GET /batches/:id/events (default 500 ms). */
+  /** Poll interval of the event streams, GET /batches/:id/events and GET /events/stream (default 500 ms). */
   eventsIntervalMs?: number;
   bodyLimitBytes?: number;
   /** Aborted at shutdown so that open event streams end. */
@@ -121,10 +123,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/', healthRouter(routerDeps));
   app.route('/', nichesRouter(routerDeps));
   app.route('/', profilesRouter(routerDeps));
+  app.route('/', profileHistoryRouter(routerDeps));
   app.route('/', proxiesRouter(routerDeps));
   app.route('/', sessionsRouter(routerDeps));
   app.route('/', batchesRouter(routerDeps));
   app.route('/', queueRouter(routerDeps));
+  app.route('/', eventsRouter(routerDeps));
   app.route('/', metricsRouter(routerDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -76,9 +76,18 @@ export const textCursor = format({
   maxLength: 4000,
   description: 'the sort text of the last item returned, base64url-encoded',
   example: 'c3BvcnRz',
-  parse: (cursor) => [Buffer.from(cursor, 'base64url').toString('utf8').replaceAll('\u0000', '')],
-  show: ([text]) => Buffer.from(String(text), 'utf8').toString('base64url'),
+  parse: (cursor) => [textFromBase64url(cursor)],
+  show: ([text]) => base64urlFromText(String(text)),
 });
+
+/** Base64url as the text it encodes (bytes that are not UTF-8 read as U+FFFD; a NUL, which no stored text holds, is left out). */
+function textFromBase64url(encoded: string): string {
+  return Buffer.from(encoded, 'base64url').toString('utf8').replaceAll('\u0000', '');
+}
+
+function base64urlFromText(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64url');
+}
 
 /** A batch's profiles, in batch order: the place of the last profile returned. */
 export const positionCursor = format({
@@ -118,6 +127,35 @@ export const batchCursor = format({
     return [time!.includes('.') ? isoFromEpochMicros(time!) : new Date(Number(time)).toISOString(), id!.toLowerCase()];
   },
   show: ([createdAt, id]) => `${epochMicrosFromIso(String(createdAt))}_${String(id)}`,
+});
+
+/**
+ * A profile's story items, newest first: `<taken_at in epoch seconds, 6 decimals>_<item_pk, UTF-8, base64url>` of
+ * the last item returned (the source's item ids are opaque text; base64url keeps any of them in the pattern).
+ */
+export const storyItemCursor = format({
+  pattern: `${MICROS}_[A-Za-z0-9_-]{1,540}`,
+  maxLength: 560,
+  description: 'taken_at in epoch seconds with 6 decimals and item_pk (UTF-8, base64url) of the last item returned, joined by "_"',
+  example: '1767225600.000000_MzYwMDAwMDAwMQ',
+  parse: (cursor) => {
+    const split = cursor.indexOf('_');
+    return [isoFromEpochMicros(cursor.slice(0, split)), textFromBase64url(cursor.slice(split + 1))];
+  },
+  show: ([takenAt, itemPk]) => `${epochMicrosFromIso(String(takenAt))}_${base64urlFromText(String(itemPk))}`,
+});
+
+/** A profile's checks, newest first: `<checked_at in epoch seconds, 6 decimals>_<batch_id>` of the last check returned. */
+export const checkCursor = format({
+  pattern: `${MICROS}_${UUID}`,
+  maxLength: 55,
+  description: 'checked_at in epoch seconds with 6 decimals (to the microsecond) and batch_id of the last check returned, joined by "_"',
+  example: '1767225600.123456_0b6f0d4e-3c5a-4a59-9c55-0f2b8c1e7d21',
+  parse: (cursor) => {
+    const [time, id] = cursor.split('_');
+    return [isoFromEpochMicros(time!), id!.toLowerCase()];
+  },
+  show: ([checkedAt, id]) => `${epochMicrosFromIso(String(checkedAt))}_${String(id)}`,
 });
 
 /** `<seconds>.<6 digits>` as an ISO timestamp with 6 decimals (a Date alone keeps milliseconds only). */

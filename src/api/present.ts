@@ -12,6 +12,10 @@ import type { ProfileRow, UpsertProfilesResult } from '../repos/profiles.js';
 import { allowedActions, type QueueRows } from '../repos/queue.js';
 import { effectiveStatus, type ProxyRow } from '../repos/proxies.js';
 import type { SessionRow } from '../repos/sessions.js';
+import type { ProfileCheckRow } from '../repos/profile-checks.js';
+import type { StoryEventRow } from '../repos/story-events.js';
+import type { StoryItemRow } from '../repos/story-timeline.js';
+import type { ProfileCheck, StoryEvent, StoryItem } from './story-schemas.js';
 import type {
   Batch,
   BatchProfile,
@@ -33,6 +37,9 @@ export type ApiBatchProfile = z.infer<typeof BatchProfile>;
 export type ApiLog = z.infer<typeof LogItem>;
 export type ApiQueue = z.infer<typeof Queue>;
 export type ApiCreatedProfiles = z.infer<typeof CreatedProfiles>;
+export type ApiStoryItem = z.infer<typeof StoryItem>;
+export type ApiProfileCheck = z.infer<typeof ProfileCheck>;
+export type ApiStoryEvent = z.infer<typeof StoryEvent>;
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -162,5 +169,50 @@ export function toApiLog(row: LogRow): ApiLog {
     details: row.details ?? null,
     duration_ms: row.duration_ms,
     created_at: row.created_at.toISOString(),
+  };
+}
+
+export function toApiStoryItem(row: StoryItemRow): ApiStoryItem {
+  return {
+    item_pk: row.item_pk,
+    taken_at: row.taken_at.toISOString(),
+    expiring_at: row.expiring_at.toISOString(),
+    media_type: row.media_type,
+    status: row.live ? 'live' : 'ended',
+    ended_at: iso(row.ended_at),
+    first_seen_at: row.first_seen_at.toISOString(),
+    first_seen_batch_id: row.first_seen_batch_id,
+    last_seen_at: row.last_seen_at.toISOString(),
+    last_seen_batch_id: row.last_seen_batch_id,
+  };
+}
+
+export function toApiProfileCheck(row: ProfileCheckRow): ApiProfileCheck {
+  return {
+    batch_id: row.batch_id,
+    batch_name: row.batch_name,
+    checked_at: row.checked_at.toISOString(),
+    status: row.status,
+    has_story: row.has_story,
+    story_count: row.story_count,
+    source: row.source,
+    error: row.error,
+    duration_ms: row.duration_ms,
+    proxy_id: row.proxy_id,
+  };
+}
+
+export function toApiStoryEvent(row: StoryEventRow): ApiStoryEvent {
+  return {
+    seq: row.seq,
+    type: row.type,
+    profile_id: row.profile_id,
+    username: row.username,
+    niche_id: row.niche_id,
+    item_pk: row.item_pk,
+    batch_id: row.batch_id,
+    occurred_at: row.occurred_at.toISOString(),
+    recorded_at: row.created_at.toISOString(),
+    details: (row.details ?? {}) as ApiStoryEvent['details'],
   };
 }

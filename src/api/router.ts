@@ -28,7 +28,7 @@ export interface RouterDeps {
   logger: Logger;
   batchControl: BatchControl;
   temporalGate: TemporalGate;
-  /** How often GET /batches/:id/events looks for changes. */
+  /** How often the event streams (GET /batches/:id/events, GET /events/stream) look for changes. */
   eventsIntervalMs: number;
   shutdown?: AbortSignal;
 }

@@ -23,7 +23,7 @@ import { batchCursor, idCursor, positionCursor, sequenceCursor, textCursor, type
 
 /** Any 8-4-4-4-12 hex id (what Postgres accepts), not only RFC-variant UUIDs. */
 export const Uuid = z.string().refine(isUuid, 'must be a UUID').openapi({ format: 'uuid', example: '0b6f0d4e-3c5a-4a59-9c55-0f2b8c1e7d21' });
-const Timestamp = z.string().openapi({ format: 'date-time' });
+export const Timestamp = z.string().openapi({ format: 'date-time' });
 const NullableTimestamp = Timestamp.nullable();
 
 // ---------- text input ----------
@@ -76,18 +76,18 @@ export const IdParam = z.object({
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
+/** `?limit=`: how many items a page holds at most. */
+export const Limit = z.coerce
+  .number({ error: 'limit must be a number' })
+  .int('limit must be a whole number')
+  .min(1, 'limit must be at least 1')
+  .max(MAX_LIMIT, `limit must be at most ${MAX_LIMIT}`)
+  .default(DEFAULT_LIMIT)
+  .openapi({ param: { name: 'limit', in: 'query' }, example: DEFAULT_LIMIT });
+
 /** `?limit=&cursor=` of a list whose cursors have the given format. */
 export function pageQuery(cursor: CursorFormat) {
-  return z.object({
-    limit: z.coerce
-      .number({ error: 'limit must be a number' })
-      .int('limit must be a whole number')
-      .min(1, 'limit must be at least 1')
-      .max(MAX_LIMIT, `limit must be at most ${MAX_LIMIT}`)
-      .default(DEFAULT_LIMIT)
-      .openapi({ param: { name: 'limit', in: 'query' }, example: DEFAULT_LIMIT }),
-    cursor: cursor.param,
-  });
+  return z.object({ limit: Limit, cursor: cursor.param });
 }
 
 export function pageOf<T extends z.ZodType>(item: T, name: string, cursor: CursorFormat) {

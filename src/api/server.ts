@@ -19,7 +19,7 @@ import { settleTemporalCalls } from './readiness.js';
 
 const TEMPORAL_CONNECT_TIMEOUT_MS = 5_000;
 const POSTGRES_CONNECT_TIMEOUT_S = 5;
-/** Connections of the background readers' pool: one reader per followed batch, and the metrics scrape. */
+/** Connections of the background readers' pool: one reader per followed batch, the story events' one, and the metrics scrape. */
 const BACKGROUND_POOL = 3;
 /** How long in-flight requests may take to finish once shutdown begins. */
 const SHUTDOWN_GRACE_MS = 5_000;

@@ -5,7 +5,7 @@
 import type { Sql } from '../db/sql.js';
 import type { BatchStatus, StallReason } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
-import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
+import { decodeCursor, InvalidCursorError, exactTime, isIsoTimestamp, toPage, type Page } from './pagination.js';
 
 export interface BatchRow {
   id: string;
@@ -36,9 +36,6 @@ export async function getBatch(sql: Sql, id: string): Promise<BatchRow> {
   return row;
 }
 
-const isIsoTimestamp = (v: unknown) =>
-  typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v));
-
 export async function listBatches(
   sql: Sql,
   options: { status?: BatchStatus; limit: number; cursor?: string },
@@ -52,7 +49,7 @@ export async function listBatches(
   // timestamp as text from Postgres, and goes back in as text (a parameter typed timestamptz would pass
   // through a Date and lose the microseconds again)
   const rows = await sql<Array<BatchRow & { key_created_at: string }>>`
-    select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as key_created_at
+    select *, ${exactTime(sql, 'created_at')} as key_created_at
     from batches
     where true
       ${options.status ? sql`and status = ${options.status}` : sql``}

@@ -2,6 +2,7 @@
  * Keyset pagination shared by every list endpoint: `{ items, next_cursor }` where the cursor is an opaque
  * base64url string holding the sort key of the last item returned.
  */
+import type { Queryable } from './logs.js';
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
@@ -35,4 +36,18 @@ export function toPage<Row>(rows: Row[], limit: number, keyOf: (row: Row) => unk
   const kept = more ? rows.slice(0, limit) : rows;
   const last = kept[kept.length - 1];
   return { items: kept, next_cursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null };
+}
+
+/** A key part that is an ISO timestamp in UTC, as `exactTime` writes it. */
+export function isIsoTimestamp(value: unknown): value is string {
+  return typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(value) && !Number.isNaN(Date.parse(value));
+}
+
+/**
+ * A timestamp column as ISO text to the microsecond, for a cursor key. Postgres keeps timestamps to the
+ * microsecond, a JavaScript Date to the millisecond: the key goes back in as text (`${key}::text::timestamptz`),
+ * since a parameter typed timestamptz would pass through a Date and lose the microseconds again.
+ */
+export function exactTime(sql: Queryable, column: string) {
+  return sql`to_char(${sql(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }

@@ -155,6 +155,12 @@ export async function getProfile(sql: Queryable, id: string): Promise<ProfileRow
   return row;
 }
 
+/** A NotFoundError unless the profile exists (the lists of a profile's history answer 404 for an unknown one). */
+export async function assertProfileExists(sql: Queryable, id: string): Promise<void> {
+  const [row] = isUuid(id) ? await sql`select 1 from profiles where id = ${id}` : [];
+  if (!row) throw new NotFoundError(`profile ${id} not found`);
+}
+
 /** Which of these profile ids exist, as Postgres spells them (lower case). The ids must be UUIDs. */
 export async function knownProfileIds(sql: Queryable, ids: readonly string[]): Promise<Set<string>> {
   const rows = await sql<{ id: string }[]>`select id from profiles where id = any(${ids as string[]}::uuid[])`;

@@ -13,6 +13,8 @@ import {
   RESULT_SOURCES,
   SESSION_STATUSES,
   STALL_REASONS,
+  STORY_EVENT_TYPES,
+  STORY_MEDIA_TYPES,
 } from '../../src/enums.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
@@ -26,6 +28,8 @@ const CHECKED: Array<[table: string, column: string, values: readonly string[]]>
   ['proxies', 'rest_reason', REST_REASONS],
   ['sessions', 'status', SESSION_STATUSES],
   ['batch_logs', 'level', LOG_LEVELS],
+  ['story_items', 'media_type', STORY_MEDIA_TYPES],
+  ['story_events', 'type', STORY_EVENT_TYPES],
 ];
 
 let db: TestDatabase;
