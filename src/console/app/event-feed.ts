@@ -5,9 +5,9 @@
  * unavailable) is opened again after a pause, after the newest event shown.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, get, withQuery } from './api.js';
+import { STORY_EVENT_TYPES, type StoryEventType } from '../../enums.js';
+import { ApiError, get, withQuery, type ApiStoryEvent, type EventPage } from './api.js';
 import { latestEvents } from './latest-events.js';
-import { STORY_EVENT_TYPES, type ApiEventPage, type ApiStoryEvent, type StoryEventType } from './story-shapes.js';
 
 export interface EventFilters {
   niche_id?: string;
@@ -62,7 +62,7 @@ export function useStoryEvents(filters: EventFilters, keep = 200): EventFeed {
       };
     };
     const start = () => {
-      latestEvents((after, limit) => get<ApiEventPage>('/events', { ...filters, after, limit }), keep).then(
+      latestEvents((after, limit) => get<EventPage>('/events', { ...filters, after, limit }), keep).then(
         (latest) => {
           if (closed) return;
           add(latest.items);

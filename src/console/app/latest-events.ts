@@ -5,10 +5,10 @@
  * (galloping, then halving: a few dozen small requests whatever the history's size), and only a window just
  * below it is read, widened until it holds enough events.
  */
-import type { ApiEventPage, ApiStoryEvent } from './story-shapes.js';
+import type { ApiStoryEvent, EventPage } from './api.js';
 
 /** Reads the page of at most `limit` matching events with seq > `after`. */
-export type LoadEvents = (after: number, limit: number) => Promise<ApiEventPage>;
+export type LoadEvents = (after: number, limit: number) => Promise<EventPage>;
 
 export interface LatestEvents {
   /** The newest matching events, oldest first. */

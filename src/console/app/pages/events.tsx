@@ -3,13 +3,13 @@
  * recorded, then follows the event stream; choosing a niche or a type follows only those.
  */
 import { useState } from 'preact/hooks';
-import { get, type ApiNiche, type Page } from '../api.js';
+import { STORY_EVENT_TYPES, type StoryEventType } from '../../../enums.js';
+import { get, type ApiNiche, type ApiStoryEvent, type Page } from '../api.js';
 import { DataTable, Empty, ErrorNote, Link, Loading, SelectField } from '../components.js';
 import { useStoryEvents } from '../event-feed.js';
 import { ExportLinks } from '../export-links.js';
 import { dateTime } from '../format.js';
 import { useLoad } from '../live.js';
-import { STORY_EVENT_TYPES, type ApiStoryEvent, type StoryEventType } from '../story-shapes.js';
 
 const TYPE_LABELS: Record<StoryEventType, string> = { 'story.posted': 'posted', 'story.ended': 'ended' };
 

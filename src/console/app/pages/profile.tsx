@@ -2,11 +2,10 @@
  * One profile: its facts, its story timeline (every item a check saw, live or ended, with the batches that first
  * and last saw it) and its checks across batches, both paged, newest first.
  */
-import { get, type ApiNiche, type ApiProfile, type Page } from '../api.js';
+import { get, type ApiNiche, type ApiProfile, type ApiProfileCheck, type ApiStoryItem, type Page } from '../api.js';
 import { ErrorNote, Link, ListTable, Loading, Stat, StatusBadge, usePager } from '../components.js';
 import { ago, count, dateTime } from '../format.js';
 import { useLoad } from '../live.js';
-import type { ApiProfileCheck, ApiStoryItem } from '../story-shapes.js';
 
 const PAGE_SIZE = 25;
 
@@ -118,7 +117,7 @@ function Checks({ path }: { path: string }) {
           <tr key={c.batch_id} data-batch-id={c.batch_id}>
             <td class="nowrap">{dateTime(c.checked_at)}</td>
             <td>
-              <Link to={`/batches/${c.batch_id}`}>{c.batch_name}</Link>
+              <Link to={`/batches/${c.batch_id}`}>{c.batch_name ?? 'a batch'}</Link>
             </td>
             <td>
               <StatusBadge status={c.status} />
