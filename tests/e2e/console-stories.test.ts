@@ -110,6 +110,16 @@ async function insertEvent(profileId: string, type: 'story.posted' | 'story.ende
     values (${type}, ${profileId}, ${itemPk}, ${now}, ${stack.db.sql.json(details)})`;
 }
 
+/** Nothing on the page is wider than a phone: wide tables scroll inside their own box. */
+async function fitsAPhone(): Promise<void> {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+}
+
 const itemsShown = () => page.locator('[aria-label="Story events"] tbody tr td.mono').allTextContents();
 
 describe('the console on stories remembered', () => {
@@ -148,6 +158,7 @@ describe('the console on stories remembered', () => {
     expect(await check.getByRole('link', { name: 'timeline run' }).getAttribute('href')).toBe(`#/batches/${batch.id}`);
     expect(await check.locator('.badge').textContent()).toBe('completed');
     await screenshot('profile');
+    await fitsAPhone();
 
     // and back: the batch's results link each username to the profile's page
     await check.getByRole('link', { name: 'timeline run' }).click();
@@ -184,6 +195,7 @@ describe('the console on stories remembered', () => {
     await expect.poll(itemsShown, { timeout: 10_000 }).toEqual(['ev-in-niche', 'ev-while-open']);
     expect(streams.some((url) => new URL(url).searchParams.get('niche_id') === niche.id)).toBe(true);
     await screenshot('events');
+    await fitsAPhone();
   });
 
   it("downloads a batch's results as CSV, with the filters on screen", async () => {
