@@ -2,7 +2,7 @@
  * What every resource router shares: the dependencies it is built with and the way it is created
  * (an OpenAPIHono whose failed validations answer docs/api.md's 400 validation_error).
  */
-import { createRoute as createOpenApiRoute, OpenAPIHono, type RouteConfig, type z } from '@hono/zod-openapi';
+import { createRoute as createOpenApiRoute, OpenAPIHono, z, type RouteConfig } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { BatchControl } from '../queue/batch-control.js';
@@ -47,6 +47,11 @@ export function createRoute<P extends string, R extends Omit<RouteConfig, 'path'
 ) {
   const open = isOpenRoute(route.method.toUpperCase(), route.path, options);
   return createOpenApiRoute<P, R>(open ? { ...route, security: [] } : route);
+}
+
+/** The response entry of an event stream route (Server-Sent Events). */
+export function eventStream() {
+  return { description: 'an event stream', content: { 'text/event-stream': { schema: z.string() } } };
 }
 
 /** A JSON response entry of a route definition. */

@@ -73,6 +73,17 @@ export const IdParam = z.object({
   id: z.string().min(1).openapi({ param: { name: 'id', in: 'path' }, format: 'uuid' }),
 });
 
+/** The `Last-Event-ID` header of an event stream: resume after the event of this id (its seq). */
+export function lastEventIdHeader(what: string) {
+  return z.object({
+    'last-event-id': z
+      .string()
+      .regex(/^\d{1,15}$/, `Last-Event-ID must be the id of ${what}`)
+      .optional()
+      .openapi({ param: { name: 'last-event-id', in: 'header' }, description: `resume after this ${what}` }),
+  });
+}
+
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 

@@ -10,7 +10,7 @@
 import { transaction, withRetry, type Sql, type Tx } from '../db/sql.js';
 import type { BatchProfileStatus, ResultSource } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
-import { insertLogs, logsInsert, type LogEntry } from './logs.js';
+import { insertLogs, logsInsert, type LogEntry, type Queryable } from './logs.js';
 import { decodeCursor, InvalidCursorError, toPage, type Page } from './pagination.js';
 
 export interface ChunkProfile {
@@ -296,6 +296,32 @@ export interface BatchProfileRow {
   ordinal: number;
 }
 
+/** Which of a batch's profiles a list or an export shows. */
+export interface BatchProfileFilter {
+  status?: BatchProfileStatus | undefined;
+  /** true or false: only completed profiles whose check found, or found no, active story. */
+  hasStory?: boolean | null | undefined;
+}
+
+/** A NotFoundError unless the batch exists. */
+export async function assertBatchExists(sql: Queryable, batchId: string): Promise<void> {
+  const [exists] = isUuid(batchId) ? await sql`select 1 from batches where id = ${batchId}` : [];
+  if (!exists) throw new NotFoundError(`batch ${batchId} not found`);
+}
+
+/** The batch's profiles that pass the filter, after the place `afterOrdinal`, in batch order (no limit). */
+function batchProfilesQuery(sql: Queryable, batchId: string, filter: BatchProfileFilter, afterOrdinal: number | null) {
+  return sql`
+    select bp.profile_id, p.username, bp.status, bp.has_story, bp.story_count, bp.error, bp.attempts, bp.proxy_id,
+      bp.duration_ms, bp.checked_at, bp.source, bp.ordinal
+    from batch_profiles bp join profiles p on p.id = bp.profile_id
+    where bp.batch_id = ${batchId}
+      ${filter.status ? sql`and bp.status = ${filter.status}` : sql``}
+      ${filter.hasStory != null ? sql`and bp.has_story = ${filter.hasStory}` : sql``}
+      ${afterOrdinal !== null ? sql`and bp.ordinal > ${afterOrdinal}` : sql``}
+    order by bp.ordinal`;
+}
+
 /**
  * A batch's profiles in batch order, optionally by status and by result: `hasStory` true or false leaves only
  * completed profiles whose check found, or found no, active story (the others have no result yet).
@@ -303,24 +329,20 @@ export interface BatchProfileRow {
 export async function listBatchProfiles(
   sql: Sql,
   batchId: string,
-  options: { status?: BatchProfileStatus; hasStory?: boolean | null; limit: number; cursor?: string },
+  options: BatchProfileFilter & { limit: number; cursor?: string | undefined },
 ): Promise<Page<BatchProfileRow>> {
-  if (!isUuid(batchId)) throw new NotFoundError(`batch ${batchId} not found`);
-  const [exists] = await sql`select 1 from batches where id = ${batchId}`;
-  if (!exists) throw new NotFoundError(`batch ${batchId} not found`);
+  await assertBatchExists(sql, batchId);
   const key = decodeCursor(options.cursor);
   if (key && (key.length !== 1 || typeof key[0] !== 'number' || !Number.isSafeInteger(key[0]) || key[0] < 0)) {
     throw new InvalidCursorError('cursor is not valid');
   }
   const rows = await sql<BatchProfileRow[]>`
-    select bp.profile_id, p.username, bp.status, bp.has_story, bp.story_count, bp.error, bp.attempts, bp.proxy_id,
-      bp.duration_ms, bp.checked_at, bp.source, bp.ordinal
-    from batch_profiles bp join profiles p on p.id = bp.profile_id
-    where bp.batch_id = ${batchId}
-      ${options.status ? sql`and bp.status = ${options.status}` : sql``}
-      ${options.hasStory != null ? sql`and bp.has_story = ${options.hasStory}` : sql``}
-      ${key ? sql`and bp.ordinal > ${Number(key[0])}` : sql``}
-    order by bp.ordinal
+    ${batchProfilesQuery(sql, batchId, options, key ? Number(key[0]) : null)}
     limit ${options.limit + 1}`;
   return toPage(rows, options.limit, (r) => [r.ordinal]);
+}
+
+/** Every profile of the batch that passes the filter, in batch order, read `rowsPerRead` at a time from one cursor. */
+export function batchProfilesCursor(sql: Queryable, batchId: string, filter: BatchProfileFilter, rowsPerRead: number): AsyncIterable<BatchProfileRow[]> {
+  return sql<BatchProfileRow[]>`${batchProfilesQuery(sql, batchId, filter, null)}`.cursor(rowsPerRead);
 }

@@ -51,3 +51,20 @@ export function isIsoTimestamp(value: unknown): value is string {
 export function exactTime(sql: Queryable, column: string) {
   return sql`to_char(${sql(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }
+
+/**
+ * The key of a list ordered by a time then a tie-breaker (newest first): `[time ISO, tie-breaker]`, or null for
+ * the first page; a forged cursor is the caller's mistake (400), not a Postgres cast error.
+ */
+export function decodeTimeKey(cursor: string | undefined, isTieBreaker: (value: unknown) => boolean): [string, string] | null {
+  const key = decodeCursor(cursor);
+  if (key === null) return null;
+  if (key.length !== 2 || !isIsoTimestamp(key[0]) || !isTieBreaker(key[1])) throw new InvalidCursorError('cursor is not valid');
+  return [key[0], String(key[1])];
+}
+
+/** `limit + 1` rows read with their time as `key_time` (see exactTime) as a page, without that column. */
+export function toTimeKeyedPage<Row>(rows: Array<Row & { key_time: string }>, limit: number, tieBreaker: (row: Row) => string): Page<Row> {
+  const page = toPage(rows, limit, (r) => [r.key_time, tieBreaker(r)]);
+  return { ...page, items: page.items.map(({ key_time: _, ...row }) => row as Row) };
+}

@@ -4,10 +4,10 @@
  * name. A result copied from the cache keeps the original check's time, so it sorts beside that check.
  */
 import type { BatchProfileStatus, ResultSource } from '../enums.js';
-import { isUuid, NotFoundError } from './errors.js';
+import { isUuid } from './errors.js';
 import type { Queryable } from './logs.js';
-import { decodeCursor, exactTime, InvalidCursorError, isIsoTimestamp, toPage, type Page } from './pagination.js';
-import { assertProfileExists } from './profiles.js';
+import { exactTime, type Page } from './pagination.js';
+import { profileHistoryPage, type HistoryPageOptions } from './profile-history.js';
 
 export interface ProfileCheckRow {
   batch_id: string;
@@ -22,31 +22,15 @@ export interface ProfileCheckRow {
   proxy_id: string | null;
 }
 
-/** `[checked_at ISO, batch_id]` of the last check of the previous page, or null for the first page. */
-function cursorKey(cursor: string | undefined): [string, string] | null {
-  const key = decodeCursor(cursor);
-  if (key === null) return null;
-  if (key.length !== 2 || !isIsoTimestamp(key[0]) || !isUuid(key[1])) throw new InvalidCursorError('cursor is not valid');
-  return [key[0], key[1]];
-}
-
 /** The profile's checks, `checked_at desc, batch_id desc`; an unknown profile is a NotFoundError, not an empty page. */
-export async function listProfileChecks(
-  sql: Queryable,
-  profileId: string,
-  options: { limit: number; cursor?: string },
-): Promise<Page<ProfileCheckRow>> {
-  if (!isUuid(profileId)) throw new NotFoundError(`profile ${profileId} not found`);
-  const key = cursorKey(options.cursor);
-  const rows = await sql<Array<ProfileCheckRow & { key_checked_at: string }>>`
+export async function listProfileChecks(sql: Queryable, profileId: string, options: HistoryPageOptions): Promise<Page<ProfileCheckRow>> {
+  const batchId = { valid: isUuid, of: (row: ProfileCheckRow) => row.batch_id };
+  return profileHistoryPage(sql, profileId, options, batchId, (key) => sql<Array<ProfileCheckRow & { key_time: string }>>`
     select bp.batch_id, b.name as batch_name, bp.checked_at, bp.status, bp.has_story, bp.story_count, bp.source,
-      bp.error, bp.duration_ms, bp.proxy_id, ${exactTime(sql, 'bp.checked_at')} as key_checked_at
+      bp.error, bp.duration_ms, bp.proxy_id, ${exactTime(sql, 'bp.checked_at')} as key_time
     from batch_profiles bp join batches b on b.id = bp.batch_id
     where bp.profile_id = ${profileId} and bp.checked_at is not null and bp.status in ('completed', 'failed')
       ${key ? sql`and (bp.checked_at, bp.batch_id) < (${key[0]}::text::timestamptz, ${key[1]}::uuid)` : sql``}
     order by bp.checked_at desc, bp.batch_id desc
-    limit ${options.limit + 1}`;
-  if (rows.length === 0) await assertProfileExists(sql, profileId);
-  const page = toPage(rows, options.limit, (r) => [r.key_checked_at, r.batch_id]);
-  return { ...page, items: page.items.map(({ key_checked_at: _, ...row }) => row) };
+    limit ${options.limit + 1}`);
 }

@@ -193,6 +193,20 @@ function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** The filters of a list as SQL conditions (each one `and ...`), checked first: a bad one is a ValidationError. */
+function profileConditions(sql: Queryable, options: Omit<ListProfilesOptions, 'limit' | 'cursor'>) {
+  const { nicheId, activeStory } = options;
+  if (nicheId != null && !isUuid(nicheId)) throw new ValidationError('niche_id must be a UUID', { niche_id: nicheId });
+  const username = options.username == null ? null : normalizeUsername(options.username);
+  if (options.username != null && username === null) {
+    throw new ValidationError(USERNAME_PART_MESSAGE, { username: options.username });
+  }
+  return sql`
+    ${nicheId != null ? sql`and niche_id = ${nicheId}` : sql``}
+    ${activeStory != null ? sql`and active_story = ${activeStory}` : sql``}
+    ${username !== null ? sql`and username like ${'%' + likeLiteral(username) + '%'} escape '\\'` : sql``}`;
+}
+
 /**
  * Profiles paged by id (the indexes `(niche_id, id)` and `(active_story, id)` serve both filters). The
  * username filter is a plain scan of the rows the others leave: stored usernames are already normalised
@@ -203,22 +217,21 @@ export async function listProfiles(sql: Sql, options: ListProfilesOptions): Prom
   const key = decodeCursor(options.cursor);
   const after = key?.[0];
   if (key && !isUuid(after)) throw new InvalidCursorError('cursor is not valid');
-  const { nicheId, activeStory } = options;
-  if (nicheId != null && !isUuid(nicheId)) throw new ValidationError('niche_id must be a UUID', { niche_id: nicheId });
-  const username = options.username == null ? null : normalizeUsername(options.username);
-  if (options.username != null && username === null) {
-    throw new ValidationError(USERNAME_PART_MESSAGE, { username: options.username });
-  }
   const rows = await sql<ProfileRow[]>`
     select ${PROFILE_COLUMNS(sql)} from profiles
-    where true
-      ${nicheId != null ? sql`and niche_id = ${nicheId}` : sql``}
-      ${activeStory != null ? sql`and active_story = ${activeStory}` : sql``}
-      ${username !== null ? sql`and username like ${'%' + likeLiteral(username) + '%'} escape '\\'` : sql``}
+    where true ${profileConditions(sql, options)}
       ${after !== undefined ? sql`and id > ${after as string}` : sql``}
     order by id
     limit ${limit + 1}`;
   return toPage(rows, limit, (r) => [r.id]);
+}
+
+/** Every profile that passes the filters, by id, read `rowsPerRead` at a time from one cursor. */
+export function profilesCursor(sql: Queryable, options: Omit<ListProfilesOptions, 'limit' | 'cursor'>, rowsPerRead: number): AsyncIterable<ProfileRow[]> {
+  return sql<ProfileRow[]>`
+    select ${PROFILE_COLUMNS(sql)} from profiles
+    where true ${profileConditions(sql, options)}
+    order by id`.cursor(rowsPerRead);
 }
 
 /** Caches the upstream user id (it never changes) so the username lookup happens once per profile. */

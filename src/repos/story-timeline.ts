@@ -4,10 +4,9 @@
  * it has not ended and its expiring_at is still ahead; once ended, its end is `coalesce(ended_at, expiring_at)`.
  */
 import type { StoryMediaType } from '../enums.js';
-import { isUuid, NotFoundError } from './errors.js';
 import type { Queryable } from './logs.js';
-import { decodeCursor, exactTime, InvalidCursorError, isIsoTimestamp, toPage, type Page } from './pagination.js';
-import { assertProfileExists } from './profiles.js';
+import { exactTime, type Page } from './pagination.js';
+import { profileHistoryPage, type HistoryPageOptions } from './profile-history.js';
 
 export interface StoryItemRow {
   item_pk: string;
@@ -23,33 +22,17 @@ export interface StoryItemRow {
   last_seen_batch_id: string | null;
 }
 
-/** `[taken_at ISO, item_pk]` of the last item of the previous page, or null for the first page. */
-function cursorKey(cursor: string | undefined): [string, string] | null {
-  const key = decodeCursor(cursor);
-  if (key === null) return null;
-  if (key.length !== 2 || !isIsoTimestamp(key[0]) || typeof key[1] !== 'string') throw new InvalidCursorError('cursor is not valid');
-  return [key[0], key[1]];
-}
-
 /** The profile's items, `taken_at desc, item_pk desc`; an unknown profile is a NotFoundError, not an empty page. */
-export async function listStoryItems(
-  sql: Queryable,
-  profileId: string,
-  options: { limit: number; cursor?: string },
-): Promise<Page<StoryItemRow>> {
-  if (!isUuid(profileId)) throw new NotFoundError(`profile ${profileId} not found`);
-  const key = cursorKey(options.cursor);
+export async function listStoryItems(sql: Queryable, profileId: string, options: HistoryPageOptions): Promise<Page<StoryItemRow>> {
+  const itemPk = { valid: (pk: unknown) => typeof pk === 'string', of: (row: StoryItemRow) => row.item_pk };
   // one now() for the whole page: every item of it is judged live or ended at the same instant
-  const rows = await sql<Array<StoryItemRow & { key_taken_at: string }>>`
+  return profileHistoryPage(sql, profileId, options, itemPk, (key) => sql<Array<StoryItemRow & { key_time: string }>>`
     select item_pk, taken_at, expiring_at, media_type, state.live,
       case when state.live then null else coalesce(ended_at, expiring_at) end as ended_at,
-      first_seen_at, first_seen_batch_id, last_seen_at, last_seen_batch_id, ${exactTime(sql, 'taken_at')} as key_taken_at
+      first_seen_at, first_seen_batch_id, last_seen_at, last_seen_batch_id, ${exactTime(sql, 'taken_at')} as key_time
     from story_items cross join lateral (select ended_at is null and expiring_at > now() as live) state
     where profile_id = ${profileId}
       ${key ? sql`and (taken_at, item_pk) < (${key[0]}::text::timestamptz, ${key[1]}::text)` : sql``}
     order by taken_at desc, item_pk desc
-    limit ${options.limit + 1}`;
-  if (rows.length === 0) await assertProfileExists(sql, profileId);
-  const page = toPage(rows, options.limit, (r) => [r.key_taken_at, r.item_pk]);
-  return { ...page, items: page.items.map(({ key_taken_at: _, ...row }) => row) };
+    limit ${options.limit + 1}`);
 }

@@ -3,29 +3,32 @@
  * events. Transitions go through batch-control (Postgres first, then the workflows are signalled); they
  * are refused with 503 while Temporal is unreachable, before anything changes.
  */
-import { z } from '@hono/zod-openapi';
-import { listBatchProfiles } from '../../repos/batch-profiles.js';
+import { assertBatchExists, batchProfilesCursor, listBatchProfiles, type BatchProfileRow } from '../../repos/batch-profiles.js';
 import { getBatch, listBatches } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
 import { TRANSITIONS, type OperatorAction } from '../../repos/queue.js';
 import { streamBatchEvents } from '../batch-events.js';
 import { createBatchFeeds } from '../batch-feed.js';
 import { resolveBatchSource } from '../batch-source.js';
+import { EXPORT_ROWS_PER_READ, exportableListRoute, exportResponse, formatParam, requestedFormat } from '../export-response.js';
 import { apiPage, batchCursor, positionCursor, sequenceCursor } from '../cursors.js';
 import { presentPage, toApiBatch, toApiBatchProfile, toApiLog } from '../present.js';
-import { bodyErrors, createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { bodyErrors, createRoute, createRouter, errors, eventStream, json, type RouterDeps } from '../router.js';
 import {
   Batch,
   BatchPage,
+  BatchProfile,
   BatchProfilePage,
   BatchProfileQuery,
   BatchQuery,
   CreateBatch,
   IdParam,
+  lastEventIdHeader,
   LogPage,
   LogQuery,
 } from '../schemas.js';
 
+const BATCH_PROFILE_FORMATS = ['csv', 'ndjson'] as const;
 
 const create = createRoute({
   method: 'post',
@@ -89,14 +92,14 @@ const transitionRoute = (action: OperatorAction) =>
     responses: { 202: json(Batch, 'accepted: the batch after the transition'), ...errors(404, 409) },
   });
 
-const profiles = createRoute({
-  method: 'get',
+const profiles = exportableListRoute({
   path: '/batches/{id}/profiles',
   tags: ['batches'],
   summary: "The batch's profiles and their results, in batch order",
-  request: { params: IdParam, query: BatchProfileQuery },
-  responses: { 200: json(BatchProfilePage, 'a page of batch profiles'), ...errors(400, 404) },
-});
+  request: { params: IdParam, query: BatchProfileQuery.extend({ format: formatParam(BATCH_PROFILE_FORMATS) }) },
+  page: BatchProfilePage,
+  errors: [400, 404],
+}, { holds: 'every profile of the batch that the filters select', name: 'batch-<id>-profiles', formats: BATCH_PROFILE_FORMATS });
 
 const logs = createRoute({
   method: 'get',
@@ -118,18 +121,9 @@ const events = createRoute({
     'paused, then the stream closes.',
   request: {
     params: IdParam,
-    headers: z.object({
-      'last-event-id': z
-        .string()
-        .regex(/^\d{1,15}$/, 'Last-Event-ID must be the id of a log event')
-        .optional()
-        .openapi({ param: { name: 'last-event-id', in: 'header' }, description: 'resume after this log event' }),
-    }),
+    headers: lastEventIdHeader('a log event'),
   },
-  responses: {
-    200: { description: 'an event stream', content: { 'text/event-stream': { schema: z.string() } } },
-    ...errors(400, 404),
-  },
+  responses: { 200: eventStream(), ...errors(400, 404) },
 });
 
 export function batchesRouter(deps: RouterDeps) {
@@ -175,8 +169,21 @@ export function batchesRouter(deps: RouterDeps) {
     .openapi(transitionRoute('cancel'), async (c) => c.json(await cancel(c.req.valid('param').id), 202))
     .openapi(profiles, async (c) => {
       const { id } = c.req.valid('param');
-      const { limit, cursor, status, has_story } = c.req.valid('query');
+      const { limit, cursor, status, has_story, format } = c.req.valid('query');
       const hasStory = has_story === undefined ? null : has_story === 'true';
+      const file = requestedFormat(c, BATCH_PROFILE_FORMATS, format);
+      if (file !== null) {
+        await assertBatchExists(sql, id);
+        return exportResponse<BatchProfileRow>(c, {
+          sql,
+          logger,
+          format: file,
+          filename: `batch-${id.toLowerCase()}-profiles`,
+          columns: Object.keys(BatchProfile.shape),
+          rows: (on) => batchProfilesCursor(on, id, { status, hasStory }, EXPORT_ROWS_PER_READ),
+          present: toApiBatchProfile,
+        });
+      }
       const page = await listBatchProfiles(sql, id, { limit, cursor: positionCursor.toKey(cursor), status, hasStory });
       return c.json(apiPage(presentPage(page, toApiBatchProfile), positionCursor), 200);
     })

@@ -2,22 +2,26 @@
  * Story events: GET /events (a page in seq order, resumed with ?after=) and GET /events/stream (Server-Sent
  * Events from one reader per API process, resumed with Last-Event-ID).
  */
-import { z } from '@hono/zod-openapi';
-import { storyEventsAfter, type StoryEventFilter } from '../../repos/story-events.js';
+import type { z } from '@hono/zod-openapi';
+import { storyEventsAfter, storyEventsCursor, type StoryEventFilter, type StoryEventRow } from '../../repos/story-events.js';
+import { EXPORT_ROWS_PER_READ, exportableListRoute, exportResponse, formatParam, requestedFormat } from '../export-response.js';
 import { toApiStoryEvent } from '../present.js';
-import { createRoute, createRouter, errors, json, type RouterDeps } from '../router.js';
+import { createRoute, createRouter, errors, eventStream, type RouterDeps } from '../router.js';
 import { createStoryFeeds, streamStoryEvents } from '../story-stream.js';
-import { AfterSeq, StoryEventFilterQuery, StoryEventPage, StoryEventQuery } from '../story-schemas.js';
+import { lastEventIdHeader } from '../schemas.js';
+import { AfterSeq, StoryEvent, StoryEventFilterQuery, StoryEventPage, StoryEventQuery } from '../story-schemas.js';
 
-const list = createRoute({
-  method: 'get',
+const EVENT_FORMATS = ['ndjson'] as const;
+
+const list = exportableListRoute({
   path: '/events',
   tags: ['events'],
   summary: 'Story events (story.posted, story.ended) after a sequence number, in commit order',
-  description: 'Page on with ?after=next_after; has_more says the page was full. The filters apply together.',
-  request: { query: StoryEventQuery },
-  responses: { 200: json(StoryEventPage, 'a page of story events'), ...errors(400) },
-});
+  description: 'Page on with ?after=next_after; has_more says the page was full. The filters apply together. ',
+  request: { query: StoryEventQuery.extend({ format: formatParam(EVENT_FORMATS) }) },
+  page: StoryEventPage,
+  errors: [400],
+}, { holds: 'every matching event after `after`', name: 'events', formats: EVENT_FORMATS });
 
 const stream = createRoute({
   method: 'get',
@@ -32,18 +36,9 @@ const stream = createRoute({
     query: StoryEventFilterQuery.extend({
       after: AfterSeq.optional().openapi({ param: { name: 'after', in: 'query' }, description: 'resume after this seq (Last-Event-ID wins)' }),
     }),
-    headers: z.object({
-      'last-event-id': z
-        .string()
-        .regex(/^\d{1,15}$/, 'Last-Event-ID must be the id of a story event')
-        .optional()
-        .openapi({ param: { name: 'last-event-id', in: 'header' }, description: 'resume after this event' }),
-    }),
+    headers: lastEventIdHeader('a story event'),
   },
-  responses: {
-    200: { description: 'an event stream', content: { 'text/event-stream': { schema: z.string() } } },
-    ...errors(400),
-  },
+  responses: { 200: eventStream(), ...errors(400) },
 });
 
 function filterOf(query: { type?: StoryEventFilter['type']; niche_id?: string | undefined; profile_id?: string | undefined }): StoryEventFilter {
@@ -58,9 +53,24 @@ export function eventsRouter(deps: RouterDeps) {
   return createRouter()
     .openapi(list, async (c) => {
       const query = c.req.valid('query');
+      const file = requestedFormat(c, EVENT_FORMATS, query.format);
+      if (file !== null) {
+        const response = await exportResponse<StoryEventRow>(c, {
+          sql,
+          logger,
+          format: file,
+          filename: 'events',
+          columns: Object.keys(StoryEvent.shape),
+          rows: (on) => storyEventsCursor(on, query.after, filterOf(query), EXPORT_ROWS_PER_READ),
+          present: toApiStoryEvent,
+        });
+        // zod-openapi reads application/x-ndjson as a JSON body (the name ends in "json"); the file is a plain Response
+        return response as never;
+      }
       const rows = await storyEventsAfter(sql, query.after, filterOf(query), query.limit);
       const items = rows.map(toApiStoryEvent);
-      return c.json({ items, next_after: items.at(-1)?.seq ?? query.after, has_more: items.length === query.limit }, 200);
+      const page: z.infer<typeof StoryEventPage> = { items, next_after: items.at(-1)?.seq ?? query.after, has_more: items.length === query.limit };
+      return c.json(page, 200);
     })
     .openapi(stream, (c) => {
       const query = c.req.valid('query');
