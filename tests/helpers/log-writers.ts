@@ -60,6 +60,8 @@ export async function openTransaction(sql: Sql) {
     );
   const tx = await txOpened;
   return {
+    /** The open transaction, for writes other than logs. */
+    tx,
     insert: (batchId: string, ...messages: string[]) => insertLogs(tx, messages.map((m) => logEntry(batchId, m))),
     commit: async () => {
       decide(true);

@@ -115,11 +115,12 @@ it('finds no server error, no undocumented answer, no refused valid request and 
       '1',
       '--request-timeout',
       '10',
-      // the event stream stays open while its batch runs (tests/integration/api.test.ts covers it); a session's
-      // validation needs a worker sending a request through the pool, whose proxies the fuzzer invents at any
-      // address (tests/integration/health.test.ts covers it)
+      // the event streams stay open, a batch's while it runs, the story events' for good
+      // (tests/integration/api/events.test.ts and story-events.test.ts cover them); a session's validation needs a
+      // worker sending a request through the pool, whose proxies the fuzzer invents at any address
+      // (tests/integration/health.test.ts covers it)
       '--exclude-path-regex',
-      '/(events|validate)$',
+      '/([^/]+/events|events/stream|validate)$',
       '--no-color',
       '--generation-database',
       'none',
