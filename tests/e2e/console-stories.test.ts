@@ -14,7 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../../src/api/server.js';
 import { launchChromium, WatchedPage } from '../helpers/browser.js';
-import { readCsv } from '../helpers/read-csv.js';
+import { parseCsv, unescapeFormula } from '../helpers/csv.js';
 import { startServedStack, type ServedStack } from '../helpers/served-stack.js';
 import { usernames, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -207,7 +207,7 @@ describe('the console on stories remembered', () => {
     expect(new URL((await csvLink.getAttribute('href'))!, api.url).searchParams.get('status')).toBe('completed');
     const [download] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
     expect(download.suggestedFilename()).toBe(`batch-${batch.id}-profiles.csv`);
-    const rows = readCsv(await readFile((await download.path())!, 'utf8'));
+    const rows = parseCsv(await readFile((await download.path())!, 'utf8')).map((row) => row.map(unescapeFormula));
 
     const expected = (await call('GET', `/batches/${batch.id}/profiles?status=completed&limit=1000`)).items as Json[];
     expect(expected.length).toBeGreaterThan(0);
