@@ -198,7 +198,7 @@ describe('the console in Chromium', () => {
     await page.getByLabel('Story', { exact: true }).selectOption('true');
     await expect.poll(() => page.locator('[aria-label="Per-profile results"] tbody tr').count()).toBe(final.stories_found);
     await page.locator('input[name="log-mode"]').nth(1).check();
-    await page.getByLabel('Event').selectOption('BATCH_COMPLETED');
+    await page.getByLabel('Event', { exact: true }).selectOption('BATCH_COMPLETED');
     await expect.poll(() => page.locator('[aria-label="Log events"] tbody tr').count()).toBe(1);
     // and the workflow is one click away in the Temporal Web UI
     expect(await page.getByRole('link', { name: 'Workflow in the Temporal Web UI' }).getAttribute('href')).toBe(

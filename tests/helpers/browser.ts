@@ -37,8 +37,8 @@ export class WatchedPage {
     page.on('pageerror', (err) => this.problems.push({ kind: 'pageerror', text: err.stack ?? err.message, url: page.url() }));
     page.on('requestfailed', (req) => {
       const error = req.failure()?.errorText ?? '';
-      // an event stream the page closes when it leaves a batch ends as aborted: that is the page's choice
-      if (error === 'net::ERR_ABORTED' && /\/events$/.test(new URL(req.url()).pathname)) return;
+      // an event stream the page closes when it leaves a batch or the Events page ends as aborted: the page's choice
+      if (error === 'net::ERR_ABORTED' && /\/events(\/stream)?$/.test(new URL(req.url()).pathname)) return;
       if (error === 'net::ERR_ABORTED' && this.reloading) return;
       this.problems.push({ kind: 'requestfailed', text: error, url: req.url() });
     });

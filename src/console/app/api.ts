@@ -10,17 +10,41 @@ import type {
   ApiLog,
   ApiNiche,
   ApiProfile,
+  ApiProfileCheck,
   ApiProxy,
   ApiQueue,
   ApiSession,
+  ApiStoryEvent,
+  ApiStoryItem,
 } from '../../api/present.js';
 import type { ConsoleSessionInfo } from '../routes.js';
 
-export type { ApiBatch, ApiBatchProfile, ApiCreatedProfiles, ApiLog, ApiNiche, ApiProfile, ApiProxy, ApiQueue, ApiSession, ConsoleSessionInfo };
+export type {
+  ApiBatch,
+  ApiBatchProfile,
+  ApiCreatedProfiles,
+  ApiLog,
+  ApiNiche,
+  ApiProfile,
+  ApiProfileCheck,
+  ApiProxy,
+  ApiQueue,
+  ApiSession,
+  ApiStoryEvent,
+  ApiStoryItem,
+  ConsoleSessionInfo,
+};
 
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
+}
+
+/** A page of `GET /events`: events after `after`, in seq order; the next page is after `next_after`. */
+export interface EventPage {
+  items: ApiStoryEvent[];
+  next_after: number;
+  has_more: boolean;
 }
 
 /** One field's complaint from a 400 validation_error (`details.issues[].path`, or the invalid usernames). */

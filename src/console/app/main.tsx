@@ -10,8 +10,10 @@ import { ErrorNote, Link, NoticeProvider } from './components.js';
 import { LoginPage } from './pages/login.js';
 import { BatchPage } from './pages/batch.js';
 import { BatchesPage } from './pages/batches.js';
+import { EventsPage } from './pages/events.js';
 import { NichesPage } from './pages/niches.js';
 import { OverviewPage } from './pages/overview.js';
+import { ProfilePage } from './pages/profile.js';
 import { ProfilesPage } from './pages/profiles.js';
 import { ProxiesPage } from './pages/proxies.js';
 import { usePath } from './router.js';
@@ -21,6 +23,7 @@ const NAV = [
   { to: '/', label: 'Queue' },
   { to: '/batches', label: 'Batches' },
   { to: '/profiles', label: 'Profiles' },
+  { to: '/events', label: 'Events' },
   { to: '/niches', label: 'Niches' },
   { to: '/proxies', label: 'Proxies' },
 ] as const;
@@ -114,6 +117,8 @@ function Layout({ session, signedOut }: { session: ConsoleSessionInfo; signedOut
 function Page({ path, params }: { path: string; params: URLSearchParams }) {
   const batch = /^\/batches\/([0-9a-f-]{36})$/i.exec(path);
   if (batch) return <BatchPage key={batch[1]} id={batch[1]!} />;
+  const profile = /^\/profiles\/([0-9a-f-]{36})$/i.exec(path);
+  if (profile) return <ProfilePage key={profile[1]} id={profile[1]!} />;
   switch (path) {
     case '/':
       return <OverviewPage />;
@@ -121,6 +126,8 @@ function Page({ path, params }: { path: string; params: URLSearchParams }) {
       return <BatchesPage />;
     case '/profiles':
       return <ProfilesPage key={params.get('niche') ?? ''} niche={params.get('niche') ?? undefined} />;
+    case '/events':
+      return <EventsPage />;
     case '/niches':
       return <NichesPage />;
     case '/proxies':

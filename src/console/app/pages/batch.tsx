@@ -6,7 +6,8 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { BATCH_PROFILE_STATUSES, EVENT_TYPES, LOG_LEVELS } from '../../../enums.js';
 import { get, type ApiBatch, type ApiBatchProfile, type ApiLog, type Page } from '../api.js';
 import { BatchControls } from '../batch-controls.js';
-import { DataTable, Empty, ErrorNote, ListTable, Loading, Pager, ProgressBar, SelectField, Stat, StallNote, StatusBadge, usePager } from '../components.js';
+import { DataTable, Empty, ErrorNote, Link, ListTable, Loading, Pager, ProgressBar, SelectField, Stat, StallNote, StatusBadge, usePager } from '../components.js';
+import { ExportLinks } from '../export-links.js';
 import { ago, checkRate, count, dateTime, duration, percent } from '../format.js';
 import { latestBatch, useBatchStream, useLoad } from '../live.js';
 import { useSession, workflowLink } from '../session.js';
@@ -112,14 +113,10 @@ function Results({ batchId, live }: { batchId: string; live: boolean }) {
   const [status, setStatus] = useState('');
   const [hasStory, setHasStory] = useState('');
   const pager = usePager(`${status}|${hasStory}`);
+  const path = `/batches/${encodeURIComponent(batchId)}/profiles`;
+  const filters = { status: status || undefined, has_story: hasStory || undefined };
   const rows = useLoad(
-    () =>
-      get<Page<ApiBatchProfile>>(`/batches/${encodeURIComponent(batchId)}/profiles`, {
-        status: status || undefined,
-        has_story: hasStory || undefined,
-        limit: 50,
-        cursor: pager.cursor,
-      }),
+    () => get<Page<ApiBatchProfile>>(path, { ...filters, limit: 50, cursor: pager.cursor }),
     [batchId, status, hasStory, pager.cursor],
     live ? 3_000 : undefined,
   );
@@ -135,6 +132,7 @@ function Results({ batchId, live }: { batchId: string; live: boolean }) {
       <div class="filters">
         <SelectField label="Status" id="results-status" value={status} onChange={setStatus} none="Any" options={BATCH_PROFILE_STATUSES} />
         <SelectField label="Story" id="results-story" value={hasStory} onChange={setHasStory} none="Any" options={[['true', 'Has a story'], ['false', 'No story']]} />
+        <ExportLinks path={path} query={filters} what="results" />
       </div>
       <ListTable
         list={rows}
@@ -145,7 +143,9 @@ function Results({ batchId, live }: { batchId: string; live: boolean }) {
         columns={['Username', 'Status', 'Story', ['Stories', 'num'], ['Attempts', 'num'], ['Took', 'num'], 'Checked', 'Source', 'Error']}
         row={(r) => (
           <tr key={r.profile_id}>
-            <td>{r.username}</td>
+            <td>
+              <Link to={`/profiles/${r.profile_id}`}>{r.username}</Link>
+            </td>
             <td>
               <StatusBadge status={r.status} />
             </td>

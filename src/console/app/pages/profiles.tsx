@@ -1,7 +1,11 @@
-/** Profiles with their statistics, found by username, niche and story; and adding many at once into a niche. */
+/**
+ * Profiles with their statistics, found by username, niche and story, each linking to its page, and exported as
+ * found; and adding many at once into a niche.
+ */
 import { useState } from 'preact/hooks';
 import { get, post, type ApiCreatedProfiles, type ApiNiche, type ApiProfile, type Page } from '../api.js';
-import { Field, ListTable, SelectField, SplitPage, SubmitButton, useNotify, usePager, useSubmit } from '../components.js';
+import { Field, Link, ListTable, SelectField, SplitPage, SubmitButton, useNotify, usePager, useSubmit } from '../components.js';
+import { ExportLinks } from '../export-links.js';
 import { ago, count, splitUsernames } from '../format.js';
 import { useLoad } from '../live.js';
 
@@ -12,17 +16,8 @@ export function ProfilesPage({ niche }: { niche?: string }) {
   const niches = useLoad(() => get<Page<ApiNiche>>('/niches', { limit: 1000 }), []);
   const nicheNames = new Map(niches.data?.items.map((n) => [n.id, n.name]));
   const pager = usePager(`${search}|${nicheId}|${activeStory}`);
-  const list = useLoad(
-    () =>
-      get<Page<ApiProfile>>('/profiles', {
-        username: search.trim() || undefined,
-        niche_id: nicheId || undefined,
-        active_story: activeStory || undefined,
-        limit: 50,
-        cursor: pager.cursor,
-      }),
-    [search, nicheId, activeStory, pager.cursor],
-  );
+  const filters = { username: search.trim() || undefined, niche_id: nicheId || undefined, active_story: activeStory || undefined };
+  const list = useLoad(() => get<Page<ApiProfile>>('/profiles', { ...filters, limit: 50, cursor: pager.cursor }), [search, nicheId, activeStory, pager.cursor]);
   return (
     <SplitPage title="Profiles" aside={<AddProfiles niches={niches.data?.items ?? []} done={list.reload} />}>
       <div class="filters">
@@ -31,6 +26,7 @@ export function ProfilesPage({ niche }: { niche?: string }) {
         </Field>
         <SelectField label="Niche" id="profiles-niche" value={nicheId} onChange={setNicheId} none="Any" options={(niches.data?.items ?? []).map((n) => [n.id, n.name] as const)} />
         <SelectField label="Active story" id="profiles-story" value={activeStory} onChange={setActiveStory} none="Any" options={[['true', 'Yes'], ['false', 'No']]} />
+        <ExportLinks path="/profiles" query={filters} what="profiles" />
       </div>
       <ListTable
         list={list}
@@ -41,7 +37,9 @@ export function ProfilesPage({ niche }: { niche?: string }) {
         columns={['Username', 'Niche', 'Story now', ['Checks', 'num'], ['Detections', 'num'], 'Last story seen', 'Last checked']}
         row={(p) => (
           <tr key={p.id}>
-            <td>{p.username}</td>
+            <td>
+              <Link to={`/profiles/${p.id}`}>{p.username}</Link>
+            </td>
             <td>{p.niche_id ? (nicheNames.get(p.niche_id) ?? '…') : '—'}</td>
             <td>{p.last_checked_at === null ? 'not checked yet' : p.active_story ? 'yes' : 'no'}</td>
             <td class="num">{count(p.total_checks)}</td>
