@@ -86,12 +86,25 @@ export const AfterSeq = z.coerce
 export const StoryEventQuery = StoryEventFilterQuery.extend({
   after: AfterSeq.default(0).openapi({ param: { name: 'after', in: 'query' }, description: 'events with a greater seq: the next_after of the previous page' }),
   limit: Limit,
+  latest: z
+    .enum(['true', 'false'], { error: 'latest must be true or false' })
+    .optional()
+    .openapi({
+      param: { name: 'latest', in: 'query' },
+      description:
+        'true: the newest `limit` matching events (still oldest first) instead of the first ones, and next_after the ' +
+        'newest seq of all: a stream opened after it (GET /events/stream?after=) misses nothing',
+    }),
 });
 
 export const StoryEventPage = z
   .object({
     items: z.array(StoryEvent),
-    next_after: z.number().int().openapi({ description: 'pass as ?after= for the next page: the seq of the last item, or the given after when there is none' }),
+    next_after: z.number().int().openapi({
+      description:
+        'pass as ?after= for the next page: the seq of the last item, or the given after when there is none (with ' +
+        'latest=true: the newest seq of any event when the page was read)',
+    }),
     has_more: z.boolean().openapi({ description: 'the page is full: more events may follow at once' }),
   })
   .openapi('StoryEventPage');

@@ -36,8 +36,8 @@ export function matchesStoryEvent(filter: StoryEventFilter, event: Pick<StoryEve
   );
 }
 
-/** Every event after `afterSeq` that passes the filter, in seq order (no limit: the caller adds one or reads by cursor). */
-function eventsAfter(sql: Queryable, afterSeq: number, filter: StoryEventFilter) {
+/** Every event after `afterSeq` that passes the filter, in seq order (or newest first), without a limit. */
+function eventsAfter(sql: Queryable, afterSeq: number, filter: StoryEventFilter, order: 'asc' | 'desc' = 'asc') {
   return sql`
     select e.seq, e.type, e.profile_id, p.username, p.niche_id, e.item_pk, e.batch_id, e.occurred_at, e.details, e.created_at
     from story_events e join profiles p on p.id = e.profile_id
@@ -45,12 +45,31 @@ function eventsAfter(sql: Queryable, afterSeq: number, filter: StoryEventFilter)
       ${filter.type !== undefined ? sql`and e.type = ${filter.type}` : sql``}
       ${filter.profileId !== undefined ? sql`and e.profile_id = ${filter.profileId}::uuid` : sql``}
       ${filter.nicheId !== undefined ? sql`and p.niche_id = ${filter.nicheId}::uuid` : sql``}
-    order by e.seq`;
+    order by e.seq ${order === 'desc' ? sql`desc` : sql`asc`}`;
 }
 
 /** Up to `limit` events after `afterSeq` that pass the filter, oldest first. */
 export async function storyEventsAfter(sql: Queryable, afterSeq: number, filter: StoryEventFilter, limit: number): Promise<StoryEventRow[]> {
   return sql<StoryEventRow[]>`${eventsAfter(sql, afterSeq, filter)} limit ${limit}`;
+}
+
+/**
+ * The newest `limit` events after `afterSeq` that pass the filter, oldest first, and the newest seq of all events,
+ * read in one statement (one snapshot): every matching event above `head` is yet to be committed.
+ */
+export async function latestStoryEvents(
+  sql: Queryable,
+  afterSeq: number,
+  filter: StoryEventFilter,
+  limit: number,
+): Promise<{ rows: StoryEventRow[]; head: number }> {
+  const rows = await sql<(StoryEventRow & { head: number })[]>`
+    with head as (select coalesce(max(seq), 0) as head from story_events),
+    newest as (${eventsAfter(sql, afterSeq, filter, 'desc')} limit ${limit})
+    select h.head, n.* from head h left join newest n on true
+    order by n.seq`;
+  const head = Number(rows[0]?.head ?? 0);
+  return { rows: rows.filter((r) => r.seq !== null).map(({ head: _head, ...row }) => row), head };
 }
 
 /** Every event after `afterSeq` that passes the filter, read `rowsPerRead` at a time from one cursor. */

@@ -3,7 +3,7 @@
  * Events from one reader per API process, resumed with Last-Event-ID).
  */
 import type { z } from '@hono/zod-openapi';
-import { storyEventsAfter, storyEventsCursor, type StoryEventFilter, type StoryEventRow } from '../../repos/story-events.js';
+import { latestStoryEvents, storyEventsAfter, storyEventsCursor, type StoryEventFilter, type StoryEventRow } from '../../repos/story-events.js';
 import { EXPORT_ROWS_PER_READ, exportableListRoute, exportResponse, formatParam, requestedFormat } from '../export-response.js';
 import { toApiStoryEvent } from '../present.js';
 import { createRoute, createRouter, errors, eventStream, type RouterDeps } from '../router.js';
@@ -17,7 +17,9 @@ const list = exportableListRoute({
   path: '/events',
   tags: ['events'],
   summary: 'Story events (story.posted, story.ended) after a sequence number, in commit order',
-  description: 'Page on with ?after=next_after; has_more says the page was full. The filters apply together. ',
+  description:
+    'Page on with ?after=next_after; has_more says the page was full. The filters apply together. With latest=true, ' +
+    'the newest matching events, and next_after where a stream should start so that it misses none. ',
   request: { query: StoryEventQuery.extend({ format: formatParam(EVENT_FORMATS) }) },
   page: StoryEventPage,
   errors: [400],
@@ -66,6 +68,11 @@ export function eventsRouter(deps: RouterDeps) {
         });
         // zod-openapi reads application/x-ndjson as a JSON body (the name ends in "json"); the file is a plain Response
         return response as never;
+      }
+      if (query.latest === 'true') {
+        const { rows, head } = await latestStoryEvents(sql, query.after, filterOf(query), query.limit);
+        const page: z.infer<typeof StoryEventPage> = { items: rows.map(toApiStoryEvent), next_after: Math.max(head, query.after), has_more: false };
+        return c.json(page, 200);
       }
       const rows = await storyEventsAfter(sql, query.after, filterOf(query), query.limit);
       const items = rows.map(toApiStoryEvent);

@@ -7,7 +7,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { STORY_EVENT_TYPES, type StoryEventType } from '../../enums.js';
 import { ApiError, get, withQuery, type ApiStoryEvent, type EventPage } from './api.js';
-import { latestEvents } from './latest-events.js';
 
 export interface EventFilters {
   niche_id?: string;
@@ -62,11 +61,12 @@ export function useStoryEvents(filters: EventFilters, keep = 200): EventFeed {
       };
     };
     const start = () => {
-      latestEvents((after, limit) => get<EventPage>('/events', { ...filters, after, limit }), keep).then(
+      // the newest events first, then the stream from where they were read: nothing in between is missed
+      get<EventPage>('/events', { ...filters, latest: 'true', limit: keep }).then(
         (latest) => {
           if (closed) return;
           add(latest.items);
-          newest = Math.max(newest, latest.after);
+          newest = Math.max(newest, latest.next_after);
           setFeed((f) => ({ ...f, loaded: true }));
           open();
         },
