@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../../src/api/server.js';
-import { launchChromium, WatchedPage } from '../helpers/browser.js';
+import { launchChromium, WatchedPage, callServedApi } from '../helpers/browser.js';
 import { startServedStack, type ServedStack } from '../helpers/served-stack.js';
 import { usernames, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -67,16 +67,7 @@ afterAll(async () => {
   await served?.close();
 });
 
-async function call(method: string, path: string, body?: unknown): Promise<Json> {
-  const res = await fetch(api.url + path, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const call = (method: string, path: string, body?: unknown): Promise<Json> => callServedApi(api.url, API_KEY, method, path, body);
 
 /** The simulator answers this slowly from now on (so a batch runs long enough to be watched). */
 async function upstreamLatency(ms: number): Promise<void> {

@@ -76,3 +76,19 @@ export class WatchedPage {
     return left;
   }
 }
+
+/**
+ * A call to a served API with its key, as a script would make it (what browser tests use to set the scene):
+ * the parsed body, or an error naming the route and the answer.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- API bodies are whatever the server returns; each test asserts the fields it relies on
+export async function callServedApi(baseUrl: string, key: string, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}

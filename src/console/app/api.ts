@@ -3,22 +3,9 @@
  * the sign-in cookie, with the CSRF token on every change. Every failure becomes an ApiError whose message a
  * person can read: the API's own error message, or a sentence for a lost connection.
  */
-import type {
-  ApiBatch,
-  ApiBatchProfile,
-  ApiCreatedProfiles,
-  ApiLog,
-  ApiNiche,
-  ApiProfile,
-  ApiProfileCheck,
-  ApiProxy,
-  ApiQueue,
-  ApiSession,
-  ApiStoryEvent,
-  ApiStoryItem,
-} from '../../api/present.js';
-import type { ConsoleSessionInfo } from '../routes.js';
+import type { ApiStoryEvent } from '../../api/present.js';
 
+// the API's own shapes, as the routes present them
 export type {
   ApiBatch,
   ApiBatchProfile,
@@ -32,8 +19,8 @@ export type {
   ApiSession,
   ApiStoryEvent,
   ApiStoryItem,
-  ConsoleSessionInfo,
-};
+} from '../../api/present.js';
+export type { ConsoleSessionInfo } from '../routes.js';
 
 export interface Page<T> {
   items: T[];
