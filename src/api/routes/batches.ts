@@ -3,6 +3,7 @@
  * events. Transitions go through batch-control (Postgres first, then the workflows are signalled); they
  * are refused with 503 while Temporal is unreachable, before anything changes.
  */
+import type { Context } from 'hono';
 import { assertBatchExists, batchProfilesCursor, listBatchProfiles, type BatchProfileRow } from '../../repos/batch-profiles.js';
 import { getBatch, listBatches } from '../../repos/batches.js';
 import { listLogs } from '../../repos/logs.js';
@@ -126,6 +127,26 @@ const events = createRoute({
   responses: { 200: eventStream(), ...errors(400, 404) },
 });
 
+/** A batch's profiles (filtered as the list is) as a file, streamed; an unknown batch is a plain 404 first. */
+async function exportBatchProfiles(
+  c: Context,
+  { sql, logger }: Pick<RouterDeps, 'sql' | 'logger'>,
+  id: string,
+  filter: Parameters<typeof batchProfilesCursor>[2],
+  format: (typeof BATCH_PROFILE_FORMATS)[number],
+): Promise<Response> {
+  await assertBatchExists(sql, id);
+  return exportResponse<BatchProfileRow>(c, {
+    sql,
+    logger,
+    format,
+    filename: `batch-${id.toLowerCase()}-profiles`,
+    columns: Object.keys(BatchProfile.shape),
+    rows: (on) => batchProfilesCursor(on, id, filter, EXPORT_ROWS_PER_READ),
+    present: toApiBatchProfile,
+  });
+}
+
 export function batchesRouter(deps: RouterDeps) {
   const { sql, backgroundSql, config, logger, batchControl, temporalGate, eventsIntervalMs, shutdown } = deps;
 
@@ -172,18 +193,7 @@ export function batchesRouter(deps: RouterDeps) {
       const { limit, cursor, status, has_story, format } = c.req.valid('query');
       const hasStory = has_story === undefined ? null : has_story === 'true';
       const file = requestedFormat(c, BATCH_PROFILE_FORMATS, format);
-      if (file !== null) {
-        await assertBatchExists(sql, id);
-        return exportResponse<BatchProfileRow>(c, {
-          sql,
-          logger,
-          format: file,
-          filename: `batch-${id.toLowerCase()}-profiles`,
-          columns: Object.keys(BatchProfile.shape),
-          rows: (on) => batchProfilesCursor(on, id, { status, hasStory }, EXPORT_ROWS_PER_READ),
-          present: toApiBatchProfile,
-        });
-      }
+      if (file !== null) return exportBatchProfiles(c, { sql, logger }, id, { status, hasStory }, file);
       const page = await listBatchProfiles(sql, id, { limit, cursor: positionCursor.toKey(cursor), status, hasStory });
       return c.json(apiPage(presentPage(page, toApiBatchProfile), positionCursor), 200);
     })
