@@ -26,8 +26,10 @@ create index story_items_open_idx on story_items (profile_id) where ended_at is 
 -- retention: ended items by age
 create index story_items_ended_idx on story_items (ended_at) where ended_at is not null;
 -- deleting a batch clears these references (on delete set null) without walking the whole table
+-- (last_seen_batch_id has none on purpose: every check of a live item moves it, and without an index on it that
+-- update can stay on its page (HOT); deleting a batch, which only the retention schedule does and only when
+-- BATCH_RETENTION_DAYS is set, walks story_items once for it)
 create index story_items_first_seen_batch_idx on story_items (first_seen_batch_id) where first_seen_batch_id is not null;
-create index story_items_last_seen_batch_idx on story_items (last_seen_batch_id) where last_seen_batch_id is not null;
 
 create table story_events (
   seq          bigint generated always as identity primary key,
@@ -63,5 +65,8 @@ create constraint trigger story_events_seq_at_commit
   deferrable initially deferred
   for each row execute function story_events_seq_at_commit();
 
--- GET /profiles/:id/checks: a profile's results across batches, newest first
+-- GET /profiles/:id/checks: a profile's results across batches, newest first. It also serves the recent-result
+-- cache (a profile's newest upstream result is among its newest rows), so it replaces that narrower index and
+-- recording a result maintains as many indexes as before.
 create index batch_profiles_profile_checks_idx on batch_profiles (profile_id, checked_at desc) where checked_at is not null;
+drop index batch_profiles_upstream_result_idx;

@@ -42,7 +42,8 @@ export async function answerFromCache(sql: Sql, batchId: string, profileIds: str
         cross join lateral (
           select prev.has_story, prev.story_count, prev.checked_at
           from batch_profiles prev
-          where prev.profile_id = bp.profile_id and prev.status = 'completed' and prev.source = 'upstream'
+          -- checked_at is not null: what lets the planner walk a profile's results newest first by index
+          where prev.profile_id = bp.profile_id and prev.checked_at is not null and prev.status = 'completed' and prev.source = 'upstream'
           order by prev.checked_at desc
           limit 1
         ) latest
