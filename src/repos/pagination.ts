@@ -2,7 +2,10 @@
  * Keyset pagination shared by every list endpoint: `{ items, next_cursor }` where the cursor is an opaque
  * base64url string holding the sort key of the last item returned.
  */
-import type { Queryable } from './logs.js';
+import type { Sql, Tx } from '../db/sql.js';
+
+/** The pool or an open transaction. */
+type Queryable = Sql | Tx;
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
