@@ -5,7 +5,7 @@
 import type { Sql } from '../db/sql.js';
 import type { BatchStatus, StallReason } from '../enums.js';
 import { isUuid, NotFoundError } from './errors.js';
-import { decodeCursor, InvalidCursorError, exactTime, isIsoTimestamp, toPage, type Page } from './pagination.js';
+import { decodeTimeKey, exactTime, toTimeKeyedPage, type Page } from './pagination.js';
 
 export interface BatchRow {
   id: string;
@@ -40,24 +40,20 @@ export async function listBatches(
   sql: Sql,
   options: { status?: BatchStatus; limit: number; cursor?: string },
 ): Promise<Page<BatchRow>> {
-  const key = decodeCursor(options.cursor);
   // a forged cursor is the caller's mistake (400), not a Postgres cast error: `[created_at ISO, id]`
-  if (key && (key.length !== 2 || !isIsoTimestamp(key[0]) || !isUuid(key[1]))) {
-    throw new InvalidCursorError('cursor is not valid');
-  }
+  const key = decodeTimeKey(options.cursor, isUuid);
   // created_at is kept to the microsecond, a JavaScript Date to the millisecond: the key is the exact
   // timestamp as text from Postgres, and goes back in as text (a parameter typed timestamptz would pass
   // through a Date and lose the microseconds again)
-  const rows = await sql<Array<BatchRow & { key_created_at: string }>>`
-    select *, ${exactTime(sql, 'created_at')} as key_created_at
+  const rows = await sql<Array<BatchRow & { key_time: string }>>`
+    select *, ${exactTime(sql, 'created_at')} as key_time
     from batches
     where true
       ${options.status ? sql`and status = ${options.status}` : sql``}
-      ${key ? sql`and (created_at, id) < (${String(key[0])}::text::timestamptz, ${String(key[1])}::uuid)` : sql``}
+      ${key ? sql`and (created_at, id) < (${key[0]}::text::timestamptz, ${key[1]}::uuid)` : sql``}
     order by created_at desc, id desc
     limit ${options.limit + 1}`;
-  const page = toPage(rows, options.limit, (r) => [r.key_created_at, r.id]);
-  return { ...page, items: page.items.map(({ key_created_at: _, ...row }) => row) };
+  return toTimeKeyedPage(rows, options.limit, (r) => r.id);
 }
 
 /** What the batch's run reads of it along with its status: why it is stalled, and its counters. */

@@ -42,7 +42,7 @@ export function toPage<Row>(rows: Row[], limit: number, keyOf: (row: Row) => unk
 }
 
 /** A key part that is an ISO timestamp in UTC, as `exactTime` writes it. */
-export function isIsoTimestamp(value: unknown): value is string {
+function isIsoTimestamp(value: unknown): value is string {
   return typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(value) && !Number.isNaN(Date.parse(value));
 }
 
