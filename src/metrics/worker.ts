@@ -7,6 +7,7 @@
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import { proxyLabel } from './labels.js';
+import { STORY_EVENT_TYPES } from '../enums.js';
 
 export const workerRegistry = new Registry();
 
@@ -34,7 +35,7 @@ const storyEvents = new Counter({
   labelNames: ['type'],
   registers: [workerRegistry],
 });
-for (const type of ['story.posted', 'story.ended']) storyEvents.inc({ type }, 0);
+for (const type of STORY_EVENT_TYPES) storyEvents.inc({ type }, 0);
 
 const upstreamRequests = new Counter({
   name: 'storycheck_upstream_requests_total',

@@ -10,6 +10,7 @@
  * order (src/repos/queue.ts), and story_events take their seq at commit like batch logs.
  */
 import type { Tx } from '../db/sql.js';
+import type { StoryEventType } from '../enums.js';
 import type { SeenStoryItem } from '../upstream/answer-bodies.js';
 import { diffStories, type OpenStoryItem } from './story-diff.js';
 
@@ -68,7 +69,7 @@ export async function recordStoryItems(
   if (d.posted.length + d.seen.length + d.ended.length === 0) return { posted: 0, ended: 0 };
 
   const at = iso(ctx.checkedAt);
-  const rows = await tx<{ type: string; n: number }[]>`
+  const rows = await tx<{ type: StoryEventType; n: number }[]>`
     with new_items as (
       insert into story_items (profile_id, item_pk, taken_at, expiring_at, media_type,
         first_seen_at, first_seen_batch_id, last_seen_at, last_seen_batch_id)
@@ -108,6 +109,6 @@ export async function recordStoryItems(
       returning type
     )
     select type, count(*)::int as n from events group by type`;
-  const count = (type: string) => rows.find((r) => r.type === type)?.n ?? 0;
+  const count = (type: StoryEventType) => rows.find((r) => r.type === type)?.n ?? 0;
   return { posted: count('story.posted'), ended: count('story.ended') };
 }

@@ -2,6 +2,7 @@
  * The bodies of the source's successful answers (docs/upstream.md), parsed into what a check needs: a user id, or the
  * active stories of each requested id. A body that does not have the documented structure is a MalformedResponse.
  */
+import type { StoryMediaType } from '../enums.js';
 import { MalformedResponse, ProfileNotFound } from './errors.js';
 import { describeIssues, parseReel, reelsMediaEnvelopeSchema, webProfileInfoSchema } from './schemas.js';
 
@@ -12,14 +13,14 @@ export interface SeenStoryItem {
   pk: string;
   takenAt: Date;
   expiringAt: Date;
-  mediaType: 'image' | 'video' | null;
+  mediaType: StoryMediaType | null;
 }
 
 export type StoryResult =
   | { ok: true; hasStory: boolean; storyCount: number; latestStoryAt: Date | null; items: SeenStoryItem[] }
   | { ok: false; error: MalformedResponse };
 
-const MEDIA_TYPES: Record<number, SeenStoryItem['mediaType']> = { 1: 'image', 2: 'video' };
+const MEDIA_TYPES: Record<number, StoryMediaType> = { 1: 'image', 2: 'video' };
 
 /** Parses a 200 of web_profile_info. */
 export function parseProfileBody(body: string, username: string): { userId: string; isPrivate: boolean } {
