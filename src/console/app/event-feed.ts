@@ -1,5 +1,5 @@
 /**
- * The story events as they happen: the newest ones first (latest-events.ts), then `GET /events/stream` from
+ * The story events as they happen: the newest ones first (`GET /events?latest=true`), then `GET /events/stream` from
  * exactly where those ended, so nothing committed in between is missed or shown twice. The browser's EventSource
  * resumes by itself with Last-Event-ID after a dropped connection; a stream the server refused (signed out,
  * unavailable) is opened again after a pause, after the newest event shown.
