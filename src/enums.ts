@@ -76,3 +76,23 @@ export type StoryEventType = (typeof STORY_EVENT_TYPES)[number];
 /** What a story item shows (story_items.media_type; null when the source did not say). */
 export const STORY_MEDIA_TYPES = ['image', 'video'] as const;
 export type StoryMediaType = (typeof STORY_MEDIA_TYPES)[number];
+
+/** What a webhook endpoint can subscribe to (webhooks.events); a `ping` is sent only by POST /webhooks/:id/test. */
+export const WEBHOOK_EVENT_TYPES = ['story.posted', 'story.ended', 'batch.completed', 'batch.stalled'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Every `type` a delivery's body may carry (webhook_deliveries.event_type). */
+export const WEBHOOK_DELIVERY_EVENT_TYPES = [...WEBHOOK_EVENT_TYPES, 'ping'] as const;
+export type WebhookDeliveryEventType = (typeof WEBHOOK_DELIVERY_EVENT_TYPES)[number];
+
+/** Where a delivery stands: waiting or retrying, answered 2xx, given up on, or dropped (its endpoint disabled). */
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed', 'cancelled'] as const;
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
+
+/** Why an endpoint receives nothing: an operator, a 410 answer, or failing for WEBHOOK_DISABLE_AFTER_MS. */
+export const WEBHOOK_DISABLED_REASONS = ['operator', 'gone', 'failing'] as const;
+export type WebhookDisabledReason = (typeof WEBHOOK_DISABLED_REASONS)[number];
+
+/** What a watch's tick did: created (and queued) a batch, or skipped (the previous batch unfinished, nothing to check). */
+export const WATCH_TICK_RESULTS = ['created', 'skipped'] as const;
+export type WatchTickResult = (typeof WATCH_TICK_RESULTS)[number];

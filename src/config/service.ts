@@ -74,6 +74,27 @@ export const serviceShape = {
   BATCH_RETENTION_DAYS: int(1).optional(),
   /** How often the retention schedule runs a round. */
   RETENTION_INTERVAL_MS: int(1_000).default(3_600_000),
+  /**
+   * Hosts a webhook may be sent to over plain http, and whose addresses may be private or loopback (comma
+   * separated host names or IP addresses). Empty: https only, and only to public addresses.
+   */
+  WEBHOOK_ALLOW_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0)),
+  /** How long one webhook request may take, answer included. */
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  /** The wait before a failed delivery's first retry; each next wait doubles, up to WEBHOOK_RETRY_MAX_INTERVAL_MS. */
+  WEBHOOK_RETRY_INITIAL_MS: int(100).default(60_000),
+  WEBHOOK_RETRY_MAX_INTERVAL_MS: int(100).default(8 * 3_600_000),
+  /** Attempts of one delivery; with the defaults the last one comes about 3 days after the first. */
+  WEBHOOK_RETRY_MAX_ATTEMPTS: int(1, 1000).default(18),
+  /** An endpoint whose deliveries have failed, with no success in between, for this long is disabled. */
+  WEBHOOK_DISABLE_AFTER_MS: int(1_000).default(3 * 86_400_000),
+  /** How long an endpoint's previous secret keeps signing beside the new one after a rotation. */
+  WEBHOOK_SECRET_OVERLAP_MS: int(0).default(86_400_000),
+  /** How often a worker looks for deliveries no workflow was started for (a NOTIFY wakes it at once otherwise). */
+  WEBHOOK_DISPATCH_INTERVAL_MS: int(100).default(5_000),
   /** Profiles per upstream stories request: the upstream allows at most 50 (docs/upstream.md). */
   CHECK_CHUNK_SIZE: int(1, 50).default(50),
   /**
