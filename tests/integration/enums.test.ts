@@ -15,6 +15,10 @@ import {
   STALL_REASONS,
   STORY_EVENT_TYPES,
   STORY_MEDIA_TYPES,
+  WATCH_TICK_RESULTS,
+  WEBHOOK_DELIVERY_EVENT_TYPES,
+  WEBHOOK_DELIVERY_STATUSES,
+  WEBHOOK_DISABLED_REASONS,
 } from '../../src/enums.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
@@ -30,6 +34,10 @@ const CHECKED: Array<[table: string, column: string, values: readonly string[]]>
   ['batch_logs', 'level', LOG_LEVELS],
   ['story_items', 'media_type', STORY_MEDIA_TYPES],
   ['story_events', 'type', STORY_EVENT_TYPES],
+  ['watches', 'last_tick_result', WATCH_TICK_RESULTS],
+  ['webhooks', 'disabled_reason', WEBHOOK_DISABLED_REASONS],
+  ['webhook_deliveries', 'event_type', WEBHOOK_DELIVERY_EVENT_TYPES],
+  ['webhook_deliveries', 'status', WEBHOOK_DELIVERY_STATUSES],
 ];
 
 let db: TestDatabase;
