@@ -88,7 +88,7 @@ create table webhook_deliveries (
   profile_id      uuid,
   item_pk         text,
   batch_log_id    uuid references batch_logs(id) on delete cascade,
-  batch_id        uuid references batches(id) on delete cascade,
+  batch_id        uuid references batches(id) on delete set null,
   -- the body's `data` as of the event (its `seq`, drawn at commit, is added when the body is fixed)
   payload         jsonb not null,
   -- the exact JSON sent, fixed when the delivery is dispatched: every attempt sends the same bytes
@@ -111,6 +111,8 @@ create index webhook_deliveries_undispatched_idx on webhook_deliveries (created_
 create index webhook_deliveries_story_event_idx on webhook_deliveries (profile_id, item_pk, event_type) where profile_id is not null;
 create index webhook_deliveries_batch_log_idx on webhook_deliveries (batch_log_id) where batch_log_id is not null;
 create index webhook_deliveries_batch_idx on webhook_deliveries (batch_id) where batch_id is not null;
+-- retention: finished deliveries by age (with LOG_RETENTION_DAYS, like batch logs)
+create index webhook_deliveries_finished_idx on webhook_deliveries (finished_at) where finished_at is not null;
 
 -- Every attempt of a delivery: its answer (or error), how long it took, and the start of what came back.
 create table webhook_delivery_attempts (

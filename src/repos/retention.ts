@@ -4,7 +4,8 @@
  *
  * - story events recorded (`created_at`), and story items ended (`coalesce(ended_at, expiring_at)`), before the
  *   story cutoff. A live item ends after now, so it is never older than a cutoff in the past, whatever its age;
- * - batch logs recorded before the log cutoff;
+ * - batch logs recorded before the log cutoff, and webhook deliveries that finished (delivered, failed or
+ *   cancelled) before it, with their attempts; a delivery still retrying stays;
  * - with a batch cutoff: finished batches (`done`, `cancelled`, `error`) that ended (`completed_at`, else
  *   `updated_at`) before it, with their batch_profiles and batch_logs. Queued, running and paused ones stay.
  *
@@ -29,6 +30,7 @@ export interface RemovedRows {
   batch_logs: number;
   batches: number;
   batch_profiles: number;
+  webhook_deliveries: number;
 }
 
 export interface SliceOptions {
@@ -57,6 +59,7 @@ export async function removeExpiredRows(sql: Sql, policy: RetentionPolicy, optio
     batch_logs: await removeOldBatchLogs(sql, logCutoff, slicing),
     batches: 0,
     batch_profiles: 0,
+    webhook_deliveries: await removeFinishedDeliveries(sql, logCutoff, slicing),
   };
   if (policy.batchDays === null) return removed;
   const batches = await removeFinishedBatches(sql, await cutoff(sql, policy.batchDays), slicing);
@@ -123,6 +126,20 @@ async function removeEndedStoryItems(sql: Sql, before: Date, slicing: Slicing): 
     ),
   );
   return closed + expired;
+}
+
+function removeFinishedDeliveries(sql: Sql, before: Date, slicing: Slicing): Promise<number> {
+  // oldest first, along webhook_deliveries_finished_idx; their attempts go with them (on delete cascade)
+  return inSlices(
+    slicing,
+    alone(
+      () => sql`
+        with doomed as (
+          select id from webhook_deliveries where finished_at < ${before} order by finished_at limit ${slicing.size}
+        )
+        delete from webhook_deliveries d using doomed where d.id = doomed.id`,
+    ),
+  );
 }
 
 /**

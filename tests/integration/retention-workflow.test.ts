@@ -56,7 +56,7 @@ describe('retentionWorkflow (time-skipping, real activities)', () => {
 
       const removed = await server.env.client.workflow.execute(retentionWorkflow, { taskQueue, workflowId, workflowExecutionTimeout: 600_000 });
 
-      expect(removed).toEqual({ story_events: 1, story_items: 1, batch_logs: 2, batches: 1, batch_profiles: 2 });
+      expect(removed).toEqual({ story_events: 1, story_items: 1, batch_logs: 2, batches: 1, batch_profiles: 2, webhook_deliveries: 0 });
       const left = await stack.db.sql<{ events: number; items: number; logs: number; batches: number }[]>`
         select (select count(*) from story_events)::int as events, (select count(*) from story_items)::int as items,
                (select count(*) from batch_logs)::int as logs, (select count(*) from batches)::int as batches`;
@@ -72,7 +72,7 @@ describe('retentionWorkflow (time-skipping, real activities)', () => {
       expect(Number(scheduled.startToCloseTimeout!.seconds)).toBeLessThan(600);
 
       const again = await server.env.client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: `${workflowId}-again` });
-      expect(again).toEqual({ story_events: 0, story_items: 0, batch_logs: 0, batches: 0, batch_profiles: 0 });
+      expect(again).toEqual({ story_events: 0, story_items: 0, batch_logs: 0, batches: 0, batch_profiles: 0, webhook_deliveries: 0 });
       expect(lines.find((l) => l.msg === 'retention round found nothing to remove')).toMatchObject({ level: 'debug', workflow_id: `${workflowId}-again` });
     });
   });

@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await db.sql`truncate story_events, story_items, batch_logs, batch_profiles, batches cascade`;
+  await db.sql`truncate story_events, story_items, batch_logs, batch_profiles, batches, webhooks cascade`;
 });
 
 const POLICY: RetentionPolicy = { storyDays: 90, logDays: 30, batchDays: null };
@@ -72,9 +72,34 @@ async function addBatch(status: BatchStatus, days: number, options: { profiles?:
   return batch.id;
 }
 
+/** A ping delivery to a new endpoint, finished (delivered) `days` ago, or still pending when `days` is null. */
+async function addDelivery(days: number | null): Promise<void> {
+  const [hook] = await db.sql<{ id: string }[]>`insert into webhooks (url, events) values ('https://example.com/hook', '{story.posted}') returning id`;
+  const [delivery] = await db.sql<{ id: string }[]>`
+    insert into webhook_deliveries (webhook_id, event_type, payload, status, finished_at, created_at)
+    values (${hook!.id}, 'ping', '{}', ${days === null ? 'pending' : 'delivered'}, now() - ${days}::int * interval '1 day',
+      now() - interval '200 days')
+    returning id`;
+  await db.sql`
+    insert into webhook_delivery_attempts (delivery_id, attempt, started_at, status_code)
+    values (${delivery!.id}, 1, now() - interval '200 days', 200)`;
+}
+
 const column = async (query: Promise<Record<string, unknown>[]>) => (await query).map((r) => Object.values(r)[0]);
 
 describe('retention', () => {
+  it('deletes webhook deliveries finished before the log cutoff, with their attempts; one still retrying stays', async () => {
+    await addDelivery(31);
+    await addDelivery(29);
+    await addDelivery(null);
+
+    const removed = await removeExpiredRows(db.sql, POLICY);
+
+    expect(removed.webhook_deliveries).toBe(1);
+    expect(await column(db.sql`select status from webhook_deliveries order by status`)).toEqual(['delivered', 'pending']);
+    expect(await column(db.sql`select count(*)::int from webhook_delivery_attempts`)).toEqual([2]);
+  });
+
   it('deletes story events and ended story items older than the story cutoff; younger ones and live items stay', async () => {
     const [profile] = await newProfiles(db.sql, 1);
     for (const [pk, days] of [['e-old-1', 91], ['e-old-2', 120], ['e-old-3', 365], ['e-young-1', 89], ['e-young-2', 0]] as const) {
@@ -91,11 +116,11 @@ describe('retention', () => {
 
     const removed = await removeExpiredRows(db.sql, POLICY);
 
-    expect(removed).toEqual({ story_events: 3, story_items: 2, batch_logs: 0, batches: 0, batch_profiles: 0 });
+    expect(removed).toEqual({ story_events: 3, story_items: 2, batch_logs: 0, batches: 0, batch_profiles: 0, webhook_deliveries: 0 });
     expect(await column(db.sql`select item_pk from story_events order by item_pk`)).toEqual(['e-young-1', 'e-young-2']);
     expect(await column(db.sql`select item_pk from story_items order by item_pk`)).toEqual(['closed-late', 'closed-young', 'expired-young', 'live-ancient']);
     // nothing is left for a second round
-    expect(await removeExpiredRows(db.sql, POLICY)).toEqual({ story_events: 0, story_items: 0, batch_logs: 0, batches: 0, batch_profiles: 0 });
+    expect(await removeExpiredRows(db.sql, POLICY)).toEqual({ story_events: 0, story_items: 0, batch_logs: 0, batches: 0, batch_profiles: 0, webhook_deliveries: 0 });
   });
 
   it('deletes batch logs older than the log cutoff, of a batch or of none; younger ones stay', async () => {
@@ -124,7 +149,7 @@ describe('retention', () => {
 
     const removed = await removeExpiredRows(db.sql, { ...POLICY, batchDays: 7 });
 
-    expect(removed).toEqual({ story_events: 0, story_items: 0, batches: 3, batch_profiles: 6, batch_logs: 6 });
+    expect(removed).toEqual({ story_events: 0, story_items: 0, batches: 3, batch_profiles: 6, batch_logs: 6, webhook_deliveries: 0 });
     expect((await column(db.sql`select id from batches`)).sort()).toEqual([...stay].sort());
     const gone = [doneOld, cancelledOld, errorOld];
     expect(await column(db.sql`select count(*)::int from batch_profiles where batch_id = any(${gone})`)).toEqual([0]);
@@ -158,7 +183,7 @@ describe('retention', () => {
 
     const removed = await removeExpiredRows(db.sql, { ...POLICY, batchDays: 7 }, { batchSize: 2, between: () => statements++ });
 
-    expect(removed).toEqual({ story_events: 7, story_items: 14, batch_logs: 14, batches: 1, batch_profiles: 7 });
+    expect(removed).toEqual({ story_events: 7, story_items: 14, batch_logs: 14, batches: 1, batch_profiles: 7, webhook_deliveries: 0 });
     const total = Object.values(removed).reduce((a, b) => a + b, 0);
     // each statement deleted two rows at most
     expect(statements).toBeGreaterThanOrEqual(total / 2);
