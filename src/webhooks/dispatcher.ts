@@ -73,7 +73,8 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     const started: string[] = [];
     let failed = 0;
     let firstError: unknown;
-    for (let i = 0; i < ids.length; i += START_CONCURRENCY) {
+    // after a failed start (Temporal unreachable, most likely) the rest waits for the next look
+    for (let i = 0; i < ids.length && failed === 0; i += START_CONCURRENCY) {
       await Promise.all(
         ids.slice(i, i + START_CONCURRENCY).map(async (id) => {
           try {
