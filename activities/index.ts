@@ -14,6 +14,7 @@ import { claimNextBatch, completeBatch, failBatch } from '../src/repos/queue.js'
 import { checkChunkInActivity } from './check-chunk.js';
 import { loadChunkPage, type LoadChunksInput } from './load-chunks.js';
 import { removeExpiredRowsInActivity } from './retention.js';
+import { createWebhookDeliveryActivities } from './webhook-delivery.js';
 import type { BatchSettings, ChunkPage, ClaimedBatch } from './types.js';
 
 export interface ActivityDeps {
@@ -100,5 +101,8 @@ export function createActivities({ sql, pool, checker, health, config, logger }:
     async failBatch(input: { batchId: string; message: string }): Promise<void> {
       await failBatch(sql, input.batchId, input.message);
     },
+
+    // webhook deliveries: sendWebhook, finishWebhookDelivery
+    ...createWebhookDeliveryActivities({ sql, config, logger }),
   };
 }
