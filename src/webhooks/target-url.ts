@@ -37,9 +37,17 @@ export function isNonPublicAddress(address: string): boolean {
   return blocked.check(address, 'ipv4');
 }
 
-/** The host of a URL as compared with WEBHOOK_ALLOW_HOSTS: lower case, an IPv6 literal without brackets. */
+/**
+ * A host as compared with WEBHOOK_ALLOW_HOSTS and the loopback names: lower case, an IPv6 literal without
+ * brackets, and without the trailing dot of a fully qualified name (`localhost.` is `localhost`).
+ */
+export function normalHost(hostname: string): string {
+  return hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+}
+
+/** The host of a URL, normalised (normalHost). */
 export function urlHost(url: URL): string {
-  return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return normalHost(url.hostname);
 }
 
 /**
@@ -78,7 +86,7 @@ export function guardedLookup(allowHosts: readonly string[]) {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
       const list = addresses;
-      const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+      const host = normalHost(hostname);
       if (!allowHosts.includes(host)) {
         const inner = list.find((a) => isNonPublicAddress(a.address));
         if (inner) {

@@ -32,6 +32,7 @@ describe('webhookUrlProblem', () => {
     for (const url of [
       'https://localhost/in',
       'https://api.localhost/in',
+      'https://localhost./in',
       'https://127.0.0.1/in',
       'https://10.1.2.3/in',
       'https://192.168.1.1/in',
