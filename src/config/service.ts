@@ -156,6 +156,13 @@ export const serviceRelations: readonly Relation<Config>[] = [
         : `CHECK_MAX_INTERVAL_MS (${c.CHECK_MAX_INTERVAL_MS}) must not be below CHECK_INITIAL_INTERVAL_MS (${c.CHECK_INITIAL_INTERVAL_MS})`,
   },
   {
+    variables: ['WEBHOOK_RETRY_MAX_INTERVAL_MS', 'WEBHOOK_RETRY_INITIAL_MS'],
+    problem: (c) =>
+      c.WEBHOOK_RETRY_MAX_INTERVAL_MS >= c.WEBHOOK_RETRY_INITIAL_MS
+        ? null
+        : `WEBHOOK_RETRY_MAX_INTERVAL_MS (${c.WEBHOOK_RETRY_MAX_INTERVAL_MS}) must not be below WEBHOOK_RETRY_INITIAL_MS (${c.WEBHOOK_RETRY_INITIAL_MS})`,
+  },
+  {
     // a chunk heartbeats after every request (src/check/proxied-request.ts): one request, which may last
     // CHECK_TIMEOUT_MS, must fit between two heartbeats, or a live chunk is taken for a dead worker's
     variables: ['CHECK_HEARTBEAT_TIMEOUT_MS', 'CHECK_TIMEOUT_MS'],

@@ -39,8 +39,8 @@ export function webhookDeliveryInput(config: DispatchSettings, deliveryId: strin
     deliveryId,
     retry: {
       initialIntervalMs: config.WEBHOOK_RETRY_INITIAL_MS,
-      // Temporal refuses a maximum below the initial wait (the workflow task would fail for ever): the larger wins
-      maximumIntervalMs: Math.max(config.WEBHOOK_RETRY_INITIAL_MS, config.WEBHOOK_RETRY_MAX_INTERVAL_MS),
+      // never below the initial wait (Temporal would refuse the policy): the configuration refuses such a pair
+      maximumIntervalMs: config.WEBHOOK_RETRY_MAX_INTERVAL_MS,
       maximumAttempts: config.WEBHOOK_RETRY_MAX_ATTEMPTS,
     },
     attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS + ATTEMPT_BOOKKEEPING_MS,

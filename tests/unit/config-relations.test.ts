@@ -21,6 +21,13 @@ describe('relations between variables', () => {
     );
   });
 
+  it('a delivery\'s longest retry wait is not below its first: WEBHOOK_RETRY_MAX_INTERVAL_MS ≥ WEBHOOK_RETRY_INITIAL_MS', () => {
+    expect(loadConfig({ WEBHOOK_RETRY_INITIAL_MS: '500', WEBHOOK_RETRY_MAX_INTERVAL_MS: '500' }).WEBHOOK_RETRY_MAX_INTERVAL_MS).toBe(500);
+    expect(refusal({ WEBHOOK_RETRY_INITIAL_MS: '500', WEBHOOK_RETRY_MAX_INTERVAL_MS: '499' })).toBe(
+      'invalid configuration: WEBHOOK_RETRY_MAX_INTERVAL_MS (499) must not be below WEBHOOK_RETRY_INITIAL_MS (500)',
+    );
+  });
+
   it('one request fits in the heartbeat timeout: CHECK_HEARTBEAT_TIMEOUT_MS > CHECK_TIMEOUT_MS', () => {
     expect(loadConfig({ CHECK_TIMEOUT_MS: '2000', CHECK_HEARTBEAT_TIMEOUT_MS: '3000', PROXY_LEASE_MS: '7500' }).CHECK_HEARTBEAT_TIMEOUT_MS).toBe(3000);
     const message = refusal({ CHECK_TIMEOUT_MS: '30000', CHECK_HEARTBEAT_TIMEOUT_MS: '30000' });
