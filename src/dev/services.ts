@@ -50,8 +50,14 @@ export async function startUpstream(run: DevRun, sql: Sql, { dev, simulator }: D
   return { sim, proxies };
 }
 
-/** Niches, DEV_DEMO_PROFILES profiles and a few sessions; returns the demo profiles' ids. */
-export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSettings, proxies: PoolProxies): Promise<string[]> {
+export interface DemoData {
+  profileIds: string[];
+  /** The demo niches' ids by name. */
+  niches: Map<string, string>;
+}
+
+/** Niches, DEV_DEMO_PROFILES profiles and a few sessions. */
+export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSettings, proxies: PoolProxies): Promise<DemoData> {
   const niches = await seedNiches(sql);
   const profileIds = await seedProfiles(sql, dev.DEV_DEMO_PROFILES, niches);
   const sessionsAdded = await seedSessions(sql);
@@ -62,7 +68,7 @@ export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSet
     stale_proxies_removed: proxies.replaced,
     sessions_added: sessionsAdded,
   });
-  return profileIds;
+  return { profileIds, niches };
 }
 
 /** A worker in this process, with its metrics, its schedules (proxy-health, retention) and the queue watch. */
