@@ -106,10 +106,11 @@ export async function insertPing(sql: Sql, webhookId: string): Promise<DeliveryR
   if (!isUuid(webhookId)) throw webhookNotFound(webhookId);
   return sql.begin(async (tx) => {
     await lockEnabledWebhook(tx, webhookId);
+    // serialized here and sent as text: a parameter typed jsonb would be JSON-encoded once more
     const payload = JSON.stringify({ webhook_id: webhookId, message: 'ping' });
     const [row] = await tx<DeliveryRow[]>`
       insert into webhook_deliveries as d (webhook_id, event_type, payload)
-      values (${webhookId}, 'ping', ${payload}::jsonb)
+      values (${webhookId}, 'ping', ${payload}::text::jsonb)
       returning ${deliveryColumns(tx)}`;
     await notifyDispatchers(tx);
     return row!;

@@ -178,11 +178,10 @@ export async function listWebhooks(sql: Sql, options: { limit: number; cursor?: 
  */
 export async function updateWebhook(sql: Sql, id: string, patch: WebhookPatch, rules: WebhookRules): Promise<WebhookRow> {
   if (!isUuid(id)) throw new NotFoundError(`webhook ${id} not found`);
-  const columns: Record<string, unknown> = {};
-  if (patch.url !== undefined) columns.url = checkUrl(patch.url, rules);
-  if (patch.nicheId !== undefined) columns.niche_id = checkNicheId(patch.nicheId);
-  if (patch.description !== undefined) columns.description = checkDescription(patch.description);
+  const url = patch.url === undefined ? undefined : checkUrl(patch.url, rules);
   const events = patch.events === undefined ? undefined : checkEvents(patch.events);
+  const nicheId = patch.nicheId === undefined ? undefined : checkNicheId(patch.nicheId);
+  const description = patch.description === undefined ? undefined : checkDescription(patch.description);
   const enabled =
     patch.enabled === undefined
       ? sql``
@@ -194,8 +193,10 @@ export async function updateWebhook(sql: Sql, id: string, patch: WebhookPatch, r
     sql.begin(async (tx) => {
       const [updated] = await tx<{ id: string }[]>`
         update webhooks set updated_at = now()
-          ${Object.keys(columns).length > 0 ? tx`, ${tx(columns)}` : tx``}
+          ${url === undefined ? tx`` : tx`, url = ${url}`}
           ${events === undefined ? tx`` : tx`, events = ${events}::text[]`}
+          ${nicheId === undefined ? tx`` : tx`, niche_id = ${nicheId}`}
+          ${description === undefined ? tx`` : tx`, description = ${description}`}
           ${enabled}
         where id = ${id}
         returning id`;
