@@ -22,7 +22,7 @@ export type {
 } from '../../api/present.js';
 export type { ConsoleSessionInfo } from '../routes.js';
 export type { ApiAttempt, ApiDelivery, ApiDeliveryDetail, ApiWebhook, ApiWebhookWithSecret } from '../../api/webhook-present.js';
-export type { ApiWatch } from './watch-types.js';
+export type { ApiWatch } from '../../api/present-watch.js';
 
 export interface Page<T> {
   items: T[];

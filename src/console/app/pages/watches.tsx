@@ -18,8 +18,9 @@ const NEXT_RUNS_SHOWN = 3;
 const SKIPPED_BECAUSE: Record<string, string> = {
   previous_batch_unfinished: 'the previous batch was unfinished',
   empty_selection: 'nothing to check',
+  selection_too_large: 'more profiles than one batch holds',
   watch_paused: 'the watch was paused',
-  watch_gone: 'the watch was deleted',
+  watch_missing: 'the watch was deleted',
 };
 
 export function cadenceText(watch: Pick<ApiWatch, 'every_s' | 'cron' | 'timezone'>): string {
