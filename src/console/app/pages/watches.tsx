@@ -52,10 +52,7 @@ function WatchRow({ watch: w, niche, done }: { watch: ApiWatch; niche: string | 
   const path = `/watches/${encodeURIComponent(w.id)}`;
   return (
     <tr data-watch-id={w.id} data-watch-name={w.name}>
-      <td>
-        {w.name}
-        <div class="muted mono">{w.schedule_id}</div>
-      </td>
+      <td title={`Temporal Schedule ${w.schedule_id}`}>{w.name}</td>
       <td>{niche !== null ? `niche ${niche}` : `${count(w.profile_count)} profiles`}</td>
       <td class="nowrap">{cadenceText(w)}</td>
       <td>

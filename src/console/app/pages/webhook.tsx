@@ -46,9 +46,8 @@ export function WebhookPage({ id }: { id: string }) {
       </header>
       {revealed && <SecretReveal revealed={revealed} onDone={() => setRevealed(null)} />}
       <div class="card">
-        <p>
-          Events: {w.events.join(', ')}. {w.description}
-        </p>
+        {w.description && <p>{w.description}</p>}
+        <p>Events: {w.events.join(', ')}.</p>
         <p class="muted">
           Created {dateTime(w.created_at)}; secret {w.secret_rotated_at ? `rotated ${ago(w.secret_rotated_at)}` : 'never rotated'}. <Link to="/webhooks">All webhooks</Link>
         </p>
