@@ -40,14 +40,16 @@ export const devComputedDefaults: Partial<Record<keyof typeof devShape, string>>
 
 /**
  * The service variables `npm run dev` sets unless the environment does: its own Temporal server's address,
- * the worker's metrics port, and a pacing floor that meets the demo upstream's known per-proxy pace (20 %
- * margin for jitter).
+ * the worker's metrics port, webhooks allowed to its own address (the local receiver), and a pacing floor
+ * that meets the demo upstream's known per-proxy pace (20 % margin for jitter).
  */
 export function devServiceDefaults(dev: DevSettings, realism: SimulatorOptions): Record<string, string> {
   const paceMs = sustainedPaceMs({ ratePerSecond: dev.DEV_SIM_RATE_PER_SECOND, ...realism });
   return {
     TEMPORAL_ADDRESS: `${DEV_HOST}:${dev.DEV_TEMPORAL_PORT}`,
     WORKER_METRICS_PORT: String(DEV_WORKER_METRICS_PORT),
+    // the demo webhook's local receiver listens there, over plain http
+    WEBHOOK_ALLOW_HOSTS: DEV_HOST,
     ...(paceMs > 0 ? { PROXY_MIN_INTERVAL_MS: String(Math.ceil(1.2 * paceMs)) } : {}),
   };
 }

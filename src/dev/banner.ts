@@ -46,6 +46,17 @@ export interface BannerInfo {
   /** The batch running now, if any. */
   runningBatchId: string | null;
   demoBatch: DemoBatchInfo | null;
+  /** The local webhook receiver and what the run made for it (absent: no receiver). */
+  webhooks?: WebhookDemoInfo | null;
+}
+
+export interface WebhookDemoInfo {
+  /** Where the receiver lists what it got. */
+  receiverUrl: string;
+  /** The demo webhook to the receiver; null when it could not be made (the log says why). */
+  webhookId: string | null;
+  /** The demo watch; null when it could not be made, or there are no demo profiles. */
+  watch: { id: string; niche: string; everyS: number | null; created: boolean; paused: boolean } | null;
 }
 
 export function webUiBatchLink(uiUrl: string, namespace: string, batchId: string): string {
@@ -88,6 +99,26 @@ function metricsLine(info: BannerInfo): string {
   return info.workerMetricsUrl ? `${api}; worker and Temporal SDK: ${info.workerMetricsUrl}` : api;
 }
 
+/** The demo watch and webhook: what they do and where their deliveries show. */
+function webhookLines(api: string, curl: string, demo: WebhookDemoInfo): string[] {
+  const lines: string[] = [];
+  const { watch } = demo;
+  if (watch) {
+    const cadence = watch.everyS === null ? 'on its cron' : `every ${watch.everyS} s`;
+    const state = `${watch.created ? 'created' : 'kept from an earlier run'}${watch.paused ? ', paused' : ''}`;
+    lines.push(`Demo watch ${watch.id} re-checks niche ${watch.niche} ${cadence} (${state}); see it on ${api}/#/watches`);
+  }
+  if (demo.webhookId) {
+    lines.push(
+      `Demo webhook ${demo.webhookId} sends every event to the local receiver. Deliveries:`,
+      `  ${api}/#/webhooks  (the console's Webhooks page)`,
+      `  ${demo.receiverUrl}  (what the receiver got, each signature verified; it logs one line per event)`,
+      `  ${curl} ${api}/webhooks/${demo.webhookId}/deliveries`,
+    );
+  }
+  return lines.length > 0 ? [...lines, ''] : [];
+}
+
 /** Which simulator profile runs, and how to run the other one. */
 function simulatorProfileLine(info: BannerInfo): string {
   if (info.simulatorProfile === 'realistic') {
@@ -119,10 +150,12 @@ export function renderBanner(info: BannerInfo): string {
     ['Postgres', postgresLine(info)],
     ['Metrics', metricsLine(info)],
   ];
+  if (info.webhooks) rows.push(['Receiver', `${info.webhooks.receiverUrl}  (the local webhook receiver)`]);
   if (info.dataDir) rows.push(['Data', `${info.dataDir}  (Temporal SQLite file and server log)`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = ['', 'storycheck is running', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), simulatorProfileLine(info), ''];
 
+  if (info.webhooks) lines.push(...webhookLines(api, curl, info.webhooks));
   const batch = info.demoBatch;
   if (batch) {
     lines.push(...demoBatchLines(info, batch, curl));

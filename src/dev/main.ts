@@ -5,7 +5,8 @@
  * npm, its data under DEV_DATA_DIR/postgres), the migrations (creating the database if missing), the Temporal
  * dev server (a child process with a SQLite file under DEV_DATA_DIR and the Web UI, unless TEMPORAL_ADDRESS
  * names a server to use), the upstream simulator with a few local forward proxies in front of it, the demo
- * data, a worker and the API (both in this process), and a demo batch. Then it prints where everything is.
+ * data, a local webhook receiver, a worker and the API (both in this process), a demo batch, and a demo watch and
+ * webhook to the receiver (./webhook-demo.ts). Then it prints where everything is.
  *
  * Ctrl-C (SIGINT, SIGTERM or SIGHUP) stops it all in the reverse order: the API first (no new work), the
  * worker gracefully (in-flight checks finish), the simulator and proxies, the Temporal server (the worker
@@ -28,7 +29,7 @@ import { runMain } from '../process/run-main.js';
 import { getBatch } from '../repos/batches.js';
 import { getQueue } from '../repos/queue.js';
 import { createWorkerSql } from '../worker/dependencies.js';
-import { renderBanner } from './banner.js';
+import { renderBanner, type WebhookDemoInfo } from './banner.js';
 import { createDevRun, type DevRun } from './dev-run.js';
 import { dataDirOf, ensurePortsFree, migrateDatabase, startPostgres, startTemporal, type DevPostgres, type DevTemporal } from './infrastructure.js';
 import { seedDemoData, startApiServer, startDemoBatch, startUpstream, startWorker, type DevUpstream } from './services.js';
@@ -36,6 +37,7 @@ import type { Sql } from '../db/sql.js';
 import type { RunningApi } from '../api/server.js';
 import type { WorkerMetricsServer } from '../metrics/worker-server.js';
 import type { DemoBatch } from './seed.js';
+import { startReceiver, startWebhookDemo } from './webhook-demo.js';
 
 async function main(settings: DevProcessSettings): Promise<void> {
   const run = createDevRun();
@@ -52,12 +54,14 @@ async function main(settings: DevProcessSettings): Promise<void> {
     config = temporal.config;
     const upstream = await startUpstream(run, sql, settings);
     config = { ...config, STORY_API_BASE_URL: upstream.sim.url };
-    const profileIds = await seedDemoData(run, sql, settings, upstream.proxies);
+    const { profileIds, niches } = await seedDemoData(run, sql, settings, upstream.proxies);
+    const receiver = await startReceiver(run);
     const workerMetrics = await startWorker(run, config, sql, temporal.client);
     const api = await startApiServer(run, config, temporal.client);
     const demo = await startDemoBatch(run, config, sql, temporal.client, profileIds);
+    const webhooks = await startWebhookDemo(run, { config, apiUrl: api.url, receiver, niches, withWatch: profileIds.length > 0 });
     if (run.shutdown.started) return;
-    await printBanner(run, sql, { settings, postgres, temporal, upstream, workerMetrics, api, demo });
+    await printBanner(run, sql, { settings, postgres, temporal, upstream, workerMetrics, api, demo, webhooks });
   } catch (err) {
     if (run.shutdown.started) return;
     run.log.error(`npm run dev could not start: ${(err as Error)?.message ?? String(err)}`);
@@ -73,10 +77,11 @@ interface Started {
   workerMetrics: WorkerMetricsServer | null;
   api: RunningApi;
   demo: DemoBatch | null;
+  webhooks: WebhookDemoInfo;
 }
 
 /** Where everything is; what it says of the queue and the demo batch is read now, so it tells what will happen. */
-async function printBanner(run: DevRun, sql: Sql, { settings, postgres, temporal, upstream, workerMetrics, api, demo }: Started): Promise<void> {
+async function printBanner(run: DevRun, sql: Sql, { settings, postgres, temporal, upstream, workerMetrics, api, demo, webhooks }: Started): Promise<void> {
   const queue = await getQueue(sql);
   const demoNow = demo ? await getBatch(sql, demo.batch.id) : null;
   if (run.shutdown.started) return;
@@ -103,6 +108,7 @@ async function printBanner(run: DevRun, sql: Sql, { settings, postgres, temporal
       demo && demoNow
         ? { id: demoNow.id, totalProfiles: demoNow.total_profiles, created: demo.created, status: demoNow.status, position: demoNow.position }
         : null,
+    webhooks,
   });
   console.log(redact(banner));
 }

@@ -16,6 +16,7 @@ import { watchQueue } from '../queue/watch.js';
 import { startWebhookDispatcher } from '../webhooks/dispatcher.js';
 import { startSimulator, type RunningSimulator } from '../simulator/app.js';
 import { createCheckDependencies } from '../worker/dependencies.js';
+import { ensureWatchSchedules } from '../watches/reconcile.js';
 import { ensureWorkerSchedules } from '../worker/schedules.js';
 import { createWorker } from '../worker/worker.js';
 import { friendlyListenError, type DevRun } from './dev-run.js';
@@ -51,8 +52,14 @@ export async function startUpstream(run: DevRun, sql: Sql, { dev, simulator }: D
   return { sim, proxies };
 }
 
-/** Niches, DEV_DEMO_PROFILES profiles and a few sessions; returns the demo profiles' ids. */
-export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSettings, proxies: PoolProxies): Promise<string[]> {
+export interface DemoData {
+  profileIds: string[];
+  /** The demo niches' ids by name. */
+  niches: Map<string, string>;
+}
+
+/** Niches, DEV_DEMO_PROFILES profiles and a few sessions. */
+export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSettings, proxies: PoolProxies): Promise<DemoData> {
   const niches = await seedNiches(sql);
   const profileIds = await seedProfiles(sql, dev.DEV_DEMO_PROFILES, niches);
   const sessionsAdded = await seedSessions(sql);
@@ -63,13 +70,13 @@ export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSet
     stale_proxies_removed: proxies.replaced,
     sessions_added: sessionsAdded,
   });
-  return profileIds;
+  return { profileIds, niches };
 }
 
-/** A worker in this process, with its metrics, its schedules (proxy-health, retention), the queue watch and the webhook dispatcher. */
+/** A worker in this process, with its metrics, its schedules (proxy-health, retention, every watch's), the queue watch and the webhook dispatcher. */
 export async function startWorker(run: DevRun, config: Config, sql: Sql, temporal: Client): Promise<WorkerMetricsServer | null> {
   const workerLog = createLogger({ component: 'worker' });
-  const deps = await createCheckDependencies(config, { sql, logger: workerLog });
+  const deps = await createCheckDependencies(config, { sql, logger: workerLog, temporal });
   run.shutdown.add('check dependencies', () => deps.close());
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   run.shutdown.add('worker connection', () => connection.close());
@@ -94,6 +101,7 @@ export async function startWorker(run: DevRun, config: Config, sql: Sql, tempora
   });
   if (metrics) run.shutdown.add('worker metrics', () => metrics.close());
   await ensureWorkerSchedules(temporal, config);
+  await ensureWatchSchedules({ client: temporal, sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   run.shutdown.add('queue watch', () => queueWatch.stop());
   const webhookDispatcher = startWebhookDispatcher({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, config, logger: workerLog });

@@ -5,7 +5,9 @@
  * of its own, so it never clashes with anything else on the machine. It must become ready, run its demo batch
  * to the end, serve the Temporal Web UI, stop on SIGINT with exit code 0 and leave no process (the embedded
  * Postgres included) and no open port behind; a second run on the same data must find the first run's
- * database, converge to the same demo data and still know the first run's workflows.
+ * database, converge to the same demo data and still know the first run's workflows. Its local webhook receiver
+ * must get the demo batch's batch.completed and a ping, both verified with the demo webhook's secret; the demo
+ * watch is kept across runs, and the demo webhook made anew.
  *
  * The child is the project's `tsx` on src/dev/main.ts, which is what `npm run dev` runs: npm and npx themselves
  * exit with 130 after a Ctrl-C whatever the script returns, which would hide the launcher's own exit code.
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_WATCH_NAME, DEMO_WEBHOOK_DESCRIPTION } from '../../src/dev/demo-watch-webhook.js';
 import { freePort, portAnswers } from '../../src/local/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -120,6 +123,39 @@ async function api(path: string): Promise<Json> {
   return res.json();
 }
 
+async function post(path: string): Promise<Json> {
+  const res = await fetch(`http://127.0.0.1:${ports.api}${path}`, { method: 'POST' });
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status}`);
+  return res.json();
+}
+
+/** The local webhook receiver's address, as the banner gives it. */
+function receiverUrl(run: DevRun): string {
+  const found = /^ {2}Receiver +(http:\/\/127\.0\.0\.1:\d+\/)/m.exec(run.output());
+  if (!found) throw new Error(`the banner names no receiver; output:\n${run.output()}`);
+  return found[1]!;
+}
+
+/** What the receiver got (newest first) once one matches `wanted`. */
+function waitForReceived(run: DevRun, what: string, wanted: (r: Json) => boolean): Promise<Json> {
+  return waitForDev(
+    run,
+    what,
+    async () => {
+      const { items } = (await (await fetch(receiverUrl(run))).json()) as { items: Json[] };
+      return items.find(wanted);
+    },
+    60_000,
+  );
+}
+
+/** The demo webhook and the demo watch, as the API shows them. */
+async function demoWebhooksAndWatches(): Promise<{ webhooks: Json[]; watches: Json[] }> {
+  const webhooks = ((await api('/webhooks?limit=100')).items as Json[]).filter((w) => w.description === DEMO_WEBHOOK_DESCRIPTION);
+  const watches = ((await api('/watches?limit=100')).items as Json[]).filter((w) => w.name === DEMO_WATCH_NAME);
+  return { webhooks, watches };
+}
+
 async function waitForDemoBatchDone(run: DevRun, except: Set<string> = new Set()): Promise<Json> {
   return waitForDev(
     run,
@@ -157,7 +193,8 @@ async function secrets(): Promise<string[]> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const rows = await sql<{ secret: string }[]>`
-      select password as secret from proxies where password is not null union all select token from sessions`;
+      select password as secret from proxies where password is not null union all select token from sessions
+      union all select secret from webhook_secrets`;
     return rows.map((r) => r.secret);
   } finally {
     await sql.end({ timeout: 5 });
@@ -218,6 +255,8 @@ afterAll(async () => {
 
 describe('npm run dev (e2e)', () => {
   let firstDemoId = '';
+  let firstWebhookId = '';
+  let firstWatchId = '';
 
   it('starts everything (an embedded Postgres too), runs the demo batch to done, serves the Web UI and stops cleanly on SIGINT', async () => {
     expect(await portAnswers('127.0.0.1', ports.postgres)).toBe(false);
@@ -255,9 +294,34 @@ describe('npm run dev (e2e)', () => {
     expect(run.output()).toContain(`initialised a new Postgres cluster in ${join(dataDir, 'postgres')}`);
     expect(existsSync(join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
 
-    // no proxy password or session token ever reached the terminal
+    // the demo webhook sends to the local receiver, which verified the demo batch's batch.completed with its secret
+    const { webhooks, watches } = await demoWebhooksAndWatches();
+    expect(webhooks).toHaveLength(1);
+    const [hook] = webhooks;
+    expect(hook).toMatchObject({ url: `${receiverUrl(run)}webhooks`, enabled: true });
+    expect([...hook.events].sort()).toEqual(['batch.completed', 'batch.stalled', 'story.ended', 'story.posted']);
+    const completed = await waitForReceived(run, "the demo batch's batch.completed at the receiver", (r) => r.type === 'batch.completed' && r.body?.data?.batch_id === demo.id);
+    expect(completed.verified).toBe(true);
+    // and a ping from the test route, signed with the same secret
+    const ping = await post(`/webhooks/${hook.id}/test`);
+    const pinged = await waitForReceived(run, 'the ping at the receiver', (r) => r.type === 'ping' && r.webhook_id === ping.message_id);
+    expect(pinged.verified).toBe(true);
+    expect(run.output()).toContain('webhook received, signature verified');
+    expect(run.output()).not.toContain('signature NOT verified');
+    expect((await api(`/webhooks/${hook.id}/deliveries?status=delivered`)).items.length).toBeGreaterThanOrEqual(2);
+    // the demo watch re-checks the first demo niche every minute; the banner says where all of it shows
+    const fashion = ((await api('/niches?limit=100')).items as Json[]).find((n) => n.name === 'fashion');
+    expect(watches).toHaveLength(1);
+    expect(watches[0]).toMatchObject({ niche_id: fashion.id, every_s: 60, paused: false });
+    expect(run.output()).toContain(`Demo watch ${watches[0].id} re-checks niche fashion every 60 s (created)`);
+    expect(run.output()).toContain(`curl -s http://127.0.0.1:${ports.api}/webhooks/${hook.id}/deliveries`);
+    expect(run.output()).toContain(`http://127.0.0.1:${ports.api}/#/webhooks`);
+    firstWebhookId = hook.id;
+    firstWatchId = watches[0].id;
+
+    // no proxy password, session token or webhook secret ever reached the terminal
     const stored = await secrets();
-    expect(stored.length).toBe(PROXIES + 2);
+    expect(stored.length).toBe(PROXIES + 2 + 1);
     for (const secret of stored) expect(run.output()).not.toContain(secret);
 
     const stop = await interrupt(run);
@@ -279,6 +343,14 @@ describe('npm run dev (e2e)', () => {
     expect(second.id).not.toBe(firstDemoId);
     expect(second).toMatchObject({ total_profiles: DEMO_TOTAL, completed_profiles: DEMO_TOTAL, completion_rate: 1 });
     expect(await demoCounts()).toEqual({ niches: 4, profiles: DEMO_TOTAL, proxies: PROXIES, sessions: 2, demo_batches: 2 });
+    // the demo watch is the first run's; the demo webhook is a new one (its secret is shown only when made), the old one gone
+    const { webhooks, watches } = await demoWebhooksAndWatches();
+    expect(watches.map((w) => w.id)).toEqual([firstWatchId]);
+    expect(run.output()).toContain(`Demo watch ${firstWatchId} re-checks niche fashion every 60 s (kept from an earlier run)`);
+    expect(webhooks).toHaveLength(1);
+    expect(webhooks[0].id).not.toBe(firstWebhookId);
+    const ping = await post(`/webhooks/${webhooks[0].id}/test`);
+    expect((await waitForReceived(run, 'the ping at the new receiver', (r) => r.webhook_id === ping.message_id)).verified).toBe(true);
 
     // the Temporal state lives in the SQLite file: the first run's batch workflow is still there
     const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });

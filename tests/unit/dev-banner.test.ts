@@ -129,4 +129,31 @@ describe('renderBanner', () => {
     expect(out).toContain(`${API}/docs`);
     expect(out).not.toContain('secret');
   });
+
+  describe('with the local webhook receiver', () => {
+    const WATCH_ID = '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+    const HOOK_ID = '1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9';
+    const RECEIVER = 'http://127.0.0.1:41234/';
+    const webhooks = { receiverUrl: RECEIVER, webhookId: HOOK_ID, watch: { id: WATCH_ID, niche: 'fashion', everyS: 60, created: true, paused: false } };
+
+    it('says where deliveries show: the Webhooks page, the receiver, and the deliveries route', () => {
+      const out = renderBanner(info({ webhooks }));
+      expect(lines(out)).toContain(`  Receiver   ${RECEIVER}  (the local webhook receiver)`);
+      expect(out).toContain(`Demo watch ${WATCH_ID} re-checks niche fashion every 60 s (created); see it on ${API}/#/watches`);
+      expect(out).toContain(`  ${API}/#/webhooks`);
+      expect(out).toContain(`  ${RECEIVER}  (what the receiver got`);
+      expect(out).toContain(`curl -s ${API}/webhooks/${HOOK_ID}/deliveries`);
+      expect(out).not.toContain('secret');
+    });
+
+    it('says when the demo watch is an earlier run\'s, paused, and leaves out what could not be made', () => {
+      const kept = renderBanner(info({ webhooks: { ...webhooks, watch: { ...webhooks.watch, created: false, paused: true } } }));
+      expect(kept).toContain('every 60 s (kept from an earlier run, paused)');
+      const none = renderBanner(info({ webhooks: { receiverUrl: RECEIVER, webhookId: null, watch: null } }));
+      expect(none).not.toContain('Demo watch');
+      expect(none).not.toContain('Demo webhook');
+      expect(none).toContain(`  Receiver   ${RECEIVER}`);
+      expect(renderBanner(info({ apiKeySet: true, webhooks }))).toContain(`curl -s -H "Authorization: Bearer $API_KEY" ${API}/webhooks/${HOOK_ID}/deliveries`);
+    });
+  });
 });

@@ -21,6 +21,8 @@ export type {
   ApiStoryItem,
 } from '../../api/present.js';
 export type { ConsoleSessionInfo } from '../routes.js';
+export type { ApiAttempt, ApiDelivery, ApiDeliveryDetail, ApiWebhook, ApiWebhookWithSecret } from '../../api/webhook-present.js';
+export type { ApiWatch } from '../../api/present-watch.js';
 
 export interface Page<T> {
   items: T[];
@@ -34,7 +36,7 @@ export interface EventPage {
   has_more: boolean;
 }
 
-/** One field's complaint from a 400 validation_error (`details.issues[].path`, or the invalid usernames). */
+/** One field's complaint from a 400 validation_error (`details.issues[].path`, `details.field`, or the invalid usernames). */
 export interface FieldIssue {
   path: string;
   message: string;
@@ -55,12 +57,14 @@ export class ApiError extends Error {
   /** The issues of a validation error, by the first segment of their path (`usernames.3` → `usernames`). */
   fieldIssues(): Map<string, string> {
     const byField = new Map<string, string>();
-    const details = this.details as { issues?: FieldIssue[]; invalid_usernames?: string[] } | undefined;
+    const details = this.details as { issues?: FieldIssue[]; invalid_usernames?: string[]; field?: unknown } | undefined;
     for (const issue of details?.issues ?? []) {
       const field = issue.path.split('.')[0] || '';
       if (!byField.has(field)) byField.set(field, issue.message);
     }
     if (details?.invalid_usernames) byField.set('usernames', this.message);
+    // a rule checked past the request's schema names its one field (a webhook's url, a watch's cron)
+    if (typeof details?.field === 'string' && !byField.has(details.field)) byField.set(details.field, this.message);
     return byField;
   }
 }

@@ -125,14 +125,17 @@ function WholeNumberField(props: {
   );
 }
 
-function NicheSelect(props: { value: string; onChange: (id: string) => void; error?: string }) {
+/** The niches to choose from; `id` names the field (another form than the batch's has its own). */
+export function NicheSelect(props: { value: string; onChange: (id: string) => void; error?: string; id?: string; none?: string }) {
   const niches = useLoad(() => get<Page<ApiNiche>>('/niches', { limit: 1000 }), []);
   return (
-    <SelectField label="Niche" id="batch-niche" name="niche_id" value={props.value} onChange={props.onChange} none="Choose a niche…" options={(niches.data?.items ?? []).map((n) => [n.id, n.name] as const)} error={props.error ?? (niches.error ? describeError(niches.error) : undefined)} />
+    <SelectField label="Niche" id={props.id ?? 'batch-niche'} name="niche_id" value={props.value} onChange={props.onChange} none={props.none ?? 'Choose a niche…'} options={(niches.data?.items ?? []).map((n) => [n.id, n.name] as const)} error={props.error ?? (niches.error ? describeError(niches.error) : undefined)} />
   );
 }
 
-function ProfilePicker(props: { picked: Map<string, string>; onChange: (picked: Map<string, string>) => void; error?: string }) {
+/** Profiles found by username, picked by ticking them; `id` names the search field. */
+export function ProfilePicker(props: { picked: Map<string, string>; onChange: (picked: Map<string, string>) => void; error?: string; id?: string }) {
+  const searchId = props.id ?? 'batch-profile-search';
   const [search, setSearch] = useState('');
   const found = useLoad(() => get<Page<ApiProfile>>('/profiles', { username: search.trim() || undefined, limit: 50 }), [search]);
   const toggle = (p: ApiProfile) => {
@@ -143,8 +146,8 @@ function ProfilePicker(props: { picked: Map<string, string>; onChange: (picked: 
   };
   return (
     <div class="picker">
-      <Field label="Find profiles by username" id="batch-profile-search" error={props.error}>
-        <input id="batch-profile-search" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+      <Field label="Find profiles by username" id={searchId} error={props.error}>
+        <input id={searchId} type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
       </Field>
       <p class="muted">{props.picked.size} picked{props.picked.size > 0 ? `: ${[...props.picked.values()].slice(0, 8).join(', ')}${props.picked.size > 8 ? '…' : ''}` : ''}</p>
       {found.error ? <p class="field-error">{describeError(found.error)}</p> : null}

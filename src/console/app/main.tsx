@@ -16,6 +16,9 @@ import { OverviewPage } from './pages/overview.js';
 import { ProfilePage } from './pages/profile.js';
 import { ProfilesPage } from './pages/profiles.js';
 import { ProxiesPage } from './pages/proxies.js';
+import { WatchesPage } from './pages/watches.js';
+import { WebhookPage } from './pages/webhook.js';
+import { WebhooksPage } from './pages/webhooks.js';
 import { usePath } from './router.js';
 import { SessionContext } from './session.js';
 
@@ -26,6 +29,8 @@ const NAV = [
   { to: '/events', label: 'Events' },
   { to: '/niches', label: 'Niches' },
   { to: '/proxies', label: 'Proxies' },
+  { to: '/watches', label: 'Watches' },
+  { to: '/webhooks', label: 'Webhooks' },
 ] as const;
 
 function App() {
@@ -119,6 +124,8 @@ function Page({ path, params }: { path: string; params: URLSearchParams }) {
   if (batch) return <BatchPage key={batch[1]} id={batch[1]!} />;
   const profile = /^\/profiles\/([0-9a-f-]{36})$/i.exec(path);
   if (profile) return <ProfilePage key={profile[1]} id={profile[1]!} />;
+  const webhook = /^\/webhooks\/([0-9a-f-]{36})$/i.exec(path);
+  if (webhook) return <WebhookPage key={webhook[1]} id={webhook[1]!} />;
   switch (path) {
     case '/':
       return <OverviewPage />;
@@ -132,6 +139,10 @@ function Page({ path, params }: { path: string; params: URLSearchParams }) {
       return <NichesPage />;
     case '/proxies':
       return <ProxiesPage />;
+    case '/watches':
+      return <WatchesPage />;
+    case '/webhooks':
+      return <WebhooksPage />;
     default:
       return (
         <section>
