@@ -1,6 +1,6 @@
 /**
  * The activity of a watch's tick (workflows/watch-tick.ts): the tick in Postgres (src/repos/watch-ticks.ts),
- * then, when it queued a batch, the queue runner woken (as src/queue/batch-control.ts does after a create), and
+ * then, when it queued a batch, the queue runner woken (src/queue/wake-runner.ts, as the API does after a create), and
  * the tick counted in `storycheck_watch_ticks_total{result}` once per scheduled time.
  *
  * A wake that fails is logged, not thrown: the batch is committed, and every worker starts or wakes the runner
@@ -12,7 +12,7 @@ import type { Sql } from '../src/db/sql.js';
 import type { WatchTickResult } from '../src/enums.js';
 import type { Logger } from '../src/logging/logger.js';
 import { countWatchTick } from '../src/metrics/worker.js';
-import { wakeRunner } from '../src/queue/batch-control.js';
+import { wakeRunner } from '../src/queue/wake-runner.js';
 import { runWatchTick, type WatchSkipReason } from '../src/repos/watch-ticks.js';
 
 export interface WatchTickInput {

@@ -27,11 +27,11 @@ import type { createActivities } from '../activities/index.js';
 import { batchWorkflow } from './batch.js';
 import { batchStaticDetails, batchSummary } from './run-description.js';
 import { BatchIdAttribute, BatchStatusAttribute } from './search-attributes.js';
-import { poolChangedSignal, wakeSignal } from './signals.js';
+import { poolChangedSignal, QUEUE_WORKFLOW_ID, wakeSignal } from './signals.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
-export const QUEUE_WORKFLOW_ID = 'batch-queue';
+export { QUEUE_WORKFLOW_ID };
 const BATCHES_PER_RUN = 50;
 const IDLE_RECHECK = '10 minutes';
 const MAX_HISTORY_WHEN_IDLE = 2_000;

@@ -1,6 +1,9 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { BatchProgress } from './types.js';
 
+/** The singleton queue runner's workflow id: whoever wakes or signals it finds it by this. */
+export const QUEUE_WORKFLOW_ID = 'batch-queue';
+
 /** Wakes the queue runner: a batch was queued, resumed, started, or the queue was resumed. */
 export const wakeSignal = defineSignal('wake');
 

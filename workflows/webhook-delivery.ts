@@ -1,6 +1,6 @@
 /**
  * `webhookDeliveryWorkflow`: one per outbox row (`webhook-<deliveryId>`, started by the dispatcher in every
- * worker, src/webhooks/dispatcher.ts). It runs one `sendWebhook` activity under a Temporal retry policy: the
+ * worker, src/worker/webhook-dispatcher.ts). It runs one `sendWebhook` activity under a Temporal retry policy: the
  * waits between attempts double from the initial interval up to the maximum, and with the defaults the last of
  * 18 attempts comes about 3 days after the first. The activity records each attempt and decides what follows
  * (src/repos/webhook-sends.ts); the workflow adds durable waiting, and ends a delivery its last attempt could

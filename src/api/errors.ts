@@ -13,29 +13,14 @@ import type { ZodError } from 'zod';
 import { PoolBusyError } from '../db/guard.js';
 import type { Logger } from '../logging/logger.js';
 import { redact } from '../logging/redact.js';
-import { ConflictError, NotFoundError, ValidationError } from '../repos/errors.js';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../repos/errors.js';
 import { InvalidCursorError } from '../repos/pagination.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
 
-export type Component = 'postgres' | 'temporal' | 'worker';
-
-/**
- * A dependency the request needs is unreachable or saturated (answered as 503 unavailable, naming it, with
- * Retry-After: the seconds after which another try is worth it).
- */
-export class UnavailableError extends Error {
-  override name = 'UnavailableError';
-  constructor(
-    readonly component: Component,
-    message = `${component === 'postgres' ? 'Postgres' : component === 'temporal' ? 'Temporal' : 'No worker'} is unreachable; try again shortly`,
-    readonly retryAfterS = 2,
-  ) {
-    super(message);
-  }
-}
+export { UnavailableError, type Component } from '../repos/errors.js';
 
 /** Every connection a request could use stayed busy: the shortest of waits, so the earliest retry. */
 const poolBusy = () => new UnavailableError('postgres', 'every Postgres connection of the API is busy; try again shortly', 1);

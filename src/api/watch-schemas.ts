@@ -1,12 +1,12 @@
 /**
  * Request and response schemas of the watch routes (docs/api.md "Watches"): the source of both their validation
  * and their part of the OpenAPI document. A cron expression and a time zone are checked by the repository
- * (src/watches/cadence.ts), which names the field; the schemas bound their length.
+ * (src/repos/watch-cadence.ts), which names the field; the schemas bound their length.
  */
 import { z } from '@hono/zod-openapi';
 import { MAX_AGE_S, WATCH_TICK_RESULTS } from '../enums.js';
 import { WATCH_SKIP_REASONS } from '../repos/watch-ticks.js';
-import { MAX_EVERY_S, MAX_JITTER_S, MIN_EVERY_S } from '../watches/cadence.js';
+import { MAX_EVERY_S, MAX_JITTER_S, MIN_EVERY_S } from '../repos/watch-cadence.js';
 import { batchCursor } from './cursors.js';
 import { Batch, MAX_BATCH_PROFILES, nonBlankText, pageOf, pageQuery, Timestamp, Uuid } from './schemas.js';
 

@@ -13,7 +13,7 @@ import { serveWorkerMetrics, type WorkerMetricsServer } from '../metrics/worker-
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
 import { createBatchControl } from '../queue/batch-control.js';
 import { watchQueue } from '../queue/watch.js';
-import { startWebhookDispatcher } from '../webhooks/dispatcher.js';
+import { startWebhookDispatcher } from '../worker/webhook-dispatcher.js';
 import { startSimulator, type RunningSimulator } from '../simulator/app.js';
 import { createCheckDependencies } from '../worker/dependencies.js';
 import { ensureWatchSchedules } from '../watches/reconcile.js';

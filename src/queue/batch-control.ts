@@ -30,8 +30,8 @@ import {
   type CreateBatchInput,
 } from '../repos/queue.js';
 import type { BatchRow } from '../repos/batches.js';
-import { batchQueueWorkflow, QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
-import { cancelSignal, pauseSignal, poolChangedSignal, queuePausedSignal, wakeSignal } from '../../workflows/signals.js';
+import { cancelSignal, pauseSignal, poolChangedSignal, QUEUE_WORKFLOW_ID, queuePausedSignal } from '../../workflows/signals.js';
+import { wakeRunner } from './wake-runner.js';
 
 /** Bound on each Temporal call of a transition, from the moment it is made. */
 export const SIGNAL_DEADLINE_MS = 5_000;
@@ -45,17 +45,6 @@ export interface BatchControlDeps {
   taskQueue: string;
   logger: Logger;
   signalDeadlineMs?: number;
-}
-
-/** Starts the singleton runner if it is not running (a closed run is replaced) and wakes it. */
-export function wakeRunner(temporal: Client, taskQueue: string): Promise<unknown> {
-  return temporal.workflow.signalWithStart(batchQueueWorkflow, {
-    workflowId: QUEUE_WORKFLOW_ID,
-    taskQueue,
-    args: [{}],
-    signal: wakeSignal,
-    signalArgs: [],
-  });
 }
 
 /**

@@ -16,11 +16,10 @@
  * Several workers checking at once is harmless: both calls are idempotent.
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { wakeRunner } from './batch-control.js';
+import { wakeRunner } from './wake-runner.js';
 import type { Sql } from '../db/sql.js';
 import type { Logger } from '../logging/logger.js';
-import { QUEUE_WORKFLOW_ID } from '../../workflows/batch-queue.js';
-import { wakeSignal } from '../../workflows/signals.js';
+import { QUEUE_WORKFLOW_ID, wakeSignal } from '../../workflows/signals.js';
 
 /** How often a worker checks that the runner exists when there is work (the API's wake is the fast path). */
 export const QUEUE_WATCH_INTERVAL_MS = 30_000;

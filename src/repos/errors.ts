@@ -1,8 +1,27 @@
 /**
- * Domain errors raised by the repositories. They carry no HTTP knowledge: the API maps them to docs/api.md's
- * error shape (`NotFoundError` → 404 not_found, `ConflictError` → 409, `ValidationError` → 400
- * validation_error). Messages are written for the API consumer and never contain a secret.
+ * Domain errors raised by the repositories and the controls beside them (src/queue, src/watches). They carry no
+ * HTTP knowledge: the API maps them to docs/api.md's error shape (`NotFoundError` → 404 not_found,
+ * `ConflictError` → 409, `ValidationError` → 400 validation_error, `UnavailableError` → 503 unavailable).
+ * Messages are written for the API consumer and never contain a secret.
  */
+
+/** What a request needs that can be unreachable. */
+export type Component = 'postgres' | 'temporal' | 'worker';
+
+/**
+ * A dependency the request needs is unreachable or saturated (answered as 503 unavailable, naming it, with
+ * Retry-After: the seconds after which another try is worth it).
+ */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError';
+  constructor(
+    readonly component: Component,
+    message = `${component === 'postgres' ? 'Postgres' : component === 'temporal' ? 'Temporal' : 'No worker'} is unreachable; try again shortly`,
+    readonly retryAfterS = 2,
+  ) {
+    super(message);
+  }
+}
 
 export class NotFoundError extends Error {
   override name = 'NotFoundError';

@@ -10,7 +10,7 @@ import { isUuid, NotFoundError, ValidationError } from './errors.js';
 import { nicheExists } from './niches.js';
 import { decodeTimeKey, exactTime, toTimeKeyedPage, type Page } from './pagination.js';
 import { knownProfileIds } from './profiles.js';
-import { isKnownTimezone, isValidCron } from '../watches/cadence.js';
+import { isKnownTimezone, isValidCron } from './watch-cadence.js';
 
 export interface WatchRow {
   id: string;
@@ -67,7 +67,7 @@ function oneOf(input: object, a: string, b: string, what: string, optional: bool
   if (given.length === 0 && !optional) throw new ValidationError(`give one ${what}: ${a} or ${b}`, { field: what, given });
 }
 
-/** A cron expression and a time zone the Schedule can run (src/watches/cadence.ts). */
+/** A cron expression and a time zone the Schedule can run (src/repos/watch-cadence.ts). */
 function checkCadence(input: { cron?: string | undefined; timezone?: string | undefined }): void {
   if (input.cron !== undefined && !isValidCron(input.cron)) {
     throw new ValidationError('cron must be five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly', { field: 'cron' });

@@ -9,7 +9,7 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import { watchTickWorkflow } from '../../workflows/watch-tick.js';
 import type { WatchRow } from '../repos/watches.js';
-import { catchupWindowMs } from './cadence.js';
+import { catchupWindowMs } from '../repos/watch-cadence.js';
 
 export const WATCH_SCHEDULE_PREFIX = 'watch-';
 

@@ -11,10 +11,9 @@
  * - Delete: the Schedule first, then the row; the watch's batches stay, without their watch.
  */
 import { isGrpcServiceError, ScheduleNotFoundError, ServiceError, type Client } from '@temporalio/client';
-import { UnavailableError } from '../api/errors.js';
 import type { Sql } from '../db/sql.js';
 import type { Logger } from '../logging/logger.js';
-import { ConflictError, NotFoundError, ValidationError } from '../repos/errors.js';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../repos/errors.js';
 import {
   createWatch,
   deleteWatch,

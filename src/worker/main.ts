@@ -5,7 +5,7 @@
  * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
  * queue runner exists whenever Postgres holds work for it (src/queue/watch.ts), from the moment it starts, that
  * every watch has its Schedule (src/watches/reconcile.ts), and starts a delivery workflow for each webhook outbox
- * row (src/webhooks/dispatcher.ts).
+ * row (src/worker/webhook-dispatcher.ts).
  * With WORKER_METRICS_PORT set it serves its metrics there, the Temporal SDK's worker metrics included.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -16,7 +16,7 @@ import { logger } from '../logging/logger.js';
 import { exporterAddressFor } from '../metrics/temporal-exporter.js';
 import { serveWorkerMetrics } from '../metrics/worker-server.js';
 import { watchQueue } from '../queue/watch.js';
-import { startWebhookDispatcher } from '../webhooks/dispatcher.js';
+import { startWebhookDispatcher } from './webhook-dispatcher.js';
 import { redact } from '../logging/redact.js';
 import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';

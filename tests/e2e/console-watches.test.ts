@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApi } from '../../src/api/server.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../../src/dev/webhook-receiver.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { startWebhookDispatcher, type WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
+import { startWebhookDispatcher, type WebhookDispatcher } from '../../src/worker/webhook-dispatcher.js';
 import { callServedApi, launchChromium, WatchedPage } from '../helpers/browser.js';
 import { startServedStack, type ServedStack } from '../helpers/served-stack.js';
 import { usernames } from '../helpers/stack.js';

@@ -11,7 +11,7 @@ import { createWebhookDeliveryActivities } from '../../activities/webhook-delive
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { workerRegistry } from '../../src/metrics/worker.js';
-import { startWebhookDispatcher } from '../../src/webhooks/dispatcher.js';
+import { startWebhookDispatcher } from '../../src/worker/webhook-dispatcher.js';
 import { isNonPublicAddress } from '../../src/webhooks/target-url.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { webhookDeliveryWorkflowId } from '../../workflows/webhook-delivery.js';

@@ -1,6 +1,6 @@
 // A watch's cadence as the API accepts it: the cron grammar, the time zone names, and the catch-up window.
 import { describe, expect, it } from 'vitest';
-import { catchupWindowMs, isKnownTimezone, isValidCron } from '../../src/watches/cadence.js';
+import { catchupWindowMs, isKnownTimezone, isValidCron } from '../../src/repos/watch-cadence.js';
 
 describe('watch cadence', () => {
   it('accepts five-field cron expressions and the @ shorthands, and nothing else', () => {

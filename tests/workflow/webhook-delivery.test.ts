@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebhookDeliveryActivities } from '../../activities/webhook-delivery.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, setLogLevel } from '../../src/logging/logger.js';
-import { webhookDeliveryInput } from '../../src/webhooks/dispatcher.js';
+import { webhookDeliveryInput } from '../../src/worker/webhook-dispatcher.js';
 import { webhookDeliveryWorkflow, webhookDeliveryWorkflowId } from '../../workflows/webhook-delivery.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startReceiver, type Answer, type Receiver } from '../helpers/webhook-receiver.js';
