@@ -3,6 +3,7 @@
  * Workflows import only the type of this object.
  */
 import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config.js';
 import type { Sql } from '../src/db/sql.js';
 import type { Checker, CheckChunkInput } from '../src/check/checker.js';
@@ -14,6 +15,7 @@ import { claimNextBatch, completeBatch, failBatch } from '../src/repos/queue.js'
 import { checkChunkInActivity } from './check-chunk.js';
 import { loadChunkPage, type LoadChunksInput } from './load-chunks.js';
 import { removeExpiredRowsInActivity } from './retention.js';
+import { createWatchTickActivities } from './watch-tick.js';
 import type { BatchSettings, ChunkPage, ClaimedBatch } from './types.js';
 
 export interface ActivityDeps {
@@ -24,6 +26,11 @@ export interface ActivityDeps {
   config: Config;
   /** The worker's logger (an activity's lines carry its Temporal ids: src/worker/log-context.ts). */
   logger: Logger;
+  /**
+   * The client activities start or signal workflows with (a watch tick wakes the queue runner). Without one, the
+   * worker's own client, which the activity context carries.
+   */
+  temporal?: Client;
 }
 
 /** The run settings a batch workflow records, from this worker's configuration. */
@@ -49,8 +56,11 @@ export function batchSettings(config: Config): BatchSettings {
   };
 }
 
-export function createActivities({ sql, pool, checker, health, config, logger }: ActivityDeps) {
+export function createActivities({ sql, pool, checker, health, config, logger, temporal }: ActivityDeps) {
   return {
+    // watches: one tick of a watch's Schedule (createWatchBatch)
+    ...createWatchTickActivities({ sql, config, logger, temporal: () => temporal ?? Context.current().client }),
+
     async claimNextBatch(): Promise<ClaimedBatch | null> {
       const batch = await claimNextBatch(sql);
       if (!batch) return null;

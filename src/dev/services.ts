@@ -15,6 +15,7 @@ import { createBatchControl } from '../queue/batch-control.js';
 import { watchQueue } from '../queue/watch.js';
 import { startSimulator, type RunningSimulator } from '../simulator/app.js';
 import { createCheckDependencies } from '../worker/dependencies.js';
+import { ensureWatchSchedules } from '../watches/reconcile.js';
 import { ensureWorkerSchedules } from '../worker/schedules.js';
 import { createWorker } from '../worker/worker.js';
 import { friendlyListenError, type DevRun } from './dev-run.js';
@@ -65,10 +66,10 @@ export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSet
   return profileIds;
 }
 
-/** A worker in this process, with its metrics, its schedules (proxy-health, retention) and the queue watch. */
+/** A worker in this process, with its metrics, its schedules (proxy-health, retention, every watch's) and the queue watch. */
 export async function startWorker(run: DevRun, config: Config, sql: Sql, temporal: Client): Promise<WorkerMetricsServer | null> {
   const workerLog = createLogger({ component: 'worker' });
-  const deps = await createCheckDependencies(config, { sql, logger: workerLog });
+  const deps = await createCheckDependencies(config, { sql, logger: workerLog, temporal });
   run.shutdown.add('check dependencies', () => deps.close());
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   run.shutdown.add('worker connection', () => connection.close());
@@ -93,6 +94,7 @@ export async function startWorker(run: DevRun, config: Config, sql: Sql, tempora
   });
   if (metrics) run.shutdown.add('worker metrics', () => metrics.close());
   await ensureWorkerSchedules(temporal, config);
+  await ensureWatchSchedules({ client: temporal, sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   run.shutdown.add('queue watch', () => queueWatch.stop());
   return metrics;

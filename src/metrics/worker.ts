@@ -7,7 +7,7 @@
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import { proxyLabel } from './labels.js';
-import { STORY_EVENT_TYPES } from '../enums.js';
+import { STORY_EVENT_TYPES, WATCH_TICK_RESULTS, type WatchTickResult } from '../enums.js';
 
 export const workerRegistry = new Registry();
 
@@ -121,4 +121,19 @@ export async function timeChunk<T extends { kind: 'done' | 'deferred' | 'stopped
     end({ result: classify(err) });
     throw err;
   }
+}
+
+// ---------- watches ----------
+
+const watchTicks = new Counter({
+  name: 'storycheck_watch_ticks_total',
+  help: "Watch ticks decided by this process, by result: created (a batch queued) or skipped (the watch's previous batch unfinished, an empty selection, a paused watch). Each scheduled time once.",
+  labelNames: ['result'],
+  registers: [workerRegistry],
+});
+for (const result of WATCH_TICK_RESULTS) watchTicks.inc({ result }, 0);
+
+/** One tick's outcome, the first time it is recorded (a retried tick is not counted again). */
+export function countWatchTick(result: WatchTickResult): void {
+  watchTicks.inc({ result });
 }

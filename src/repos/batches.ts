@@ -24,6 +24,10 @@ export interface BatchRow {
   stalled_since: Date | null;
   workflow_id: string | null;
   run_count: number;
+  /** The watch whose tick created it (null for any other batch, or once the watch is deleted). */
+  watch_id: string | null;
+  /** The scheduled time of that tick (kept when the watch is deleted). */
+  scheduled_at: Date | null;
   created_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
@@ -38,7 +42,7 @@ export async function getBatch(sql: Sql, id: string): Promise<BatchRow> {
 
 export async function listBatches(
   sql: Sql,
-  options: { status?: BatchStatus; limit: number; cursor?: string },
+  options: { status?: BatchStatus; watchId?: string; limit: number; cursor?: string },
 ): Promise<Page<BatchRow>> {
   // a forged cursor is the caller's mistake (400), not a Postgres cast error: `[created_at ISO, id]`
   const key = decodeTimeKey(options.cursor, isUuid);
@@ -50,6 +54,7 @@ export async function listBatches(
     from batches
     where true
       ${options.status ? sql`and status = ${options.status}` : sql``}
+      ${options.watchId ? sql`and watch_id = ${options.watchId}` : sql``}
       ${key ? sql`and (created_at, id) < (${key[0]}::text::timestamptz, ${key[1]}::uuid)` : sql``}
     order by created_at desc, id desc
     limit ${options.limit + 1}`;

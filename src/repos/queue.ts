@@ -184,6 +184,11 @@ export type CreateBatchInput = BatchSelection & {
   hold?: boolean;
   /** Seconds a profile's last upstream result may be old and still answer it (0, the default, = never). */
   maxAgeS?: number;
+  /**
+   * The watch tick that creates it (src/repos/watch-ticks.ts): at most one batch per (watch, scheduled time), by
+   * the unique index batches_watch_tick_idx, so a retried tick cannot create a second.
+   */
+  watch?: { id: string; scheduledAt: Date };
 };
 
 /** Profiles per statement of a large create (see createBatch). */
@@ -215,8 +220,9 @@ export async function createBatch(sql: Sql, input: CreateBatchInput): Promise<Ba
 
   const row = await transaction(sql, async (tx) => {
     const [batch] = await tx<BatchRow[]>`
-      insert into batches (name, status, position, priority, max_age_s, total_profiles)
-      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${input.maxAgeS ?? 0}, ${keys.length})
+      insert into batches (name, status, position, priority, max_age_s, total_profiles, watch_id, scheduled_at)
+      values (${input.name ?? null}, 'paused', null, ${input.priority ?? 0}, ${input.maxAgeS ?? 0}, ${keys.length},
+        ${input.watch?.id ?? null}, ${input.watch?.scheduledAt ?? null})
       returning *`;
     const batchId = batch!.id;
     let total = 0;

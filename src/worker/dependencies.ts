@@ -1,7 +1,9 @@
 /**
  * Builds the long-lived dependencies of a worker (or of the benchmark's plain loop) once: the Postgres
- * client, the proxy pool, the story client, and the checker and the health probe on top of them.
+ * client, the proxy pool, the story client, and the checker and the health probe on top of them, plus the
+ * Temporal client its activities start and signal workflows with.
  */
+import type { Client } from '@temporalio/client';
 import { createChecker, type Checker } from '../check/checker.js';
 import { workerDatabasePool, type Config } from '../config.js';
 import { createSql, poolSettings, type Sql } from '../db/sql.js';
@@ -18,6 +20,8 @@ export interface CheckDependencies {
   checker: Checker;
   health: HealthProbe;
   logger: Logger;
+  /** The Temporal client activities start and signal workflows with (a watch tick wakes the queue runner). */
+  temporal?: Client;
   close(): Promise<void>;
 }
 
@@ -28,7 +32,7 @@ export function createWorkerSql(config: Config): Sql {
 
 export async function createCheckDependencies(
   config: Config,
-  options: { sql?: Sql; logger?: Logger; clock?: () => Date | Promise<Date> } = {},
+  options: { sql?: Sql; logger?: Logger; clock?: () => Date | Promise<Date>; temporal?: Client } = {},
 ): Promise<CheckDependencies> {
   const logger = options.logger ?? createLogger({ component: 'worker' });
   const ownsSql = !options.sql;
@@ -47,6 +51,7 @@ export async function createCheckDependencies(
     checker,
     health,
     logger,
+    temporal: options.temporal,
     async close() {
       await client.close();
       if (ownsSql) await sql.end({ timeout: 5 });

@@ -3,7 +3,8 @@
  * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
  * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
- * queue runner exists whenever Postgres holds work for it (src/queue/watch.ts), from the moment it starts.
+ * queue runner exists whenever Postgres holds work for it (src/queue/watch.ts), from the moment it starts, and
+ * that every watch has its Schedule (src/watches/reconcile.ts).
  * With WORKER_METRICS_PORT set it serves its metrics there, the Temporal SDK's worker metrics included.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -17,6 +18,7 @@ import { watchQueue } from '../queue/watch.js';
 import { redact } from '../logging/redact.js';
 import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
+import { ensureWatchSchedules } from '../watches/reconcile.js';
 import { ensureWorkerSchedules } from './schedules.js';
 import { createWorker } from './worker.js';
 
@@ -31,6 +33,10 @@ runMain(
       process.exit(1);
     }
     const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+    // activities start and signal workflows through it (a watch tick wakes the queue runner)
+    deps.temporal = client;
     const worker = await createWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
@@ -38,10 +44,10 @@ runMain(
       config,
       deps,
     });
-    const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-    const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
     // the pool heals itself and old rows go through schedules: every worker makes sure they exist, with its intervals
     await ensureWorkerSchedules(client, config);
+    // each watch is a Schedule of its own, made from its row
+    await ensureWatchSchedules({ client, sql: deps.sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
     logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
     const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
     const metrics = await serveWorkerMetrics(config, temporalMetricsUrl());

@@ -36,7 +36,15 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...workflowSource(options),
-    activities: createActivities({ sql: deps.sql, pool: deps.pool, checker: deps.checker, health: deps.health, config, logger: deps.logger }),
+    activities: createActivities({
+      sql: deps.sql,
+      pool: deps.pool,
+      checker: deps.checker,
+      health: deps.health,
+      config,
+      logger: deps.logger,
+      temporal: deps.temporal,
+    }),
     // every line logged inside an activity carries its batch and Temporal ids
     interceptors: { activity: [activityLogContext] },
     // each in-flight chunk holds one slot (see WORKER_ACTIVITY_SLOTS for the default)
