@@ -31,6 +31,7 @@ import { profilesRouter } from './routes/profiles.js';
 import { proxiesRouter } from './routes/proxies.js';
 import { queueRouter } from './routes/queue.js';
 import { sessionsRouter } from './routes/sessions.js';
+import { webhooksRouter } from './routes/webhooks.js';
 import { MAX_BATCH_PROFILES } from './schemas.js';
 
 /**
@@ -130,6 +131,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/', queueRouter(routerDeps));
   app.route('/', eventsRouter(routerDeps));
   app.route('/', metricsRouter(routerDeps));
+  app.route('/', webhooksRouter(routerDeps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -38,7 +38,7 @@ const NOT_BLANK = new RegExp(String.raw`^[^\u0000]*[^\u0000${TRIMMED}][^\u0000]*
 const characters = (value: string) => [...value].length;
 
 /** Any text without NUL, of at most `max` characters. */
-function text(field: string, max: number) {
+export function text(field: string, max: number) {
   return z
     .string()
     .regex(NO_NUL, `${field} must not contain NUL (\\u0000) characters`)

@@ -6,7 +6,8 @@
  *    `\"`), JSON-escaped twice (JSON text quoted inside JSON) and percent-encoded (as in a URL). Longest
  *    first, so that a secret containing another one is removed whole;
  * 2. pattern rules that blank every value in a credential position, whether registered or not: URL
- *    userinfo, `sessionid=`, `password=`/`token=` pairs, Authorization headers and secret-named JSON keys.
+ *    userinfo, `sessionid=`, `password=`/`token=` pairs, Authorization headers, secret-named JSON keys, and
+ *    webhook signing secrets (`whsec_…`), which announce themselves by their shape.
  *
  * Secrets of 1 to 3 characters are not replaced everywhere: a password "ab" would be cut out of every
  * word holding those letters, wrecking unrelated text (and showing where the secret hides). They are
@@ -97,6 +98,9 @@ const rules: Array<[RegExp, string]> = [
   // "password":"..." and, inside JSON text quoted again, \"password\":\"...\"
   [new RegExp(String.raw`("(?:${SECRET_KEYS})"\s*:\s*")${JSON_STRING_BODY}"`, 'gi'), '$1***"'],
   [new RegExp(String.raw`(\\"(?:${SECRET_KEYS})\\"\s*:\s*\\")(?:[^"\\]|\\[^"])*\\"`, 'gi'), '$1***\\"'],
+  // a webhook signing secret wherever it appears, registered or not (`whsec_` + base64, src/webhooks/secret.ts)
+  // (percent-encoded too, as in a URL's query)
+  [/\bwhsec_[A-Za-z0-9+/=%]+/g, 'whsec_***'],
 ];
 
 export function redact(text: string): string {

@@ -168,15 +168,17 @@ export async function deleteProxy(sql: Sql, id: string): Promise<void> {
 }
 
 /**
- * Registers every stored proxy password and session token with `redact`, so that a secret which reaches
- * a log line or an error message by any path is scrubbed. Call once at process start (worker, API).
+ * Registers every stored proxy password, session token and webhook signing secret with `redact`, so that a
+ * secret which reaches a log line or an error message by any path is scrubbed. Call once at process start (worker, API).
  * Returns how many values were registered.
  */
 export async function loadSecrets(sql: Queryable): Promise<number> {
   const rows = await sql<{ secret: string }[]>`
     select password as secret from proxies where password is not null
     union all
-    select token as secret from sessions`;
+    select token as secret from sessions
+    union all
+    select secret from webhook_secrets`;
   for (const { secret } of rows) registerSecret(secret);
   return rows.length;
 }

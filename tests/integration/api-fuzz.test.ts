@@ -37,13 +37,20 @@ const RUN_DEADLINE_MS = 100_000;
 const SEED = 20_261_126;
 
 // A body naming an id that does not exist (a niche, a proxy, profile ids), or a niche without profiles, is
-// 400 by contract (docs/api.md); no schema can say which ids exist, so these three operations may answer 400 to
-// a well-formed body. Everything else a body can get wrong is in the document.
-const CONFIG = ['/batches', '/profiles', '/sessions']
+// 400 by contract (docs/api.md); no schema can say which ids exist, so these operations may answer 400 to a
+// well-formed body. So may a webhook's: whether a URL may be sent to (https, a public address, no credentials)
+// is more than a pattern says. Everything else a body can get wrong is in the document.
+const CONFIG = [
+  ['/batches', 'POST'],
+  ['/profiles', 'POST'],
+  ['/sessions', 'POST'],
+  ['/webhooks', 'POST'],
+  ['/webhooks/{id}', 'PATCH'],
+]
   .map(
-    (path) => `[[operations]]
+    ([path, method]) => `[[operations]]
 include-path = "${path}"
-include-method = "POST"
+include-method = "${method}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409"]
 `,
   )
