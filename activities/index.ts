@@ -16,6 +16,7 @@ import { checkChunkInActivity } from './check-chunk.js';
 import { loadChunkPage, type LoadChunksInput } from './load-chunks.js';
 import { removeExpiredRowsInActivity } from './retention.js';
 import { createWatchTickActivities } from './watch-tick.js';
+import { createWebhookDeliveryActivities } from './webhook-delivery.js';
 import type { BatchSettings, ChunkPage, ClaimedBatch } from './types.js';
 
 export interface ActivityDeps {
@@ -110,5 +111,8 @@ export function createActivities({ sql, pool, checker, health, config, logger, t
     async failBatch(input: { batchId: string; message: string }): Promise<void> {
       await failBatch(sql, input.batchId, input.message);
     },
+
+    // webhook deliveries: sendWebhook, finishWebhookDelivery
+    ...createWebhookDeliveryActivities({ sql, config, logger }),
   };
 }

@@ -4,3 +4,4 @@ export { batchWorkflow } from './batch.js';
 export { proxyHealthWorkflow, validateSessionWorkflow, PROXY_HEALTH_SCHEDULE_ID } from './proxy-health.js';
 export { retentionWorkflow, RETENTION_SCHEDULE_ID } from './retention.js';
 export { watchTickWorkflow } from './watch-tick.js';
+export { webhookDeliveryWorkflow } from './webhook-delivery.js';

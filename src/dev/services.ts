@@ -13,6 +13,7 @@ import { serveWorkerMetrics, type WorkerMetricsServer } from '../metrics/worker-
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
 import { createBatchControl } from '../queue/batch-control.js';
 import { watchQueue } from '../queue/watch.js';
+import { startWebhookDispatcher } from '../webhooks/dispatcher.js';
 import { startSimulator, type RunningSimulator } from '../simulator/app.js';
 import { createCheckDependencies } from '../worker/dependencies.js';
 import { ensureWatchSchedules } from '../watches/reconcile.js';
@@ -66,7 +67,7 @@ export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSet
   return profileIds;
 }
 
-/** A worker in this process, with its metrics, its schedules (proxy-health, retention, every watch's) and the queue watch. */
+/** A worker in this process, with its metrics, its schedules (proxy-health, retention, every watch's), the queue watch and the webhook dispatcher. */
 export async function startWorker(run: DevRun, config: Config, sql: Sql, temporal: Client): Promise<WorkerMetricsServer | null> {
   const workerLog = createLogger({ component: 'worker' });
   const deps = await createCheckDependencies(config, { sql, logger: workerLog, temporal });
@@ -97,6 +98,8 @@ export async function startWorker(run: DevRun, config: Config, sql: Sql, tempora
   await ensureWatchSchedules({ client: temporal, sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   run.shutdown.add('queue watch', () => queueWatch.stop());
+  const webhookDispatcher = startWebhookDispatcher({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, config, logger: workerLog });
+  run.shutdown.add('webhook dispatcher', () => webhookDispatcher.stop());
   return metrics;
 }
 

@@ -7,7 +7,7 @@
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 import { proxyLabel } from './labels.js';
-import { STORY_EVENT_TYPES, WATCH_TICK_RESULTS, type WatchTickResult } from '../enums.js';
+import { STORY_EVENT_TYPES, WATCH_TICK_RESULTS, WEBHOOK_DISABLED_REASONS, type WatchTickResult, type WebhookDisabledReason } from '../enums.js';
 
 export const workerRegistry = new Registry();
 
@@ -136,4 +136,51 @@ for (const result of WATCH_TICK_RESULTS) watchTicks.inc({ result }, 0);
 /** One tick's outcome, the first time it is recorded (a retried tick is not counted again). */
 export function countWatchTick(result: WatchTickResult): void {
   watchTicks.inc({ result });
+}
+
+// --- webhook deliveries ---
+
+/**
+ * What a webhook attempt came to: delivered (2xx), failed_attempt (another attempt follows), failed (the last
+ * attempt failed, or the endpoint was disabled by it), gone (410: the endpoint disabled), cancelled (the
+ * endpoint disabled or deleted before the attempt: nothing sent).
+ */
+export const WEBHOOK_DELIVERY_RESULTS = ['delivered', 'failed_attempt', 'failed', 'gone', 'cancelled'] as const;
+export type WebhookDeliveryResult = (typeof WEBHOOK_DELIVERY_RESULTS)[number];
+
+const webhookDeliveries = new Counter({
+  name: 'storycheck_webhook_deliveries_total',
+  help:
+    'Webhook delivery attempts by what they came to: delivered, failed_attempt (retried later), failed (no attempt ' +
+    'follows), gone (410, endpoint disabled), cancelled (endpoint disabled or deleted, nothing sent).',
+  labelNames: ['result'],
+  registers: [workerRegistry],
+});
+for (const result of WEBHOOK_DELIVERY_RESULTS) webhookDeliveries.inc({ result }, 0);
+
+const webhookSeconds = new Histogram({
+  name: 'storycheck_webhook_delivery_seconds',
+  help: "Time of each webhook attempt's request, from sending to the end of the answer's snippet (or the failure).",
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [workerRegistry],
+});
+
+const webhookEndpointsDisabled = new Counter({
+  name: 'storycheck_webhook_endpoints_disabled_total',
+  help: 'Webhook endpoints this process disabled, by reason: gone (answered 410), failing (failing for WEBHOOK_DISABLE_AFTER_MS); operator stays 0 here (the API disables those).',
+  labelNames: ['reason'],
+  registers: [workerRegistry],
+});
+for (const reason of WEBHOOK_DISABLED_REASONS) webhookEndpointsDisabled.inc({ reason }, 0);
+
+export function countWebhookDelivery(result: WebhookDeliveryResult): void {
+  webhookDeliveries.inc({ result });
+}
+
+export function observeWebhookRequest(seconds: number): void {
+  webhookSeconds.observe(seconds);
+}
+
+export function countWebhookEndpointDisabled(reason: WebhookDisabledReason): void {
+  webhookEndpointsDisabled.inc({ reason });
 }

@@ -3,8 +3,9 @@
  * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
  * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
- * queue runner exists whenever Postgres holds work for it (src/queue/watch.ts), from the moment it starts, and
- * that every watch has its Schedule (src/watches/reconcile.ts).
+ * queue runner exists whenever Postgres holds work for it (src/queue/watch.ts), from the moment it starts, that
+ * every watch has its Schedule (src/watches/reconcile.ts), and it starts a delivery workflow for each webhook
+ * outbox row (src/webhooks/dispatcher.ts).
  * With WORKER_METRICS_PORT set it serves its metrics there, the Temporal SDK's worker metrics included.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -15,6 +16,7 @@ import { logger } from '../logging/logger.js';
 import { exporterAddressFor } from '../metrics/temporal-exporter.js';
 import { serveWorkerMetrics } from '../metrics/worker-server.js';
 import { watchQueue } from '../queue/watch.js';
+import { startWebhookDispatcher } from '../webhooks/dispatcher.js';
 import { redact } from '../logging/redact.js';
 import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
@@ -50,12 +52,15 @@ runMain(
     await ensureWatchSchedules({ client, sql: deps.sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
     logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
     const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
+    // outbox rows become delivery workflows as soon as they commit
+    const webhookDispatcher = startWebhookDispatcher({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, config, logger });
     const metrics = await serveWorkerMetrics(config, temporalMetricsUrl());
     if (metrics) logger.info('worker metrics served', { url: metrics.url });
     // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
     await worker.run();
     await metrics?.close();
     await queueWatch.stop();
+    await webhookDispatcher.stop();
     await deps.close();
     await clientConnection.close();
     await connection.close();
