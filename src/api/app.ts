@@ -31,6 +31,7 @@ import { profilesRouter } from './routes/profiles.js';
 import { proxiesRouter } from './routes/proxies.js';
 import { queueRouter } from './routes/queue.js';
 import { sessionsRouter } from './routes/sessions.js';
+import { watchesRouter } from './routes/watches.js';
 import { webhooksRouter } from './routes/webhooks.js';
 import { MAX_BATCH_PROFILES } from './schemas.js';
 
@@ -128,6 +129,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/', proxiesRouter(routerDeps));
   app.route('/', sessionsRouter(routerDeps));
   app.route('/', batchesRouter(routerDeps));
+  app.route('/', watchesRouter(routerDeps));
   app.route('/', queueRouter(routerDeps));
   app.route('/', eventsRouter(routerDeps));
   app.route('/', metricsRouter(routerDeps));

@@ -129,6 +129,8 @@ export function toApiBatch(row: BatchRow): ApiBatch {
     started_at: iso(row.started_at),
     completed_at: iso(row.completed_at),
     workflow_id: row.workflow_id,
+    watch_id: row.watch_id,
+    scheduled_at: iso(row.scheduled_at),
     actions: allowedActions(row.status),
   };
 }

@@ -47,7 +47,7 @@ export function text(field: string, max: number) {
 }
 
 /** Text holding something besides whitespace (it is trimmed), without NUL, of at most `max` characters. */
-function nonBlankText(field: string, max: number) {
+export function nonBlankText(field: string, max: number) {
   return z
     .string()
     .regex(NOT_BLANK, `${field} must hold a character other than whitespace, and no NUL (\\u0000)`)
@@ -315,6 +315,8 @@ export const Batch = z
     started_at: NullableTimestamp,
     completed_at: NullableTimestamp,
     workflow_id: z.string().nullable(),
+    watch_id: Uuid.nullable().openapi({ description: 'the watch whose tick created it (null otherwise, or once the watch is deleted)' }),
+    scheduled_at: NullableTimestamp.openapi({ description: "the scheduled time of that watch's tick" }),
     actions: z
       .array(z.enum(OPERATOR_ACTIONS))
       .openapi({ description: 'the transitions (POST /batches/{id}/{action}) that its status allows now', example: ['start', 'pause', 'cancel'] }),
@@ -367,6 +369,7 @@ export const CreateBatch = z
 
 export const BatchQuery = pageQuery(batchCursor).extend({
   status: BatchStatus.optional().openapi({ param: { name: 'status', in: 'query' } }),
+  watch_id: Uuid.optional().openapi({ param: { name: 'watch_id', in: 'query' }, description: "a watch's batches" }),
 });
 
 export const BatchProfile = z

@@ -5,10 +5,12 @@
  */
 import { transaction, type Sql, type Tx } from '../db/sql.js';
 import type { WatchTickResult } from '../enums.js';
+import type { BatchRow } from './batches.js';
 import { isUuid, NotFoundError, ValidationError } from './errors.js';
 import { nicheExists } from './niches.js';
 import { decodeTimeKey, exactTime, toTimeKeyedPage, type Page } from './pagination.js';
 import { knownProfileIds } from './profiles.js';
+import { isKnownTimezone, isValidCron } from '../watches/cadence.js';
 
 export interface WatchRow {
   id: string;
@@ -65,6 +67,16 @@ function oneOf(input: object, a: string, b: string, what: string, optional: bool
   if (given.length === 0 && !optional) throw new ValidationError(`give one ${what}: ${a} or ${b}`, { field: what, given });
 }
 
+/** A cron expression and a time zone the Schedule can run (src/watches/cadence.ts). */
+function checkCadence(input: { cron?: string | undefined; timezone?: string | undefined }): void {
+  if (input.cron !== undefined && !isValidCron(input.cron)) {
+    throw new ValidationError('cron must be five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly', { field: 'cron' });
+  }
+  if (input.timezone !== undefined && !isKnownTimezone(input.timezone)) {
+    throw new ValidationError('timezone must be an IANA time zone name, such as UTC or Europe/Paris', { field: 'timezone' });
+  }
+}
+
 /** Checks the selection against the database (the niche exists, every profile does). */
 async function resolveSelection(sql: Sql, input: WatchSelection): Promise<ResolvedSelection | null> {
   if (input.niche_id !== undefined) {
@@ -109,6 +121,7 @@ function watchColumns(sql: Sql | Tx) {
 export async function createWatch(sql: Sql, input: CreateWatchInput): Promise<WatchRow> {
   oneOf(input, 'niche_id', 'profile_ids', 'selection', false);
   oneOf(input, 'every_s', 'cron', 'cadence', false);
+  checkCadence(input);
   const selection = (await resolveSelection(sql, input))!;
   return transaction(sql, async (tx) => {
     const [row] = await tx<{ id: string }[]>`
@@ -165,6 +178,7 @@ export async function updateWatch(sql: Sql, id: string, input: UpdateWatchInput)
   await readWatch(sql, id);
   oneOf(input, 'niche_id', 'profile_ids', 'selection', true);
   oneOf(input, 'every_s', 'cron', 'cadence', true);
+  checkCadence(input);
   const selection = await resolveSelection(sql, input);
   const cadence = input.every_s !== undefined ? { every_s: input.every_s, cron: null } : input.cron !== undefined ? { every_s: null, cron: input.cron } : null;
   return transaction(sql, async (tx) => {
@@ -201,4 +215,14 @@ export async function watchExists(sql: Sql, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
   const [row] = await sql<{ id: string }[]>`select id from watches where id = ${id}`;
   return row !== undefined;
+}
+
+/** The latest batch of each watch (by scheduled time), keyed by watch id. */
+export async function lastBatchesOfWatches(sql: Sql, watchIds: string[]): Promise<Map<string, BatchRow>> {
+  if (watchIds.length === 0) return new Map();
+  const rows = await sql<BatchRow[]>`
+    select distinct on (watch_id) * from batches
+    where watch_id = any(${watchIds}::uuid[])
+    order by watch_id, scheduled_at desc`;
+  return new Map(rows.map((r) => [r.watch_id!, r]));
 }

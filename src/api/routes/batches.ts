@@ -180,8 +180,9 @@ export function batchesRouter(deps: RouterDeps) {
       return c.json(toApiBatch(row), 201);
     })
     .openapi(list, async (c) => {
-      const { limit, cursor, status } = c.req.valid('query');
-      return c.json(apiPage(presentPage(await listBatches(sql, { limit, cursor: batchCursor.toKey(cursor), status }), toApiBatch), batchCursor), 200);
+      const { limit, cursor, status, watch_id } = c.req.valid('query');
+      const page = await listBatches(sql, { limit, cursor: batchCursor.toKey(cursor), status, watchId: watch_id?.toLowerCase() });
+      return c.json(apiPage(presentPage(page, toApiBatch), batchCursor), 200);
     })
     .openapi(get, async (c) => c.json(toApiBatch(await getBatch(sql, c.req.valid('param').id)), 200))
     .openapi(transitionRoute('start'), async (c) => c.json(await start(c.req.valid('param').id), 202))
