@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // The projects:
 // - unit: pure and fast;
-// - workflow: Temporal's time-skipping server with stand-in activities (no Postgres);
+// - workflow: Temporal's time-skipping server, mostly with stand-in activities (the webhook delivery's runs the
+//   product's activities on real Postgres, so an embedded one is started when none answers, as for integration);
 // - integration: real Postgres, real Temporal servers, real sockets, browsers and child processes (tests/integration
 //   and tests/e2e). Their files run side by side: each has its own database, task queues, ports and servers, and
 //   most of their time is spent waiting on those, not on the CPU;
@@ -37,7 +38,7 @@ export default defineConfig({
           include: ['tests/workflow/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 180_000,
-          globalSetup: ['tests/helpers/global-setup.ts'],
+          globalSetup: ['tests/helpers/global-setup.ts', 'tests/helpers/global-postgres.ts'],
         },
       },
       {

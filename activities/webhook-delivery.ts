@@ -5,8 +5,8 @@
  * non-retryable one), or that it is done. Temporal's retry policy spaces the attempts, so the attempt number
  * is Temporal's own and each is recorded under it.
  *
- * An attempt's time is the moment Temporal scheduled it (the server's clock): the time an endpoint has been
- * failing is measured between attempts, so it is measured on the clock that spaces them.
+ * An attempt's time (its started_at, an endpoint's failing_since, how long the endpoint has been failing) is
+ * read from the worker's clock, which a test on the time-skipping server replaces with the server's.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../src/config.js';
@@ -47,6 +47,8 @@ export interface WebhookDeliveryDeps {
   logger: Logger;
   /** The sender; one over the configuration's WEBHOOK_ALLOW_HOSTS and WEBHOOK_TIMEOUT_MS otherwise. */
   sender?: WebhookSender;
+  /** The time of an attempt; the system clock by default. */
+  clock?: () => Date | Promise<Date>;
 }
 
 /** 2xx delivers; 410 is final; anything else (3xx included: redirects are not followed) is a failed attempt. */
@@ -61,13 +63,13 @@ function describeOutcome(outcome: SendOutcome): string {
   return outcome.statusCode !== null ? `the endpoint answered ${outcome.statusCode}` : (outcome.error ?? 'no answer');
 }
 
-export function createWebhookDeliveryActivities({ sql, config, logger, sender: given }: WebhookDeliveryDeps) {
+export function createWebhookDeliveryActivities({ sql, config, logger, sender: given, clock = () => new Date() }: WebhookDeliveryDeps) {
   const sender = given ?? createWebhookSender({ allowHosts: config.WEBHOOK_ALLOW_HOSTS, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
 
   async function sendWebhook(input: SendWebhookInput): Promise<WebhookDeliveryOutcome> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
-    const at = new Date(ctx.info.currentAttemptScheduledTimestampMs || Date.now());
+    const at = await clock();
     const delivery = await loadDeliveryToSend(sql, input.deliveryId);
     const fields = { delivery_id: input.deliveryId, webhook_id: delivery?.webhookId, attempt };
     if (!delivery) {

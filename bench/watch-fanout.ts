@@ -8,7 +8,7 @@
  *    of its own) and the API in this process, with webhooks allowed to loopback.
  * 3. POST /watches over the niche, and a tick at once (POST /watches/:id/trigger): the first batch records the
  *    stories already live. The watch is paused until that batch ended, so the endpoints hear only of new posts.
- * 4. 10 receivers (tests/helpers/webhook-receiver.ts: real HTTP, every request verified with `standardwebhooks`),
+ * 4. 10 receivers (tests/helpers/recording-webhook-receiver.ts: real HTTP, every request verified with `standardwebhooks`),
  *    one webhook each over the niche. Then the watch resumes (and ticks at once); MEASURED_BATCHES of its batches
  *    run, the watch pauses again and every delivery is let finish.
  * 5. Figures (bench/watch-fanout-report.ts): from a new item's first sighting (story_items.first_seen_at, the
@@ -31,7 +31,7 @@ import { upsertProfiles } from '../src/repos/profiles.js';
 import { writeWhole } from '../src/worker/workflow-bundle.js';
 import { PROXY_HEALTH_SCHEDULE_ID } from '../workflows/proxy-health.js';
 import { RETENTION_SCHEDULE_ID } from '../workflows/retention.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../tests/helpers/webhook-receiver.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../tests/helpers/recording-webhook-receiver.js';
 import { round, type ScenarioFigures, type ScenarioSpec } from './figures.js';
 import { stopApiQueueRunner } from './runs.js';
 import { cacheUserIdsOf } from './scale.js';

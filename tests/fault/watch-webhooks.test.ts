@@ -33,7 +33,7 @@ import { killAllChildren, startWorkerProcess, type WorkerProcess } from '../help
 import { startStack, usernames, type Stack } from '../helpers/stack.js';
 import { quietTemporalRuntime, uniqueIds } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
-import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../helpers/recording-webhook-receiver.js';
 
 const PROFILES = 30;
 const EVERY_S = 10;

@@ -1,141 +1,102 @@
 /**
- * A webhook receiver as a consumer would run one: a real HTTP server on a free loopback port that checks every
- * request with the `standardwebhooks` package (the open spec's own code, not storycheck's signing) and records
- * what came: the `webhook-id`, the body's type and data, when it arrived and whether its signature verified.
- * The end-to-end proof (tests/fault/watch-webhooks.test.ts) and the `watch_fanout` benchmark
- * (bench/watch-fanout.ts) read their figures from these records.
- *
- * The secret is only known once the endpoint exists (POST /webhooks answers it), after the receiver's URL was
- * needed to create it: `trust(secret)` adds it later. A request verifies when any trusted secret verifies it.
+ * A webhook receiver for tests: a real HTTP server on loopback that keeps every request it gets and checks each
+ * one's signature with the `standardwebhooks` package (the Standard Webhooks reference code, not storycheck's),
+ * against every secret it is told to hold. What it answers is up to the test.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 
-/** One request as the receiver saw it. */
-export interface ReceivedWebhook {
-  /** The `webhook-id` header: the same on every retry of one delivery. */
-  webhookId: string;
-  /** The body's `type` (story.posted, ping, ...), null when the body was not the expected JSON. */
-  type: string | null;
-  /** The body's `timestamp`. */
-  timestamp: string | null;
-  // the body's data is whatever the event carries; each reader asserts the fields it relies on
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  data: any;
-  /** When the request's body had arrived (this process's clock, the one the other stamps share on this machine). */
-  receivedAt: Date;
-  /** Whether a trusted secret verified its signature (and its timestamp is within the package's tolerance). */
-  verified: boolean;
-  /** Why it did not verify. */
-  error: string | null;
-  /** The status the receiver answered. */
-  status: number;
+export interface ReceivedRequest {
+  /** Arrival order, from 0. */
+  index: number;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  /** The secrets (of those the receiver holds) this request's signature verifies with. */
+  verifiedWith: string[];
 }
 
-export interface WebhookReceiver {
-  /** Where to send: `http://127.0.0.1:<port>/hook`. */
-  readonly url: string;
-  /** Every request so far, in arrival order (the array grows in place). */
-  readonly received: ReceivedWebhook[];
-  /** Adds a secret (`whsec_...`) that signatures are checked against. */
-  trust(secret: string): void;
+export interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export type Answerer = (req: ReceivedRequest) => Answer | Promise<Answer>;
+
+export interface Receiver {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  requests: ReceivedRequest[];
+  /** Requests whose webhook-id is `messageId`. */
+  requestsOf(messageId: string): ReceivedRequest[];
   close(): Promise<void>;
 }
 
-export interface WebhookReceiverOptions {
-  /** The status to answer a request with (default: 200 to every request). */
-  answer?: (request: ReceivedWebhook) => number;
-  /** Called with each request once recorded. */
-  onReceive?: (request: ReceivedWebhook) => void;
-}
-
-/** The request's body, whole, as text (the signature covers its exact bytes). */
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function headerOf(req: IncomingMessage, name: string): string {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : (value ?? '');
-}
-
-/** Whether one of the secrets verifies the request, and the last verifier's complaint when none does. */
-function verify(verifiers: readonly Webhook[], body: string, headers: Record<string, string>): { verified: boolean; error: string | null } {
-  if (verifiers.length === 0) return { verified: false, error: 'no secret trusted yet' };
-  let error = 'no secret verified it';
-  for (const verifier of verifiers) {
-    try {
-      verifier.verify(body, headers);
-      return { verified: true, error: null };
-    } catch (err) {
-      error = (err as Error).message;
-    }
-  }
-  return { verified: false, error };
-}
-
-function parse(body: string): { type: string | null; timestamp: string | null; data: unknown } {
+/** Whether `secret` verifies the request, by the reference library's own rules (timestamp tolerance included). */
+export function verifiesWith(secret: string, body: string, headers: Record<string, string>): boolean {
   try {
-    const parsed = JSON.parse(body) as { type?: unknown; timestamp?: unknown; data?: unknown };
-    return {
-      type: typeof parsed.type === 'string' ? parsed.type : null,
-      timestamp: typeof parsed.timestamp === 'string' ? parsed.timestamp : null,
-      data: parsed.data ?? null,
-    };
+    new Webhook(secret).verify(body, headers);
+    return true;
   } catch {
-    return { type: null, timestamp: null, data: null };
+    return false;
   }
 }
 
-export async function startWebhookReceiver(options: WebhookReceiverOptions = {}): Promise<WebhookReceiver> {
-  const verifiers: Webhook[] = [];
-  const received: ReceivedWebhook[] = [];
-  const server: Server = createServer((req, res) => {
-    readBody(req).then(
-      (body) => {
-        const headers = {
-          'webhook-id': headerOf(req, 'webhook-id'),
-          'webhook-timestamp': headerOf(req, 'webhook-timestamp'),
-          'webhook-signature': headerOf(req, 'webhook-signature'),
-        };
-        const request: ReceivedWebhook = {
-          webhookId: headers['webhook-id'],
-          ...parse(body),
-          receivedAt: new Date(),
-          ...verify(verifiers, body, headers),
-          status: 200,
-        };
-        request.status = options.answer?.(request) ?? 200;
-        received.push(request);
-        options.onReceive?.(request);
-        res.writeHead(request.status, { 'content-type': 'text/plain' }).end(request.verified ? 'ok' : 'unverified');
-      },
-      () => res.writeHead(400).end(),
-    );
+function flatHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Starts a receiver holding `secrets()` (read at each request, so a test can change them), answering with
+ * `answer` (by default 200 to a request that verifies with any secret held, 401 otherwise).
+ */
+export async function startReceiver(options: { secrets: () => readonly string[]; answer?: Answerer }): Promise<Receiver> {
+  const requests: ReceivedRequest[] = [];
+  const answer: Answerer = options.answer ?? ((r) => (r.verifiedWith.length > 0 ? { status: 200, body: 'ok' } : { status: 401, body: 'bad signature' }));
+  const open = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    open.add(res);
+    res.once('close', () => open.delete(res));
+    void (async () => {
+      const body = await readBody(req);
+      const headers = flatHeaders(req);
+      const received: ReceivedRequest = {
+        index: requests.length,
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers,
+        body,
+        verifiedWith: options.secrets().filter((s) => verifiesWith(s, body, headers)),
+      };
+      requests.push(received);
+      const a = await answer(received);
+      if (res.destroyed) return;
+      res.writeHead(a.status, a.headers).end(a.body ?? '');
+    })().catch(() => res.destroy());
   });
-  // a sender's kept-alive connections must not hold close() up
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    trust(secret) {
-      verifiers.push(new Webhook(secret));
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    requestsOf: (messageId) => requests.filter((r) => r.headers['webhook-id'] === messageId),
+    async close() {
+      for (const res of open) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }

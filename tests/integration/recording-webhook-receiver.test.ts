@@ -1,13 +1,13 @@
 /**
  * The receiver that the end-to-end proof and the watch_fanout benchmark count deliveries with
- * (tests/helpers/webhook-receiver.ts) tells a well-signed request from an unsigned one, one signed with another
+ * (tests/helpers/recording-webhook-receiver.ts) tells a well-signed request from an unsigned one, one signed with another
  * secret and one whose body changed after signing, over real HTTP; and it accepts both signatures of a request
  * signed during a rotation's overlap. Signed here by the product's signing (src/webhooks/secret.ts), checked there
  * by the `standardwebhooks` package.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateWebhookSecret, signedHeaders } from '../../src/webhooks/secret.js';
-import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/recording-webhook-receiver.js';
 
 let receiver: WebhookReceiver;
 const secret = generateWebhookSecret();
