@@ -138,7 +138,7 @@ function runNamed(world: World, name: ScenarioName, spec: ScenarioSpec): Promise
     case 'export_100k':
       return runExport(world, spec);
     case 'watch_fanout':
-      return runWatchFanout(world, spec);
+      return runWatchFanout(world, spec, shutdown);
     default:
       return runScenario(world, spec);
   }

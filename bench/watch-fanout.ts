@@ -7,7 +7,8 @@
  * 2. A worker process (bench/worker-process.ts: the product's worker with its outbox dispatcher, on a task queue
  *    of its own) and the API in this process, with webhooks allowed to loopback.
  * 3. POST /watches over the niche, and a tick at once (POST /watches/:id/trigger): the first batch records the
- *    stories already live. The watch is paused until that batch ended, so the endpoints hear only of new posts.
+ *    stories already live. The watch is paused until it is still (no tick running, no batch unfinished), so the
+ *    endpoints hear only of new posts.
  * 4. 10 receivers (tests/helpers/recording-webhook-receiver.ts: real HTTP, every request verified with `standardwebhooks`),
  *    one webhook each over the niche. Then the watch resumes (and ticks at once); MEASURED_BATCHES of its batches
  *    run, the watch pauses again and every delivery is let finish.
@@ -25,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { startApi, type RunningApi } from '../src/api/server.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logging/logger.js';
+import type { Shutdown } from '../src/process/shutdown.js';
 import { sleep, withTimeout } from '../src/process/timeouts.js';
 import { createNiche } from '../src/repos/niches.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
@@ -42,10 +44,13 @@ import { resetWorld, say, type World } from './world.js';
 const PROFILES = 20_000;
 const ENDPOINTS = 10;
 const EVERY_S = 30;
-const MEASURED_BATCHES = 3;
-/** About 6,000 of the profiles post (the simulator's story rate, 0.3), on 2 lanes each on average: 300 new items per 30 s. */
-const STORY_POST_EVERY_S = 1_200;
-const STORY_TTL_S = 1_200;
+const MEASURED_BATCHES = 2;
+/**
+ * About 6,000 of the profiles post (the simulator's story rate, 0.3), on 2 lanes each on average: some 200 new
+ * items per 30 s, 2,000 deliveries to the 10 endpoints.
+ */
+const STORY_POST_EVERY_S = 1_800;
+const STORY_TTL_S = 1_800;
 const USERNAME_PREFIX = 'fanout_user_';
 /** Bounds of the waits: a batch of 20,000 at no rate limit takes seconds to a minute here. */
 const BATCH_LIMIT_MS = 300_000;
@@ -113,7 +118,7 @@ async function seedNiche(world: World): Promise<string> {
 }
 
 /** The worker process and the API, on a task queue of the scenario's own. */
-async function startParts(world: World, started: Started): Promise<Parts> {
+async function startParts(world: World, started: Started, shutdown: Shutdown): Promise<Parts> {
   const taskQueue = `${world.taskQueue}-watch-fanout`;
   const env = { ...world.baseEnv, TEMPORAL_ADDRESS: world.env.address, TEMPORAL_TASK_QUEUE: taskQueue, WEBHOOK_ALLOW_HOSTS: '127.0.0.1' };
   const bundleDir = mkdtempSync(join(tmpdir(), 'storycheck-bench-'));
@@ -122,6 +127,8 @@ async function startParts(world: World, started: Started): Promise<Parts> {
   writeWhole(bundlePath, world.workflowBundle.code);
   const worker = await startWorkerProcess({ ...env, LOG_LEVEL: 'info', WORKFLOW_BUNDLE: bundlePath });
   started.add('worker process', () => worker.stop());
+  // Ctrl-C ends the run without waiting for this scenario's own cleanup: the process goes with the run's
+  shutdown.add('watch_fanout worker process', () => worker.stop());
   // the worker makes sure of its schedules (proxy health, retention) on start: gone with it
   started.add('worker schedules', () =>
     Promise.all([PROXY_HEALTH_SCHEDULE_ID, RETENTION_SCHEDULE_ID].map((id) => world.env.client.schedule.getHandle(id).delete().catch(() => {}))),
@@ -149,10 +156,15 @@ async function batchesDone(parts: Parts, watchId: string, since: Date, count: nu
   });
 }
 
-/** Pauses the watch and waits until none of its batches is queued or running. */
+/**
+ * Pauses the watch and waits until it is still: no tick of its Schedule running (a tick that read the watch before
+ * the pause may still create a batch) and none of its batches queued or running.
+ */
 async function pauseAndSettle(parts: Parts, watchId: string): Promise<void> {
-  await call(parts, 'POST', `/watches/${watchId}/pause`);
-  await until(parts, 'the watch\'s last batch ended', BATCH_LIMIT_MS, async () => {
+  const watch = await call(parts, 'POST', `/watches/${watchId}/pause`);
+  const schedule = parts.world.env.client.schedule.getHandle(watch.schedule_id);
+  await until(parts, 'the watch still', BATCH_LIMIT_MS, async () => {
+    if ((await schedule.describe()).info.runningActions.length > 0) return false;
     const [row] = await parts.world.db.sql<{ n: number }[]>`
       select count(*)::int as n from batches where watch_id = ${watchId} and status in ('queued', 'running', 'paused')`;
     return row!.n === 0;
@@ -236,7 +248,7 @@ async function collect(world: World, watchId: string, since: Date, receivers: re
   };
 }
 
-export async function runWatchFanout(world: World, spec: ScenarioSpec): Promise<ScenarioFigures> {
+export async function runWatchFanout(world: World, spec: ScenarioSpec, shutdown: Shutdown): Promise<ScenarioFigures> {
   say(`${spec.name}: a watch every ${EVERY_S} s over ${PROFILES} profiles, ${ENDPOINTS} webhook endpoints; ${MEASURED_BATCHES} batches measured`);
   await resetWorld(world, spec);
   const stories = { storyTtlS: world.sim.simulator.settings.storyTtlS, storyPostEveryS: world.sim.simulator.settings.storyPostEveryS };
@@ -244,7 +256,7 @@ export async function runWatchFanout(world: World, spec: ScenarioSpec): Promise<
   const started = new Started();
   try {
     const nicheId = await seedNiche(world);
-    const parts = await startParts(world, started);
+    const parts = await startParts(world, started, shutdown);
     const watchId = await firstBatch(parts, started, nicheId);
     const receivers = await createEndpoints(parts, started, nicheId);
     const since = await measure(parts, watchId);
