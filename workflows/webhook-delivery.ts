@@ -8,7 +8,7 @@
  *
  * The settings come in the input, read from the dispatching worker's configuration, so a replay sees the same.
  */
-import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { createWebhookDeliveryActivities, WebhookDeliveryOutcome } from '../activities/webhook-delivery.js';
 
 type Activities = ReturnType<typeof createWebhookDeliveryActivities>;
@@ -50,6 +50,11 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
   try {
     return await sendWebhook({ deliveryId: input.deliveryId, maxAttempts: input.retry.maximumAttempts });
   } catch (err) {
+    if (isCancellation(err)) {
+      // the workflow itself was cancelled (an operator, in the Web UI): the delivery says so, and nothing more is sent
+      await CancellationScope.nonCancellable(() => finishWebhookDelivery({ deliveryId: input.deliveryId, status: 'cancelled' }));
+      throw err;
+    }
     if (!(err instanceof ActivityFailure)) throw err;
     // the attempts ran out or one was final: what the activity recorded stands, a delivery left pending fails
     await finishWebhookDelivery({ deliveryId: input.deliveryId, status: 'failed' });

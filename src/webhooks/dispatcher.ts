@@ -39,7 +39,8 @@ export function webhookDeliveryInput(config: DispatchSettings, deliveryId: strin
     deliveryId,
     retry: {
       initialIntervalMs: config.WEBHOOK_RETRY_INITIAL_MS,
-      maximumIntervalMs: config.WEBHOOK_RETRY_MAX_INTERVAL_MS,
+      // Temporal refuses a maximum below the initial wait (the workflow task would fail for ever): the larger wins
+      maximumIntervalMs: Math.max(config.WEBHOOK_RETRY_INITIAL_MS, config.WEBHOOK_RETRY_MAX_INTERVAL_MS),
       maximumAttempts: config.WEBHOOK_RETRY_MAX_ATTEMPTS,
     },
     attemptTimeoutMs: config.WEBHOOK_TIMEOUT_MS + ATTEMPT_BOOKKEEPING_MS,
@@ -72,7 +73,8 @@ export function startWebhookDispatcher(options: WebhookDispatcherOptions): Webho
     const started: string[] = [];
     let failed = 0;
     let firstError: unknown;
-    for (let i = 0; i < ids.length; i += START_CONCURRENCY) {
+    // after a failed start (Temporal unreachable, most likely) the rest waits for the next look
+    for (let i = 0; i < ids.length && failed === 0; i += START_CONCURRENCY) {
       await Promise.all(
         ids.slice(i, i + START_CONCURRENCY).map(async (id) => {
           try {

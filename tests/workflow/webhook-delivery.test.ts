@@ -3,8 +3,11 @@
  * activities, real Postgres, and a real HTTP receiver. With the default settings an endpoint that always
  * answers 500 gets 18 attempts spread over about 3 days (the waits double from 1 minute up to 8 hours), the
  * delivery ends failed, and the endpoint, failing for longer than WEBHOOK_DISABLE_AFTER_MS (3 days) by the last
- * attempt, is disabled. An endpoint that answers 410 gets one attempt and is disabled at once.
+ * attempt, is disabled. An endpoint that answers 410 gets one attempt and is disabled at once. A delivery whose
+ * workflow an operator cancels between attempts ends `cancelled`.
  */
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebhookDeliveryActivities } from '../../activities/webhook-delivery.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -14,6 +17,7 @@ import { webhookDeliveryWorkflow, webhookDeliveryWorkflowId } from '../../workfl
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startReceiver, type Answer, type Receiver } from '../helpers/webhook-receiver.js';
 import { attemptRows, deliveryRow, endpointRow, insertStoryPosted, insertWebhook } from '../helpers/webhooks.js';
+import { waitFor } from '../helpers/wait.js';
 import { timeSkippingServer, withWorker } from '../helpers/workflow.js';
 
 const server = timeSkippingServer();
@@ -49,8 +53,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A story.posted delivery to a fresh endpoint at `path`, run by its workflow to the end; its outcome. */
-async function deliverTo(path: string, answer: Answer) {
+/**
+ * A story.posted delivery to a fresh endpoint at `path`, run by its workflow to the end; its outcome. `during`
+ * may act on the running workflow first.
+ */
+async function deliverTo(path: string, answer: Answer, during?: (handle: WorkflowHandle<typeof webhookDeliveryWorkflow>, deliveryId: string) => Promise<void>) {
   answers.set(path, answer);
   const webhook = await insertWebhook(db.sql, `${receiver.url}${path}`, ['story.posted']);
   const { deliveries } = await insertStoryPosted(db.sql);
@@ -66,8 +73,9 @@ async function deliverTo(path: string, answer: Answer) {
       workflowId: webhookDeliveryWorkflowId(deliveryId),
       args: [webhookDeliveryInput(config, deliveryId)],
     });
+    await during?.(handle, deliveryId);
     // waiting for the result lets the server skip over the waits between attempts
-    return handle.result();
+    return handle.result().catch((err: unknown) => err);
   });
   return { outcome, webhook, deliveryId };
 }
@@ -109,5 +117,16 @@ describe('webhookDeliveryWorkflow (time-skipping, real receiver and Postgres)', 
     expect(await attemptRows(db.sql, deliveryId)).toMatchObject([{ attempt: 1, status_code: 410, response_snippet: 'gone for good' }]);
     expect(await deliveryRow(db.sql, deliveryId)).toMatchObject({ status: 'failed', attempts: 1, last_status_code: 410 });
     expect(await endpointRow(db.sql, webhook.id)).toMatchObject({ enabled: false, disabled_reason: 'gone' });
+  });
+
+  it('marks the delivery cancelled when its workflow is cancelled between attempts, and sends nothing more', async () => {
+    const { outcome, deliveryId } = await deliverTo('/cancelled', { status: 500 }, async (handle, id) => {
+      await waitFor(async () => (await attemptRows(db.sql, id)).some((a) => a.status_code === 500), { what: 'first attempt recorded' });
+      await handle.cancel();
+    });
+    expect(outcome).toBeInstanceOf(WorkflowFailedError);
+    expect((outcome as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(arrivals.get('/cancelled')).toHaveLength(1);
+    expect(await deliveryRow(db.sql, deliveryId)).toMatchObject({ status: 'cancelled', attempts: 1 });
   });
 });
