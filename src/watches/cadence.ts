@@ -66,15 +66,21 @@ export function isValidCron(expression: string): boolean {
   return fields.every((field, i) => field.split(',').every((element) => validElement(element, FIELDS[i]!)));
 }
 
-let zones: Set<string> | null = null;
+/** A zone name as the tz database spells it: capitalised parts (`America/Argentina/Buenos_Aires`, `Etc/GMT+5`). */
+const ZONE_NAME = /^[A-Z][A-Za-z0-9_+-]*(?:\/[A-Z][A-Za-z0-9_+-]*){0,2}$/;
 
 /**
- * Whether `zone` is an IANA time zone name as the tz database spells it (`Europe/Paris`, `UTC`): the names Node
- * knows, which the Temporal server (Go's tz database) knows too.
+ * Whether `zone` is an IANA time zone name, spelled as the tz database spells it (the Temporal server looks it up
+ * there, case-sensitively): a name Node's time zone data knows, aliases included.
  */
 export function isKnownTimezone(zone: string): boolean {
-  zones ??= new Set([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC', 'GMT', 'Etc/GMT']);
-  return zones.has(zone);
+  if (!ZONE_NAME.test(zone)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -47,16 +47,18 @@ export interface WatchControlDeps {
   deadlineMs?: number;
 }
 
-function refusedByServer(err: unknown): boolean {
+/** What the server said when it refused the Schedule (INVALID_ARGUMENT), or null for any other failure. */
+function refusal(err: unknown): string | null {
   const grpc = err instanceof ServiceError ? err.cause : err;
-  return isGrpcServiceError(grpc) && grpc.code === GRPC_INVALID_ARGUMENT;
+  return isGrpcServiceError(grpc) && grpc.code === GRPC_INVALID_ARGUMENT ? grpc.details || grpc.message : null;
 }
 
 /** A Schedule call that failed, as the API answers it: 400 when the server refused the cadence, 503 otherwise. */
 function scheduleFailure(watch: WatchRow, err: unknown, what: string): Error {
-  if (refusedByServer(err)) {
-    const field = watch.cron !== null ? 'cron' : 'timezone';
-    return new ValidationError(`the schedule was refused: ${(err as Error).message}`, { field });
+  const refused = refusal(err);
+  if (refused !== null) {
+    const field = watch.cron !== null && !/time ?zone|location/i.test(refused) ? 'cron' : 'timezone';
+    return new ValidationError(`the schedule was refused: ${refused}`, { field });
   }
   return new UnavailableError('temporal', `the watch's schedule could not be ${what} (Temporal unreachable); try again shortly`);
 }

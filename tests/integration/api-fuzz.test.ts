@@ -39,13 +39,17 @@ const SEED = 20_261_126;
 // A body naming an id that does not exist (a niche, a proxy, profile ids), or a niche without profiles, is
 // 400 by contract (docs/api.md); no schema can say which ids exist, so these operations may answer 400 to a
 // well-formed body. So may a webhook's: whether a URL may be sent to (https, a public address, no credentials)
-// is more than a pattern says. Everything else a body can get wrong is in the document.
+// is more than a pattern says. A watch's cron expression and time zone are checked against the grammar and the
+// zone names (docs/api.md "Watches"), which no pattern of the document states either. Everything else a body can
+// get wrong is in the document.
 const CONFIG = [
   ['/batches', 'POST'],
   ['/profiles', 'POST'],
   ['/sessions', 'POST'],
   ['/webhooks', 'POST'],
   ['/webhooks/{id}', 'PATCH'],
+  ['/watches', 'POST'],
+  ['/watches/{id}', 'PATCH'],
 ]
   .map(
     ([path, method]) => `[[operations]]

@@ -52,6 +52,7 @@ describe('the worker metrics server', () => {
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const s = await scrape(server.url);
     expect(labelSets(s, 'storycheck_checks_total').map((l) => l.outcome).sort()).toEqual(['failed', 'no_story', 'story']);
+    expect(labelSets(s, 'storycheck_watch_ticks_total').map((l) => l.result).sort()).toEqual(['created', 'skipped']);
     for (const name of [
       'storycheck_upstream_requests_total',
       'storycheck_upstream_request_seconds',
