@@ -63,6 +63,29 @@ function describeOutcome(outcome: SendOutcome): string {
   return outcome.statusCode !== null ? `the endpoint answered ${outcome.statusCode}` : (outcome.error ?? 'no answer');
 }
 
+/** The metric, the log line and what Temporal is told, from the attempt's verdict and the delivery's status. */
+function settle(logger: Logger, verdict: AttemptVerdict, status: string, outcome: SendOutcome, fields: Record<string, unknown>): WebhookDeliveryOutcome {
+  const what = describeOutcome(outcome);
+  if (status === 'cancelled') return 'cancelled';
+  if (verdict === 'delivered') {
+    countWebhookDelivery('delivered');
+    logger.debug('webhook delivered', { ...fields, status_code: outcome.statusCode, duration_ms: outcome.durationMs });
+    return 'delivered';
+  }
+  if (verdict === 'gone') {
+    countWebhookDelivery('gone');
+    throw ApplicationFailure.nonRetryable(`${what}: the endpoint is gone and now disabled`, WEBHOOK_FAILURES.gone);
+  }
+  if (status === 'failed') {
+    countWebhookDelivery('failed');
+    logger.info('webhook delivery failed: no attempt follows', { ...fields, outcome: what });
+    throw ApplicationFailure.nonRetryable(`${what}; no attempt follows`, WEBHOOK_FAILURES.final);
+  }
+  countWebhookDelivery('failed_attempt');
+  logger.debug('webhook attempt failed; another follows', { ...fields, outcome: what });
+  throw ApplicationFailure.retryable(what, WEBHOOK_FAILURES.attempt);
+}
+
 export function createWebhookDeliveryActivities({ sql, config, logger, sender: given, clock = () => new Date() }: WebhookDeliveryDeps) {
   const sender = given ?? createWebhookSender({ allowHosts: config.WEBHOOK_ALLOW_HOSTS, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
 
@@ -114,30 +137,7 @@ export function createWebhookDeliveryActivities({ sql, config, logger, sender: g
         { ...fields, reason: result.disabled, disable_after_ms: config.WEBHOOK_DISABLE_AFTER_MS },
       );
     }
-    return settle(verdict, result.status, outcome, fields);
-  }
-
-  /** The metric, the log line and what Temporal is told, from the attempt's verdict and the delivery's status. */
-  function settle(verdict: AttemptVerdict, status: string, outcome: SendOutcome, fields: Record<string, unknown>): WebhookDeliveryOutcome {
-    const what = describeOutcome(outcome);
-    if (status === 'cancelled') return 'cancelled';
-    if (verdict === 'delivered') {
-      countWebhookDelivery('delivered');
-      logger.debug('webhook delivered', { ...fields, status_code: outcome.statusCode, duration_ms: outcome.durationMs });
-      return 'delivered';
-    }
-    if (verdict === 'gone') {
-      countWebhookDelivery('gone');
-      throw ApplicationFailure.nonRetryable(`${what}: the endpoint is gone and now disabled`, WEBHOOK_FAILURES.gone);
-    }
-    if (status === 'failed') {
-      countWebhookDelivery('failed');
-      logger.info('webhook delivery failed: no attempt follows', { ...fields, outcome: what });
-      throw ApplicationFailure.nonRetryable(`${what}; no attempt follows`, WEBHOOK_FAILURES.final);
-    }
-    countWebhookDelivery('failed_attempt');
-    logger.debug('webhook attempt failed; another follows', { ...fields, outcome: what });
-    throw ApplicationFailure.retryable(what, WEBHOOK_FAILURES.attempt);
+    return settle(logger, verdict, result.status, outcome, fields);
   }
 
   return {

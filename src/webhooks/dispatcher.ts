@@ -64,58 +64,60 @@ export interface WebhookDispatcher {
   stop(): Promise<void>;
 }
 
-export function startWebhookDispatcher(options: WebhookDispatcherOptions): WebhookDispatcher {
-  const { sql, temporal, taskQueue, config, logger, callDeadlineMs = 10_000 } = options;
-  let stopped = false;
-
-  /** Starts the workflow of each row; gives the ids whose workflow now exists. */
-  async function startAll(ids: string[]): Promise<{ started: string[]; failed: number }> {
-    const started: string[] = [];
-    let failed = 0;
-    let firstError: unknown;
-    // after a failed start (Temporal unreachable, most likely) the rest waits for the next look
-    for (let i = 0; i < ids.length && failed === 0; i += START_CONCURRENCY) {
-      await Promise.all(
-        ids.slice(i, i + START_CONCURRENCY).map(async (id) => {
-          try {
-            await temporal.withDeadline(Date.now() + callDeadlineMs, () =>
-              temporal.workflow.start(webhookDeliveryWorkflow, {
-                taskQueue,
-                workflowId: webhookDeliveryWorkflowId(id),
-                args: [webhookDeliveryInput(config, id)],
-                workflowIdReusePolicy: 'REJECT_DUPLICATE',
-              }),
-            );
-            started.push(id);
-          } catch (err) {
-            // started by another worker, or by this one before it could mark the row: it exists, which is the point
-            if (err instanceof WorkflowExecutionAlreadyStartedError) started.push(id);
-            else {
-              failed++;
-              firstError ??= err;
-            }
+/** Starts the delivery workflow of each row; gives the ids whose workflow now exists. */
+async function startDeliveryWorkflows(options: WebhookDispatcherOptions, ids: string[]): Promise<{ started: string[]; failed: number }> {
+  const { temporal, taskQueue, config, logger, callDeadlineMs = 10_000 } = options;
+  const started: string[] = [];
+  let failed = 0;
+  let firstError: unknown;
+  // after a failed start (Temporal unreachable, most likely) the rest waits for the next look
+  for (let i = 0; i < ids.length && failed === 0; i += START_CONCURRENCY) {
+    await Promise.all(
+      ids.slice(i, i + START_CONCURRENCY).map(async (id) => {
+        try {
+          await temporal.withDeadline(Date.now() + callDeadlineMs, () =>
+            temporal.workflow.start(webhookDeliveryWorkflow, {
+              taskQueue,
+              workflowId: webhookDeliveryWorkflowId(id),
+              args: [webhookDeliveryInput(config, id)],
+              workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            }),
+          );
+          started.push(id);
+        } catch (err) {
+          // started by another worker, or by this one before it could mark the row: it exists, which is the point
+          if (err instanceof WorkflowExecutionAlreadyStartedError) started.push(id);
+          else {
+            failed++;
+            firstError ??= err;
           }
-        }),
-      );
-    }
-    if (failed > 0) logger.warn('could not start some webhook delivery workflows; trying again later', { failed, err: firstError });
-    return { started, failed };
+        }
+      }),
+    );
   }
+  if (failed > 0) logger.warn('could not start some webhook delivery workflows; trying again later', { failed, err: firstError });
+  return { started, failed };
+}
 
-  /** Claims, starts and marks rows until none is left (or a start failed: the rest waits for the next look). */
-  async function drain(): Promise<number> {
-    let total = 0;
-    while (!stopped) {
-      const ids = await claimUndispatched(sql, DISPATCH_BATCH);
-      if (ids.length === 0) break;
-      const { started, failed } = await startAll(ids);
-      await markDispatched(sql, started);
-      total += started.length;
-      if (failed > 0 || ids.length < DISPATCH_BATCH) break;
-    }
-    if (total > 0) logger.debug('webhook deliveries dispatched', { count: total });
-    return total;
+/** Claims, starts and marks rows until none is left, a start failed, or `stopped()` (the rest waits for the next look). */
+async function drainOutbox(options: WebhookDispatcherOptions, stopped: () => boolean): Promise<number> {
+  let total = 0;
+  while (!stopped()) {
+    const ids = await claimUndispatched(options.sql, DISPATCH_BATCH);
+    if (ids.length === 0) break;
+    const { started, failed } = await startDeliveryWorkflows(options, ids);
+    await markDispatched(options.sql, started);
+    total += started.length;
+    if (failed > 0 || ids.length < DISPATCH_BATCH) break;
   }
+  if (total > 0) options.logger.debug('webhook deliveries dispatched', { count: total });
+  return total;
+}
+
+export function startWebhookDispatcher(options: WebhookDispatcherOptions): WebhookDispatcher {
+  const { sql, config, logger } = options;
+  let stopped = false;
+  const drain = () => drainOutbox(options, () => stopped);
 
   let running: Promise<number | 'failed'> | null = null;
   let again = false;

@@ -2,7 +2,7 @@
  * Fault: the worker process sending a webhook is killed with SIGKILL while the receiver holds the request
  * open. Another worker takes the delivery over once the attempt's timeout passes: the receiver gets the event
  * at least once (here twice, with the same webhook-id, both signed), and the delivery ends `delivered`, the
- * killed attempt showing as begun with no outcome.
+ * killed attempt showing as begun with no outcome. The worker that finished stops gracefully on SIGTERM.
  *
  * Real worker processes (`src/worker/main.ts`, each with its dispatcher), a Temporal dev server, Postgres, and
  * a real HTTP receiver verifying with the `standardwebhooks` package. Small timeouts through the environment.
@@ -89,4 +89,9 @@ it('a delivery whose worker is killed mid-request reaches the receiver at least 
   expect(attempts[0]).toMatchObject({ attempt: 1, status_code: null });
   expect(attempts.at(-1)).toMatchObject({ status_code: 200, response_snippet: 'ok' });
   expect(row.attempts).toBe(attempts.at(-1)!.attempt);
+
+  // its dispatcher stops with it: a graceful stop still exits cleanly
+  const exited = new Promise<number | null>((resolve) => second.child.once('exit', (code) => resolve(code)));
+  second.child.kill('SIGTERM');
+  expect(await exited).toBe(0);
 }, 180_000);
