@@ -42,8 +42,8 @@ export interface ApiProcess {
   stop(): Promise<string>;
 }
 
-/** Collects the process's log lines: counts by level, the distinct messages, a tail of anything else. */
-class LogCollector {
+/** Collects a process's log lines: counts by level, the distinct messages, a tail of anything else (bench/worker-process.ts too). */
+export class LogCollector {
   warnings = 0;
   errors = 0;
   readonly #messages = new Map<string, { count: number; example: string }>();

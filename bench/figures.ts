@@ -30,12 +30,14 @@ export const SCENARIO_NAMES = [
   'api_load',
   // a batch of 100,000 profiles downloaded as CSV and NDJSON: first byte, time, the API's heap (bench/export.ts)
   'export_100k',
+  // a watch over 20,000 profiles of a niche with 10 webhook endpoints: first sighting to delivery, deliveries/s (bench/watch-fanout.ts)
+  'watch_fanout',
 ] as const;
 /**
  * Scenarios left out by `--skip-scale` (and by `--quick` unless named in `--only`): minutes, not seconds, and
  * about the system under size or load rather than the check's throughput.
  */
-export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k', 'api_load', 'realistic', 'export_100k'];
+export const SCALE_SCENARIOS: readonly ScenarioName[] = ['scale_100k', 'api_load', 'realistic', 'export_100k', 'watch_fanout'];
 /** Optional extra scenarios (`--experiments`): what the gap to ideal is made of. */
 export const EXPERIMENT_NAMES = [
   'unlimited',

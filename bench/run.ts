@@ -8,7 +8,8 @@
  * and pool; bench/scenarios.ts lists the scenarios (names are contract) and runs them, the ideal among their
  * bounds (bench/scenario-figures.ts computes their figures); bench/runs.ts runs a scenario's batch (BatchWorkflow, or the checker as a plain loop);
  * bench/figures.ts holds the options, the ideal's arithmetic and the table. bench/scale.ts, bench/api-load.ts and
- * bench/export.ts are the three scenarios that drive the real API (scale_100k, api_load, export_100k).
+ * bench/export.ts are the three scenarios that drive the real API (scale_100k, api_load, export_100k); bench/watch-fanout.ts
+ * drives it with a worker process of its own (watch_fanout).
  *
  * Every wait is bounded (each scenario has a time limit, cleanup steps too) and everything started here is
  * stopped at the end, Ctrl-C included.
@@ -43,6 +44,8 @@ import { runRealistic } from './realistic.js';
 import { formatRealistic, type RealisticExtras } from './realistic-report.js';
 import { runScenario, specs } from './scenarios.js';
 import { runScale } from './scale.js';
+import { runWatchFanout } from './watch-fanout.js';
+import { formatWatchFanout, type WatchFanoutExtras } from './watch-fanout-report.js';
 import { cacheUserIds, say, setUp, type World } from './world.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -134,6 +137,8 @@ function runNamed(world: World, name: ScenarioName, spec: ScenarioSpec): Promise
       return runRealistic(world, spec);
     case 'export_100k':
       return runExport(world, spec);
+    case 'watch_fanout':
+      return runWatchFanout(world, spec, shutdown);
     default:
       return runScenario(world, spec);
   }
@@ -177,6 +182,7 @@ function printSummary(options: BenchOptions, output: Output, failures: readonly 
   for (const s of scenarios) if (s.name === 'pacing_matrix') console.log(`\n${formatPacingMatrix(s.sources as SourceFigures[])}`);
   for (const s of scenarios) if (s.name === 'realistic') console.log(`\n${formatRealistic(s as ScenarioFigures & RealisticExtras)}`);
   for (const s of scenarios) if (s.name === 'export_100k') console.log(`\n${formatExport(s as ScenarioFigures & ExportExtras)}`);
+  for (const s of scenarios) if (s.name === 'watch_fanout') console.log(`\n${formatWatchFanout(s as ScenarioFigures & WatchFanoutExtras)}`);
   console.log(
     `\n${options.proxies} proxies × ${options.rate} requests/s (burst ${options.burst}), latency ${options.latencyMs} ms, ` +
       `BATCH_CONCURRENCY ${options.concurrency}, eager activities ${options.eager ? 'on' : 'off'}; ${output.machine.cpus} × ${output.machine.cpu_model}, Node ${process.version}`,

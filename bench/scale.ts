@@ -181,7 +181,7 @@ function scaleFigures(world: World, spec: ScenarioSpec, { created, before, creat
 }
 
 /** Caches the user ids of these usernames as a first check would, so the run sends stories requests only. */
-async function cacheUserIdsOf(world: World, usernames: readonly string[]): Promise<void> {
+export async function cacheUserIdsOf(world: World, usernames: readonly string[]): Promise<void> {
   const started = performance.now();
   const ids = usernames.map((u) => world.sim.simulator.population.lookup(u)?.userId ?? '');
   await world.db.sql`

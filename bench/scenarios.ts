@@ -33,6 +33,9 @@
  *                    bench/api-load-plan.ts).
  * - export_100k      a batch of 100,000 seeded profiles downloaded from the API as CSV and as NDJSON: rows, bytes,
  *                    first byte, total time and the API's heap growth (bench/export.ts); no check runs.
+ * - watch_fanout     a watch every 30 s over a niche of 20,000 profiles whose stories post often, with 10 webhook
+ *                    endpoints for story.posted: first sighting to delivery (p50, p99), deliveries per second,
+ *                    duplicates, the batches' times (bench/watch-fanout.ts); a worker process runs it.
  * With `--experiments`, also (not contract; they explain the gap):
  * - unlimited, unlimited_one_per_request: no rate limit, no latency: the system's own ceiling.
  * - in_process_one_per_request: one_per_request without Temporal (Temporal's cost per chunk).
@@ -113,6 +116,8 @@ export function specs(o: BenchOptions): Record<ScenarioName, ScenarioSpec> {
     scale_100k: { ...base, ...unlimited, name: 'scale_100k' },
     // no check at all: a batch's export downloaded whole (bench/export.ts)
     export_100k: { ...base, ...unlimited, name: 'export_100k' },
+    // a watch's batches at no rate limit and no latency, their new stories sent to 10 endpoints (bench/watch-fanout.ts)
+    watch_fanout: { ...base, ...unlimited, name: 'watch_fanout' },
   };
 }
 

@@ -55,6 +55,8 @@ export interface World {
   taskQueue: string;
   /** Rejects when the worker stops unexpectedly. */
   workerDone: Promise<never>;
+  /** The workflow code the worker runs, for a worker process a scenario starts (WORKFLOW_BUNDLE). */
+  workflowBundle: { code: string };
   profileIds: string[];
   usernames: string[];
   /** The source the proxies' pacing was learned against (it is forgotten when the source changes). */
@@ -137,6 +139,7 @@ export async function setUp(options: BenchOptions, shutdown: Shutdown, interrupt
   say(`set up in ${((performance.now() - t0) / 1000).toFixed(1)} s: database, simulator, ${options.proxies} proxies, Temporal dev server, worker`);
   return {
     options, db, sim, proxies, baseEnv, config, deps, client, probe, env, taskQueue, workerDone, profileIds, usernames, interrupted,
+    workflowBundle: { code: bundle.code },
     defaultCooldownMs: config.PROXY_COOLDOWN_MS,
     proxyAuth: { username: PROXY_USERNAME, password: PROXY_PASSWORD },
   };

@@ -19,6 +19,7 @@ import { apiLoadGoals, formatApiLoad, percentile, type ApiLoadExtras, type LoadF
 import { formatPacingMatrix, summarize, type SourceRun } from '../../bench/pacing-matrix-report.js';
 import { formatRealistic } from '../../bench/realistic-report.js';
 import { exportGoals, formatExport, type DownloadFigures } from '../../bench/export-report.js';
+import { fanoutFigures, formatWatchFanout, type FanoutInput, type ReceivedDelivery } from '../../bench/watch-fanout-report.js';
 
 describe('bench: the ideal (physical limit)', () => {
   it('re-check: proxies × rate × 50 profiles per request', () => {
@@ -103,6 +104,13 @@ describe('bench: options', () => {
     expect(parseOptions(['--skip-scale'], {}).scenarios).not.toContain('export_100k');
     expect(parseOptions(['--quick'], {}).scenarios).not.toContain('export_100k');
     expect(parseOptions(['--only', 'export_100k'], {}).scenarios).toEqual(['export_100k']);
+  });
+
+  it('watch_fanout is left out like scale_100k, and runs when named', () => {
+    expect(parseOptions([], {}).scenarios).toContain('watch_fanout');
+    expect(parseOptions(['--skip-scale'], {}).scenarios).not.toContain('watch_fanout');
+    expect(parseOptions(['--quick'], {}).scenarios).not.toContain('watch_fanout');
+    expect(parseOptions(['--only', 'watch_fanout'], {}).scenarios).toEqual(['watch_fanout']);
   });
 
   it('rejects what it does not understand', () => {
@@ -430,5 +438,90 @@ describe('bench: export_100k', () => {
     expect(block).toContain('API heap 78.5 → max 106.9 MB (+28.4 MB, 200 samples); live +0.5 MB (12 collections)');
     expect(block).toMatch(/MISS {2}csv: heap growth ≤ 20 MB +28.4 MB/);
     expect(block).toMatch(/pass {2}csv: live heap growth ≤ 20 MB +0.5 MB/);
+  });
+});
+
+describe('bench: watch_fanout', () => {
+  const setting = { watched_profiles: 20_000, endpoints: 2, every_s: 30, story_post_every_s: 1_200, story_ttl_s: 1_200 };
+  const delivery = (endpoint: number, webhookId: string, item: string, receivedAtMs: number, arrivals = 1, verified = true): ReceivedDelivery => ({
+    endpoint,
+    webhookId,
+    item,
+    receivedAtMs,
+    arrivals,
+    verified,
+  });
+  // two batches: b1 saw items a and b at 1,000 ms, b2 saw c at 31,000 ms; two endpoints
+  const input = (received: ReceivedDelivery[]): FanoutInput => ({
+    setting,
+    batches: [
+      { id: 'b1', profiles: 20_000, seconds: 12 },
+      { id: 'b2', profiles: 20_000, seconds: 10 },
+    ],
+    items: [
+      { item: 'p/a', firstSeenAtMs: 1_000, batchId: 'b1' },
+      { item: 'p/b', firstSeenAtMs: 1_000, batchId: 'b1' },
+      { item: 'p/c', firstSeenAtMs: 31_000, batchId: 'b2' },
+    ],
+    received,
+  });
+  const complete = [
+    delivery(0, 'm1', 'p/a', 1_100),
+    delivery(1, 'm2', 'p/a', 1_200, 2),
+    delivery(0, 'm3', 'p/b', 1_300),
+    delivery(1, 'm4', 'p/b', 2_000),
+    delivery(0, 'm5', 'p/c', 31_500),
+    delivery(1, 'm6', 'p/c', 32_000),
+  ];
+
+  it('measures from first sighting to delivery, deliveries per second over their span and per batch, and counts repeated arrivals', () => {
+    const f = fanoutFigures(input(complete));
+    expect(f.sighting_to_delivery_ms).toEqual({ p50: 300, p99: 1_000, max: 1_000 });
+    expect(f).toMatchObject({ new_items: 3, deliveries_expected: 6, deliveries: 6, delivery_span_s: 30.9, deliveries_per_s: 0.2, duplicates: 1, announced_twice: 0, unverified: 0, unexpected: 0 });
+    expect(f.batches).toEqual([
+      { profiles: 20_000, seconds: 12, new_items: 2, deliveries: 4, delivery_span_s: 1, deliveries_per_s: 4 },
+      { profiles: 20_000, seconds: 10, new_items: 1, deliveries: 2, delivery_span_s: 1, deliveries_per_s: 2 },
+    ]);
+    expect(f.peak_deliveries_per_s).toBe(4);
+    expect([f.batch_s_median, f.batch_s_max]).toEqual([10, 12]);
+    expect(f.goals.every((g) => g.met)).toBe(true);
+  });
+
+  it('misses its goals on a lost delivery, an item announced twice, an unverified request or an item that is not new', () => {
+    const f = fanoutFigures(input([...complete.slice(1), delivery(1, 'm7', 'p/a', 5_000), delivery(0, 'm8', 'p/old', 2_000, 1, false)]));
+    expect(f.deliveries).toBe(6);
+    expect(f.announced_twice).toBe(1);
+    expect(f.unverified).toBe(1);
+    expect(f.unexpected).toBe(1);
+    expect(f.goals.map((g) => g.met)).toEqual([false, false, false]);
+    const lost = fanoutFigures(input(complete.slice(1)));
+    expect(lost.goals.map((g) => [g.goal, g.met])).toEqual([
+      ['every new item reached every endpoint', false],
+      ['no item announced twice to an endpoint', true],
+      ['every request verified (standardwebhooks)', true],
+    ]);
+  });
+
+  it('prints the setting, a line per batch, the latency and the rate, and the goals', () => {
+    const block = formatWatchFanout({
+      name: 'watch_fanout',
+      profiles: 20_000,
+      proxies: 4,
+      per_proxy_rate: 0,
+      latency_ms: 0,
+      seconds: 22,
+      checks_per_s: 1_818.2,
+      ideal_checks_per_s: null,
+      ratio_to_ideal: null,
+      upstream_requests_per_profile: 0.02,
+      max_history_events: null,
+      worker_rss_mb: 250,
+      ...fanoutFigures(input(complete)),
+    });
+    expect(block).toContain('a watch every 30 s over 20,000 profiles of a niche, 2 webhook endpoints for story.posted');
+    expect(block).toContain('batch 1: 20,000 profiles in 12 s, 2 new items, 4 deliveries in 1 s from the first sighting (4.0/s)');
+    expect(block).toContain('first sighting → delivery: p50 300 ms, p99 1,000 ms, max 1,000 ms');
+    expect(block).toContain('6 deliveries of 3 new items in 30.9 s: 0.2/s (best batch 4.0/s); 1 duplicate arrivals');
+    expect(block).toMatch(/pass {2}every new item reached every endpoint +6 of 6, 0 unexpected/);
   });
 });
