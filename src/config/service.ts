@@ -93,6 +93,11 @@ export const serviceShape = {
   WEBHOOK_DISABLE_AFTER_MS: int(1_000).default(3 * 86_400_000),
   /** How long an endpoint's previous secret keeps signing beside the new one after a rotation. */
   WEBHOOK_SECRET_OVERLAP_MS: int(0).default(86_400_000),
+  /**
+   * Webhook requests one worker sends at once. Deliveries run on a task queue of their own
+   * (`<TEMPORAL_TASK_QUEUE>-webhooks`) with these slots, so a flood of them never takes a batch's chunks' slots.
+   */
+  WEBHOOK_CONCURRENCY: int(1, 1024).default(16),
   /** How often a worker looks for deliveries no workflow was started for (a NOTIFY wakes it at once otherwise). */
   WEBHOOK_DISPATCH_INTERVAL_MS: int(100).default(5_000),
   /** Profiles per upstream stories request: the upstream allows at most 50 (docs/upstream.md). */
@@ -186,9 +191,11 @@ export const serviceRelations: readonly Relation<Config>[] = [
 ];
 
 /**
- * Connections of a worker's Postgres pool: one for each activity slot, and a few for the queue watch and the
- * health schedule (and the one the pool keeps free of transactions, see src/db/guard.ts).
+ * Connections of a worker's Postgres pool: one for each activity slot, one for every four webhook sends (a send
+ * holds no connection while its request is out, only for the short statements around it), and a few for the
+ * queue watch, the health schedule and the webhook dispatcher (and the one the pool keeps free of transactions,
+ * see src/db/guard.ts).
  */
-export function workerDatabasePool(config: Pick<Config, 'WORKER_ACTIVITY_SLOTS'>): number {
-  return Math.max(10, config.WORKER_ACTIVITY_SLOTS + 4);
+export function workerDatabasePool(config: Pick<Config, 'WORKER_ACTIVITY_SLOTS' | 'WEBHOOK_CONCURRENCY'>): number {
+  return Math.max(10, config.WORKER_ACTIVITY_SLOTS + Math.ceil(config.WEBHOOK_CONCURRENCY / 4) + 4);
 }

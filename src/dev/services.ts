@@ -18,7 +18,8 @@ import { startSimulator, type RunningSimulator } from '../simulator/app.js';
 import { createCheckDependencies } from '../worker/dependencies.js';
 import { ensureWatchSchedules } from '../watches/reconcile.js';
 import { ensureWorkerSchedules } from '../worker/schedules.js';
-import { createWorker } from '../worker/worker.js';
+import { createWebhookWorker, createWorker, webhookTaskQueue } from '../worker/worker.js';
+import { bundleWorkflows } from '../worker/workflow-bundle.js';
 import { friendlyListenError, type DevRun } from './dev-run.js';
 import { startPoolProxies, type PoolProxies } from './pool-proxies.js';
 import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedSessions, type DemoBatch } from './seed.js';
@@ -73,6 +74,24 @@ export async function seedDemoData(run: DevRun, sql: Sql, { dev }: DevProcessSet
   return { profileIds, niches };
 }
 
+/** Runs `worker` until the dev run shuts down; a worker that stops before that stops the run. */
+function runUntilShutdown(run: DevRun, name: string, worker: Worker): void {
+  const running = worker.run();
+  running.catch((err: unknown) => {
+    if (run.shutdown.started) return;
+    run.log.error(`the ${name} stopped unexpectedly`, { err });
+    run.stopAll(`${name} failed`, 1);
+  });
+  run.shutdown.add(
+    name,
+    async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => {});
+    },
+    30_000,
+  );
+}
+
 /** A worker in this process, with its metrics, its schedules (proxy-health, retention, every watch's), the queue watch and the webhook dispatcher. */
 export async function startWorker(run: DevRun, config: Config, sql: Sql, temporal: Client): Promise<WorkerMetricsServer | null> {
   const workerLog = createLogger({ component: 'worker' });
@@ -80,21 +99,11 @@ export async function startWorker(run: DevRun, config: Config, sql: Sql, tempora
   run.shutdown.add('check dependencies', () => deps.close());
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   run.shutdown.add('worker connection', () => connection.close());
-  const worker: Worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, config, deps });
-  const workerRun = worker.run();
-  workerRun.catch((err: unknown) => {
-    if (run.shutdown.started) return;
-    run.log.error('the worker stopped unexpectedly', { err });
-    run.stopAll('worker failed', 1);
-  });
-  run.shutdown.add(
-    'worker',
-    async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await workerRun.catch(() => {});
-    },
-    30_000,
-  );
+  // both workers run the same workflow code: bundled once, unless WORKFLOW_BUNDLE has it built ahead
+  const workflowBundle = config.WORKFLOW_BUNDLE ? undefined : { code: (await bundleWorkflows()).code };
+  const options = { connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, config, deps, workflowBundle };
+  runUntilShutdown(run, 'worker', await createWorker(options));
+  runUntilShutdown(run, 'webhook worker', await createWebhookWorker(options));
   run.log.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
   const metrics = await serveWorkerMetrics(config, temporalMetricsUrl()).catch((err: unknown) => {
     throw friendlyListenError(err, 'worker metrics', 'WORKER_METRICS_PORT', config.WORKER_METRICS_PORT ?? 0);
@@ -104,7 +113,7 @@ export async function startWorker(run: DevRun, config: Config, sql: Sql, tempora
   await ensureWatchSchedules({ client: temporal, sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
   run.shutdown.add('queue watch', () => queueWatch.stop());
-  const webhookDispatcher = startWebhookDispatcher({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, config, logger: workerLog });
+  const webhookDispatcher = startWebhookDispatcher({ sql, temporal, taskQueue: webhookTaskQueue(config.TEMPORAL_TASK_QUEUE), config, logger: workerLog });
   run.shutdown.add('webhook dispatcher', () => webhookDispatcher.stop());
   return metrics;
 }

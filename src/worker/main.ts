@@ -1,5 +1,6 @@
 /**
- * `npm run worker`: one worker process polling the storycheck task queue for workflows and activities.
+ * `npm run worker`: one worker process polling the storycheck task queue for workflows and activities, and its
+ * webhook deliveries' own task queue (src/worker/worker.ts).
  * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
  * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
@@ -22,7 +23,8 @@ import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
 import { ensureWatchSchedules } from '../watches/reconcile.js';
 import { ensureWorkerSchedules } from './schedules.js';
-import { createWorker } from './worker.js';
+import { createWebhookWorker, createWorker, webhookTaskQueue } from './worker.js';
+import { bundleWorkflows } from './workflow-bundle.js';
 
 runMain(
   async ({ config }) => {
@@ -39,13 +41,11 @@ runMain(
     const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
     // activities start and signal workflows through it (a watch tick wakes the queue runner)
     deps.temporal = client;
-    const worker = await createWorker({
-      connection,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      config,
-      deps,
-    });
+    // both workers run the same workflow code: bundled once, unless WORKFLOW_BUNDLE has it built ahead
+    const workflowBundle = config.WORKFLOW_BUNDLE ? undefined : { code: (await bundleWorkflows()).code };
+    const options = { connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, config, deps, workflowBundle };
+    const worker = await createWorker(options);
+    const webhookWorker = await createWebhookWorker(options);
     // the pool heals itself and old rows go through schedules: every worker makes sure they exist, with its intervals
     await ensureWorkerSchedules(client, config);
     // each watch is a Schedule of its own, made from its row
@@ -53,11 +53,11 @@ runMain(
     logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
     const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
     // outbox rows become delivery workflows as soon as they commit
-    const webhookDispatcher = startWebhookDispatcher({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, config, logger });
+    const webhookDispatcher = startWebhookDispatcher({ sql: deps.sql, temporal: client, taskQueue: webhookTaskQueue(config.TEMPORAL_TASK_QUEUE), config, logger });
     const metrics = await serveWorkerMetrics(config, temporalMetricsUrl());
     if (metrics) logger.info('worker metrics served', { url: metrics.url });
-    // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown
-    await worker.run();
+    // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown (of both)
+    await Promise.all([worker.run(), webhookWorker.run()]);
     await metrics?.close();
     await queueWatch.stop();
     await webhookDispatcher.stop();

@@ -2,10 +2,16 @@
  * The worker of the product: the workflows and the activities over the check dependencies, polling one task
  * queue. `npm run worker` runs it as a process of its own (src/worker/main.ts); the dev launcher, the tests
  * and the benchmark create it in their own process.
+ *
+ * Webhook deliveries have a task queue of their own (`<task queue>-webhooks`) and a worker of their own beside
+ * it (createWebhookWorker), with WEBHOOK_CONCURRENCY slots: a tick that announces thousands of stories starts
+ * thousands of delivery workflows, and on the batches' queue their tasks would wait ahead of the next batch's and
+ * take its chunks' activity slots.
  */
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
+import { createWebhookDeliveryActivities } from '../../activities/webhook-delivery.js';
 import type { Config } from '../config.js';
 import type { CheckDependencies } from './dependencies.js';
 import { activityLogContext } from './log-context.js';
@@ -49,6 +55,26 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     interceptors: { activity: [activityLogContext] },
     // each in-flight chunk holds one slot (see WORKER_ACTIVITY_SLOTS for the default)
     maxConcurrentActivityTaskExecutions: config.WORKER_ACTIVITY_SLOTS,
+    shutdownGraceTime: '20 seconds',
+  });
+}
+
+/** The task queue of the webhook deliveries of the workers that poll `taskQueue`. */
+export function webhookTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-webhooks`;
+}
+
+/** The worker of the webhook deliveries: their workflow and activities, on webhookTaskQueue(taskQueue). */
+export async function createWebhookWorker(options: WorkerOptions): Promise<Worker> {
+  const { deps, config } = options;
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: webhookTaskQueue(options.taskQueue),
+    ...workflowSource(options),
+    activities: createWebhookDeliveryActivities({ sql: deps.sql, config, logger: deps.logger }),
+    interceptors: { activity: [activityLogContext] },
+    maxConcurrentActivityTaskExecutions: config.WEBHOOK_CONCURRENCY,
     shutdownGraceTime: '20 seconds',
   });
 }

@@ -82,10 +82,10 @@ describe('configuration', () => {
   });
 
   it('sizes a worker\'s Postgres pool from its activity slots, at least 10', () => {
-    expect(workerDatabasePool(loadConfig({}))).toBe(20);
-    expect(workerDatabasePool(loadConfig({ BATCH_CONCURRENCY: '1' }))).toBe(12);
-    expect(workerDatabasePool(loadConfig({ WORKER_ACTIVITY_SLOTS: '2' }))).toBe(10);
-    expect(workerDatabasePool(loadConfig({ WORKER_ACTIVITY_SLOTS: '100' }))).toBe(104);
+    expect(workerDatabasePool(loadConfig({}))).toBe(24);
+    expect(workerDatabasePool(loadConfig({ BATCH_CONCURRENCY: '1' }))).toBe(16);
+    expect(workerDatabasePool(loadConfig({ WORKER_ACTIVITY_SLOTS: '2', WEBHOOK_CONCURRENCY: '4' }))).toBe(10);
+    expect(workerDatabasePool(loadConfig({ WORKER_ACTIVITY_SLOTS: '100' }))).toBe(108);
   });
 
   it('stops a process with one clear line and no stack trace', async () => {
