@@ -11,7 +11,7 @@
  * The process logs JSON lines on stdout (LOG_LEVEL=warn: warnings and errors only). They are counted and the
  * first of each message kept, so that the figures say what the API complained about under load.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '../src/process/timeouts.js';
 
@@ -88,6 +88,27 @@ export class LogCollector {
   }
 }
 
+/**
+ * Stops a child process once however often it is called: SIGTERM, then SIGKILL when it has not exited within
+ * `termGraceMs`; resolves with how it ended (or why it would not).
+ */
+export function stopOnce(child: ChildProcess, exited: Promise<string>, ended: () => string | null, termGraceMs: number): () => Promise<string> {
+  let stopping: Promise<string> | null = null;
+  return () => {
+    stopping ??= (async () => {
+      const already = ended();
+      if (already) return already;
+      child.kill('SIGTERM');
+      const term = await Promise.race([exited, sleep(termGraceMs).then(() => null)]);
+      if (term) return term;
+      child.kill('SIGKILL');
+      const kill = await Promise.race([exited, sleep(KILL_GRACE_MS).then(() => null)]);
+      return kill ? `did not stop within ${termGraceMs / 1000} s of SIGTERM; ${kill}` : 'did not stop, even after SIGKILL';
+    })();
+    return stopping;
+  };
+}
+
 /** Starts `node --import tsx src/api/main.ts` with exactly `env` (plus PATH, HOME, TMPDIR) and waits until it is ready. */
 export async function startApiProcess(env: Record<string, string>, port: number): Promise<ApiProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
@@ -111,19 +132,7 @@ export async function startApiProcess(env: Record<string, string>, port: number)
   let ended: string | null = null;
   void exited.then((how) => (ended = how));
 
-  let stopping: Promise<string> | null = null;
-  const stop = (): Promise<string> => {
-    stopping ??= (async () => {
-      if (ended) return ended;
-      child.kill('SIGTERM');
-      const term = await Promise.race([exited, sleep(TERM_GRACE_MS).then(() => null)]);
-      if (term) return term;
-      child.kill('SIGKILL');
-      const kill = await Promise.race([exited, sleep(KILL_GRACE_MS).then(() => null)]);
-      return kill ? `did not stop within ${TERM_GRACE_MS / 1000} s of SIGTERM; ${kill}` : 'did not stop, even after SIGKILL';
-    })();
-    return stopping;
-  };
+  const stop = stopOnce(child, exited, () => ended, TERM_GRACE_MS);
 
   const url = `http://127.0.0.1:${port}`;
   try {

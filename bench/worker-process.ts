@@ -12,13 +12,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '../src/process/timeouts.js';
-import { LogCollector, type ApiLogSummary } from './api-process.js';
+import { LogCollector, stopOnce, type ApiLogSummary } from './api-process.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const START_TIMEOUT_MS = 90_000;
 /** The worker's own shutdown waits up to 20 s for in-flight activities (src/worker/worker.ts). */
 const TERM_GRACE_MS = 30_000;
-const KILL_GRACE_MS = 5_000;
 const STARTED = '"worker started"';
 
 export interface WorkerProcess {
@@ -56,19 +55,7 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
     child.once('error', (err) => resolve((ended = `could not run: ${err.message}`)));
   });
 
-  let stopping: Promise<string> | null = null;
-  const stop = (): Promise<string> => {
-    stopping ??= (async () => {
-      if (ended) return ended;
-      child.kill('SIGTERM');
-      const term = await Promise.race([exited, sleep(TERM_GRACE_MS).then(() => null)]);
-      if (term) return term;
-      child.kill('SIGKILL');
-      const kill = await Promise.race([exited, sleep(KILL_GRACE_MS).then(() => null)]);
-      return kill ? `did not stop within ${TERM_GRACE_MS / 1000} s of SIGTERM; ${kill}` : 'did not stop, even after SIGKILL';
-    })();
-    return stopping;
-  };
+  const stop = stopOnce(child, exited, () => ended, TERM_GRACE_MS);
 
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!started) {

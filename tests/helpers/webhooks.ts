@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../src/db/sql.js';
 import type { WebhookDeliveryStatus, WebhookDisabledReason, WebhookEventType } from '../../src/enums.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
+import type { AttemptRow } from '../../src/repos/webhook-deliveries.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 
 export interface TestWebhook {
@@ -80,14 +81,6 @@ export async function deliveryRow(sql: Sql, id: string): Promise<DeliveryRow | u
   return row;
 }
 
-export interface AttemptRow {
-  attempt: number;
-  started_at: Date;
-  duration_ms: number | null;
-  status_code: number | null;
-  error: string | null;
-  response_snippet: string | null;
-}
 
 export async function attemptRows(sql: Sql, deliveryId: string): Promise<AttemptRow[]> {
   return sql<AttemptRow[]>`
