@@ -66,6 +66,9 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /** The longest a recent result may answer a profile for (max_age_s, CHECK_MAX_AGE_S): one year, in seconds. */
 export const MAX_AGE_S = 365 * 24 * 3600;
 
+/** The most profiles one batch holds (a create through the API, a watch's tick). */
+export const MAX_BATCH_PROFILES = 100_000;
+
 /** The longest session token stored (the sessions table's CHECK counts characters, as JSON Schema does). */
 export const MAX_TOKEN_LENGTH = 4096;
 

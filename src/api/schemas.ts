@@ -9,6 +9,7 @@ import {
   DISABLED_REASONS,
   LOG_LEVELS,
   MAX_AGE_S,
+  MAX_BATCH_PROFILES,
   MAX_TOKEN_LENGTH,
   PROXY_STATUSES,
   RESULT_SOURCES,
@@ -324,7 +325,7 @@ export const Batch = z
   .openapi('Batch');
 export const BatchPage = pageOf(Batch, 'BatchPage', batchCursor);
 
-export const MAX_BATCH_PROFILES = 100_000;
+export { MAX_BATCH_PROFILES };
 
 export const CreateBatch = z
   .object({

@@ -8,18 +8,9 @@ import { MAX_AGE_S, WATCH_TICK_RESULTS } from '../enums.js';
 import { WATCH_SKIP_REASONS } from '../repos/watch-ticks.js';
 import { MAX_EVERY_S, MAX_JITTER_S, MIN_EVERY_S } from '../repos/watch-cadence.js';
 import { batchCursor } from './cursors.js';
-import { Batch, MAX_BATCH_PROFILES, nonBlankText, pageOf, pageQuery, Timestamp, Uuid } from './schemas.js';
+import { Batch, MAX_BATCH_PROFILES, nonBlankText, pageOf, pageQuery, text, Timestamp, Uuid } from './schemas.js';
 
 const int = (field: string) => z.number({ error: `${field} must be a number` }).int(`${field} must be a whole number`);
-
-const NO_NUL = new RegExp(String.raw`^[^\u0000]*$`);
-
-const nonNul = (field: string, max: number) =>
-  z
-    .string()
-    .min(1, `${field} must not be empty`)
-    .max(max, `${field} must be at most ${max} characters`)
-    .regex(NO_NUL, `${field} must not contain NUL (\\u0000) characters`);
 
 const watchFields = {
   name: nonBlankText('name', 200).openapi({ description: 'trimmed; its batches are named "<name> <scheduled time>"' }),
@@ -35,7 +26,7 @@ const watchFields = {
     .max(MAX_EVERY_S, `every_s must be at most ${MAX_EVERY_S}`)
     .optional()
     .openapi({ description: 'cadence 1: a tick every this many seconds' }),
-  cron: nonNul('cron', 200)
+  cron: text('cron', 200).min(1, 'cron must not be empty')
     .optional()
     .openapi({
       description:
@@ -43,7 +34,7 @@ const watchFields = {
         'comma lists, JAN..DEC, SUN..SAT) or @hourly, @daily, @weekly, @monthly, @yearly; in `timezone`',
       example: '*/15 * * * *',
     }),
-  timezone: nonNul('timezone', 100).optional().openapi({ description: 'IANA time zone of a cron cadence', default: 'UTC', example: 'Europe/Paris' }),
+  timezone: text('timezone', 100).min(1, 'timezone must not be empty').optional().openapi({ description: 'IANA time zone of a cron cadence', default: 'UTC', example: 'Europe/Paris' }),
   jitter_s: int('jitter_s')
     .min(0, 'jitter_s must be at least 0')
     .max(MAX_JITTER_S, `jitter_s must be at most ${MAX_JITTER_S}`)

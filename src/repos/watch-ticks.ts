@@ -15,19 +15,16 @@
  * count a skip twice, and a late retry of an older tick does not overwrite a newer one's outcome.
  */
 import type { Sql } from '../db/sql.js';
-import type { BatchStatus, WatchTickResult } from '../enums.js';
+import { MAX_BATCH_PROFILES, type BatchStatus, type WatchTickResult } from '../enums.js';
 import type { BatchRow } from './batches.js';
 import { isUuid, pgCode, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, ValidationError } from './errors.js';
 import { profileIdsOfNiche } from './profiles.js';
 import { createBatch } from './queue.js';
-import type { WatchRow } from './watches.js';
+import { watchProfileIds, type WatchRow } from './watches.js';
 
 /** Why a tick created nothing. */
 export const WATCH_SKIP_REASONS = ['watch_missing', 'watch_paused', 'previous_batch_unfinished', 'empty_selection', 'selection_too_large'] as const;
 export type WatchSkipReason = (typeof WATCH_SKIP_REASONS)[number];
-
-/** As many profiles as one batch holds (MAX_BATCH_PROFILES of the API). */
-const MAX_TICK_PROFILES = 100_000;
 
 /** A previous batch in one of these keeps the next tick from creating one. */
 const UNFINISHED: readonly BatchStatus[] = ['queued', 'running', 'paused'];
@@ -60,28 +57,27 @@ async function batchOfTick(sql: Sql, tick: WatchTick): Promise<BatchRow | null> 
   return row ?? null;
 }
 
-/** The profiles a tick of `watch` checks, in order. */
+/** The profiles a tick of `watch` checks, in order: its own, or its niche's as they are now. */
 async function selectionOf(sql: Sql, watch: Pick<WatchRow, 'id' | 'niche_id'>): Promise<string[]> {
-  if (watch.niche_id !== null) return profileIdsOfNiche(sql, watch.niche_id);
-  const rows = await sql<{ profile_id: string }[]>`
-    select profile_id from watch_profiles where watch_id = ${watch.id} order by ordinal`;
-  return rows.map((r) => r.profile_id);
+  return (await watchProfileIds(sql, watch)) ?? profileIdsOfNiche(sql, watch.niche_id!);
 }
 
 /** Records the tick's outcome on the watch; true when this scheduled time was not recorded as this outcome before. */
 async function recordTick(sql: Sql, tick: WatchTick, result: WatchTickResult, reason: WatchSkipReason | null): Promise<boolean> {
   const [row] = await sql<{ first: boolean }[]>`
-    with before as (select id, last_tick_at, last_tick_result from watches where id = ${tick.watchId} for update)
+    with before as (
+      select id, last_tick_at,
+        (last_tick_at is distinct from ${tick.scheduledAt}::timestamptz or last_tick_result is distinct from ${result}) as first
+      from watches where id = ${tick.watchId} for update
+    )
     update watches w set
       last_tick_at = ${tick.scheduledAt},
       last_tick_result = ${result},
       last_skip_reason = ${reason},
-      ticks_skipped = w.ticks_skipped + case when ${result} = 'skipped' and (
-        before.last_tick_at is distinct from ${tick.scheduledAt}::timestamptz or before.last_tick_result is distinct from 'skipped'
-      ) then 1 else 0 end
+      ticks_skipped = w.ticks_skipped + case when ${result} = 'skipped' and before.first then 1 else 0 end
     from before
     where w.id = before.id and (before.last_tick_at is null or before.last_tick_at <= ${tick.scheduledAt}::timestamptz)
-    returning (before.last_tick_at is distinct from ${tick.scheduledAt}::timestamptz or before.last_tick_result is distinct from ${result}) as first`;
+    returning before.first`;
   return row?.first ?? false;
 }
 
@@ -116,7 +112,7 @@ export async function runWatchTick(sql: Sql, tick: WatchTick): Promise<TickOutco
 
   const profileIds = await selectionOf(sql, watch);
   if (profileIds.length === 0) return skip(sql, tick, 'empty_selection');
-  if (profileIds.length > MAX_TICK_PROFILES) return skip(sql, tick, 'selection_too_large');
+  if (profileIds.length > MAX_BATCH_PROFILES) return skip(sql, tick, 'selection_too_large');
   try {
     const batch = await createBatch(sql, {
       profileIds,

@@ -175,7 +175,6 @@ export function allWatches(sql: Sql): Promise<WatchRow[]> {
  * the niche), likewise the cadence. The row is locked while it changes.
  */
 export async function updateWatch(sql: Sql, id: string, input: UpdateWatchInput): Promise<WatchRow> {
-  await readWatch(sql, id);
   oneOf(input, 'niche_id', 'profile_ids', 'selection', true);
   oneOf(input, 'every_s', 'cron', 'cadence', true);
   checkCadence(input);

@@ -46,7 +46,8 @@ export async function ensureWatchSchedules(deps: { client: Client; sql: Sql; tas
     }
   }
   for (const watchId of scheduled) {
-    if (rows.has(watchId) || (await watchExists(sql, watchId))) continue;
+    // listed before the rows were read, and a row comes before its Schedule: one not among the rows is gone
+    if (rows.has(watchId)) continue;
     try {
       await deleteWatchSchedule(client, watchId);
       report.orphansDeleted += 1;

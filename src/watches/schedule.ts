@@ -98,7 +98,6 @@ export async function deleteWatchSchedule(client: Client, watchId: string): Prom
 
 /** What the API shows of the Schedule: its next runs and its recent actions. */
 export interface WatchScheduleView {
-  paused: boolean;
   nextRuns: Date[];
   recentActions: Array<{ scheduledAt: Date; takenAt: Date; workflowId: string }>;
 }
@@ -108,7 +107,6 @@ export async function describeWatchSchedule(client: Client, watchId: string, nex
   try {
     const description = await client.schedule.getHandle(watchScheduleId(watchId)).describe();
     return {
-      paused: description.state.paused,
       nextRuns: description.info.nextActionTimes.slice(0, nextRuns),
       recentActions: description.info.recentActions.map((a) => ({
         scheduledAt: a.scheduledAt,
