@@ -12,14 +12,10 @@ import { createLogger } from '../logging/logger.js';
 import { serveWorkerMetrics, type WorkerMetricsServer } from '../metrics/worker-server.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
 import { createBatchControl } from '../queue/batch-control.js';
-import { watchQueue } from '../queue/watch.js';
-import { startWebhookDispatcher } from '../worker/webhook-dispatcher.js';
 import { startSimulator, type RunningSimulator } from '../simulator/app.js';
 import { createCheckDependencies } from '../worker/dependencies.js';
-import { ensureWatchSchedules } from '../watches/reconcile.js';
-import { ensureWorkerSchedules } from '../worker/schedules.js';
-import { createWebhookWorker, createWorker, webhookTaskQueue } from '../worker/worker.js';
-import { bundleWorkflows } from '../worker/workflow-bundle.js';
+import { startWorkerBackground } from '../worker/background.js';
+import { createWorkers } from '../worker/worker.js';
 import { friendlyListenError, type DevRun } from './dev-run.js';
 import { startPoolProxies, type PoolProxies } from './pool-proxies.js';
 import { DEMO_PROXY_USERNAME, demoProxyPassword, ensureDemoBatch, seedNiches, seedProfiles, seedSessions, type DemoBatch } from './seed.js';
@@ -99,22 +95,16 @@ export async function startWorker(run: DevRun, config: Config, sql: Sql, tempora
   run.shutdown.add('check dependencies', () => deps.close());
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   run.shutdown.add('worker connection', () => connection.close());
-  // both workers run the same workflow code: bundled once, unless WORKFLOW_BUNDLE has it built ahead
-  const workflowBundle = config.WORKFLOW_BUNDLE ? undefined : { code: (await bundleWorkflows()).code };
-  const options = { connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, config, deps, workflowBundle };
-  runUntilShutdown(run, 'worker', await createWorker(options));
-  runUntilShutdown(run, 'webhook worker', await createWebhookWorker(options));
+  const { worker, webhookWorker } = await createWorkers({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, config, deps });
+  runUntilShutdown(run, 'worker', worker);
+  runUntilShutdown(run, 'webhook worker', webhookWorker);
   run.log.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
   const metrics = await serveWorkerMetrics(config, temporalMetricsUrl()).catch((err: unknown) => {
     throw friendlyListenError(err, 'worker metrics', 'WORKER_METRICS_PORT', config.WORKER_METRICS_PORT ?? 0);
   });
   if (metrics) run.shutdown.add('worker metrics', () => metrics.close());
-  await ensureWorkerSchedules(temporal, config);
-  await ensureWatchSchedules({ client: temporal, sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
-  const queueWatch = watchQueue({ sql, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, logger: workerLog });
-  run.shutdown.add('queue watch', () => queueWatch.stop());
-  const webhookDispatcher = startWebhookDispatcher({ sql, temporal, taskQueue: webhookTaskQueue(config.TEMPORAL_TASK_QUEUE), config, logger: workerLog });
-  run.shutdown.add('webhook dispatcher', () => webhookDispatcher.stop());
+  const background = await startWorkerBackground({ sql, client: temporal, config, logger: workerLog });
+  run.shutdown.add('queue watch and webhook dispatcher', () => background.stop());
   return metrics;
 }
 

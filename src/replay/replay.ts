@@ -7,7 +7,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { Worker, type ReplayHistoriesIterable } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../worker/worker.js';
+import { WORKFLOWS_PATH } from '../worker/workflow-bundle.js';
 
 export interface ReplayVerdict {
   workflowId: string;

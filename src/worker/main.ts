@@ -4,9 +4,8 @@
  * Several can run at once against the same Temporal and Postgres. SIGINT/SIGTERM shut it down gracefully:
  * it stops polling, lets in-flight activities finish (a chunk that cannot finish in time is retried
  * elsewhere after its heartbeat times out), then closes its connections. While it runs it also makes sure the
- * queue runner exists whenever Postgres holds work for it (src/queue/watch.ts), from the moment it starts, that
- * every watch has its Schedule (src/watches/reconcile.ts), and starts a delivery workflow for each webhook outbox
- * row (src/worker/webhook-dispatcher.ts).
+ * queue runner exists whenever Postgres holds work for it, that every watch has its Schedule, and starts a
+ * delivery workflow for each webhook outbox row (src/worker/background.ts).
  * With WORKER_METRICS_PORT set it serves its metrics there, the Temporal SDK's worker metrics included.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -16,15 +15,11 @@ import { createCheckDependencies, type CheckDependencies } from './dependencies.
 import { logger } from '../logging/logger.js';
 import { exporterAddressFor } from '../metrics/temporal-exporter.js';
 import { serveWorkerMetrics } from '../metrics/worker-server.js';
-import { watchQueue } from '../queue/watch.js';
-import { startWebhookDispatcher } from './webhook-dispatcher.js';
 import { redact } from '../logging/redact.js';
 import { runMain } from '../process/run-main.js';
 import { temporalMetricsUrl } from '../process/temporal-runtime.js';
-import { ensureWatchSchedules } from '../watches/reconcile.js';
-import { ensureWorkerSchedules } from './schedules.js';
-import { createWebhookWorker, createWorker, webhookTaskQueue } from './worker.js';
-import { bundleWorkflows } from './workflow-bundle.js';
+import { startWorkerBackground } from './background.js';
+import { createWorkers } from './worker.js';
 
 runMain(
   async ({ config }) => {
@@ -41,26 +36,21 @@ runMain(
     const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
     // activities start and signal workflows through it (a watch tick wakes the queue runner)
     deps.temporal = client;
-    // both workers run the same workflow code: bundled once, unless WORKFLOW_BUNDLE has it built ahead
-    const workflowBundle = config.WORKFLOW_BUNDLE ? undefined : { code: (await bundleWorkflows()).code };
-    const options = { connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, config, deps, workflowBundle };
-    const worker = await createWorker(options);
-    const webhookWorker = await createWebhookWorker(options);
-    // the pool heals itself and old rows go through schedules: every worker makes sure they exist, with its intervals
-    await ensureWorkerSchedules(client, config);
-    // each watch is a Schedule of its own, made from its row
-    await ensureWatchSchedules({ client, sql: deps.sql, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
+    const { worker, webhookWorker } = await createWorkers({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      config,
+      deps,
+    });
+    const background = await startWorkerBackground({ sql: deps.sql, client, config, logger });
     logger.info('worker started', { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
-    const queueWatch = watchQueue({ sql: deps.sql, temporal: client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
-    // outbox rows become delivery workflows as soon as they commit
-    const webhookDispatcher = startWebhookDispatcher({ sql: deps.sql, temporal: client, taskQueue: webhookTaskQueue(config.TEMPORAL_TASK_QUEUE), config, logger });
     const metrics = await serveWorkerMetrics(config, temporalMetricsUrl());
     if (metrics) logger.info('worker metrics served', { url: metrics.url });
     // Worker.run installs SIGINT/SIGTERM handlers that begin a graceful shutdown (of both)
     await Promise.all([worker.run(), webhookWorker.run()]);
     await metrics?.close();
-    await queueWatch.stop();
-    await webhookDispatcher.stop();
+    await background.stop();
     await deps.close();
     await clientConnection.close();
     await connection.close();

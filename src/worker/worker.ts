@@ -8,15 +8,14 @@
  * thousands of delivery workflows, and on the batches' queue their tasks would wait ahead of the next batch's and
  * take its chunks' activity slots.
  */
-import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import { createWebhookDeliveryActivities } from '../../activities/webhook-delivery.js';
 import type { Config } from '../config.js';
 import type { CheckDependencies } from './dependencies.js';
 import { activityLogContext } from './log-context.js';
+import { bundleWorkflows, WORKFLOWS_PATH } from './workflow-bundle.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -65,7 +64,7 @@ export function webhookTaskQueue(taskQueue: string): string {
 }
 
 /** The worker of the webhook deliveries: their workflow and activities, on webhookTaskQueue(taskQueue). */
-export async function createWebhookWorker(options: WorkerOptions): Promise<Worker> {
+async function createWebhookWorker(options: WorkerOptions): Promise<Worker> {
   const { deps, config } = options;
   return Worker.create({
     connection: options.connection,
@@ -77,4 +76,15 @@ export async function createWebhookWorker(options: WorkerOptions): Promise<Worke
     maxConcurrentActivityTaskExecutions: config.WEBHOOK_CONCURRENCY,
     shutdownGraceTime: '20 seconds',
   });
+}
+
+/**
+ * The two workers of a worker process: the checks' and the webhook deliveries'. They run the same workflow code,
+ * bundled once here unless it was given or WORKFLOW_BUNDLE has it built ahead.
+ */
+export async function createWorkers(options: WorkerOptions): Promise<{ worker: Worker; webhookWorker: Worker }> {
+  const source = workflowSource(options);
+  const workflowBundle = 'workflowBundle' in source ? source.workflowBundle : { code: (await bundleWorkflows()).code };
+  const shared = { ...options, workflowBundle };
+  return { worker: await createWorker(shared), webhookWorker: await createWebhookWorker(shared) };
 }
