@@ -109,11 +109,11 @@ export function createWebhookDeliveryActivities({ sql, config, logger, sender: g
     }
 
     await beginAttempt(sql, delivery.id, attempt, at);
-    const outcome: SendOutcome =
-      delivery.secrets.length === 0
-        ? { statusCode: null, error: 'not sent: the endpoint has no live signing secret', durationMs: 0, snippet: null }
-        : await sender.send({ url: delivery.url, messageId: delivery.messageId, body: delivery.body, secrets: delivery.secrets }, ctx.cancellationSignal);
-    if (delivery.secrets.length > 0) observeWebhookRequest(outcome.durationMs / 1000);
+    let outcome: SendOutcome = { statusCode: null, error: 'not sent: the endpoint has no live signing secret', durationMs: 0, snippet: null };
+    if (delivery.secrets.length > 0) {
+      outcome = await sender.send({ url: delivery.url, messageId: delivery.messageId, body: delivery.body, secrets: delivery.secrets }, ctx.cancellationSignal);
+      observeWebhookRequest(outcome.durationMs / 1000);
+    }
     const verdict = attemptVerdict(outcome.statusCode);
     const result = await recordAttempt(sql, {
       deliveryId: delivery.id,

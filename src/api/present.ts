@@ -41,7 +41,8 @@ export type ApiStoryItem = z.infer<typeof StoryItem>;
 export type ApiProfileCheck = z.infer<typeof ProfileCheck>;
 export type ApiStoryEvent = z.infer<typeof StoryEvent>;
 
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+/** A time as the API writes it (ISO-8601, UTC), or null. */
+export const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** A page of rows as a page of API items (the cursor is the repository's, untouched). */
 export function presentPage<Row, Item>(page: Page<Row>, present: (row: Row) => Item): Page<Item> {

@@ -6,6 +6,7 @@
 import type { z } from '@hono/zod-openapi';
 import type { AttemptRow, DeliveryRow, DeliveryWithAttempts } from '../repos/webhook-deliveries.js';
 import type { WebhookRow, WebhookWithSecret as WebhookAndSecret } from '../repos/webhooks.js';
+import { iso } from './present.js';
 import type { Attempt, Delivery, DeliveryDetail, Webhook, WebhookWithSecret } from './webhook-schemas.js';
 
 export type ApiWebhook = z.infer<typeof Webhook>;
@@ -13,8 +14,6 @@ export type ApiWebhookWithSecret = z.infer<typeof WebhookWithSecret>;
 export type ApiDelivery = z.infer<typeof Delivery>;
 export type ApiDeliveryDetail = z.infer<typeof DeliveryDetail>;
 export type ApiAttempt = z.infer<typeof Attempt>;
-
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 export function toApiWebhook(row: WebhookRow): ApiWebhook {
   return {

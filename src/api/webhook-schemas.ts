@@ -5,7 +5,7 @@
 import { z } from '@hono/zod-openapi';
 import { WEBHOOK_DELIVERY_EVENT_TYPES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_DISABLED_REASONS, WEBHOOK_EVENT_TYPES } from '../enums.js';
 import { batchCursor } from './cursors.js';
-import { pageOf, pageQuery, text, Timestamp, Uuid } from './schemas.js';
+import { IdParam, pageOf, pageQuery, text, Timestamp, Uuid } from './schemas.js';
 
 const NullableTimestamp = Timestamp.nullable();
 
@@ -114,7 +114,6 @@ export const DeliveryQuery = pageQuery(batchCursor).extend({
 });
 
 /** Path `:id/deliveries/:did`: malformed ids name nothing (404), as for IdParam. */
-export const DeliveryParams = z.object({
-  id: z.string().min(1).openapi({ param: { name: 'id', in: 'path' }, format: 'uuid' }),
+export const DeliveryParams = IdParam.extend({
   did: z.string().min(1).openapi({ param: { name: 'did', in: 'path' }, format: 'uuid' }),
 });

@@ -4,7 +4,7 @@
  * redelivery. Each insert notifies `webhook_deliveries` in its own transaction, as the triggers do, so a
  * worker's dispatcher starts it as soon as it commits instead of at its next look.
  */
-import type { Sql } from '../db/sql.js';
+import { transaction, type Sql } from '../db/sql.js';
 import type { WebhookDeliveryEventType, WebhookDeliveryStatus } from '../enums.js';
 import { ConflictError, isUuid, NotFoundError } from './errors.js';
 import type { Queryable } from './logs.js';
@@ -40,11 +40,10 @@ export interface DeliveryWithAttempts extends DeliveryRow {
   attempt_rows: AttemptRow[];
 }
 
-function deliveryColumns(sql: Queryable, table = 'd') {
-  const t = sql(table);
+function deliveryColumns(sql: Queryable) {
   return sql`
-    ${t}.id, ${t}.webhook_id, ${t}.message_id, ${t}.event_type, ${t}.status, ${t}.attempts, ${t}.last_status_code,
-    ${t}.last_error, ${t}.redelivery_of, ${t}.created_at, ${t}.dispatched_at, ${t}.finished_at, ${t}.payload`;
+    d.id, d.webhook_id, d.message_id, d.event_type, d.status, d.attempts, d.last_status_code,
+    d.last_error, d.redelivery_of, d.created_at, d.dispatched_at, d.finished_at, d.payload`;
 }
 
 const webhookNotFound = (id: string) => new NotFoundError(`webhook ${id} not found`);
@@ -62,9 +61,12 @@ async function lockEnabledWebhook(tx: Queryable, webhookId: string): Promise<voi
   }
 }
 
+/** The channel that wakes the dispatchers (the outbox triggers of sql/012_watches_and_webhooks.sql notify it too). */
+export const WEBHOOK_DELIVERIES_CHANNEL = 'webhook_deliveries';
+
 /** Wakes the dispatchers once the calling transaction commits. */
 async function notifyDispatchers(tx: Queryable): Promise<void> {
-  await tx`select pg_notify('webhook_deliveries', '')`;
+  await tx`select pg_notify(${WEBHOOK_DELIVERIES_CHANNEL}, '')`;
 }
 
 /** An endpoint's deliveries, newest first, optionally of one status; paged by `[created_at ISO, id]`. */
@@ -94,17 +96,21 @@ export async function getDelivery(sql: Sql, webhookId: string, deliveryId: strin
   const [row] = await sql<DeliveryRow[]>`
     select ${deliveryColumns(sql)} from webhook_deliveries d where d.id = ${deliveryId} and d.webhook_id = ${webhookId}`;
   if (!row) throw deliveryNotFound(webhookId, deliveryId);
-  const attempts = await sql<AttemptRow[]>`
+  return { ...row, attempt_rows: await deliveryAttempts(sql, deliveryId) };
+}
+
+/** Every attempt of a delivery, first first. */
+export function deliveryAttempts(sql: Queryable, deliveryId: string): Promise<AttemptRow[]> {
+  return sql<AttemptRow[]>`
     select attempt, started_at, duration_ms, status_code, error, response_snippet
     from webhook_delivery_attempts where delivery_id = ${deliveryId}
     order by attempt`;
-  return { ...row, attempt_rows: attempts };
 }
 
 /** A `ping` to an enabled endpoint: `{ webhook_id, message: "ping" }`, delivered like any event. */
 export async function insertPing(sql: Sql, webhookId: string): Promise<DeliveryRow> {
   if (!isUuid(webhookId)) throw webhookNotFound(webhookId);
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     await lockEnabledWebhook(tx, webhookId);
     // serialized here and sent as text: a parameter typed jsonb would be JSON-encoded once more
     const payload = JSON.stringify({ webhook_id: webhookId, message: 'ping' });
@@ -124,7 +130,7 @@ export async function insertPing(sql: Sql, webhookId: string): Promise<DeliveryR
  */
 export async function redeliver(sql: Sql, webhookId: string, deliveryId: string): Promise<DeliveryRow> {
   if (!isUuid(webhookId) || !isUuid(deliveryId)) throw deliveryNotFound(webhookId, deliveryId);
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     await lockEnabledWebhook(tx, webhookId);
     const [row] = await tx<DeliveryRow[]>`
       insert into webhook_deliveries as d

@@ -16,34 +16,40 @@ import { deliveryBody } from '../webhooks/delivery-body.js';
 export const DISPATCH_BATCH = 100;
 
 /**
+ * Fixes the body of each of `ids` that has none: its payload plus the seq its event drew at commit (a ping has
+ * no event, and so no seq). The first body fixed wins, so every attempt sends the same bytes; a redelivery
+ * already carries the body of the delivery it repeats.
+ */
+async function fixBodies(sql: Sql | Tx, ids: readonly string[]): Promise<void> {
+  const rows = await sql<{ id: string; event_type: WebhookDeliveryEventType; payload: Record<string, unknown>; created_at: Date; seq: number | null }[]>`
+    select d.id, d.event_type, d.payload, d.created_at, coalesce(se.seq, bl.seq) as seq
+    from webhook_deliveries d
+    left join story_events se on se.profile_id = d.profile_id and se.item_pk = d.item_pk and se.type = d.event_type
+    left join batch_logs bl on bl.id = d.batch_log_id
+    where d.id = any(${ids as string[]}::uuid[]) and d.body is null`;
+  if (rows.length === 0) return;
+  await sql`
+    update webhook_deliveries d set body = f.body
+    from unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => deliveryBody(r, r.seq))}::text[]) as f(id, body)
+    where d.id = f.id and d.body is null`;
+}
+
+/**
  * Claims up to `limit` deliveries no workflow was started for yet (oldest first; rows another dispatcher holds
- * are skipped) and fixes the body of each that has none: its payload plus the seq its event drew at commit.
- * A redelivery already carries the body of the delivery it repeats. Returns the claimed ids; the claim ends
- * with the transaction, so a dispatcher that dies before `markDispatched` leaves them for the next look.
+ * are skipped) and fixes their bodies. Returns the claimed ids; the claim ends with the transaction, so a
+ * dispatcher that dies before `markDispatched` leaves them for the next look.
  */
 export async function claimUndispatched(sql: Sql, limit = DISPATCH_BATCH): Promise<string[]> {
   return transaction(sql, async (tx) => {
-    const rows = await tx<
-      { id: string; event_type: WebhookDeliveryEventType; payload: Record<string, unknown>; created_at: Date; has_body: boolean; seq: number | null }[]
-    >`
-      select d.id, d.event_type, d.payload, d.created_at, d.body is not null as has_body, coalesce(se.seq, bl.seq) as seq
-      from webhook_deliveries d
-      left join story_events se on se.profile_id = d.profile_id and se.item_pk = d.item_pk and se.type = d.event_type
-      left join batch_logs bl on bl.id = d.batch_log_id
-      where d.dispatched_at is null
-      order by d.created_at, d.id
+    const rows = await tx<{ id: string }[]>`
+      select id from webhook_deliveries
+      where dispatched_at is null
+      order by created_at, id
       limit ${limit}
-      for update of d skip locked`;
-    const unfixed = rows.filter((r) => !r.has_body);
-    if (unfixed.length > 0) {
-      const ids = unfixed.map((r) => r.id);
-      const bodies = unfixed.map((r) => deliveryBody(r, r.event_type === 'ping' ? null : r.seq));
-      await tx`
-        update webhook_deliveries d set body = f.body
-        from unnest(${ids}::uuid[], ${bodies}::text[]) as f(id, body)
-        where d.id = f.id and d.body is null`;
-    }
-    return rows.map((r) => r.id);
+      for update skip locked`;
+    const ids = rows.map((r) => r.id);
+    await fixBodies(tx, ids);
+    return ids;
   });
 }
 
@@ -73,14 +79,13 @@ export interface DeliveryToSend {
  * redaction, so no log line can show it.
  */
 export async function loadDeliveryToSend(sql: Sql, deliveryId: string): Promise<DeliveryToSend | null> {
-  const [row] = await sql<
+  const read = () => sql<
     {
       id: string; webhook_id: string; message_id: string; event_type: WebhookDeliveryEventType; status: WebhookDeliveryStatus;
-      body: string | null; payload: Record<string, unknown>; created_at: Date; seq: number | null; url: string; enabled: boolean; secrets: string[];
+      body: string | null; url: string; enabled: boolean; secrets: string[];
     }[]
   >`
-    select d.id, d.webhook_id, d.message_id, d.event_type, d.status, d.body, d.payload, d.created_at,
-      coalesce(se.seq, bl.seq) as seq, w.url, w.enabled,
+    select d.id, d.webhook_id, d.message_id, d.event_type, d.status, d.body, w.url, w.enabled,
       coalesce((
         select array_agg(s.secret order by s.expires_at is null desc, s.id desc)
         from webhook_secrets s
@@ -88,26 +93,23 @@ export async function loadDeliveryToSend(sql: Sql, deliveryId: string): Promise<
       ), '{}') as secrets
     from webhook_deliveries d
     join webhooks w on w.id = d.webhook_id
-    left join story_events se on se.profile_id = d.profile_id and se.item_pk = d.item_pk and se.type = d.event_type
-    left join batch_logs bl on bl.id = d.batch_log_id
     where d.id = ${deliveryId}`;
+  let [row] = await read();
+  if (row && row.body === null) {
+    // no dispatcher fixed it (a delivery workflow started some other way)
+    await fixBodies(sql, [deliveryId]);
+    [row] = await read();
+  }
   if (!row) return null;
   for (const secret of row.secrets) registerSecret(secret);
-  let body = row.body;
-  if (body === null) {
-    const fixed = deliveryBody(row, row.event_type === 'ping' ? null : row.seq);
-    // the first body fixed wins, so every attempt sends the same bytes
-    const [stored] = await sql<{ body: string }[]>`
-      update webhook_deliveries set body = coalesce(body, ${fixed}) where id = ${deliveryId} returning body`;
-    body = stored?.body ?? fixed;
-  }
   return {
     id: row.id,
     webhookId: row.webhook_id,
     messageId: row.message_id,
     eventType: row.event_type,
     status: row.status,
-    body,
+    // fixed above when it was not
+    body: row.body!,
     url: row.url,
     enabled: row.enabled,
     secrets: row.secrets,

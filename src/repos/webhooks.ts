@@ -3,11 +3,11 @@
  * here, returned once by `createWebhook` and `rotateWebhookSecret` for the API to show, registered with the
  * redaction, and never read back by anything in this module: the rows it returns carry no secret.
  *
- * The rules for a URL and the list of events are checked here rather than in the routes alone, so that every
- * caller (the API, the dev launcher's demo endpoint) stores only endpoints the delivery engine may send to.
+ * The shape of each field is the route schemas' to check (src/api/webhook-schemas.ts); where a URL may point
+ * (WEBHOOK_ALLOW_HOSTS) and whether a niche exists are checked here, where the endpoint is stored.
  */
-import type { Sql } from '../db/sql.js';
-import { WEBHOOK_EVENT_TYPES, type WebhookDisabledReason, type WebhookEventType } from '../enums.js';
+import { transaction, type Sql } from '../db/sql.js';
+import type { WebhookDisabledReason, WebhookEventType } from '../enums.js';
 import { registerSecret } from '../logging/redact.js';
 import { generateWebhookSecret } from '../webhooks/secret.js';
 import { webhookUrlProblem } from '../webhooks/target-url.js';
@@ -39,14 +39,14 @@ export interface WebhookWithSecret {
 
 export interface WebhookInput {
   url: string;
-  events: readonly string[];
+  events: readonly WebhookEventType[];
   nicheId?: string | null;
   description?: string | null;
 }
 
 export interface WebhookPatch {
   url?: string;
-  events?: readonly string[];
+  events?: readonly WebhookEventType[];
   nicheId?: string | null;
   description?: string | null;
   enabled?: boolean;
@@ -56,9 +56,6 @@ export interface WebhookPatch {
 export interface WebhookRules {
   allowHosts: readonly string[];
 }
-
-const MAX_URL_LENGTH = 2000;
-const MAX_DESCRIPTION_LENGTH = 500;
 
 /** The columns of a WebhookRow; the current secret's age tells whether it came from a rotation. */
 function webhookColumns(sql: Queryable) {
@@ -72,45 +69,15 @@ function webhookColumns(sql: Queryable) {
        order by s.id desc limit 1) as secret_rotated_at`;
 }
 
-function checkUrl(url: unknown, rules: WebhookRules): string {
-  if (typeof url !== 'string' || url.length === 0) throw new ValidationError('url is required', { field: 'url' });
-  if ([...url].length > MAX_URL_LENGTH) throw new ValidationError(`url must be at most ${MAX_URL_LENGTH} characters`, { field: 'url' });
+/** Where an endpoint may point (WEBHOOK_ALLOW_HOSTS), which no schema can say: a 400 naming the url otherwise. */
+function checkUrl(url: string, rules: WebhookRules): string {
   const problem = webhookUrlProblem(url, rules.allowHosts);
   if (problem) throw new ValidationError(`url ${problem}`, { field: 'url' });
   return url;
 }
 
-function checkEvents(events: unknown): WebhookEventType[] {
-  if (!Array.isArray(events) || events.length === 0) {
-    throw new ValidationError('events must name at least one event type', { field: 'events' });
-  }
-  const known: readonly string[] = WEBHOOK_EVENT_TYPES;
-  const unknown = events.filter((e) => typeof e !== 'string' || !known.includes(e));
-  if (unknown.length > 0) {
-    throw new ValidationError(`events must be among ${WEBHOOK_EVENT_TYPES.join(', ')}`, { field: 'events', unknown });
-  }
-  if (new Set(events).size !== events.length) throw new ValidationError('events must not repeat an event type', { field: 'events' });
-  return events as WebhookEventType[];
-}
-
-function checkDescription(description: unknown): string | null {
-  if (description === null || description === undefined) return null;
-  if (typeof description !== 'string' || [...description].length > MAX_DESCRIPTION_LENGTH || description.includes('\u0000')) {
-    throw new ValidationError(`description must be text of at most ${MAX_DESCRIPTION_LENGTH} characters, without NUL`, {
-      field: 'description',
-    });
-  }
-  return description;
-}
-
 const unknownNiche = (nicheId: unknown) =>
   new ValidationError(`niche ${String(nicheId)} does not exist`, { field: 'niche_id', niche_id: nicheId });
-
-function checkNicheId(nicheId: unknown): string | null {
-  if (nicheId === null || nicheId === undefined) return null;
-  if (!isUuid(nicheId)) throw unknownNiche(nicheId);
-  return nicheId;
-}
 
 /** An unknown niche reaches Postgres as a foreign key violation: said as the caller's mistake. */
 async function withNicheCheck<T>(nicheId: string | null | undefined, work: () => Promise<T>): Promise<T> {
@@ -139,11 +106,11 @@ async function insertSecret(sql: Queryable, webhookId: string): Promise<string> 
 /** Stores an endpoint and its first secret in one transaction. */
 export async function createWebhook(sql: Sql, input: WebhookInput, rules: WebhookRules): Promise<WebhookWithSecret> {
   const url = checkUrl(input.url, rules);
-  const events = checkEvents(input.events);
-  const nicheId = checkNicheId(input.nicheId);
-  const description = checkDescription(input.description);
+  const nicheId = input.nicheId ?? null;
+  const description = input.description ?? null;
+  const events = input.events;
   return withNicheCheck(nicheId, () =>
-    sql.begin(async (tx) => {
+    transaction(sql, async (tx) => {
       const [inserted] = await tx<{ id: string }[]>`
         insert into webhooks (url, events, niche_id, description)
         values (${url}, ${events}::text[], ${nicheId}, ${description})
@@ -179,9 +146,7 @@ export async function listWebhooks(sql: Sql, options: { limit: number; cursor?: 
 export async function updateWebhook(sql: Sql, id: string, patch: WebhookPatch, rules: WebhookRules): Promise<WebhookRow> {
   if (!isUuid(id)) throw new NotFoundError(`webhook ${id} not found`);
   const url = patch.url === undefined ? undefined : checkUrl(patch.url, rules);
-  const events = patch.events === undefined ? undefined : checkEvents(patch.events);
-  const nicheId = patch.nicheId === undefined ? undefined : checkNicheId(patch.nicheId);
-  const description = patch.description === undefined ? undefined : checkDescription(patch.description);
+  const { events, nicheId, description } = patch;
   const enabled =
     patch.enabled === undefined
       ? sql``
@@ -190,7 +155,7 @@ export async function updateWebhook(sql: Sql, id: string, patch: WebhookPatch, r
               failing_since = case when enabled then failing_since end`
         : sql`, enabled = false, disabled_reason = 'operator', disabled_at = coalesce(disabled_at, now())`;
   return withNicheCheck(patch.nicheId, () =>
-    sql.begin(async (tx) => {
+    transaction(sql, async (tx) => {
       const [updated] = await tx<{ id: string }[]>`
         update webhooks set updated_at = now()
           ${url === undefined ? tx`` : tx`, url = ${url}`}
@@ -220,7 +185,7 @@ export async function deleteWebhook(sql: Sql, id: string): Promise<void> {
  */
 export async function rotateWebhookSecret(sql: Sql, id: string, overlapMs: number): Promise<WebhookWithSecret> {
   if (!isUuid(id)) throw new NotFoundError(`webhook ${id} not found`);
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
     const [found] = await tx<{ id: string }[]>`
       update webhooks set updated_at = now() where id = ${id} returning id`;
     if (!found) throw new NotFoundError(`webhook ${id} not found`);

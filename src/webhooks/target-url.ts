@@ -85,10 +85,9 @@ export function guardedLookup(allowHosts: readonly string[]) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
-      const list = addresses;
       const host = normalHost(hostname);
       if (!allowHosts.includes(host)) {
-        const inner = list.find((a) => isNonPublicAddress(a.address));
+        const inner = addresses.find((a) => isNonPublicAddress(a.address));
         if (inner) {
           const refusal = Object.assign(new Error(`webhook host ${hostname} resolves to a non-public address (${inner.address})`), {
             code: 'EWEBHOOKADDRESS',
@@ -96,8 +95,8 @@ export function guardedLookup(allowHosts: readonly string[]) {
           return callback(refusal, []);
         }
       }
-      if (options.all) return callback(null, list);
-      const first = list[0];
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
       if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), []);
       callback(null, first.address, first.family);
     });

@@ -16,11 +16,10 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { Config } from '../config.js';
 import type { Sql } from '../db/sql.js';
 import type { Logger } from '../logging/logger.js';
+import { WEBHOOK_DELIVERIES_CHANNEL } from '../repos/webhook-deliveries.js';
 import { claimUndispatched, DISPATCH_BATCH, markDispatched } from '../repos/webhook-sends.js';
 import { webhookDeliveryWorkflow, webhookDeliveryWorkflowId, type WebhookDeliveryInput } from '../../workflows/webhook-delivery.js';
 
-/** The channel the outbox triggers notify (sql/012_watches_and_webhooks.sql). */
-export const WEBHOOK_DELIVERIES_CHANNEL = 'webhook_deliveries';
 
 /** Workflow starts in flight at once during a look. */
 const START_CONCURRENCY = 10;

@@ -14,7 +14,8 @@ import { killAllChildren, killHard, startWorkerProcess } from '../helpers/proces
 import { createLocalEnv, uniqueIds } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
-import { attemptRows, deliveryRow, insertStoryPosted, insertWebhook } from '../helpers/webhooks.js';
+import { deliveryRow, insertStoryPosted, insertWebhook } from '../helpers/webhooks.js';
+import { deliveryAttempts } from '../../src/repos/webhook-deliveries.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -69,7 +70,7 @@ it('a delivery whose worker is killed mid-request reaches the receiver at least 
   await waitFor(async () => receiver.requests.length === 1, { what: 'the first request received', timeoutMs: 60_000 });
   await killHard(first.child);
   expect(await deliveryRow(db.sql, deliveryId)).toMatchObject({ status: 'pending', attempts: 1 });
-  expect(await attemptRows(db.sql, deliveryId)).toMatchObject([{ attempt: 1, status_code: null, error: null, duration_ms: null }]);
+  expect(await deliveryAttempts(db.sql, deliveryId)).toMatchObject([{ attempt: 1, status_code: null, error: null, duration_ms: null }]);
 
   const second = await startWorkerProcess(workerEnv());
   const row = await waitFor(
@@ -84,7 +85,7 @@ it('a delivery whose worker is killed mid-request reaches the receiver at least 
   expect(requests.length).toBeGreaterThanOrEqual(1);
   expect(requests.every((r) => r.verifiedWith.length === 1 && r.body === requests[0]!.body)).toBe(true);
   expect(JSON.parse(requests[0]!.body)).toMatchObject({ type: 'story.posted', data: { item_pk: event.itemPk, seq: event.seq } });
-  const attempts = await attemptRows(db.sql, deliveryId);
+  const attempts = await deliveryAttempts(db.sql, deliveryId);
   // the killed attempt has no outcome; the one that delivered is recorded with its answer
   expect(attempts[0]).toMatchObject({ attempt: 1, status_code: null });
   expect(attempts.at(-1)).toMatchObject({ status_code: 200, response_snippet: 'ok' });

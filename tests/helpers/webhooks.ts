@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../src/db/sql.js';
-import type { WebhookDeliveryStatus, WebhookDisabledReason, WebhookEventType } from '../../src/enums.js';
+import { WEBHOOK_EVENT_TYPES, type WebhookDeliveryStatus, type WebhookDisabledReason, type WebhookEventType } from '../../src/enums.js';
 import { upsertProfiles } from '../../src/repos/profiles.js';
-import type { AttemptRow } from '../../src/repos/webhook-deliveries.js';
+import { insertPing as pingDelivery } from '../../src/repos/webhook-deliveries.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 
 export interface TestWebhook {
@@ -19,7 +19,7 @@ export interface TestWebhook {
 export async function insertWebhook(
   sql: Sql,
   url: string,
-  events: WebhookEventType[] = ['story.posted', 'story.ended', 'batch.completed', 'batch.stalled'],
+  events: WebhookEventType[] = [...WEBHOOK_EVENT_TYPES],
 ): Promise<TestWebhook> {
   const secret = generateWebhookSecret();
   const [row] = await sql<{ id: string }[]>`insert into webhooks (url, events) values (${url}, ${events}) returning id`;
@@ -32,14 +32,9 @@ export async function insertSecret(sql: Sql, webhookId: string, secret: string, 
   await sql`insert into webhook_secrets (webhook_id, secret, expires_at) values (${webhookId}, ${secret}, ${expiresAt})`;
 }
 
-/** A ping delivery, as POST /webhooks/:id/test inserts it (and the NOTIFY it sends). */
+/** A ping delivery, through POST /webhooks/:id/test's own repository call (the NOTIFY included). */
 export async function insertPing(sql: Sql, webhookId: string): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`
-    insert into webhook_deliveries (webhook_id, event_type, payload)
-    values (${webhookId}, 'ping', ${sql.json({ webhook_id: webhookId, message: 'ping' })})
-    returning id`;
-  await sql`select pg_notify('webhook_deliveries', '')`;
-  return row!.id;
+  return (await pingDelivery(sql, webhookId)).id;
 }
 
 /**
@@ -81,12 +76,6 @@ export async function deliveryRow(sql: Sql, id: string): Promise<DeliveryRow | u
   return row;
 }
 
-
-export async function attemptRows(sql: Sql, deliveryId: string): Promise<AttemptRow[]> {
-  return sql<AttemptRow[]>`
-    select attempt, started_at, duration_ms, status_code, error, response_snippet
-    from webhook_delivery_attempts where delivery_id = ${deliveryId} order by attempt`;
-}
 
 export interface EndpointRow {
   enabled: boolean;

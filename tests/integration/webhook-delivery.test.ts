@@ -18,7 +18,8 @@ import { webhookDeliveryWorkflowId } from '../../workflows/webhook-delivery.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
 import { startReceiver, verifiesWith, type Answerer, type Receiver } from '../helpers/webhook-receiver.js';
-import { attemptRows, deliveryRow, endpointRow, insertPing, insertSecret, insertStoryPosted, insertWebhook } from '../helpers/webhooks.js';
+import { deliveryRow, endpointRow, insertPing, insertSecret, insertStoryPosted, insertWebhook } from '../helpers/webhooks.js';
+import { deliveryAttempts } from '../../src/repos/webhook-deliveries.js';
 import { localServer, withWorker } from '../helpers/workflow.js';
 
 const server = localServer();
@@ -110,7 +111,7 @@ describe('webhook delivery (dev server, real receiver)', () => {
           data: { profile_id: event.profileId, item_pk: event.itemPk, seq: event.seq, media_type: 'image' },
         });
 
-        const attempts = await attemptRows(rig.db.sql, deliveryId);
+        const attempts = await deliveryAttempts(rig.db.sql, deliveryId);
         expect(attempts.map((a) => [a.attempt, a.status_code])).toEqual([[1, 500], [2, 500], [3, 500], [4, 200]]);
         expect(attempts[3]!.response_snippet).toBe('thanks');
         expect(row).toMatchObject({ attempts: 4, last_status_code: 200 });
@@ -139,7 +140,7 @@ describe('webhook delivery (dev server, real receiver)', () => {
           expect(r.verifiedWith).toEqual([]);
           expect(verifiesWith(webhook.secret, r.body, r.headers)).toBe(true);
         }
-        expect((await attemptRows(rig.db.sql, deliveryId)).map((a) => a.status_code)).toEqual([401, 401]);
+        expect((await deliveryAttempts(rig.db.sql, deliveryId)).map((a) => a.status_code)).toEqual([401, 401]);
 
         // the same request with its signature left off
         const { 'webhook-signature': _signature, ...unsigned } = signed[0]!.headers;
@@ -196,12 +197,12 @@ describe('webhook delivery (dev server, real receiver)', () => {
         const idOf = (webhookId: string) => deliveries.find((d) => d.webhook_id === webhookId)!.id;
 
         await settled(rig, idOf(literal.id), 'failed');
-        const [byLiteral] = await attemptRows(rig.db.sql, idOf(literal.id));
+        const [byLiteral] = await deliveryAttempts(rig.db.sql, idOf(literal.id));
         expect(byLiteral).toMatchObject({ attempt: 1, status_code: null });
         expect(byLiteral!.error).toMatch(/^refused: the URL must not name a private, loopback or link-local address/);
         if (named) {
           await settled(rig, idOf(named.id), 'failed');
-          const [byName] = await attemptRows(rig.db.sql, idOf(named.id));
+          const [byName] = await deliveryAttempts(rig.db.sql, idOf(named.id));
           expect(byName).toMatchObject({ attempt: 1, status_code: null });
           expect(byName!.error).toMatch(/^refused: webhook host .* resolves to a non-public address/);
         }
@@ -222,7 +223,7 @@ describe('webhook delivery (dev server, real receiver)', () => {
         const deliveryId = await insertPing(rig.db.sql, webhook.id);
         await settled(rig, deliveryId, 'delivered');
         expect(receiver.requests.map((r) => r.path)).toEqual(['/moved', '/moved']);
-        const attempts = await attemptRows(rig.db.sql, deliveryId);
+        const attempts = await deliveryAttempts(rig.db.sql, deliveryId);
         expect(attempts.map((a) => [a.status_code, a.response_snippet])).toEqual([[302, 'see /landing'], [204, '']]);
       });
     });

@@ -16,7 +16,8 @@ import { webhookDeliveryInput } from '../../src/worker/webhook-dispatcher.js';
 import { webhookDeliveryWorkflow, webhookDeliveryWorkflowId } from '../../workflows/webhook-delivery.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startReceiver, type Answer, type Receiver } from '../helpers/webhook-receiver.js';
-import { attemptRows, deliveryRow, endpointRow, insertStoryPosted, insertWebhook } from '../helpers/webhooks.js';
+import { deliveryRow, endpointRow, insertStoryPosted, insertWebhook } from '../helpers/webhooks.js';
+import { deliveryAttempts } from '../../src/repos/webhook-deliveries.js';
 import { waitFor } from '../helpers/wait.js';
 import { timeSkippingServer, withWorker } from '../helpers/workflow.js';
 
@@ -97,7 +98,7 @@ describe('webhookDeliveryWorkflow (time-skipping, real receiver and Postgres)', 
     expect(waits[0]).toBeGreaterThanOrEqual(60_000);
     expect(Math.max(...waits)).toBeLessThan(8 * HOUR_MS + 60_000);
 
-    const attempts = await attemptRows(db.sql, deliveryId);
+    const attempts = await deliveryAttempts(db.sql, deliveryId);
     expect(attempts.map((a) => a.attempt)).toEqual(Array.from({ length: 18 }, (_, i) => i + 1));
     expect(attempts.every((a) => a.status_code === 500 && a.response_snippet === 'down')).toBe(true);
     const recordedSpanH = (attempts.at(-1)!.started_at.getTime() - attempts[0]!.started_at.getTime()) / HOUR_MS;
@@ -114,14 +115,14 @@ describe('webhookDeliveryWorkflow (time-skipping, real receiver and Postgres)', 
     const { outcome, webhook, deliveryId } = await deliverTo('/gone', { status: 410, body: 'gone for good' });
     expect(outcome).toBe('failed');
     expect(arrivals.get('/gone')).toHaveLength(1);
-    expect(await attemptRows(db.sql, deliveryId)).toMatchObject([{ attempt: 1, status_code: 410, response_snippet: 'gone for good' }]);
+    expect(await deliveryAttempts(db.sql, deliveryId)).toMatchObject([{ attempt: 1, status_code: 410, response_snippet: 'gone for good' }]);
     expect(await deliveryRow(db.sql, deliveryId)).toMatchObject({ status: 'failed', attempts: 1, last_status_code: 410 });
     expect(await endpointRow(db.sql, webhook.id)).toMatchObject({ enabled: false, disabled_reason: 'gone' });
   });
 
   it('marks the delivery cancelled when its workflow is cancelled between attempts, and sends nothing more', async () => {
     const { outcome, deliveryId } = await deliverTo('/cancelled', { status: 500 }, async (handle, id) => {
-      await waitFor(async () => (await attemptRows(db.sql, id)).some((a) => a.status_code === 500), { what: 'first attempt recorded' });
+      await waitFor(async () => (await deliveryAttempts(db.sql, id)).some((a) => a.status_code === 500), { what: 'first attempt recorded' });
       await handle.cancel();
     });
     expect(outcome).toBeInstanceOf(WorkflowFailedError);
