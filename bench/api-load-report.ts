@@ -7,6 +7,7 @@
  * meanwhile at most 20% slower than the same batch unloaded.
  */
 import type { ScenarioFigures } from './figures.js';
+import { goalLines, type Goal } from './goals.js';
 
 /** One phase, or one kind of request within it (bench/load-phases.ts). */
 export interface LoadFigures {
@@ -89,12 +90,6 @@ export interface ApiLoadExtras {
   /** What the API process logged (LOG_LEVEL=warn) over the whole scenario. */
   api_log: { warnings: number; errors: number; messages: Array<{ message: string; count: number }> };
   goals: Goal[];
-}
-
-export interface Goal {
-  goal: string;
-  actual: string;
-  met: boolean;
 }
 
 /** The value at quantile q of ascending `sorted` (nearest rank), rounded to ms; null when empty. */
@@ -200,7 +195,6 @@ export function formatApiLoad(s: ScenarioFigures & ApiLoadExtras): string {
     ...readyz.failures.map((f) => `readyz: ${f}`),
   ];
   if (bodies.length) lines.push('  first failures:', ...bodies.slice(0, 12).map((b) => `    ${b}`));
-  const width = Math.max(...goals.map((g) => g.goal.length));
-  lines.push('  goals:', ...goals.map((g) => `    ${g.met ? 'pass' : 'MISS'}  ${g.goal.padEnd(width)}  ${g.actual}`));
+  lines.push(...goalLines(goals));
   return lines.join('\n');
 }

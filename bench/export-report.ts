@@ -8,6 +8,7 @@
  * full collections) apart.
  */
 import type { ScenarioFigures } from './figures.js';
+import { goalLines, thousands, type Goal } from './goals.js';
 
 export const FIRST_BYTE_GOAL_MS = 500;
 export const HEAP_GROWTH_GOAL_MB = 20;
@@ -36,7 +37,7 @@ export interface ExportExtras {
   downloads: DownloadFigures[];
   /** The API's heap after the downloads and a full garbage collection: what it kept. */
   api_heap_mb_end: number;
-  goals: Array<{ goal: string; met: boolean; actual: string }>;
+  goals: Goal[];
 }
 
 export function exportGoals(downloads: readonly DownloadFigures[]): ExportExtras['goals'] {
@@ -51,7 +52,6 @@ export function exportGoals(downloads: readonly DownloadFigures[]): ExportExtras
   ]);
 }
 
-const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** The printed block: one line per download, then the goals. */
 export function formatExport(s: ScenarioFigures & ExportExtras): string {
@@ -65,7 +65,6 @@ export function formatExport(s: ScenarioFigures & ExportExtras): string {
     ),
     `  API heap after the downloads and a full GC: ${s.api_heap_mb_end} MB`,
   ];
-  const width = Math.max(...s.goals.map((g) => g.goal.length));
-  lines.push('  goals:', ...s.goals.map((g) => `    ${g.met ? 'pass' : 'MISS'}  ${g.goal.padEnd(width)}  ${g.actual}`));
+  lines.push(...goalLines(s.goals));
   return lines.join('\n');
 }

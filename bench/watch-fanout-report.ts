@@ -7,6 +7,7 @@
  */
 import { percentile } from './api-load-report.js';
 import { round, type ScenarioFigures } from './figures.js';
+import { goalLines, thousands, type Goal } from './goals.js';
 
 /** One delivery as an endpoint's receiver saw it: its first arrival, and the item it names. */
 export interface ReceivedDelivery {
@@ -71,7 +72,7 @@ export interface WatchFanoutExtras {
   unverified: number;
   /** Deliveries of new items an endpoint received that name no new item of a measured batch. */
   unexpected: number;
-  goals: Array<{ goal: string; met: boolean; actual: string }>;
+  goals: Goal[];
 }
 
 export interface FanoutInput {
@@ -138,7 +139,6 @@ function fanoutGoals(f: Omit<WatchFanoutExtras, 'goals'>): WatchFanoutExtras['go
   ];
 }
 
-const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
 const orDash = (v: number | null, unit = '') => (v === null ? '-' : `${thousands(v)}${unit}`);
 /** A rate: one decimal below 10 per second, whole above. */
 const perS = (v: number | null) => (v === null ? '-' : `${v < 10 ? v.toFixed(1) : thousands(v)}/s`);
@@ -159,7 +159,6 @@ export function formatWatchFanout(s: ScenarioFigures & WatchFanoutExtras): strin
     `  ${thousands(s.deliveries)} deliveries of ${thousands(s.new_items)} new items in ${s.delivery_span_s ?? '-'} s: ${perS(s.deliveries_per_s)} (best batch ${perS(s.peak_deliveries_per_s)}); ` +
       `${s.duplicates} duplicate arrivals (same webhook-id again)`,
   ];
-  const width = Math.max(...s.goals.map((g) => g.goal.length));
-  lines.push('  goals:', ...s.goals.map((g) => `    ${g.met ? 'pass' : 'MISS'}  ${g.goal.padEnd(width)}  ${g.actual}`));
+  lines.push(...goalLines(s.goals));
   return lines.join('\n');
 }

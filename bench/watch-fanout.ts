@@ -26,8 +26,8 @@ import { performance } from 'node:perf_hooks';
 import { startApi, type RunningApi } from '../src/api/server.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logging/logger.js';
-import type { Shutdown } from '../src/process/shutdown.js';
-import { sleep, withTimeout } from '../src/process/timeouts.js';
+import { Shutdown } from '../src/process/shutdown.js';
+import { sleep } from '../src/process/timeouts.js';
 import { createNiche } from '../src/repos/niches.js';
 import { upsertProfiles } from '../src/repos/profiles.js';
 import { writeWhole } from '../src/worker/workflow-bundle.js';
@@ -57,21 +57,6 @@ const BATCH_LIMIT_MS = 600_000;
 const DRAIN_LIMIT_MS = 600_000;
 const CLEANUP_STEP_MS = 30_000;
 const POLL_MS = 250;
-
-/** What the scenario started, stopped in reverse order at its end. */
-class Started {
-  readonly #steps: Array<[what: string, stop: () => Promise<unknown>]> = [];
-
-  add(what: string, stop: () => Promise<unknown>): void {
-    this.#steps.push([what, stop]);
-  }
-
-  async stopAll(): Promise<void> {
-    for (const [what, stop] of this.#steps.reverse()) {
-      await withTimeout(stop(), CLEANUP_STEP_MS, `${what} did not stop`).catch((err: unknown) => say(`  watch_fanout cleanup: ${what}: ${(err as Error).message}`));
-    }
-  }
-}
 
 /** The parts the scenario runs on, once started. */
 interface Parts {
@@ -118,7 +103,7 @@ async function seedNiche(world: World): Promise<string> {
 }
 
 /** The worker process and the API, on a task queue of the scenario's own. */
-async function startParts(world: World, started: Started, shutdown: Shutdown): Promise<Parts> {
+async function startParts(world: World, started: Shutdown, shutdown: Shutdown): Promise<Parts> {
   const taskQueue = `${world.taskQueue}-watch-fanout`;
   const env = { ...world.baseEnv, TEMPORAL_ADDRESS: world.env.address, TEMPORAL_TASK_QUEUE: taskQueue, WEBHOOK_ALLOW_HOSTS: '127.0.0.1' };
   const bundleDir = mkdtempSync(join(tmpdir(), 'storycheck-bench-'));
@@ -172,7 +157,7 @@ async function pauseAndSettle(parts: Parts, watchId: string): Promise<void> {
 }
 
 /** The watch, ticked at once; its first batch remembers the stories already live. Paused when it returns. */
-async function firstBatch(parts: Parts, started: Started, nicheId: string): Promise<string> {
+async function firstBatch(parts: Parts, started: Shutdown, nicheId: string): Promise<string> {
   const watch = await call(parts, 'POST', '/watches', { name: 'watch_fanout', niche_id: nicheId, every_s: EVERY_S });
   // its Schedule goes with it
   started.add('watch', () => call(parts, 'DELETE', `/watches/${watch.id}`));
@@ -185,7 +170,7 @@ async function firstBatch(parts: Parts, started: Started, nicheId: string): Prom
 }
 
 /** A receiver and a webhook over the niche for each endpoint. */
-async function createEndpoints(parts: Parts, started: Started, nicheId: string): Promise<WebhookReceiver[]> {
+async function createEndpoints(parts: Parts, started: Shutdown, nicheId: string): Promise<WebhookReceiver[]> {
   const receivers: WebhookReceiver[] = [];
   for (let i = 0; i < ENDPOINTS; i++) {
     const receiver = await startWebhookReceiver();
@@ -253,7 +238,8 @@ export async function runWatchFanout(world: World, spec: ScenarioSpec, shutdown:
   await resetWorld(world, spec);
   const stories = { storyTtlS: world.sim.simulator.settings.storyTtlS, storyPostEveryS: world.sim.simulator.settings.storyPostEveryS };
   world.sim.setOptions({ storyTtlS: STORY_TTL_S, storyPostEveryS: STORY_POST_EVERY_S });
-  const started = new Started();
+  // what the scenario started, stopped in reverse order at its end
+  const started = new Shutdown({ warn: (msg, fields) => say(`  watch_fanout cleanup: ${msg}${fields?.err ? `: ${(fields.err as Error).message}` : ''}`) }, CLEANUP_STEP_MS);
   try {
     const nicheId = await seedNiche(world);
     const parts = await startParts(world, started, shutdown);
@@ -265,7 +251,7 @@ export async function runWatchFanout(world: World, spec: ScenarioSpec, shutdown:
     say(formatWatchFanout(figures));
     return figures;
   } finally {
-    await started.stopAll();
+    await started.run();
     world.sim.setOptions(stories);
   }
 }

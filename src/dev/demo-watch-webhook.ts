@@ -7,13 +7,12 @@
  *   each run deletes the previous demo webhook (found by its description) and creates a new one, whose secret
  *   the receiver verifies with.
  */
-import { registerSecret } from '../logging/redact.js';
+import { WEBHOOK_EVENT_TYPES } from '../enums.js';
 
 export const DEMO_WATCH_NAME = 'demo watch';
-export const DEMO_WATCH_EVERY_S = 60;
+const DEMO_WATCH_EVERY_S = 60;
 /** How a later run recognises the demo webhook it replaces; webhooks made by hand are left alone. */
 export const DEMO_WEBHOOK_DESCRIPTION = 'npm run dev: the local receiver (replaced on each start)';
-export const DEMO_WEBHOOK_EVENTS = ['story.posted', 'story.ended', 'batch.completed', 'batch.stalled'] as const;
 
 /** Lists are read page by page up to this many pages: enough for a machine's demo. */
 const MAX_PAGES = 20;
@@ -56,7 +55,7 @@ async function findAll<T>(api: LocalApi, path: string, wanted: (item: T) => bool
   return found;
 }
 
-export interface DemoWatch {
+interface DemoWatch {
   id: string;
   name: string;
   every_s: number | null;
@@ -93,9 +92,8 @@ export async function recreateDemoWebhook(api: LocalApi, receiverUrl: string): P
   for (const w of previous) await call(api, 'DELETE', `/webhooks/${w.id}`);
   const created = await call<{ id: string; url: string; secret: string }>(api, 'POST', '/webhooks', {
     url: receiverUrl,
-    events: DEMO_WEBHOOK_EVENTS,
+    events: WEBHOOK_EVENT_TYPES,
     description: DEMO_WEBHOOK_DESCRIPTION,
   });
-  registerSecret(created.secret);
   return { id: created.id, url: created.url, secret: created.secret, replaced: previous.length };
 }

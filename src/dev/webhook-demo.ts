@@ -12,7 +12,7 @@ import type { DevRun } from './dev-run.js';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.js';
 
 /** The niche the demo watch re-checks. */
-export const DEMO_WATCH_NICHE = DEMO_NICHES[0];
+const DEMO_WATCH_NICHE = DEMO_NICHES[0];
 
 /** The receiver on a free port; one log line per request it gets. */
 export async function startReceiver(run: DevRun): Promise<WebhookReceiver> {

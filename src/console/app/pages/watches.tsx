@@ -23,7 +23,7 @@ const SKIPPED_BECAUSE: Record<string, string> = {
   watch_missing: 'the watch was deleted',
 };
 
-export function cadenceText(watch: Pick<ApiWatch, 'every_s' | 'cron' | 'timezone'>): string {
+function cadenceText(watch: Pick<ApiWatch, 'every_s' | 'cron' | 'timezone'>): string {
   if (watch.every_s !== null) return `every ${duration(watch.every_s)}`;
   return `cron ${watch.cron ?? '?'} (${watch.timezone})`;
 }
