@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { describeError, get, post, type ApiBatch, type ApiNiche, type ApiProfile, type Page } from './api.js';
-import { Field, SelectField, SubmitButton, useNotify, useSubmit } from './components.js';
+import { Choices, Field, SelectField, SubmitButton, useNotify, useSubmit, WholeNumberField } from './components.js';
 import { splitUsernames } from './format.js';
 import { useLoad } from './live.js';
 import { navigate } from './router.js';
@@ -41,7 +41,7 @@ export function BatchForm() {
   return (
     <form class="card form" onSubmit={form.submit} aria-label="New batch" noValidate>
       <h2>New batch</h2>
-      <SourceChoice source={source} onChange={setSource} />
+      <Choices legend="Profiles to check" name="source" value={source} onChange={setSource} options={SOURCE_LABELS} />
       {source === 'usernames' && (
         <Field label="Usernames" id="batch-usernames" error={sourceError} hint="One per line, or separated by commas or spaces; a leading @ is fine. New ones are added as profiles.">
           <textarea
@@ -84,46 +84,6 @@ export function BatchForm() {
 
 const SOURCE_LABELS: Record<Source, string> = { usernames: 'Paste usernames', niche: 'A whole niche', profiles: 'Pick profiles' };
 
-function SourceChoice({ source, onChange }: { source: Source; onChange: (source: Source) => void }) {
-  return (
-    <fieldset class="choices">
-      <legend>Profiles to check</legend>
-      {(['usernames', 'niche', 'profiles'] as const).map((s) => (
-        <label key={s} class="choice">
-          <input type="radio" name="source" value={s} checked={source === s} onChange={() => onChange(s)} />
-          {SOURCE_LABELS[s]}
-        </label>
-      ))}
-    </fieldset>
-  );
-}
-
-/** A field for a whole number, kept as typed (the API says what is wrong with it). */
-function WholeNumberField(props: {
-  label: string;
-  id: string;
-  name: string;
-  value: string;
-  onChange: (value: string) => void;
-  min?: number;
-  error?: string;
-  hint: string;
-}) {
-  return (
-    <Field label={props.label} id={props.id} error={props.error} hint={props.hint}>
-      <input
-        id={props.id}
-        name={props.name}
-        type="number"
-        min={props.min}
-        step={1}
-        value={props.value}
-        onInput={(e) => props.onChange(e.currentTarget.value)}
-        aria-invalid={props.error ? true : undefined}
-      />
-    </Field>
-  );
-}
 
 /** The niches to choose from; `id` names the field (another form than the batch's has its own). */
 export function NicheSelect(props: { value: string; onChange: (id: string) => void; error?: string; id?: string; none?: string }) {

@@ -368,3 +368,45 @@ export function SelectField(props: {
     </Field>
   );
 }
+
+/** One choice among a few, as radio buttons: each option's value and its label. */
+export function Choices<T extends string>(props: { legend: string; name: string; value: T; onChange: (value: T) => void; options: Record<T, string> }) {
+  return (
+    <fieldset class="choices">
+      <legend>{props.legend}</legend>
+      {(Object.keys(props.options) as T[]).map((value) => (
+        <label key={value} class="choice">
+          <input type="radio" name={props.name} value={value} checked={props.value === value} onChange={() => props.onChange(value)} />
+          {props.options[value]}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+/** A field for a whole number, kept as typed (the API says what is wrong with it). */
+export function WholeNumberField(props: {
+  label: string;
+  id: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  min?: number;
+  error?: string;
+  hint: string;
+}) {
+  return (
+    <Field label={props.label} id={props.id} error={props.error} hint={props.hint}>
+      <input
+        id={props.id}
+        name={props.name}
+        type="number"
+        min={props.min}
+        step={1}
+        value={props.value}
+        onInput={(e) => props.onChange(e.currentTarget.value)}
+        aria-invalid={props.error ? true : undefined}
+      />
+    </Field>
+  );
+}

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks';
 import { post, type ApiWatch } from './api.js';
 import { NicheSelect, ProfilePicker } from './batch-form.js';
-import { Field, SubmitButton, useNotify, useSubmit } from './components.js';
+import { Choices, Field, SubmitButton, useNotify, useSubmit, WholeNumberField } from './components.js';
 
 type Selection = 'niche' | 'profiles';
 type Cadence = 'every' | 'cron';
@@ -59,9 +59,16 @@ export function WatchForm({ done }: { done: () => void }) {
       )}
       <Choices legend="How often" name="cadence" value={cadence} onChange={setCadence} options={{ every: 'Every so many seconds', cron: 'A cron expression' }} />
       {cadence === 'every' ? (
-        <Field label="Every (seconds)" id="watch-every" error={form.error('every_s')} hint="10 s to 31 days; a tick is skipped while the previous batch is unfinished">
-          <input id="watch-every" name="every_s" type="number" min={10} step={1} value={everyS} onInput={(e) => setEveryS(e.currentTarget.value)} aria-invalid={form.error('every_s') ? true : undefined} />
-        </Field>
+        <WholeNumberField
+          label="Every (seconds)"
+          id="watch-every"
+          name="every_s"
+          min={10}
+          value={everyS}
+          onChange={setEveryS}
+          error={form.error('every_s')}
+          hint="10 s to 31 days; a tick is skipped while the previous batch is unfinished"
+        />
       ) : (
         <div class="row">
           <Field label="Cron" id="watch-cron" error={form.error('cron')} hint="minute hour day month weekday, e.g. */15 * * * *">
@@ -72,28 +79,20 @@ export function WatchForm({ done }: { done: () => void }) {
           </Field>
         </div>
       )}
-      <Field label="Priority" id="watch-priority" error={form.error('priority')} hint="Its batches' priority in the queue; higher runs first">
-        <input id="watch-priority" name="priority" type="number" step={1} value={priority} onInput={(e) => setPriority(e.currentTarget.value)} />
-      </Field>
+      <WholeNumberField
+        label="Priority"
+        id="watch-priority"
+        name="priority"
+        value={priority}
+        onChange={setPriority}
+        error={form.error('priority')}
+        hint="Its batches' priority in the queue; higher runs first"
+      />
       <label class="choice">
         <input type="checkbox" name="paused" checked={paused} onChange={(e) => setPaused(e.currentTarget.checked)} />
         Create it paused (no tick until resumed)
       </label>
       <SubmitButton busy={form.busy} label="Create watch" busyLabel="Creating…" />
     </form>
-  );
-}
-
-function Choices<T extends string>(props: { legend: string; name: string; value: T; onChange: (value: T) => void; options: Record<T, string> }) {
-  return (
-    <fieldset class="choices">
-      <legend>{props.legend}</legend>
-      {(Object.keys(props.options) as T[]).map((value) => (
-        <label key={value} class="choice">
-          <input type="radio" name={props.name} value={value} checked={props.value === value} onChange={() => props.onChange(value)} />
-          {props.options[value]}
-        </label>
-      ))}
-    </fieldset>
   );
 }
