@@ -7,10 +7,10 @@
  *
  * The secret is only known once the endpoint exists (POST /webhooks answers it), after the receiver's URL was
  * needed to create it: `trust(secret)` adds it later. A request verifies when any trusted secret verifies it.
+ * The server and the verification are tests/helpers/webhook-receiver.ts's; this keeps what a consumer records.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { startReceiver } from './webhook-receiver.js';
 
 /** One request as the receiver saw it. */
 export interface ReceivedWebhook {
@@ -50,34 +50,18 @@ export interface WebhookReceiverOptions {
   onReceive?: (request: ReceivedWebhook) => void;
 }
 
-/** The request's body, whole, as text (the signature covers its exact bytes). */
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function headerOf(req: IncomingMessage, name: string): string {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : (value ?? '');
-}
-
-/** Whether one of the secrets verifies the request, and the last verifier's complaint when none does. */
-function verify(verifiers: readonly Webhook[], body: string, headers: Record<string, string>): { verified: boolean; error: string | null } {
-  if (verifiers.length === 0) return { verified: false, error: 'no secret trusted yet' };
+/** Why none of `secrets` verifies a request: the reference library's own complaint (the last one's). */
+function refusal(secrets: readonly string[], body: string, headers: Record<string, string>): string {
+  if (secrets.length === 0) return 'no secret trusted yet';
   let error = 'no secret verified it';
-  for (const verifier of verifiers) {
+  for (const secret of secrets) {
     try {
-      verifier.verify(body, headers);
-      return { verified: true, error: null };
+      new Webhook(secret).verify(body, headers);
     } catch (err) {
       error = (err as Error).message;
     }
   }
-  return { verified: false, error };
+  return error;
 }
 
 function parse(body: string): { type: string | null; timestamp: string | null; data: unknown } {
@@ -94,48 +78,30 @@ function parse(body: string): { type: string | null; timestamp: string | null; d
 }
 
 export async function startWebhookReceiver(options: WebhookReceiverOptions = {}): Promise<WebhookReceiver> {
-  const verifiers: Webhook[] = [];
+  const secrets: string[] = [];
   const received: ReceivedWebhook[] = [];
-  const server: Server = createServer((req, res) => {
-    readBody(req).then(
-      (body) => {
-        const headers = {
-          'webhook-id': headerOf(req, 'webhook-id'),
-          'webhook-timestamp': headerOf(req, 'webhook-timestamp'),
-          'webhook-signature': headerOf(req, 'webhook-signature'),
-        };
-        const request: ReceivedWebhook = {
-          webhookId: headers['webhook-id'],
-          ...parse(body),
-          receivedAt: new Date(),
-          ...verify(verifiers, body, headers),
-          status: 200,
-        };
-        request.status = options.answer?.(request) ?? 200;
-        received.push(request);
-        options.onReceive?.(request);
-        res.writeHead(request.status, { 'content-type': 'text/plain' }).end(request.verified ? 'ok' : 'unverified');
-      },
-      () => res.writeHead(400).end(),
-    );
-  });
-  // a sender's kept-alive connections must not hold close() up
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    trust(secret) {
-      verifiers.push(new Webhook(secret));
+  const receiver = await startReceiver({
+    secrets: () => secrets,
+    answer: (r) => {
+      const verified = r.verifiedWith.length > 0;
+      const request: ReceivedWebhook = {
+        webhookId: r.headers['webhook-id'] ?? '',
+        ...parse(r.body),
+        receivedAt: r.receivedAt,
+        verified,
+        error: verified ? null : refusal(secrets, r.body, r.headers),
+        status: 200,
+      };
+      request.status = options.answer?.(request) ?? 200;
+      received.push(request);
+      options.onReceive?.(request);
+      return { status: request.status, headers: { 'content-type': 'text/plain' }, body: verified ? 'ok' : 'unverified' };
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+  });
+  return {
+    url: `${receiver.url}/hook`,
+    received,
+    trust: (secret) => void secrets.push(secret),
+    close: () => receiver.close(),
   };
 }

@@ -14,6 +14,8 @@ export interface ReceivedRequest {
   path: string;
   headers: Record<string, string>;
   body: string;
+  /** When its body had arrived (this process's clock). */
+  receivedAt: Date;
   /** The secrets (of those the receiver holds) this request's signature verifies with. */
   verifiedWith: string[];
 }
@@ -78,6 +80,7 @@ export async function startReceiver(options: { secrets: () => readonly string[];
         path: req.url ?? '',
         headers,
         body,
+        receivedAt: new Date(),
         verifiedWith: options.secrets().filter((s) => verifiesWith(s, body, headers)),
       };
       requests.push(received);
