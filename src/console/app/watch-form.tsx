@@ -79,15 +79,7 @@ export function WatchForm({ done }: { done: () => void }) {
           </Field>
         </div>
       )}
-      <WholeNumberField
-        label="Priority"
-        id="watch-priority"
-        name="priority"
-        value={priority}
-        onChange={setPriority}
-        error={form.error('priority')}
-        hint="Its batches' priority in the queue; higher runs first"
-      />
+      <WholeNumberField label="Priority" id="watch-priority" name="priority" value={priority} onChange={setPriority} error={form.error('priority')} hint="Its batches' priority in the queue; higher runs first" />
       <label class="choice">
         <input type="checkbox" name="paused" checked={paused} onChange={(e) => setPaused(e.currentTarget.checked)} />
         Create it paused (no tick until resumed)
